@@ -1,0 +1,40 @@
+# Every target creates .venv and installs what it needs when missing.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PORT   ?= 8999
+DEMO   := examples/quickstart
+
+.PHONY: setup demo test lint format bench-plan bench-apply clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	@bash examples/quickstart/demo.sh $(PORT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench-plan: $(STAMP)
+	$(BIN)/python benchmarks/plan.py
+
+bench-apply: $(STAMP)
+	$(BIN)/python benchmarks/apply.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache $(DEMO)/.scimctl

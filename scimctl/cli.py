@@ -1,0 +1,433 @@
+"""The ``scimctl`` command: parse options, call the library, render, set the exit code.
+
+Nothing here decides anything a Python caller of the library could not decide the
+same way; errors that users can fix are printed as one clear message, never as a
+traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+import sqlalchemy.exc
+
+from scimctl import __version__
+from scimctl.config import ConfigError, Target, load_credentials, resolve_target, state_url
+from scimctl.problems import InputError
+
+DEFAULT_MANIFEST = "scimctl.yaml"
+
+
+class Exit(Exception):
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+
+def fail(message: str, code: int = 1) -> None:
+    click.echo(click.style("Error: ", fg="red", bold=True) + message, err=True)
+    raise Exit(code)
+
+
+def handled(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the library's expected failures into a message and exit code 1."""
+    from scimctl.apply import StalePlan
+    from scimctl.emulator.seed import SeedError
+    from scimctl.plan import PlanFileError, PlanRefused
+    from scimctl.scim.transport import ApiError
+    from scimctl.state import LockError, StaleState
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exit as exc:
+            sys.exit(exc.code)
+        except InputError as exc:
+            click.echo(
+                click.style("Error: ", fg="red", bold=True)
+                + f"{len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''} found:",
+                err=True,
+            )
+            for p in exc.problems:
+                click.echo(f"  {p}", err=True)
+            sys.exit(1)
+        except (
+            ConfigError, ApiError, PlanRefused, PlanFileError, StalePlan, StaleState,
+            LockError, SeedError,
+        ) as exc:  # fmt: skip
+            click.echo(click.style("Error: ", fg="red", bold=True) + str(exc), err=True)
+            sys.exit(1)
+        except sqlalchemy.exc.OperationalError as exc:
+            click.echo(
+                click.style("Error: ", fg="red", bold=True)
+                + f"state database: {exc.orig.__class__.__name__}: {str(exc.orig).strip()}",
+                err=True,
+            )
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+manifest_option = click.option(
+    "-m",
+    "--manifest",
+    "manifests",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help=f"Manifest file (repeatable). Default: {DEFAULT_MANIFEST}.",
+)
+state_option = click.option(
+    "--state", "state", envvar="SCIMCTL_STATE", help="State database URL (SCIMCTL_STATE)."
+)
+format_option = click.option(
+    "--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text",
+    show_default=True,
+)  # fmt: skip
+redact_option = click.option("--redact", is_flag=True, help="Mask emails and names.")
+
+
+@click.group()
+@click.version_option(__version__, prog_name="scimctl")
+def main() -> None:
+    """Plan and apply Genesys Cloud users from a manifest, over SCIM 2.0."""
+
+
+def _manifest(manifests: tuple[str, ...]) -> Any:
+    from scimctl.manifest import load_manifest
+
+    return load_manifest(list(manifests) or [DEFAULT_MANIFEST])
+
+
+def _target(manifest: Any) -> Target:
+    t = manifest.target
+    return resolve_target(t.provider, t.region, t.api_url, t.login_url)
+
+
+def _store(url: str | None) -> Any:
+    from scimctl.state import Store
+
+    return Store(state_url(url))
+
+
+def _client(target: Target, parallelism: int = 8) -> Any:
+    from scimctl.scim.client import GenesysClient
+
+    return GenesysClient.connect(target, load_credentials(), parallelism=parallelism)
+
+
+def _emit(text: str, out: str | None = None) -> None:
+    if out:
+        Path(out).write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command()
+@manifest_option
+@handled
+def validate(manifests: tuple[str, ...]) -> None:
+    """Check manifests offline: schema, emails, duplicates, groups, templates."""
+    manifest = _manifest(manifests)
+    d = manifest.desired
+    click.echo(
+        f"Valid: {len(d.users)} users, {len(d.groups)} groups in {', '.join(manifest.files)}."
+    )
+
+
+@main.command()
+@manifest_option
+@state_option
+@click.option("--out", type=click.Path(dir_okay=False), help="Save the plan as JSON here.")
+@format_option
+@redact_option
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0: no changes, 1: error, 2: changes.")
+@click.option("--max-deprovision", type=click.IntRange(min=0), help="Allow this many deprovisions.")
+@handled
+def plan(
+    manifests: tuple[str, ...], state: str | None, out: str | None, fmt: str, redact: bool,
+    detailed_exitcode: bool, max_deprovision: int | None,
+) -> None:  # fmt: skip
+    """Compute the operations that would make the directory match the manifest."""
+    from scimctl.plan import make_plan
+    from scimctl.plan.render import RENDERERS
+
+    manifest = _manifest(manifests)
+    target = _target(manifest)
+    store = _store(state)
+    with _client(target) as client:
+        result = make_plan(manifest, target, client, store, max_deprovision=max_deprovision)
+    if out:
+        result.save(out)
+    click.echo(RENDERERS[fmt](result, redact=redact, color=_colour()), nl=False)
+    if out:
+        click.echo(f"Saved the plan to {out}. Apply it with: scimctl apply {out}", err=True)
+    if detailed_exitcode and result.has_changes:
+        raise Exit(2)
+
+
+def _colour() -> bool:
+    return sys.stdout.isatty()
+
+
+@main.command()
+@click.argument("plan_file", type=click.Path(dir_okay=False))
+@format_option
+@redact_option
+@handled
+def show(plan_file: str, fmt: str, redact: bool) -> None:
+    """Render a saved plan."""
+    from scimctl.plan import Plan
+    from scimctl.plan.render import RENDERERS
+
+    click.echo(RENDERERS[fmt](Plan.load(plan_file), redact=redact, color=_colour()), nl=False)
+
+
+@main.command()
+@click.argument("plan_file", required=False, type=click.Path(dir_okay=False))
+@manifest_option
+@state_option
+@click.option("--auto-approve", is_flag=True, help="Apply a fresh plan without asking.")
+@click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--lock-timeout", default=0.0, show_default=True, type=float,
+    help="Seconds to wait for another apply's lock.",
+)  # fmt: skip
+@click.option("--max-deprovision", type=click.IntRange(min=0))
+@handled
+def apply(
+    plan_file: str | None, manifests: tuple[str, ...], state: str | None, auto_approve: bool,
+    parallelism: int, lock_timeout: float, max_deprovision: int | None,
+) -> None:  # fmt: skip
+    """Run a saved plan, or plan now and run it after confirmation."""
+    from scimctl.apply import apply_plan
+    from scimctl.plan import Plan, make_plan
+    from scimctl.plan.render import render_text
+
+    store = _store(state)
+    manifest = _manifest(manifests) if (manifests or plan_file is None) else None
+    if plan_file:
+        the_plan = Plan.load(plan_file)
+        t = the_plan.target
+        target = Target(t["provider"], t["api_url"], t.get("login_url", t["api_url"]))
+        if manifest is not None and _target(manifest).workspace != target.workspace:
+            fail(
+                f"{plan_file} is for {target.workspace}, the manifest for {_target(manifest).workspace}"
+            )
+    else:
+        target = _target(manifest)
+        with _client(target) as client:
+            the_plan = make_plan(manifest, target, client, store, max_deprovision=max_deprovision)
+        click.echo(render_text(the_plan, color=_colour()), nl=False)
+        if not the_plan.has_changes:
+            return
+        if not auto_approve:
+            if not sys.stdin.isatty():
+                fail(
+                    "no terminal to ask for approval: save a plan and apply it, or pass --auto-approve"
+                )
+            if not click.confirm("Apply these changes?"):
+                fail("not applied.")
+    if not the_plan.has_changes:
+        click.echo("Nothing to apply: the plan has no changes.")
+        return
+    from scimctl.progress import Progress
+
+    with _client(target, parallelism) as client, Progress(len(_nodes(the_plan))) as progress:
+        report = apply_plan(
+            the_plan,
+            client,
+            store,
+            manifest_digest=manifest.digest if manifest is not None and plan_file else None,
+            parallelism=parallelism,
+            lock_timeout=lock_timeout,
+            progress=progress.update,
+            outbox=bool(the_plan.policy.get("hris_webhook")),
+        )
+    _report(report)
+
+
+def _nodes(the_plan: Any) -> Any:
+    from scimctl.apply.executor import build_graph
+
+    return build_graph(the_plan)
+
+
+def _report(report: Any) -> None:
+    ok = sum(1 for r in report.results if r.outcome == "ok")
+    m = report.metrics
+    click.echo(
+        f"Apply finished in {report.wall_seconds:.1f}s: {ok} of {len(report.results)} operations "
+        f"succeeded ({int(m.get('requests_total', 0))} requests, "
+        f"{int(m.get('retries_total', 0))} retries, {int(m.get('throttled_total', 0))} throttled). "
+        f"Run {report.run_id}."
+    )
+    for r in report.failed:
+        click.echo(click.style(f"  {r.outcome}: ", fg="red") + f"{r.node}: {r.error}", err=True)
+    if report.stopped_early:
+        click.echo(click.style("Stopped early: ", fg="red") + report.stopped_early, err=True)
+    if not report.ok:
+        raise Exit(1)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8999, show_default=True, type=int)
+@click.option("--seed", type=click.Path(exists=True, dir_okay=False), help="YAML/JSON seed file.")
+@click.option("--client-id", default="scimctl-emulator", show_default=True)
+@click.option("--client-secret", default="emulator-secret", show_default=True)
+@click.option(
+    "--token-ttl", default=86_400, show_default=True, type=int, help="Token lifetime (s)."
+)
+@click.option("--rate-limit", default=None, help="Requests per token per minute, e.g. 300/min.")
+@click.option("--latency", default=0.0, type=float, help="Added latency per request (ms).")
+@click.option(
+    "--error-rate", default=0.0, type=click.FloatRange(0, 1), help="Share of 5xx answers."
+)
+@click.option(
+    "--reset-rate", default=0.0, type=click.FloatRange(0, 1), help="Share of dropped connections."
+)
+@click.option("--random-seed", default=None, type=int, help="Make injected faults reproducible.")
+@handled
+def emulator(
+    host: str, port: int, seed: str | None, client_id: str, client_secret: str, token_ttl: int,
+    rate_limit: str | None, latency: float, error_rate: float, reset_rate: float,
+    random_seed: int | None,
+) -> None:  # fmt: skip
+    """Serve a local Genesys Cloud SCIM API for tests and demos."""
+    from scimctl.emulator.app import EmulatorConfig
+    from scimctl.emulator.server import build_emulator, serve
+
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        fail("the emulator serves loopback only (127.0.0.1, localhost or ::1)")
+    limit = None
+    if rate_limit:
+        text = rate_limit.strip().lower().removesuffix("/min")
+        if not text.isdigit() or int(text) < 1:
+            fail(f"--rate-limit {rate_limit!r}: use requests per minute, such as 300/min")
+        limit = int(text)
+    config = EmulatorConfig(
+        client_id=client_id, client_secret=client_secret, token_ttl=token_ttl, rate_limit=limit,
+        latency_ms=latency, error_rate=error_rate, reset_rate=reset_rate, random_seed=random_seed,
+    )  # fmt: skip
+    emu = build_emulator(seed, config)
+    d = emu.directory
+    click.echo(
+        f"Genesys Cloud emulator on http://{host}:{port} "
+        f"({len(d.users)} users, {len(d.groups)} groups, {len(d.roles)} roles)",
+        err=True,
+    )
+    serve(emu, host, port)
+
+
+@main.group()
+def db() -> None:
+    """The state database."""
+
+
+@db.command("upgrade")
+@state_option
+@handled
+def db_upgrade(state: str | None) -> None:
+    """Create or migrate the state schema to the newest version."""
+    store = _store(state)
+    click.echo(f"State schema is up to date ({_redact_url(store.url)}).")
+
+
+def _redact_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@main.group("state")
+def state_group() -> None:
+    """Inspect and repair the recorded state."""
+
+
+def _workspace(manifests: tuple[str, ...], workspace: str | None) -> str:
+    return workspace or _target(_manifest(manifests)).workspace
+
+
+workspace_option = click.option("--workspace", help="Workspace (default: the manifest's target).")
+
+
+@state_group.command("list")
+@manifest_option
+@state_option
+@workspace_option
+@handled
+def state_list(manifests: tuple[str, ...], state: str | None, workspace: str | None) -> None:
+    """List the users scimctl manages."""
+    store = _store(state)
+    ws = _workspace(manifests, workspace)
+    view = store.state(ws)
+    click.echo(f"Workspace {ws}: lineage {view.lineage or '-'}, serial {view.serial}")
+    for key, user in sorted(view.users.items()):
+        click.echo(f"user   {key}\t{user.user_name}\t{user.id}")
+    for name, gid in sorted(view.groups.items()):
+        members = sum(1 for g, _ in view.memberships if g == name)
+        click.echo(f"group  {name}\t{members} managed members\t{gid}")
+
+
+@state_group.command("show")
+@click.argument("key")
+@manifest_option
+@state_option
+@workspace_option
+@handled
+def state_show(
+    key: str, manifests: tuple[str, ...], state: str | None, workspace: str | None
+) -> None:
+    """Show one managed user (by externalId or userName) or group (by name)."""
+    import json
+
+    store = _store(state)
+    ws = _workspace(manifests, workspace)
+    for row in store.managed_user_rows(ws):
+        if key in (row["key"], row["user_name"]) or key.lower() == row["user_name"].lower():
+            view = store.state(ws)
+            groups = sorted(g for g, k in view.memberships if k == row["key"])
+            doc = {
+                "externalId": row["key"], "id": row["live_id"], "userName": row["user_name"],
+                "version": row["version"], "attributes": row["attrs"], "groups": groups,
+                "updated_at": str(row["updated_at"]),
+            }  # fmt: skip
+            click.echo(json.dumps(doc, indent=2, sort_keys=True))
+            return
+    view = store.state(ws)
+    if key in view.groups:
+        members = sorted(k for g, k in view.memberships if g == key)
+        doc = {"group": key, "id": view.groups[key], "managed_members": members}
+        click.echo(json.dumps(doc, indent=2))
+        return
+    fail(f"nothing named {key!r} is managed in {ws}")
+
+
+@state_group.command("unlock")
+@manifest_option
+@state_option
+@workspace_option
+@handled
+def state_unlock(manifests: tuple[str, ...], state: str | None, workspace: str | None) -> None:
+    """Release the lock left by a crashed apply."""
+    store = _store(state)
+    ws = _workspace(manifests, workspace)
+    info = store.unlock(ws)
+    if info is None:
+        click.echo(f"{ws} was not locked.")
+    else:
+        click.echo(
+            f"Released the lock held by {info.holder} since {info.acquired_at} (run {info.run_id})."
+        )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,106 @@
+"""Where to connect and with what: target URLs, credentials, state URL.
+
+Credentials come only from the environment or a ``.env`` file, never from the
+manifest, and are held in a type whose ``repr`` hides the secret so that it cannot
+reach a log or a traceback by accident.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+DEFAULT_STATE_URL = "sqlite:///.scimctl/state.db"
+
+# AWS region key -> Genesys Cloud domain (API host is api.<domain>, login host login.<domain>).
+REGIONS = {
+    "us-east-1": "mypurecloud.com",
+    "us-east-2": "use2.us-gov-pure.cloud",
+    "us-west-2": "usw2.pure.cloud",
+    "ca-central-1": "cac1.pure.cloud",
+    "sa-east-1": "sae1.pure.cloud",
+    "mx-central-1": "mxc1.pure.cloud",
+    "eu-west-1": "mypurecloud.ie",
+    "eu-west-2": "euw2.pure.cloud",
+    "eu-central-1": "mypurecloud.de",
+    "eu-central-2": "euc2.pure.cloud",
+    "me-central-1": "mec1.pure.cloud",
+    "ap-south-1": "aps1.pure.cloud",
+    "ap-southeast-1": "apse1.pure.cloud",
+    "ap-southeast-2": "mypurecloud.com.au",
+    "ap-northeast-1": "mypurecloud.jp",
+    "ap-northeast-2": "apne2.pure.cloud",
+    "ap-northeast-3": "apne3.pure.cloud",
+}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Target:
+    provider: str
+    api_url: str
+    login_url: str
+
+    @property
+    def workspace(self) -> str:
+        """State in a shared database is kept per target."""
+        return f"{self.provider}:{self.api_url}"
+
+
+def resolve_target(
+    provider: str = "genesys",
+    region: str | None = None,
+    api_url: str | None = None,
+    login_url: str | None = None,
+) -> Target:
+    """An explicit ``api_url`` wins (the emulator); else the region's api./login. hosts."""
+    if api_url:
+        api = api_url.rstrip("/")
+        return Target(provider, api, (login_url or api).rstrip("/"))
+    if not region:
+        raise ConfigError("target needs either region or api_url")
+    domain = REGIONS.get(region, region)
+    if "." not in domain:
+        raise ConfigError(f"unknown region {region!r}; use a domain such as mypurecloud.com")
+    return Target(provider, f"https://api.{domain}", (login_url or f"https://login.{domain}"))
+
+
+@dataclass(frozen=True)
+class Credentials:
+    client_id: str
+    client_secret: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return f"Credentials(client_id={self.client_id!r}, client_secret='***')"
+
+
+def environment(
+    env: Mapping[str, str] | None = None, dotenv: str | Path = ".env"
+) -> dict[str, str]:
+    """Process environment over ``.env``: the shell always wins."""
+    values = {k: v for k, v in dotenv_values(dotenv).items() if v is not None}
+    values.update(os.environ if env is None else env)
+    return values
+
+
+def load_credentials(env: Mapping[str, str] | None = None) -> Credentials:
+    values = environment(env)
+    client_id = values.get("GENESYS_CLIENT_ID", "")
+    secret = values.get("GENESYS_CLIENT_SECRET", "")
+    if not client_id or not secret:
+        raise ConfigError(
+            "missing credentials: set GENESYS_CLIENT_ID and GENESYS_CLIENT_SECRET "
+            "(environment or .env)"
+        )
+    return Credentials(client_id, secret)
+
+
+def state_url(explicit: str | None = None, env: Mapping[str, str] | None = None) -> str:
+    return explicit or environment(env).get("SCIMCTL_STATE") or DEFAULT_STATE_URL

@@ -1,0 +1,621 @@
+"""The emulator's HTTP surface: Genesys Cloud's OAuth, SCIM and roles endpoints.
+
+A Starlette app over :class:`~scimctl.emulator.directory.Directory`. Handlers are
+``async`` and never await while they touch the directory, so each request sees and
+changes it atomically on the event loop. Faults (latency, 5xx, dropped
+connections) and the per-token rate limit sit in front of every ``/api/v2`` route
+so tests and benchmarks can hurt scimctl on purpose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import math
+import random
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from scimctl.emulator.directory import Directory, Resource, ScimError, etag, normalize_etag
+from scimctl.scim.schema import (
+    CORE_GROUP,
+    CORE_USER,
+    DEFAULT_PAGE_SIZE,
+    ENTERPRISE_USER,
+    ERROR,
+    EXTENSIONS,
+    GENESYS_USER,
+    LIST_RESPONSE,
+    RESOURCE_TYPE,
+    SCHEMA,
+    SCIM_PREFIX,
+    SERVICE_PROVIDER_CONFIG,
+)
+
+MAX_PAGE_SIZE = 1000
+SCIM_JSON = "application/scim+json"
+ALWAYS_RETURNED = {"id", "userName", "active", "meta", "schemas", "displayName"}
+
+
+@dataclass
+class EmulatorConfig:
+    client_id: str = "scimctl-emulator"
+    client_secret: str = "emulator-secret"
+    token_ttl: int = 86_400
+    rate_limit: int | None = None  # requests per token per minute
+    latency_ms: float = 0.0
+    error_rate: float = 0.0
+    reset_rate: float = 0.0
+    random_seed: int | None = None
+
+
+@dataclass
+class Counters:
+    """What the emulator saw, for tests and benchmarks to compare with scimctl's view."""
+
+    requests: int = 0
+    by_route: dict[str, int] = field(default_factory=dict)
+    throttled: int = 0
+    injected_errors: int = 0
+    injected_resets: int = 0
+
+
+class DroppedConnection(Exception):
+    """Raised after a partial response so the server closes the socket mid-answer."""
+
+
+def scim_error(status: int, detail: str, scim_type: str | None = None, **headers: str) -> Response:
+    body: dict[str, Any] = {"schemas": [ERROR], "status": str(status), "detail": detail}
+    if scim_type:
+        body["scimType"] = scim_type
+    return JSONResponse(body, status_code=status, media_type=SCIM_JSON, headers=headers or None)
+
+
+def project(doc: dict[str, Any], attributes: str | None, excluded: str | None) -> dict[str, Any]:
+    """Apply SCIM ``attributes`` / ``excludedAttributes`` to one resource."""
+    if attributes:
+        out: dict[str, Any] = {k: v for k, v in doc.items() if k in ALWAYS_RETURNED}
+        for name in (a.strip() for a in attributes.split(",") if a.strip()):
+            urn, attr = _qualified(name)
+            if urn:
+                if attr in doc.get(urn, {}):
+                    out.setdefault(urn, {})[attr] = doc[urn][attr]
+                elif not attr and urn in doc:
+                    out[urn] = doc[urn]
+            elif attr in doc:
+                out[attr] = doc[attr]
+        return out
+    if excluded:
+        out = dict(doc)
+        for name in (a.strip() for a in excluded.split(",") if a.strip()):
+            urn, attr = _qualified(name)
+            if urn and urn in out:
+                out[urn] = {k: v for k, v in out[urn].items() if k != attr}
+            elif attr not in ALWAYS_RETURNED:
+                out.pop(attr, None)
+        return out
+    return doc
+
+
+def _qualified(name: str) -> tuple[str | None, str]:
+    for urn in EXTENSIONS:
+        if name == urn:
+            return urn, ""
+        if name.startswith(urn + ":"):
+            return urn, name[len(urn) + 1 :].split(".")[0]
+    for urn in (CORE_USER, CORE_GROUP):
+        if name.startswith(urn + ":"):
+            return None, name[len(urn) + 1 :].split(".")[0]
+    return None, name.split(".")[0]
+
+
+class Emulator:
+    """Holds the directory, tokens, limits and fault dice; builds the ASGI app."""
+
+    def __init__(self, directory: Directory | None = None, config: EmulatorConfig | None = None):
+        self.directory = directory or Directory()
+        self.config = config or EmulatorConfig()
+        self.counters = Counters()
+        self.tokens: dict[str, float] = {}
+        self.windows: dict[str, tuple[float, int]] = {}
+        self.rng = random.Random(self.config.random_seed)
+        self.app = self._build()
+
+    # -- plumbing ------------------------------------------------------------
+    def _build(self) -> Starlette:
+        s = SCIM_PREFIX
+        routes = [
+            Route("/oauth/token", self.token, methods=["POST"]),
+            Route(f"{s}/users", self.api(self.list_users), methods=["GET"]),
+            Route(f"{s}/users", self.api(self.create_user), methods=["POST"]),
+            Route(f"{s}/users/{{id}}", self.api(self.get_user), methods=["GET"]),
+            Route(f"{s}/users/{{id}}", self.api(self.put_user), methods=["PUT"]),
+            Route(f"{s}/users/{{id}}", self.api(self.patch_user), methods=["PATCH"]),
+            Route(f"{s}/users/{{id}}", self.api(self.delete_user), methods=["DELETE"]),
+            Route(f"{s}/groups", self.api(self.list_groups), methods=["GET"]),
+            Route(f"{s}/groups", self.api(self.refuse_group), methods=["POST"]),
+            Route(f"{s}/groups/{{id}}", self.api(self.get_group), methods=["GET"]),
+            Route(f"{s}/groups/{{id}}", self.api(self.put_group), methods=["PUT"]),
+            Route(f"{s}/groups/{{id}}", self.api(self.patch_group), methods=["PATCH"]),
+            Route(f"{s}/groups/{{id}}", self.api(self.refuse_group), methods=["DELETE"]),
+            Route(f"{s}/serviceproviderconfig", self.api(self.service_provider_config)),
+            Route(f"{s}/resourcetypes", self.api(self.resource_types)),
+            Route(f"{s}/resourcetypes/{{name}}", self.api(self.resource_type)),
+            Route(f"{s}/schemas", self.api(self.schemas)),
+            Route(f"{s}/schemas/{{id:path}}", self.api(self.schema)),
+            Route("/api/v2/authorization/roles", self.api(self.list_roles)),
+            Route("/api/v2/authorization/roles/{id}", self.api(self.get_role)),
+        ]
+        return Starlette(routes=routes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path = scope["path"]
+            if path.lower().startswith(SCIM_PREFIX.lower() + "/"):
+                head, _, rest = path[len(SCIM_PREFIX) + 1 :].partition("/")
+                scope = {
+                    **scope,
+                    "path": f"{SCIM_PREFIX}/{head.lower()}" + (f"/{rest}" if rest else ""),
+                }
+        await self.app(scope, receive, send)
+
+    def _bearer(self, request: Request) -> str | None:
+        auth = request.headers.get("authorization", "")
+        if not auth.lower().startswith("bearer "):
+            return None
+        token = auth[7:].strip()
+        expires = self.tokens.get(token)
+        return token if expires is not None and expires > time.monotonic() else None
+
+    def api(self, handler):  # noqa: ANN001, ANN201 - decorator over Starlette handlers
+        """Authentication, rate limit, faults and SCIM error mapping for one route."""
+
+        async def endpoint(request: Request) -> Response:
+            self.counters.requests += 1
+            key = f"{request.method} {request.url.path}"
+            self.counters.by_route[key] = self.counters.by_route.get(key, 0) + 1
+            token = self._bearer(request)
+            if token is None:
+                return scim_error(401, "Authentication required: a valid bearer token")
+            limit_headers, retry_after = self._rate(token)
+            if retry_after is not None:
+                self.counters.throttled += 1
+                return scim_error(
+                    429,
+                    f"Rate limit exceeded the maximum. Retry the request in [{retry_after}] seconds",
+                    **limit_headers,
+                    **{"Retry-After": str(retry_after)},
+                )
+            cfg = self.config
+            if cfg.latency_ms:
+                await asyncio.sleep(cfg.latency_ms / 1000)
+            fault = self._fault()
+            if fault == "error-before":
+                self.counters.injected_errors += 1
+                return scim_error(503, "Injected fault: service unavailable")
+            if fault == "reset-before":
+                self.counters.injected_resets += 1
+                return _Dropped()
+            try:
+                response = await handler(request)
+            except ScimError as exc:
+                response = scim_error(exc.status, exc.detail, exc.scim_type)
+            except json.JSONDecodeError:
+                response = scim_error(400, "Body is not valid JSON", "invalidSyntax")
+            if fault == "error-after":
+                self.counters.injected_errors += 1
+                return scim_error(502, "Injected fault: bad gateway")
+            if fault == "reset-after":
+                self.counters.injected_resets += 1
+                return _Dropped()
+            response.headers.update(limit_headers)
+            return response
+
+        return endpoint
+
+    def _fault(self) -> str | None:
+        cfg = self.config
+        if not (cfg.error_rate or cfg.reset_rate):
+            return None
+        roll = self.rng.random()
+        when = "before" if self.rng.random() < 0.5 else "after"
+        if roll < cfg.error_rate:
+            return f"error-{when}"
+        if roll < cfg.error_rate + cfg.reset_rate:
+            return f"reset-{when}"
+        return None
+
+    def _rate(self, token: str) -> tuple[dict[str, str], int | None]:
+        """Fixed one-minute window per token, reported as Genesys does in headers."""
+        limit = self.config.rate_limit
+        if not limit:
+            return {}, None
+        now = time.monotonic()
+        start, count = self.windows.get(token, (now, 0))
+        if now - start >= 60:
+            start, count = now, 0
+        reset = max(1, math.ceil(60 - (now - start)))
+        if count >= limit:
+            headers = {
+                "inin-ratelimit-count": str(count),
+                "inin-ratelimit-allowed": str(limit),
+                "inin-ratelimit-reset": str(reset),
+            }
+            return headers, reset
+        count += 1
+        self.windows[token] = (start, count)
+        return {
+            "inin-ratelimit-count": str(count),
+            "inin-ratelimit-allowed": str(limit),
+            "inin-ratelimit-reset": str(reset),
+        }, None
+
+    # -- OAuth ---------------------------------------------------------------
+    async def token(self, request: Request) -> Response:
+        auth = request.headers.get("authorization", "")
+        client_id = secret = None
+        if auth.lower().startswith("basic "):
+            try:
+                client_id, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                client_id = None
+        form = parse_qs((await request.body()).decode("latin-1"))
+        if form.get("grant_type") != ["client_credentials"]:
+            return JSONResponse(
+                {"error": "unsupported_grant_type", "description": "use client_credentials"}, 400
+            )
+        if not (
+            client_id is not None
+            and secrets.compare_digest(client_id, self.config.client_id)
+            and secrets.compare_digest(secret or "", self.config.client_secret)
+        ):
+            return JSONResponse(
+                {"error": "invalid_client", "description": "client authentication failed"}, 401
+            )
+        token = secrets.token_urlsafe(32)
+        self.tokens[token] = time.monotonic() + self.config.token_ttl
+        return JSONResponse(
+            {"access_token": token, "token_type": "bearer", "expires_in": self.config.token_ttl}
+        )
+
+    # -- users ---------------------------------------------------------------
+    def _user_response(self, res: Resource, status: int = 200) -> Response:
+        doc = self.directory.user_doc(res)
+        return JSONResponse(
+            doc, status_code=status, media_type=SCIM_JSON, headers={"ETag": etag(res)}
+        )
+
+    async def list_users(self, request: Request) -> Response:
+        return self._list(
+            request, self.directory.find_users, self.directory.user_doc, attrs_needed=True
+        )
+
+    async def create_user(self, request: Request) -> Response:
+        body = await _json(request)
+        return self._user_response(self.directory.create_user(body), 201)
+
+    async def get_user(self, request: Request) -> Response:
+        res = self.directory.get_user(request.path_params["id"])
+        return self._conditional(request, res) or self._user_response(res)
+
+    async def put_user(self, request: Request) -> Response:
+        body = await _json(request)
+        res = self.directory.replace_user(
+            request.path_params["id"], body, request.headers.get("if-match")
+        )
+        return self._user_response(res)
+
+    async def patch_user(self, request: Request) -> Response:
+        body = await _json(request)
+        res = self.directory.patch_user(
+            request.path_params["id"], body.get("Operations"), request.headers.get("if-match")
+        )
+        return self._user_response(res)
+
+    async def delete_user(self, request: Request) -> Response:
+        self.directory.delete_user(request.path_params["id"], request.headers.get("if-match"))
+        return Response(status_code=204)
+
+    # -- groups --------------------------------------------------------------
+    def _group_response(self, res: Resource) -> Response:
+        return JSONResponse(
+            self.directory.group_doc(res), media_type=SCIM_JSON, headers={"ETag": etag(res)}
+        )
+
+    async def list_groups(self, request: Request) -> Response:
+        return self._list(request, self.directory.find_groups, self.directory.group_doc)
+
+    async def get_group(self, request: Request) -> Response:
+        res = self.directory.get_group(request.path_params["id"])
+        return self._conditional(request, res) or self._group_response(res)
+
+    async def put_group(self, request: Request) -> Response:
+        body = await _json(request)
+        res = self.directory.replace_group(
+            request.path_params["id"], body, request.headers.get("if-match")
+        )
+        return self._group_response(res)
+
+    async def patch_group(self, request: Request) -> Response:
+        body = await _json(request)
+        res = self.directory.patch_group(
+            request.path_params["id"], body.get("Operations"), request.headers.get("if-match")
+        )
+        return self._group_response(res)
+
+    async def refuse_group(self, request: Request) -> Response:
+        return scim_error(
+            405,
+            "Groups cannot be created or deleted through SCIM; use the Genesys Cloud groups API",
+        )
+
+    # -- shared list/conditional logic ---------------------------------------
+    def _conditional(self, request: Request, res: Resource) -> Response | None:
+        inm = request.headers.get("if-none-match")
+        if inm and str(res.version) in {normalize_etag(v) for v in inm.split(",")}:
+            return Response(status_code=304, headers={"ETag": etag(res)})
+        return None
+
+    def _list(self, request: Request, find, render, attrs_needed: bool = False) -> Response:  # noqa: ANN001
+        q = request.query_params
+        try:
+            start = max(1, int(q.get("startIndex", "1")))
+            count = int(q.get("count", str(DEFAULT_PAGE_SIZE)))
+        except ValueError:
+            raise ScimError(400, "startIndex and count must be integers", "invalidValue") from None
+        count = max(0, min(count, MAX_PAGE_SIZE))
+        attributes, excluded = q.get("attributes"), q.get("excludedAttributes")
+        if attrs_needed and count > DEFAULT_PAGE_SIZE and not (attributes or excluded):
+            raise ScimError(
+                429,
+                "A page size over 25 exceeds internal resource limits; "
+                "trim the response with attributes or excludedAttributes",
+            )
+        found = find(q.get("filter"))
+        page = found[start - 1 : start - 1 + count] if count else []
+        body = {
+            "schemas": [LIST_RESPONSE],
+            "totalResults": len(found),
+            "startIndex": start,
+            "itemsPerPage": len(page),
+            "Resources": [project(render(r), attributes, excluded) for r in page],
+        }
+        return JSONResponse(body, media_type=SCIM_JSON)
+
+    # -- roles (Platform API) --------------------------------------------------
+    def _role_doc(self, role) -> dict[str, Any]:  # noqa: ANN001
+        policies: dict[tuple[str, str], list[str]] = {}
+        for perm in role.permissions:
+            domain, entity, action = (perm.split(":") + ["*", "*"])[:3]
+            policies.setdefault((domain, entity), []).append(action)
+        return {
+            "id": role.id,
+            "name": role.name,
+            "description": role.description,
+            "permissions": list(role.permissions),
+            "permissionPolicies": [
+                {"domain": d, "entityName": e, "actionSet": sorted(a), "allowConditions": False}
+                for (d, e), a in sorted(policies.items())
+            ],
+            "default": False,
+            "base": False,
+            "selfUri": f"/api/v2/authorization/roles/{role.id}",
+        }
+
+    async def list_roles(self, request: Request) -> Response:
+        q = request.query_params
+        try:
+            size = max(1, min(int(q.get("pageSize", "25")), 500))
+            number = max(1, int(q.get("pageNumber", "1")))
+        except ValueError:
+            return JSONResponse({"message": "pageSize and pageNumber must be integers"}, 400)
+        roles = sorted(self.directory.roles.values(), key=lambda r: r.name.lower())
+        if q.get("name"):
+            roles = [r for r in roles if r.name == q["name"]]
+        pages = max(1, math.ceil(len(roles) / size))
+        uri = "/api/v2/authorization/roles?pageSize={}&pageNumber={}"
+        body = {
+            "entities": [self._role_doc(r) for r in roles[(number - 1) * size : number * size]],
+            "pageSize": size,
+            "pageNumber": number,
+            "total": len(roles),
+            "pageCount": pages,
+            "firstUri": uri.format(size, 1),
+            "lastUri": uri.format(size, pages),
+            "selfUri": uri.format(size, number),
+        }
+        if number < pages:
+            body["nextUri"] = uri.format(size, number + 1)
+        return JSONResponse(body)
+
+    async def get_role(self, request: Request) -> Response:
+        role = self.directory.roles.get(request.path_params["id"])
+        if role is None:
+            return JSONResponse(
+                {"message": "role not found", "code": "not.found", "status": 404}, 404
+            )
+        return JSONResponse(self._role_doc(role))
+
+    # -- discovery -----------------------------------------------------------
+    async def service_provider_config(self, request: Request) -> Response:
+        return JSONResponse(
+            {
+                "schemas": [SERVICE_PROVIDER_CONFIG],
+                "patch": {"supported": True},
+                "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
+                "filter": {"supported": True, "maxResults": MAX_PAGE_SIZE},
+                "changePassword": {"supported": False},
+                "sort": {"supported": False},
+                "etag": {"supported": True},
+                "authenticationSchemes": [
+                    {
+                        "type": "oauthbearertoken",
+                        "name": "OAuth Bearer Token",
+                        "description": "Client credentials token from /oauth/token",
+                        "primary": True,
+                    }
+                ],
+                "meta": {"resourceType": "ServiceProviderConfig"},
+            },
+            media_type=SCIM_JSON,
+        )
+
+    def _resource_types(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "schemas": [RESOURCE_TYPE],
+                "id": "User",
+                "name": "User",
+                "endpoint": "/Users",
+                "schema": CORE_USER,
+                "schemaExtensions": [
+                    {"schema": ENTERPRISE_USER, "required": False},
+                    {"schema": GENESYS_USER, "required": False},
+                ],
+                "meta": {"resourceType": "ResourceType"},
+            },
+            {
+                "schemas": [RESOURCE_TYPE],
+                "id": "Group",
+                "name": "Group",
+                "endpoint": "/Groups",
+                "schema": CORE_GROUP,
+                "meta": {"resourceType": "ResourceType"},
+            },
+        ]
+
+    async def resource_types(self, request: Request) -> Response:
+        types = self._resource_types()
+        return JSONResponse(_list_body(types), media_type=SCIM_JSON)
+
+    async def resource_type(self, request: Request) -> Response:
+        for t in self._resource_types():
+            if t["id"].lower() == request.path_params["name"].lower():
+                return JSONResponse(t, media_type=SCIM_JSON)
+        raise ScimError(404, f"Resource type {request.path_params['name']} not found")
+
+    async def schemas(self, request: Request) -> Response:
+        if request.query_params.get("filter"):
+            raise ScimError(403, "Filtering schemas is not allowed")
+        return JSONResponse(_list_body(SCHEMAS), media_type=SCIM_JSON)
+
+    async def schema(self, request: Request) -> Response:
+        for s in SCHEMAS:
+            if s["id"] == request.path_params["id"]:
+                return JSONResponse(s, media_type=SCIM_JSON)
+        raise ScimError(404, f"Schema {request.path_params['id']} not found")
+
+
+class _Dropped(Response):
+    """Starts an answer, then breaks off, as a reset connection looks to a client."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"64")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b'{"id": "', "more_body": True})
+        raise DroppedConnection()
+
+
+async def _json(request: Request) -> dict[str, Any]:
+    body = json.loads(await request.body() or b"{}")
+    if not isinstance(body, dict):
+        raise ScimError(400, "Body must be a JSON object", "invalidSyntax")
+    return body
+
+
+def _list_body(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "schemas": [LIST_RESPONSE],
+        "totalResults": len(resources),
+        "startIndex": 1,
+        "itemsPerPage": len(resources),
+        "Resources": resources,
+    }
+
+
+def _attr(name: str, type_: str = "string", **kw: Any) -> dict[str, Any]:
+    base = {
+        "name": name,
+        "type": type_,
+        "multiValued": False,
+        "required": False,
+        "caseExact": False,
+        "mutability": "readWrite",
+        "returned": "default",
+        "uniqueness": "none",
+    }
+    return {**base, **kw}
+
+
+def _multi(name: str, *subs: str, **kw: Any) -> dict[str, Any]:
+    return _attr(name, "complex", multiValued=True, subAttributes=[_attr(s) for s in subs], **kw)
+
+
+SCHEMAS: list[dict[str, Any]] = [
+    {
+        "schemas": [SCHEMA],
+        "id": CORE_USER,
+        "name": "User",
+        "attributes": [
+            _attr("id", mutability="readOnly", returned="always", caseExact=True),
+            _attr("userName", required=True, returned="always", uniqueness="server"),
+            _attr("displayName", required=True),
+            _attr("active", "boolean", returned="always"),
+            _attr("title"),
+            _attr("externalId", caseExact=True),
+            _attr("password", mutability="writeOnly", returned="never"),
+            _multi("emails", "value", "type", "primary"),
+            _multi("phoneNumbers", "value", "type", "primary"),
+            _multi("roles", "value"),
+            _multi("groups", "value", "display", "$ref", mutability="readOnly"),
+        ],
+    },
+    {
+        "schemas": [SCHEMA],
+        "id": CORE_GROUP,
+        "name": "Group",
+        "attributes": [
+            _attr("id", mutability="readOnly", returned="always", caseExact=True),
+            _attr("displayName", required=True, mutability="immutable"),
+            _attr("externalId", caseExact=True),
+            _multi("members", "value", "display", "type", "$ref"),
+        ],
+    },
+    {
+        "schemas": [SCHEMA],
+        "id": ENTERPRISE_USER,
+        "name": "EnterpriseUser",
+        "attributes": [
+            _attr("division"),
+            _attr("department"),
+            _attr("employeeNumber"),
+            _attr("manager", "complex", subAttributes=[_attr("value"), _attr("$ref")]),
+        ],
+    },
+    {
+        "schemas": [SCHEMA],
+        "id": GENESYS_USER,
+        "name": "GenesysUser",
+        "attributes": [
+            _multi("routingSkills", "name", "proficiency"),
+            _multi("routingLanguages", "name", "proficiency"),
+            _multi("externalIds", "authority", "value"),
+        ],
+    },
+]

@@ -1,0 +1,495 @@
+"""The emulator's directory: users, groups and roles as Genesys Cloud keeps them.
+
+This module knows nothing of HTTP. It holds SCIM documents, applies PATCH
+operations, enforces Genesys's rules (unique userName that stays reserved after a
+soft delete, read-only ``groups`` on users, roles by name, per-resource versions)
+and raises :class:`ScimError` with the status and ``scimType`` Genesys would send.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from scimctl.scim.schema import (
+    CORE_GROUP,
+    CORE_USER,
+    ENTERPRISE_USER,
+    EXTENSIONS,
+    GENESYS_USER,
+    SCIM_PREFIX,
+    USER_SCHEMAS,
+)
+
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+PHONE_RE = re.compile(r"^(\+[1-9]\d{6,14}|tel:\+[1-9]\d{6,14}(;ext=\d+)?)$")
+PHONE_TYPES = {
+    "work", "work2", "work3", "work4", "home", "mobile", "other",
+    "microsoftteams", "zoomphone", "eightbyeight", "ringcentral",
+}  # fmt: skip
+FILTER_RE = re.compile(r'^\s*([\w.:$]+)\s+eq\s+(?:"((?:[^"\\]|\\.)*)"|(\S+))\s*$', re.IGNORECASE)
+PATH_RE = re.compile(r"^([A-Za-z$][\w$]*)(?:\[(.+)\])?(?:\.([A-Za-z$][\w$]*))?$")
+
+
+class ScimError(Exception):
+    """An error answer in SCIM shape: HTTP status, optional scimType, detail."""
+
+    def __init__(self, status: int, detail: str, scim_type: str | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.scim_type = scim_type
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def role_id(name: str) -> str:
+    """Stable ids, so a seed file gives the same role ids on every start."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"genesys-role:{name}"))
+
+
+@dataclass
+class Role:
+    name: str
+    permissions: list[str]
+    description: str = ""
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        self.id = self.id or role_id(self.name)
+
+
+@dataclass
+class Resource:
+    id: str
+    doc: dict[str, Any]
+    version: int = 1
+    created: str = field(default_factory=_now)
+    modified: str = field(default_factory=_now)
+    deleted: bool = False
+
+    def touch(self) -> None:
+        self.version += 1
+        self.modified = _now()
+
+
+def parse_filter(text: str) -> tuple[str, str]:
+    """Parse the one filter form Genesys documents: ``attr eq value``."""
+    m = FILTER_RE.match(text)
+    if not m:
+        raise ScimError(400, f"Unsupported filter: {text}", "invalidFilter")
+    value = m.group(2) if m.group(2) is not None else m.group(3)
+    return m.group(1), value.replace('\\"', '"')
+
+
+def _split_urn(path: str) -> tuple[str | None, str]:
+    for urn in (*EXTENSIONS, CORE_USER, CORE_GROUP):
+        if path.startswith(urn + ":"):
+            return (urn if urn in EXTENSIONS else None), path[len(urn) + 1 :]
+    return None, path
+
+
+def _item_matches(item: Any, flt: tuple[str, str]) -> bool:
+    attr, value = flt
+    return isinstance(item, dict) and str(item.get(attr, "")).lower() == value.lower()
+
+
+def apply_patch(doc: dict[str, Any], operations: list[dict[str, Any]]) -> dict[str, Any]:
+    """Apply RFC 7644 PATCH operations to a copy of ``doc`` and return it."""
+    doc = copy.deepcopy(doc)
+    if not isinstance(operations, list) or not operations:
+        raise ScimError(400, "PATCH needs a non-empty Operations list", "invalidSyntax")
+    for op in operations:
+        if not isinstance(op, dict):
+            raise ScimError(400, "Each operation must be an object", "invalidSyntax")
+        kind = str(op.get("op", "")).lower()
+        if kind not in ("add", "replace", "remove"):
+            raise ScimError(400, f"Unknown op {op.get('op')!r}", "invalidSyntax")
+        path = op.get("path")
+        value = op.get("value")
+        if not path:
+            if kind == "remove":
+                raise ScimError(400, "remove needs a path", "noTarget")
+            if not isinstance(value, dict):
+                raise ScimError(400, "An op without path needs an object value", "invalidValue")
+            for key, sub in value.items():
+                if key in EXTENSIONS and isinstance(sub, dict):
+                    for k, v in sub.items():
+                        _patch_path(doc, kind, f"{key}:{k}", v)
+                else:
+                    _patch_path(doc, kind, key, sub)
+        else:
+            _patch_path(doc, kind, str(path), value)
+    return doc
+
+
+def _patch_path(doc: dict[str, Any], kind: str, path: str, value: Any) -> None:
+    urn, rest = _split_urn(path)
+    m = PATH_RE.match(rest)
+    if not m:
+        raise ScimError(400, f"Invalid path: {path}", "invalidPath")
+    name, flt_text, sub = m.groups()
+    container = doc.setdefault(urn, {}) if urn else doc
+    if name == "groups" and urn is None and "userName" in doc:
+        raise ScimError(
+            400, "groups is immutable; change membership on the Group resource", "mutability"
+        )
+    if flt_text is None:
+        if sub:
+            target = container.setdefault(name, {})
+            if kind == "remove":
+                target.pop(sub, None)
+            else:
+                target[sub] = value
+        elif kind == "remove":
+            if isinstance(value, list) and isinstance(container.get(name), list):
+                drop = {str(v.get("value")) for v in value if isinstance(v, dict)}
+                container[name] = [i for i in container[name] if str(i.get("value")) not in drop]
+            else:
+                container.pop(name, None)
+        elif kind == "add" and isinstance(container.get(name), list):
+            items = value if isinstance(value, list) else [value]
+            seen = {str(i.get("value")) for i in container[name] if isinstance(i, dict)}
+            for item in items:
+                if not (isinstance(item, dict) and str(item.get("value")) in seen):
+                    container[name].append(item)
+        else:
+            container[name] = value
+        return
+    m2 = FILTER_RE.match(flt_text)
+    if not m2:
+        raise ScimError(400, f"Invalid filter in path: {path}", "invalidFilter")
+    flt = (m2.group(1), m2.group(2) if m2.group(2) is not None else m2.group(3))
+    items = container.get(name) or []
+    matched = [i for i in items if _item_matches(i, flt)]
+    if kind == "remove":
+        if sub:
+            for i in matched:
+                i.pop(sub, None)
+        else:
+            container[name] = [i for i in items if i not in matched]
+        return
+    if not matched:
+        new = {flt[0]: flt[1]}
+        if sub:
+            new[sub] = value
+        elif isinstance(value, dict):
+            new.update(value)
+        container[name] = [*items, new]
+        return
+    for i in matched:
+        if sub:
+            i[sub] = value
+        elif isinstance(value, dict):
+            i.clear()
+            i.update(value)
+
+
+class Directory:
+    """In-memory Genesys Cloud org: the single source of truth of the emulator."""
+
+    def __init__(self, base_url: str = "") -> None:
+        self.base_url = base_url
+        self.users: dict[str, Resource] = {}
+        self.groups: dict[str, Resource] = {}
+        self.roles: dict[str, Role] = {}
+        self._by_username: dict[str, str] = {}
+        self._member_of: dict[str, set[str]] = {}
+
+    # -- roles ---------------------------------------------------------------
+    def add_role(self, name: str, permissions: list[str], description: str = "") -> Role:
+        role = Role(name=name, permissions=list(permissions), description=description)
+        self.roles[role.id] = role
+        return role
+
+    def role_names(self) -> set[str]:
+        return {r.name for r in self.roles.values()}
+
+    # -- users ---------------------------------------------------------------
+    def _clean_user(self, body: dict[str, Any], current_id: str | None) -> dict[str, Any]:
+        doc = {
+            k: copy.deepcopy(v)
+            for k, v in body.items()
+            if k not in ("id", "meta", "schemas", "groups", "password")
+        }
+        user_name = doc.get("userName")
+        if not isinstance(user_name, str) or not user_name:
+            raise ScimError(400, "userName is required", "invalidValue")
+        if not EMAIL_RE.match(user_name):
+            raise ScimError(400, f"userName must be an email address: {user_name}", "invalidValue")
+        if not isinstance(doc.get("displayName"), str) or not doc["displayName"].strip():
+            raise ScimError(400, "displayName is required", "invalidValue")
+        holder = self._by_username.get(user_name.lower())
+        if holder is not None and holder != current_id:
+            raise ScimError(409, f"userName {user_name} is already taken", "uniqueness")
+        doc["active"] = bool(doc.get("active", True))
+        roles = doc.get("roles") or []
+        if not isinstance(roles, list):
+            raise ScimError(400, "roles must be a list", "invalidValue")
+        known = self.role_names()
+        for r in roles:
+            name = r.get("value") if isinstance(r, dict) else None
+            if name not in known:
+                raise ScimError(400, f"Role {name!r} does not exist", "invalidValue")
+        doc["roles"] = [{"value": r["value"]} for r in roles]
+        for p in doc.get("phoneNumbers") or []:
+            if not isinstance(p, dict) or not PHONE_RE.match(str(p.get("value", ""))):
+                raise ScimError(400, f"Invalid phone number: {p}", "invalidValue")
+            if p.get("type") not in PHONE_TYPES:
+                raise ScimError(400, f"Invalid phone number type: {p.get('type')}", "invalidValue")
+        emails = []
+        for e in doc.get("emails") or []:
+            if not isinstance(e, dict) or e.get("type") not in ("work", "other"):
+                raise ScimError(400, f"Invalid email: {e}", "invalidValue")
+            if e.get("type") == "work":
+                emails.append(e)
+        doc["emails"] = emails
+        manager = (doc.get(ENTERPRISE_USER) or {}).get("manager")
+        if manager:
+            mid = manager.get("value") if isinstance(manager, dict) else None
+            if mid not in self.users or self.users[mid].deleted:
+                raise ScimError(400, f"Manager {mid} does not exist", "invalidValue")
+        for urn in EXTENSIONS:
+            if urn in doc and not isinstance(doc[urn], dict):
+                raise ScimError(400, f"{urn} must be an object", "invalidValue")
+        ext = doc.get(GENESYS_USER) or {}
+        for key in ("routingSkills", "routingLanguages"):
+            if len(ext.get(key) or []) > 50:
+                raise ScimError(400, f"At most 50 {key}", "invalidValue")
+        return doc
+
+    def create_user(self, body: dict[str, Any]) -> Resource:
+        doc = self._clean_user(body, None)
+        res = Resource(id=str(uuid.uuid4()), doc=doc)
+        self.users[res.id] = res
+        self._by_username[doc["userName"].lower()] = res.id
+        return res
+
+    def get_user(self, user_id: str) -> Resource:
+        res = self.users.get(user_id)
+        if res is None or res.deleted:
+            raise ScimError(404, f"User {user_id} not found")
+        return res
+
+    def replace_user(self, user_id: str, body: dict[str, Any], if_match: str | None) -> Resource:
+        res = self.get_user(user_id)
+        self.check_version(res, if_match)
+        self._store_user(res, self._clean_user(body, res.id))
+        return res
+
+    def patch_user(self, user_id: str, ops: list[dict[str, Any]], if_match: str | None) -> Resource:
+        res = self.get_user(user_id)
+        self.check_version(res, if_match)
+        current = self.user_doc(res)
+        self._store_user(res, self._clean_user(apply_patch(current, ops), res.id))
+        return res
+
+    def _store_user(self, res: Resource, doc: dict[str, Any]) -> None:
+        old = res.doc["userName"].lower()
+        if old != doc["userName"].lower():
+            del self._by_username[old]
+            self._by_username[doc["userName"].lower()] = res.id
+        if doc != res.doc:
+            res.doc = doc
+            res.touch()
+
+    def delete_user(self, user_id: str, if_match: str | None) -> None:
+        """Soft delete: hidden everywhere, but the userName stays reserved."""
+        res = self.get_user(user_id)
+        self.check_version(res, if_match)
+        res.deleted = True
+        res.touch()
+        for gid in sorted(self._member_of.pop(user_id, set())):
+            group = self.groups[gid]
+            self._set_group_doc(
+                group,
+                {
+                    **group.doc,
+                    "members": [m for m in group.doc["members"] if m["value"] != user_id],
+                },
+            )
+
+    def visible_users(self) -> list[Resource]:
+        return [u for u in self.users.values() if not u.deleted]
+
+    def find_users(self, flt: str | None) -> list[Resource]:
+        """Genesys semantics: no filter lists active users only."""
+        users = self.visible_users()
+        if not flt:
+            return [u for u in users if u.doc.get("active", True)]
+        attr, value = parse_filter(flt)
+        key = attr.lower()
+        if key == "id":
+            return [u for u in users if u.id == value]
+        if key == "username":
+            return [u for u in users if u.doc["userName"].lower() == value.lower()]
+        if key == "externalid":
+            return [u for u in users if u.doc.get("externalId") == value]
+        if key in ("email", "emails", "emails.value"):
+            v = value.lower()
+            return [
+                u
+                for u in users
+                if u.doc["userName"].lower() == v
+                or any(str(e.get("value", "")).lower() == v for e in u.doc.get("emails", []))
+            ]
+        if key == "active":
+            want = value.lower() == "true"
+            return [u for u in users if bool(u.doc.get("active", True)) == want]
+        raise ScimError(400, f"Filtering on {attr} is not supported", "invalidFilter")
+
+    def user_doc(self, res: Resource) -> dict[str, Any]:
+        """The full SCIM representation Genesys returns for a user."""
+        doc = copy.deepcopy(res.doc)
+        doc["emails"] = [
+            {"value": doc["userName"], "type": "other", "primary": True},
+            *doc.get("emails", []),
+        ]
+        groups = [
+            {
+                "value": g.id,
+                "display": g.doc["displayName"],
+                "$ref": f"{self.base_url}{SCIM_PREFIX}/groups/{g.id}",
+            }
+            for g in (self.groups[gid] for gid in sorted(self._member_of.get(res.id, ())))
+        ]
+        ext = doc.setdefault(GENESYS_USER, {})
+        ext["externalIds"] = [
+            {"authority": "x-pc:scimv2:v1:pure-cloud-scim", "value": res.id},
+            *[i for i in ext.get("externalIds") or [] if not i["authority"].startswith("x-pc:")],
+        ]
+        return {
+            "schemas": USER_SCHEMAS,
+            "id": res.id,
+            **doc,
+            "groups": groups,
+            "meta": self.meta(res, "User", "users"),
+        }
+
+    # -- groups --------------------------------------------------------------
+    def add_group(self, name: str) -> Resource:
+        res = Resource(id=str(uuid.uuid4()), doc={"displayName": name, "members": []})
+        self.groups[res.id] = res
+        return res
+
+    def get_group(self, group_id: str) -> Resource:
+        res = self.groups.get(group_id)
+        if res is None:
+            raise ScimError(404, f"Group {group_id} not found")
+        return res
+
+    def _clean_group(self, doc: dict[str, Any], current: Resource) -> dict[str, Any]:
+        if doc.get("displayName") != current.doc["displayName"]:
+            raise ScimError(400, "displayName of a group cannot be changed here", "mutability")
+        members = []
+        seen = set()
+        for m in doc.get("members") or []:
+            mid = m.get("value") if isinstance(m, dict) else None
+            if mid not in self.users or self.users[mid].deleted:
+                raise ScimError(400, f"Member {mid} is not an existing user", "invalidValue")
+            if mid not in seen:
+                seen.add(mid)
+                members.append({"value": mid})
+        out = {"displayName": doc["displayName"], "members": members}
+        if doc.get("externalId"):
+            out["externalId"] = doc["externalId"]
+        return out
+
+    def patch_group(
+        self, group_id: str, ops: list[dict[str, Any]], if_match: str | None
+    ) -> Resource:
+        res = self.get_group(group_id)
+        self.check_version(res, if_match)
+        for op in ops:
+            if str(op.get("op", "")).lower() == "remove" and not op.get("path"):
+                raise ScimError(
+                    400, 'remove needs a path such as members[value eq "ID"]', "noTarget"
+                )
+        self._set_group_doc(res, self._clean_group(apply_patch(res.doc, ops), res))
+        return res
+
+    def replace_group(self, group_id: str, body: dict[str, Any], if_match: str | None) -> Resource:
+        res = self.get_group(group_id)
+        self.check_version(res, if_match)
+        self._set_group_doc(res, self._clean_group(body, res))
+        return res
+
+    def _set_group_doc(self, res: Resource, doc: dict[str, Any]) -> None:
+        if doc == res.doc:
+            return
+        for m in res.doc.get("members", []):
+            self._member_of.get(m["value"], set()).discard(res.id)
+        for m in doc.get("members", []):
+            self._member_of.setdefault(m["value"], set()).add(res.id)
+        res.doc = doc
+        res.touch()
+
+    def find_groups(self, flt: str | None) -> list[Resource]:
+        groups = list(self.groups.values())
+        if not flt:
+            return groups
+        attr, value = parse_filter(flt)
+        if attr.lower() == "displayname":
+            return [g for g in groups if g.doc["displayName"].lower() == value.lower()]
+        if attr.lower() == "id":
+            return [g for g in groups if g.id == value]
+        raise ScimError(400, f"Filtering groups on {attr} is not supported", "invalidFilter")
+
+    def group_doc(self, res: Resource) -> dict[str, Any]:
+        members = [
+            {
+                "value": m["value"],
+                "display": self.users[m["value"]].doc.get("displayName"),
+                "type": "User",
+                "$ref": f"{self.base_url}{SCIM_PREFIX}/users/{m['value']}",
+            }
+            for m in res.doc.get("members", [])
+        ]
+        return {
+            "schemas": [CORE_GROUP],
+            "id": res.id,
+            **res.doc,
+            "members": members,
+            "meta": self.meta(res, "Group", "groups"),
+        }
+
+    # -- versions ------------------------------------------------------------
+    def meta(self, res: Resource, kind: str, path: str) -> dict[str, Any]:
+        return {
+            "resourceType": kind,
+            "created": res.created,
+            "lastModified": res.modified,
+            "location": f"{self.base_url}{SCIM_PREFIX}/{path}/{res.id}",
+            "version": etag(res),
+        }
+
+    @staticmethod
+    def check_version(res: Resource, if_match: str | None) -> None:
+        """Genesys answers a stale If-Match with 400 invalidVers, not RFC 7232's 412."""
+        if if_match is None or if_match.strip() == "*":
+            return
+        wanted = {normalize_etag(v) for v in if_match.split(",")}
+        if str(res.version) not in wanted:
+            raise ScimError(
+                400,
+                f"The version supplied ({if_match}) does not match the current version "
+                f"({etag(res)})",
+                "invalidVers",
+            )
+
+
+def etag(res: Resource) -> str:
+    return f'"{res.version}"'
+
+
+def normalize_etag(value: str) -> str:
+    value = value.strip()
+    if value.startswith("W/"):
+        value = value[2:]
+    return value.strip('"')

@@ -1,0 +1,72 @@
+"""Seed files: the roles, groups and users an emulated org starts with.
+
+A seed is YAML or JSON::
+
+    roles:  [{name: Agent, permissions: ["routing:agent:*"]}]
+    groups: [{name: Support}]
+    users:  [{userName: a@example.com, displayName: A, externalId: "1",
+              active: true, roles: [Agent], groups: [Support], department: Ops}]
+
+Users take SCIM core attributes as they are; ``department``, ``division``,
+``employeeNumber`` go to the enterprise extension, ``roles`` and ``groups`` are names.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from scimctl.emulator.directory import Directory, ScimError
+from scimctl.scim.schema import ENTERPRISE_USER
+
+ENTERPRISE_KEYS = ("department", "division", "employeeNumber")
+
+
+class SeedError(ValueError):
+    pass
+
+
+def load_seed(path: str | Path, directory: Directory) -> Directory:
+    """Fill ``directory`` from a seed file; errors name the file and the entry."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise SeedError(f"{path}: cannot read seed: {exc}") from exc
+    apply_seed(data, directory, source=str(path))
+    return directory
+
+
+def apply_seed(data: dict[str, Any], directory: Directory, source: str = "seed") -> Directory:
+    for i, role in enumerate(data.get("roles") or []):
+        if not isinstance(role, dict) or "name" not in role:
+            raise SeedError(f"{source}: roles[{i}] needs a name")
+        directory.add_role(role["name"], role.get("permissions") or [], role.get("description", ""))
+    groups = {}
+    for i, group in enumerate(data.get("groups") or []):
+        if not isinstance(group, dict) or "name" not in group:
+            raise SeedError(f"{source}: groups[{i}] needs a name")
+        groups[group["name"]] = directory.add_group(group["name"])
+    members: dict[str, list[dict[str, str]]] = {name: [] for name in groups}
+    for i, entry in enumerate(data.get("users") or []):
+        if not isinstance(entry, dict):
+            raise SeedError(f"{source}: users[{i}] must be a mapping")
+        body = {k: v for k, v in entry.items() if k not in (*ENTERPRISE_KEYS, "roles", "groups")}
+        ent = {k: entry[k] for k in ENTERPRISE_KEYS if k in entry}
+        if ent:
+            body[ENTERPRISE_USER] = ent
+        body["roles"] = [{"value": r} for r in entry.get("roles") or []]
+        try:
+            user = directory.create_user(body)
+        except ScimError as exc:
+            raise SeedError(f"{source}: users[{i}]: {exc.detail}") from exc
+        for g in entry.get("groups") or []:
+            if g not in groups:
+                raise SeedError(f"{source}: users[{i}]: unknown group {g!r}")
+            members[g].append({"value": user.id})
+    for name, group in groups.items():
+        if members[name]:
+            directory.replace_group(group.id, {"displayName": name, "members": members[name]}, None)
+    return directory

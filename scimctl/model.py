@@ -1,0 +1,141 @@
+"""The domain vocabulary the plan is computed over.
+
+The manifest layer turns YAML and CSV into :class:`Desired`; the SCIM layer turns
+wire documents into a :class:`Snapshot`; the state store gives a :class:`StateView`.
+The plan engine sees only these three values, so it is pure and testable without
+a server, and neither the manifest's pydantic models nor SCIM JSON leak into it.
+
+User attributes are kept in one canonical, JSON-native form (strings, booleans,
+sorted lists) so that comparing desired and live values never reports a false
+difference for order or case that Genesys does not care about.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Attributes scimctl can manage on a user, in display order.
+USER_ATTRIBUTES: tuple[str, ...] = (
+    "userName",
+    "displayName",
+    "active",
+    "title",
+    "department",
+    "division",
+    "employeeNumber",
+    "phoneNumbers",
+    "roles",
+)
+
+Attrs = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a piece of desired state came from, for error messages."""
+
+    file: str
+    line: int | None = None
+    row: int | None = None
+
+    def __str__(self) -> str:
+        if self.row is not None:
+            return f"{self.file}: row {self.row}"
+        if self.line is not None:
+            return f"{self.file}:{self.line}"
+        return self.file
+
+
+@dataclass(frozen=True)
+class UserSpec:
+    key: str  # externalId: the stable identity from HR
+    attrs: Attrs  # only the attributes the manifest manages
+    groups: tuple[str, ...] = ()
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    name: str
+    parent: str | None = None
+    authoritative: bool = False
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class Policy:
+    max_group_depth: int = 5
+    deny_permissions: tuple[str, ...] = ("authorization:*", "oauth:*", "admin", "admin:*")
+    deprovision: str = "deactivate"  # deactivate | delete | ignore
+    max_deprovision: str = "10%"  # a count ("25") or a share of managed users ("10%")
+    password: str = "none"  # none | generate
+    hris_webhook: str | None = None  # where provisioning events are delivered, if anywhere
+
+
+@dataclass(frozen=True)
+class Desired:
+    users: dict[str, UserSpec]
+    groups: dict[str, GroupSpec]
+    policy: Policy = field(default_factory=Policy)
+
+
+@dataclass(frozen=True)
+class LiveUser:
+    id: str
+    external_id: str | None
+    attrs: Attrs
+    version: str | None = None
+
+    @property
+    def user_name(self) -> str:
+        return self.attrs["userName"]
+
+    @property
+    def active(self) -> bool:
+        return bool(self.attrs.get("active", True))
+
+
+@dataclass(frozen=True)
+class LiveGroup:
+    id: str
+    name: str
+    members: frozenset[str]
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class LiveRole:
+    id: str
+    name: str
+    permissions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One read of the live directory (active and inactive users, groups, roles)."""
+
+    users: tuple[LiveUser, ...]
+    groups: tuple[LiveGroup, ...]
+    roles: tuple[LiveRole, ...]
+
+
+@dataclass(frozen=True)
+class ManagedUser:
+    id: str
+    user_name: str
+
+
+@dataclass(frozen=True)
+class StateView:
+    """What scimctl manages, as recorded by the last apply."""
+
+    lineage: str
+    serial: int
+    users: dict[str, ManagedUser] = field(default_factory=dict)  # key -> live id
+    groups: dict[str, str] = field(default_factory=dict)  # name -> live id
+    memberships: frozenset[tuple[str, str]] = frozenset()  # (group name, user key)
+
+    @classmethod
+    def empty(cls, lineage: str = "") -> StateView:
+        return cls(lineage=lineage, serial=0)

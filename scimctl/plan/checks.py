@@ -1,0 +1,96 @@
+"""Validation of the desired state against the live directory (all problems at once)."""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+
+from scimctl.model import Desired, Snapshot, StateView, UserSpec
+from scimctl.problems import Problem
+
+
+def _where(spec: UserSpec | None) -> str:
+    return str(spec.location) if spec and spec.location else "manifest"
+
+
+def _names(specs: list[UserSpec], limit: int = 5) -> str:
+    names = [s.attrs["userName"] for s in specs[:limit]]
+    more = f" and {len(specs) - limit} more" if len(specs) > limit else ""
+    return ", ".join(names) + more
+
+
+def check_directory(desired: Desired, snapshot: Snapshot, state: StateView) -> list[Problem]:
+    problems: list[Problem] = []
+    roles = {r.name: r for r in snapshot.roles}
+    users_by_role: dict[str, list[UserSpec]] = {}
+    for key in sorted(desired.users):
+        spec = desired.users[key]
+        for role in spec.attrs.get("roles", []):
+            users_by_role.setdefault(role, []).append(spec)
+    for role_name, specs in sorted(users_by_role.items()):
+        role = roles.get(role_name)
+        if role is None:
+            problems.append(
+                Problem(
+                    _where(specs[0]),
+                    "roles",
+                    f"role {role_name!r} does not exist in the directory "
+                    f"(assigned to {len(specs)} users: {_names(specs)})",
+                )
+            )
+            continue
+        for perm in role.permissions:
+            pattern = next(
+                (p for p in desired.policy.deny_permissions if fnmatchcase(perm, p)), None
+            )
+            if pattern:
+                problems.append(
+                    Problem(
+                        _where(specs[0]),
+                        "roles",
+                        f"role {role_name!r} grants {perm!r}, denied by policy pattern "
+                        f"{pattern!r}; it would reach {len(specs)} users: {_names(specs)}",
+                    )
+                )
+    live_groups = {g.name for g in snapshot.groups}
+    for name in sorted(desired.groups):
+        if name not in live_groups:
+            spec = desired.groups[name]
+            problems.append(
+                Problem(
+                    str(spec.location) if spec.location else "manifest",
+                    "groups",
+                    f"group {name!r} does not exist in the directory; Genesys Cloud cannot "
+                    "create groups through SCIM, so create it there first",
+                )
+            )
+    owner = {m.id: key for key, m in state.users.items()}
+    by_id = {u.id: u for u in snapshot.users}
+    by_name = {u.user_name.lower(): u for u in snapshot.users}
+    by_ext = {u.external_id: u for u in snapshot.users if u.external_id}
+    for key in sorted(desired.users):
+        spec = desired.users[key]
+        holder = by_name.get(spec.attrs["userName"].lower())
+        if holder is None:
+            continue
+        mine = state.users.get(key)
+        own = by_id.get(mine.id) if mine else None
+        own = own or by_ext.get(key)
+        if own is not None and own.id == holder.id:
+            continue
+        holder_key = owner.get(holder.id)
+        name = spec.attrs["userName"]
+        if holder_key is not None:
+            message = (
+                f"{name!r} belongs to the account scimctl manages for externalId {holder_key!r}"
+            )
+        elif own is not None:
+            message = f"{name!r} is already used by another account, live user {holder.id}"
+        elif holder.external_id not in (None, key):
+            message = (
+                f"{name!r} belongs to live user {holder.id} with externalId "
+                f"{holder.external_id!r}, which scimctl does not manage; refusing to take it over"
+            )
+        else:
+            continue
+        problems.append(Problem(_where(spec), "userName", message))
+    return problems

@@ -1,0 +1,280 @@
+"""The plan engine: a pure function of (desired, snapshot, state) to a :class:`Plan`.
+
+No I/O happens here. Identity, ownership and deprovisioning follow DESIGN.md §4:
+
+* a desired user matches a live one by the id in state, else by externalId, else by
+  userName (case-insensitive); a match that is not in state is *adopted*;
+* scimctl owns the membership of a user it manages in a group the manifest
+  declares; other members are left alone unless the group is ``authoritative``;
+* a managed user gone from the manifest is deprovisioned by policy, after its
+  memberships are removed, and never beyond ``max_deprovision``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import asdict
+from typing import Any
+
+from scimctl import __version__
+from scimctl.model import Desired, GroupSpec, LiveUser, Snapshot, StateView
+from scimctl.plan.checks import check_directory
+from scimctl.plan.model import (
+    DEPROVISION_KINDS,
+    KIND_ORDER,
+    Action,
+    Change,
+    Member,
+    Plan,
+    Summary,
+)
+from scimctl.problems import InputError
+
+
+class PlanRefused(Exception):
+    """The plan is well-formed but a safety rule refuses it."""
+
+
+def ancestry(groups: dict[str, GroupSpec], name: str) -> list[str]:
+    """``name`` and its ancestors, nearest first (hierarchy already checked acyclic)."""
+    chain = [name]
+    parent = groups[name].parent if name in groups else None
+    while parent is not None and parent in groups and parent not in chain:
+        chain.append(parent)
+        parent = groups[parent].parent
+    return chain
+
+
+def same(attr: str, a: Any, b: Any) -> bool:
+    """Equality as Genesys means it: userName is case-insensitive, None is unset."""
+    if attr == "userName" and isinstance(a, str) and isinstance(b, str):
+        return a.lower() == b.lower()
+    if attr in ("phoneNumbers", "roles"):
+        return sorted(a or []) == sorted(b or [])
+    return a == b
+
+
+class _Matcher:
+    """Finds the live account for each desired user, each live account at most once."""
+
+    def __init__(self, snapshot: Snapshot, state: StateView) -> None:
+        self.by_id = {u.id: u for u in snapshot.users}
+        self.by_ext: dict[str, LiveUser] = {}
+        self.by_name: dict[str, LiveUser] = {}
+        for u in snapshot.users:
+            if u.external_id:
+                self.by_ext.setdefault(u.external_id, u)
+            self.by_name.setdefault(u.user_name.lower(), u)
+        self.owner = {m.id: key for key, m in state.users.items()}
+        self.state = state
+
+    def match(self, key: str, user_name: str) -> LiveUser | None:
+        managed = self.state.users.get(key)
+        if managed and managed.id in self.by_id:
+            return self.by_id[managed.id]
+        for cand in (self.by_ext.get(key), self.by_name.get(user_name.lower())):
+            if cand is None or self.owner.get(cand.id, key) != key:
+                continue
+            if cand.external_id in (None, key):
+                return cand
+        return None
+
+
+def compute_plan(
+    desired: Desired,
+    snapshot: Snapshot,
+    state: StateView,
+    *,
+    workspace: str,
+    target: dict[str, str],
+    manifest_digest: str,
+    max_deprovision: int | None = None,
+) -> Plan:
+    """Validate against the directory, then diff; raise on problems or a refused plan."""
+    problems = check_directory(desired, snapshot, state)
+    if problems:
+        raise InputError(problems)
+    matcher = _Matcher(snapshot, state)
+    actions: list[Action] = []
+    matched: dict[str, LiveUser | None] = {}
+    for key in sorted(desired.users):
+        spec = desired.users[key]
+        live = matcher.match(key, spec.attrs["userName"])
+        matched[key] = live
+        action = _user_action(key, spec.attrs, live, in_state=key in state.users)
+        if action:
+            actions.append(action)
+    ignored: set[str] = set()
+    for key in sorted(set(state.users) - set(desired.users)):
+        managed = state.users[key]
+        live = matcher.by_id.get(managed.id)
+        action = _deprovision(key, managed.user_name, live, desired.policy.deprovision)
+        if desired.policy.deprovision == "ignore" and live is not None:
+            ignored.add(key)
+        if action:
+            actions.append(action)
+    member_actions, unmanaged_members = _memberships(desired, snapshot, state, matched, ignored)
+    actions.extend(member_actions)
+    actions.sort(key=lambda a: (KIND_ORDER.index(a.kind), a.key))
+    _guard(actions, desired.policy.max_deprovision, len(state.users), max_deprovision)
+    managed_ids = {m.id for m in state.users.values()} | {
+        u.id for u in matched.values() if u is not None
+    }
+    counts = {k: 0 for k in KIND_ORDER}
+    for a in actions:
+        counts[a.kind] += 1
+    return Plan(
+        scimctl_version=__version__,
+        workspace=workspace,
+        target=target,
+        manifest_digest=manifest_digest,
+        state={"lineage": state.lineage, "serial": state.serial},
+        policy=asdict(desired.policy),
+        actions=actions,
+        summary=Summary(
+            counts=counts,
+            changes=len(actions),
+            unmanaged_users=sum(1 for u in snapshot.users if u.id not in managed_ids),
+            unmanaged_members=unmanaged_members,
+            managed_users=len(desired.users),
+        ),
+    )
+
+
+def _user_action(
+    key: str, attrs: dict[str, Any], live: LiveUser | None, in_state: bool
+) -> Action | None:
+    if live is None:
+        return Action(
+            id=f"create:user:{key}",
+            kind="create",
+            resource="user",
+            key=key,
+            userName=attrs["userName"],
+            changes={a: Change(after=v) for a, v in attrs.items()},
+        )
+    changes = {
+        a: Change(before=live.attrs.get(a), after=v)
+        for a, v in attrs.items()
+        if not same(a, live.attrs.get(a), v)
+    }
+    if live.external_id != key:
+        changes = {"externalId": Change(before=live.external_id, after=key), **changes}
+    if not in_state:
+        kind = "adopt"
+    elif "active" in changes:
+        kind = "reactivate" if changes["active"].after else "deactivate"
+    elif changes:
+        kind = "update"
+    else:
+        return None
+    return Action(
+        id=f"{kind}:user:{key}",
+        kind=kind,
+        resource="user",
+        key=key,
+        live_id=live.id,
+        version=live.version,
+        userName=live.user_name,
+        changes=changes,
+    )
+
+
+def _deprovision(key: str, user_name: str, live: LiveUser | None, policy: str) -> Action | None:
+    common = {"resource": "user", "key": key, "userName": user_name}
+    if live is None:
+        return Action(
+            id=f"forget:user:{key}", kind="forget", reason="no longer in the directory", **common
+        )
+    common.update(live_id=live.id, version=live.version, userName=live.user_name)
+    reason = f"removed from the manifest; policy.deprovision is {policy}"
+    if policy == "delete":
+        return Action(id=f"delete:user:{key}", kind="delete", reason=reason, **common)
+    if policy == "deactivate" and live.active:
+        return Action(
+            id=f"deactivate:user:{key}",
+            kind="deactivate",
+            reason=reason,
+            changes={"active": Change(before=True, after=False)},
+            **common,
+        )
+    return None
+
+
+def _memberships(
+    desired: Desired,
+    snapshot: Snapshot,
+    state: StateView,
+    matched: dict[str, LiveUser | None],
+    ignored: set[str],
+) -> tuple[list[Action], int]:
+    wanted: dict[str, set[str]] = {name: set() for name in desired.groups}
+    for key, spec in desired.users.items():
+        for g in spec.groups:
+            for name in ancestry(desired.groups, g):
+                wanted[name].add(key)
+    key_of: dict[str, str] = {m.id: k for k, m in state.users.items() if k not in ignored}
+    key_of.update({u.id: k for k, u in matched.items() if u is not None})
+    live_users = {u.id: u for u in snapshot.users}
+    groups = {g.name: g for g in snapshot.groups}
+    actions = []
+    unmanaged = 0
+    for name in sorted(desired.groups):
+        live_group = groups[name]
+        add = []
+        for key in sorted(wanted[name]):
+            live = matched.get(key)
+            if live is None or live.id not in live_group.members:
+                user_name = desired.users[key].attrs["userName"]
+                add.append(Member(key=key, id=live.id if live else None, userName=user_name))
+        remove = []
+        for member_id in sorted(live_group.members):
+            key = key_of.get(member_id)
+            if key is not None and key in wanted[name]:
+                continue
+            if key is None and not desired.groups[name].authoritative:
+                unmanaged += 1
+                continue
+            live = live_users.get(member_id)
+            remove.append(Member(key=key, id=member_id, userName=live.user_name if live else None))
+        remove.sort(key=lambda m: (m.key or "", m.id or ""))
+        for kind, members in (("add_members", add), ("remove_members", remove)):
+            if members:
+                actions.append(
+                    Action(
+                        id=f"{kind}:group:{name}",
+                        kind=kind,
+                        resource="group",
+                        key=name,
+                        live_id=live_group.id,
+                        version=live_group.version,
+                        members=members,
+                    )
+                )
+    return actions, unmanaged
+
+
+def deprovision_limit(policy_limit: str, managed: int) -> int:
+    text = policy_limit.strip()
+    if text.endswith("%"):
+        return math.ceil(managed * float(text[:-1]) / 100)
+    return int(text)
+
+
+def _guard(
+    actions: Iterable[Action], policy_limit: str, managed: int, override: int | None
+) -> None:
+    count = sum(1 for a in actions if a.kind in DEPROVISION_KINDS)
+    limit = override if override is not None else deprovision_limit(policy_limit, managed)
+    if count > limit:
+        source = (
+            "--max-deprovision"
+            if override is not None
+            else (f"policy.max_deprovision ({policy_limit} of {managed} managed users)")
+        )
+        raise PlanRefused(
+            f"refusing to deactivate or delete {count} users: the limit is {limit}, "
+            f"from {source}. If this is intended, run plan again with "
+            f"--max-deprovision {count}."
+        )

@@ -1,0 +1,31 @@
+"""Problems found in the input, reported all at once with where they are."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    where: str  # "scimctl.yaml:12" or "hr/export.csv: row 7" or "directory"
+    field: str  # "users[3].userName", "roles", ...
+    message: str
+
+    def __str__(self) -> str:
+        field = f" {self.field}:" if self.field else ""
+        return f"{self.where}:{field} {self.message}"
+
+
+class InputError(Exception):
+    """Bad input: carries every problem found, never just the first."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(set(problems), key=_natural)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def _natural(p: Problem) -> tuple:
+    # Sort "file:9" before "file:10".
+    head, _, tail = p.where.rpartition(":")
+    num = tail.strip().removeprefix("row ").strip()
+    return (head, int(num) if num.isdigit() else 0, p.where, p.field, p.message)

@@ -1,0 +1,55 @@
+"""Progress of a long run: a bar on a terminal, plain lines in CI logs."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import click
+
+
+class Progress:
+    """Context manager whose ``update(result, done, total)`` feeds the display."""
+
+    def __init__(self, total: int, label: str = "Applying", interval: float = 5.0) -> None:
+        self.total = total
+        self.label = label
+        self.interval = interval
+        self.failed = 0
+        self._bar: Any = None
+        self._last = 0.0
+        self._started = time.monotonic()
+
+    def __enter__(self) -> Progress:
+        if sys.stderr.isatty():
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import Progress as Bar
+
+            self._bar = Bar(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(),
+                transient=False,
+            )  # fmt: skip
+            self._bar.__enter__()
+            self._task = self._bar.add_task(self.label, total=self.total, failed=0)
+        return self
+
+    def update(self, result: Any, done: int, total: int) -> None:
+        if result.outcome != "ok":
+            self.failed += 1
+        if self._bar is not None:
+            self._bar.update(self._task, completed=done, failed=self.failed)
+            return
+        now = time.monotonic()
+        if done == total or now - self._last >= self.interval:
+            self._last = now
+            click.echo(
+                f"{self.label}: {done}/{total} operations, {self.failed} failed, "
+                f"{now - self._started:.0f}s",
+                err=True,
+            )
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)

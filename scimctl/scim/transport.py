@@ -1,0 +1,330 @@
+"""HTTP transport: OAuth token, one shared rate budget, retries with backoff.
+
+Layered like httpx itself: :class:`TokenSource` knows how to get a bearer token,
+:class:`RateBudget` decides when the next request may leave, and
+:class:`Transport` sends one logical request, retrying what is safe to retry.
+Everything here is thread-safe: apply's workers share one transport.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from scimctl import __version__
+
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
+
+
+class ApiError(Exception):
+    """A request that failed for good; carries what the service said."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        scim_type: str | None = None,
+        method: str = "",
+        path: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.scim_type = scim_type
+        self.method = method
+        self.path = path
+
+
+class OutcomeUnknown(ApiError):
+    """A non-idempotent request may or may not have taken effect (reset, timeout, 5xx)."""
+
+
+class AuthError(ApiError):
+    pass
+
+
+@dataclass
+class TransportStats:
+    """Counters for metrics; updated under the transport's lock."""
+
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0
+    rate_wait_seconds: float = 0.0
+    token_requests: int = 0
+    by_status: dict[int, int] = field(default_factory=dict)
+
+
+class TokenSource:
+    """Client-credentials token from the ``login.`` host, cached until near expiry."""
+
+    def __init__(
+        self, http: httpx.Client, login_url: str, client_id: str, client_secret: str
+    ) -> None:
+        self._http = http
+        self._url = login_url.rstrip("/") + "/oauth/token"
+        self._auth = (client_id, client_secret)
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self.fetched = 0
+
+    def get(self) -> str:
+        with self._lock:
+            if self._token is None or time.monotonic() >= self._expires_at:
+                self._fetch()
+            assert self._token is not None
+            return self._token
+
+    def invalidate(self, token: str) -> None:
+        with self._lock:
+            if self._token == token:
+                self._token = None
+
+    def _fetch(self) -> None:
+        try:
+            resp = self._http.post(
+                self._url, data={"grant_type": "client_credentials"}, auth=self._auth
+            )
+        except httpx.HTTPError as exc:
+            raise AuthError(f"cannot reach {self._url}: {exc.__class__.__name__}") from None
+        if resp.status_code != 200:
+            hint = (
+                "; check GENESYS_CLIENT_ID and GENESYS_CLIENT_SECRET"
+                if resp.status_code in (400, 401, 403)
+                else ""
+            )
+            reason = _oauth_error(resp)
+            raise AuthError(
+                f"token request to {self._url} failed: HTTP {resp.status_code}"
+                + (f" {reason}" if reason else "")
+                + hint,
+                status=resp.status_code,
+            )
+        body = resp.json()
+        ttl = float(body.get("expires_in", 3600))
+        self._token = body["access_token"]
+        # Renew a little early so a token never expires mid-request.
+        self._expires_at = time.monotonic() + max(1.0, ttl - min(60.0, ttl * 0.1))
+        self.fetched += 1
+
+
+def _oauth_error(resp: httpx.Response) -> str:
+    try:
+        body = resp.json()
+    except ValueError:
+        return ""
+    return str(body.get("error", "")) if isinstance(body, dict) else ""
+
+
+class RateBudget:
+    """One request budget shared by every worker.
+
+    Learns the limit from ``inin-ratelimit-*`` headers and then paces requests
+    evenly (slightly under the limit), so a rate-bound run sees few 429s instead of
+    bursting into a wall. ``Retry-After`` and an exhausted window stop every worker
+    until the window resets.
+    """
+
+    HEADROOM = 0.98
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._next_slot = 0.0
+        self._blocked_until = 0.0
+        self.interval = 0.0
+
+    def acquire(self) -> float:
+        """Wait for this request's slot; return the seconds waited."""
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._next_slot, self._blocked_until)
+            self._next_slot = start + self.interval
+        wait = start - now
+        if wait > 0:
+            self._sleep(wait)
+        return max(0.0, wait)
+
+    def observe(self, headers: httpx.Headers | dict[str, str], status: int) -> None:
+        now = self._clock()
+        allowed = _int(headers.get("inin-ratelimit-allowed"))
+        count = _int(headers.get("inin-ratelimit-count"))
+        reset = _int(headers.get("inin-ratelimit-reset"))
+        retry_after = _int(headers.get("retry-after"))
+        with self._lock:
+            if allowed:
+                self.interval = 60.0 / (allowed * self.HEADROOM)
+                if count is not None and reset is not None and count >= allowed:
+                    self._blocked_until = max(self._blocked_until, now + reset)
+            if status == 429:
+                pause = retry_after if retry_after is not None else (reset or 1)
+                self._blocked_until = max(self._blocked_until, now + pause)
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+@dataclass
+class RetryPolicy:
+    """Exponential backoff with full jitter, capped in attempts and delay."""
+
+    attempts: int = 6
+    throttle_attempts: int = 20
+    base: float = 0.25
+    cap: float = 10.0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def delay(self, attempt: int) -> float:
+        return self.rng.uniform(0, min(self.cap, self.base * 2**attempt))
+
+
+class Transport:
+    """Sends one logical request to the API, with token, budget and retries."""
+
+    def __init__(
+        self,
+        api_url: str,
+        tokens: TokenSource,
+        http: httpx.Client,
+        budget: RateBudget | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.tokens = tokens
+        self.http = http
+        self.budget = budget or RateBudget()
+        self.retry = retry or RetryPolicy()
+        self.stats = TransportStats()
+        self._sleep = sleep
+        self._lock = threading.Lock()
+
+    def _count(self, **deltas: float) -> None:
+        with self._lock:
+            for key, value in deltas.items():
+                setattr(self.stats, key, getattr(self.stats, key) + value)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        idempotent: bool = True,
+        on_attempt: Callable[[int], None] | None = None,
+    ) -> httpx.Response:
+        """Send and return the final response (2xx, 304 or a non-retryable 4xx).
+
+        Retries 429 after the wait the service asks for, and 5xx, timeouts and
+        dropped connections with backoff when the request is idempotent. For a
+        non-idempotent request whose fate is unknown it raises
+        :class:`OutcomeUnknown` so the caller can look before trying again.
+        """
+        url = self.api_url + path
+        refreshed = False
+        failures = throttles = 0
+        attempt = 0
+        while True:
+            attempt += 1
+            if on_attempt:
+                on_attempt(attempt)
+            waited = self.budget.acquire()
+            token = self.tokens.get()
+            hdrs = {"Authorization": f"Bearer {token}", "User-Agent": f"scimctl/{__version__}"}
+            hdrs.update(headers or {})
+            self._count(requests=1, rate_wait_seconds=waited)
+            try:
+                resp = self.http.request(method, url, json=json, params=params, headers=hdrs)
+                resp.read()
+            except httpx.ConnectError as exc:
+                # Nothing reached the server: always safe to try again.
+                failures += 1
+                if failures >= self.retry.attempts:
+                    raise ApiError(
+                        f"{method} {path}: cannot connect ({exc})", method=method, path=path
+                    ) from None
+                self._backoff(failures)
+                continue
+            except (httpx.TransportError, httpx.TimeoutException) as exc:
+                failures += 1
+                reason = f"{method} {path}: {exc.__class__.__name__}"
+                if not idempotent:
+                    raise OutcomeUnknown(reason, method=method, path=path) from None
+                if failures >= self.retry.attempts:
+                    raise ApiError(reason, method=method, path=path) from None
+                self._backoff(failures)
+                continue
+            with self._lock:
+                self.stats.by_status[resp.status_code] = (
+                    self.stats.by_status.get(resp.status_code, 0) + 1
+                )
+            self.budget.observe(resp.headers, resp.status_code)
+            if resp.status_code == 401 and not refreshed:
+                refreshed = True
+                self.tokens.invalidate(token)
+                self._count(retries=1)
+                continue
+            if resp.status_code == 429:
+                throttles += 1
+                self._count(throttled=1, retries=1)
+                if throttles >= self.retry.throttle_attempts:
+                    raise api_error(resp, method, path)
+                continue
+            if resp.status_code in RETRYABLE_STATUS:
+                failures += 1
+                if not idempotent:
+                    raise OutcomeUnknown(
+                        f"{method} {path}: HTTP {resp.status_code}",
+                        status=resp.status_code,
+                        method=method,
+                        path=path,
+                    )
+                if failures >= self.retry.attempts:
+                    raise api_error(resp, method, path)
+                self._backoff(failures)
+                continue
+            if resp.status_code >= 400:
+                raise api_error(resp, method, path)
+            return resp
+
+    def _backoff(self, failures: int) -> None:
+        self._count(retries=1)
+        self._sleep(self.retry.delay(failures))
+
+
+def api_error(resp: httpx.Response, method: str, path: str) -> ApiError:
+    """Turn a SCIM or Platform error body into an :class:`ApiError`."""
+    detail, scim_type = "", None
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        detail = str(body.get("detail") or body.get("message") or body.get("error") or "")
+        scim_type = body.get("scimType")
+    text = f"{method} {path}: HTTP {resp.status_code}"
+    if scim_type:
+        text += f" {scim_type}"
+    if detail:
+        text += f": {detail}"
+    cls = AuthError if resp.status_code in (401, 403) else ApiError
+    return cls(text, status=resp.status_code, scim_type=scim_type, method=method, path=path)

@@ -1,0 +1,475 @@
+"""The state store: one interface over SQLite and PostgreSQL.
+
+Migrations run on first use. Writes from apply's worker threads are serialised by
+one in-process lock (cheap next to an HTTP round trip, and it keeps SQLite free of
+``database is locked``); across processes the state lock row keeps one apply per
+workspace.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from scimctl.model import ManagedUser, StateView
+from scimctl.state import tables as t
+
+GENESIS = "0" * 64
+
+
+class LockError(RuntimeError):
+    pass
+
+
+class StaleState(RuntimeError):
+    pass
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def actor() -> str:
+    env = os.environ
+    if env.get("GITHUB_ACTOR"):
+        return env["GITHUB_ACTOR"]
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def ci_context() -> dict[str, str]:
+    """Where a run came from, when a CI system says so in the environment."""
+    env = os.environ
+    out = {}
+    for key, name in (
+        ("GITHUB_REPOSITORY", "repository"),
+        ("GITHUB_SHA", "commit"),
+        ("GITHUB_REF", "ref"),
+        ("GITHUB_WORKFLOW", "workflow"),
+        ("GITHUB_RUN_ID", "run_id"),
+        ("GITHUB_EVENT_NAME", "event"),
+        ("CI_COMMIT_SHA", "commit"),
+        ("CI_PROJECT_PATH", "repository"),
+        ("CI_PIPELINE_ID", "run_id"),
+        ("CI_MERGE_REQUEST_IID", "pull_request"),
+    ):
+        if env.get(key):
+            out.setdefault(name, env[key])
+    ref = env.get("GITHUB_REF", "")
+    if ref.startswith("refs/pull/"):
+        out["pull_request"] = ref.split("/")[2]
+    if env.get("GITHUB_SERVER_URL") and env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
+        out["run_url"] = (
+            f"{env['GITHUB_SERVER_URL']}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+        )
+    return out
+
+
+def operation_hash(prev: str, row: dict[str, Any]) -> str:
+    fields = {k: row.get(k) for k in HASHED_FIELDS}
+    fields["at"] = _ts(row["at"])
+    raw = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256((prev + raw).encode()).hexdigest()
+
+
+HASHED_FIELDS = (
+    "workspace", "run_id", "phase", "action_id", "action", "resource", "resource_key",
+    "resource_id", "user_name", "method", "path", "status", "outcome", "attempts",
+    "latency_ms", "error", "at",
+)  # fmt: skip
+
+
+@dataclass
+class LockInfo:
+    workspace: str
+    holder: str
+    run_id: str | None
+    acquired_at: datetime
+
+
+def migrations_config(connection: Connection | None = None) -> Config:
+    import scimctl.migrations as mig
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(mig.__file__).parent))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        path = Path(url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    engine = sa.create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+    return engine
+
+
+class Store:
+    """State, runs, journal, metrics and outbox for every workspace in one database."""
+
+    def __init__(self, url: str, *, upgrade: bool = True) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self._write = threading.Lock()
+        if upgrade:
+            self.upgrade()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def upgrade(self) -> None:
+        with self.engine.begin() as conn:
+            command.upgrade(migrations_config(conn), "head")
+
+    @contextmanager
+    def tx(self) -> Iterator[Connection]:
+        with self._write, self.engine.begin() as conn:
+            yield conn
+
+    # -- state ---------------------------------------------------------------
+    def state(self, workspace: str) -> StateView:
+        with self.engine.connect() as conn:
+            ws = conn.execute(
+                sa.select(t.workspaces).where(t.workspaces.c.name == workspace)
+            ).first()
+            if ws is None:
+                return StateView.empty()
+            users = {
+                r.key: ManagedUser(r.live_id, r.user_name)
+                for r in conn.execute(
+                    sa.select(t.managed_users).where(t.managed_users.c.workspace == workspace)
+                )
+            }
+            groups = {
+                r.name: r.live_id
+                for r in conn.execute(
+                    sa.select(t.managed_groups).where(t.managed_groups.c.workspace == workspace)
+                )
+            }
+            members = frozenset(
+                (r.group_name, r.user_key)
+                for r in conn.execute(
+                    sa.select(t.memberships).where(t.memberships.c.workspace == workspace)
+                )
+            )
+        return StateView(ws.lineage, ws.serial, users, groups, members)
+
+    def managed_user_rows(self, workspace: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.managed_users)
+                .where(t.managed_users.c.workspace == workspace)
+                .order_by(t.managed_users.c.key)
+            )
+            return [dict(r._mapping) for r in rows]
+
+    def workspaces(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(sa.select(t.workspaces.c.name).order_by(t.workspaces.c.name)).scalars()
+            )
+
+    def begin_apply(self, workspace: str, lineage: str, serial: int) -> tuple[str, int]:
+        """Check the plan's view of state is current, then move the serial.
+
+        Moving it first means a crash part-way leaves any other plan computed
+        against the old state stale, as it should be.
+        """
+        with self.tx() as conn:
+            ws = conn.execute(
+                sa.select(t.workspaces).where(t.workspaces.c.name == workspace)
+            ).first()
+            current = (ws.lineage, ws.serial) if ws else ("", 0)
+            if current != (lineage, serial):
+                raise StaleState(
+                    f"the plan was made against state {lineage or '(new)'} serial {serial}, "
+                    f"but the state is now {current[0] or '(new)'} serial {current[1]}; "
+                    "run plan again"
+                )
+            stamp = now()
+            if ws is None:
+                lineage = str(uuid.uuid4())
+                conn.execute(
+                    t.workspaces.insert().values(
+                        name=workspace,
+                        lineage=lineage,
+                        serial=1,
+                        created_at=stamp,
+                        updated_at=stamp,
+                    )
+                )
+                return lineage, 1
+            conn.execute(
+                t.workspaces.update()
+                .where(t.workspaces.c.name == workspace)
+                .values(serial=serial + 1, updated_at=stamp)
+            )
+            return lineage, serial + 1
+
+    # -- lock ----------------------------------------------------------------
+    def lock_info(self, workspace: str) -> LockInfo | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t.locks).where(t.locks.c.workspace == workspace)).first()
+        return LockInfo(row.workspace, row.holder, row.run_id, row.acquired_at) if row else None
+
+    @contextmanager
+    def lock(
+        self, workspace: str, run_id: str | None = None, timeout: float = 0.0, poll: float = 0.25
+    ) -> Iterator[None]:
+        """Hold the workspace's lock row, waiting up to ``timeout`` seconds for it."""
+        holder = f"{actor()}@{socket.gethostname()} pid {os.getpid()}"
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with self.tx() as conn:
+                    conn.execute(
+                        t.locks.insert().values(
+                            workspace=workspace, holder=holder, run_id=run_id, acquired_at=now()
+                        )
+                    )
+                break
+            except IntegrityError:
+                if time.monotonic() >= deadline:
+                    info = self.lock_info(workspace)
+                    who = (
+                        f"{info.holder} since {_ts(info.acquired_at)} UTC (run {info.run_id})"
+                        if info
+                        else "another run"
+                    )
+                    raise LockError(
+                        f"state for {workspace} is locked by {who}; if that run crashed, "
+                        "release it with `scimctl state unlock`"
+                    ) from None
+                time.sleep(poll)
+        try:
+            yield
+        finally:
+            with self.tx() as conn:
+                conn.execute(
+                    t.locks.delete().where(
+                        (t.locks.c.workspace == workspace) & (t.locks.c.holder == holder)
+                    )
+                )
+
+    def unlock(self, workspace: str) -> LockInfo | None:
+        info = self.lock_info(workspace)
+        with self.tx() as conn:
+            conn.execute(t.locks.delete().where(t.locks.c.workspace == workspace))
+        return info
+
+    # -- runs ----------------------------------------------------------------
+    def start_run(
+        self,
+        workspace: str,
+        kind: str,
+        manifest_digest: str | None = None,
+        plan_digest: str | None = None,
+    ) -> str:
+        run_id = str(uuid.uuid4())
+        with self.tx() as conn:
+            conn.execute(
+                t.runs.insert().values(
+                    id=run_id,
+                    workspace=workspace,
+                    kind=kind,
+                    actor=actor(),
+                    host=socket.gethostname(),
+                    ci=ci_context() or None,
+                    manifest_digest=manifest_digest,
+                    plan_digest=plan_digest,
+                    started_at=now(),
+                    outcome="running",
+                )
+            )
+        return run_id
+
+    def finish_run(
+        self,
+        run_id: str,
+        outcome: str,
+        summary: dict[str, Any] | None = None,
+        error: str | None = None,
+        plan_digest: str | None = None,
+    ) -> None:
+        values: dict[str, Any] = {"finished_at": now(), "outcome": outcome, "summary": summary}
+        if error is not None:
+            values["error"] = error
+        if plan_digest is not None:
+            values["plan_digest"] = plan_digest
+        with self.tx() as conn:
+            conn.execute(t.runs.update().where(t.runs.c.id == run_id).values(**values))
+
+    def runs(self, workspace: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        q = sa.select(t.runs).order_by(t.runs.c.started_at.desc()).limit(limit)
+        if workspace:
+            q = q.where(t.runs.c.workspace == workspace)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t.runs).where(t.runs.c.id.startswith(run_id))).all()
+        return dict(rows[0]._mapping) if len(rows) == 1 else None
+
+    # -- journal -------------------------------------------------------------
+    @staticmethod
+    def append_operation(conn: Connection, row: dict[str, Any]) -> None:
+        """Append one journal row, chained to the workspace's previous row."""
+        prev = conn.execute(
+            sa.select(t.operations.c.hash)
+            .where(t.operations.c.workspace == row["workspace"])
+            .order_by(t.operations.c.id.desc())
+            .limit(1)
+        ).scalar()
+        row = {**row, "at": row.get("at") or now(), "prev_hash": prev or GENESIS}
+        row["hash"] = operation_hash(row["prev_hash"], row)
+        conn.execute(t.operations.insert().values(**row))
+
+    def operations(self, **where: Any) -> list[dict[str, Any]]:
+        q = sa.select(t.operations).order_by(t.operations.c.id)
+        for key, value in where.items():
+            q = q.where(t.operations.c[key] == value)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    # -- state changes (inside a journal transaction) ---------------------------
+    @staticmethod
+    def put_user(
+        conn: Connection, workspace: str, key: str, live_id: str, user_name: str,
+        attrs: dict[str, Any], version: str | None,
+    ) -> None:  # fmt: skip
+        values = {
+            "live_id": live_id, "user_name": user_name, "attrs": attrs,
+            "version": version, "updated_at": now(),
+        }  # fmt: skip
+        done = conn.execute(
+            t.managed_users.update()
+            .where((t.managed_users.c.workspace == workspace) & (t.managed_users.c.key == key))
+            .values(**values)
+        )
+        if done.rowcount == 0:
+            conn.execute(t.managed_users.insert().values(workspace=workspace, key=key, **values))
+
+    @staticmethod
+    def drop_user(conn: Connection, workspace: str, key: str) -> None:
+        conn.execute(
+            t.managed_users.delete().where(
+                (t.managed_users.c.workspace == workspace) & (t.managed_users.c.key == key)
+            )
+        )
+        conn.execute(
+            t.memberships.delete().where(
+                (t.memberships.c.workspace == workspace) & (t.memberships.c.user_key == key)
+            )
+        )
+
+    @staticmethod
+    def put_memberships(
+        conn: Connection,
+        workspace: str,
+        group: str,
+        group_id: str,
+        add: list[str],
+        remove: list[str],
+    ) -> None:
+        ws, mt, gt = workspace, t.memberships, t.managed_groups
+        done = conn.execute(
+            gt.update()
+            .where((gt.c.workspace == ws) & (gt.c.name == group))
+            .values(live_id=group_id, updated_at=now())
+        )
+        if done.rowcount == 0:
+            conn.execute(
+                gt.insert().values(workspace=ws, name=group, live_id=group_id, updated_at=now())
+            )
+        if remove:
+            conn.execute(
+                mt.delete().where(
+                    (mt.c.workspace == ws) & (mt.c.group_name == group) & mt.c.user_key.in_(remove)
+                )
+            )
+        existing = set(
+            conn.execute(
+                sa.select(mt.c.user_key).where((mt.c.workspace == ws) & (mt.c.group_name == group))
+            ).scalars()
+        )
+        new = [k for k in dict.fromkeys(add) if k not in existing]
+        if new:
+            conn.execute(
+                mt.insert(), [{"workspace": ws, "group_name": group, "user_key": k} for k in new]
+            )
+
+    # -- metrics and outbox -----------------------------------------------------
+    def put_metrics(self, run_id: str, values: dict[str, float]) -> None:
+        with self.tx() as conn:
+            conn.execute(t.metrics.delete().where(t.metrics.c.run_id == run_id))
+            if values:
+                conn.execute(
+                    t.metrics.insert(),
+                    [
+                        {"run_id": run_id, "name": k, "value": float(v)}
+                        for k, v in sorted(values.items())
+                    ],
+                )
+
+    def metrics(self, run_id: str) -> dict[str, float]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t.metrics).where(t.metrics.c.run_id == run_id))
+            return {r.name: r.value for r in rows}
+
+    @staticmethod
+    def add_event(conn: Connection, workspace: str, run_id: str, payload: dict[str, Any]) -> str:
+        event_id = str(uuid.uuid4())
+        conn.execute(
+            t.outbox.insert().values(
+                event_id=event_id,
+                workspace=workspace,
+                run_id=run_id,
+                payload={**payload, "event_id": event_id},
+                created_at=now(),
+                status="pending",
+                attempts=0,
+            )
+        )
+        return event_id
