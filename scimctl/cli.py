@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-import sqlalchemy.exc
 
 from scimctl import __version__
-from scimctl.config import ConfigError, Target, load_credentials, resolve_target, state_url
+from scimctl.config import Target, load_credentials, resolve_target, state_url
+from scimctl.errors import ScimctlError
 from scimctl.problems import InputError
 
 DEFAULT_MANIFEST = "scimctl.yaml"
@@ -29,17 +29,12 @@ class Exit(Exception):
 
 
 def fail(message: str, code: int = 1) -> None:
-    click.echo(click.style("Error: ", fg="red", bold=True) + message, err=True)
+    _error(message)
     raise Exit(code)
 
 
 def handled(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn the library's expected failures into a message and exit code 1."""
-    from scimctl.apply import StalePlan
-    from scimctl.emulator.seed import SeedError
-    from scimctl.plan import PlanFileError, PlanRefused
-    from scimctl.scim.transport import ApiError
-    from scimctl.state import LockError, StaleState
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -48,32 +43,29 @@ def handled(fn: Callable[..., Any]) -> Callable[..., Any]:
         except Exit as exc:
             sys.exit(exc.code)
         except InputError as exc:
-            click.echo(
-                click.style("Error: ", fg="red", bold=True)
-                + f"{len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''} found:",
-                err=True,
-            )
+            count = len(exc.problems)
+            _error(f"{count} problem{'s' if count != 1 else ''} found:")
             for p in exc.problems:
                 click.echo(f"  {p}", err=True)
             sys.exit(1)
-        except (
-            ConfigError, ApiError, PlanRefused, PlanFileError, StalePlan, StaleState,
-            LockError, SeedError,
-        ) as exc:  # fmt: skip
-            click.echo(click.style("Error: ", fg="red", bold=True) + str(exc), err=True)
-            sys.exit(1)
-        except sqlalchemy.exc.OperationalError as exc:
-            click.echo(
-                click.style("Error: ", fg="red", bold=True)
-                + f"state database: {exc.orig.__class__.__name__}: {str(exc.orig).strip()}",
-                err=True,
-            )
+        except ScimctlError as exc:
+            _error(str(exc))
             sys.exit(1)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             sys.exit(130)
+        except Exception as exc:
+            # The database being unreachable is an operator problem, not a bug.
+            if type(exc).__module__.startswith("sqlalchemy") and hasattr(exc, "orig"):
+                _error(f"state database: {exc.orig.__class__.__name__}: {str(exc.orig).strip()}")
+                sys.exit(1)
+            raise
 
     return wrapper
+
+
+def _error(message: str) -> None:
+    click.echo(click.style("Error: ", fg="red", bold=True) + message, err=True)
 
 
 manifest_option = click.option(

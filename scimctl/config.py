@@ -14,6 +14,8 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from scimctl.errors import ScimctlError
+
 DEFAULT_STATE_URL = "sqlite:///.scimctl/state.db"
 
 # AWS region key -> Genesys Cloud domain (API host is api.<domain>, login host login.<domain>).
@@ -38,7 +40,7 @@ REGIONS = {
 }
 
 
-class ConfigError(ValueError):
+class ConfigError(ScimctlError, ValueError):
     pass
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from scimctl.errors import ScimctlError
+
 
 @dataclass(frozen=True, order=True)
 class Problem:
@@ -16,7 +18,7 @@ class Problem:
         return f"{self.where}:{field} {self.message}"
 
 
-class InputError(Exception):
+class InputError(ScimctlError):
     """Bad input: carries every problem found, never just the first."""
 
     def __init__(self, problems: list[Problem]) -> None:

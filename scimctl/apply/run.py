@@ -6,13 +6,14 @@ from collections.abc import Callable
 from typing import Any
 
 from scimctl.apply.executor import ApplyReport, Executor, OpResult
+from scimctl.errors import ScimctlError
 from scimctl.metrics import run_metrics
 from scimctl.plan.model import Plan
 from scimctl.scim.client import GenesysClient
 from scimctl.state.store import LockError, StaleState, Store
 
 
-class StalePlan(RuntimeError):
+class StalePlan(ScimctlError):
     pass
 
 

@@ -19,12 +19,13 @@ from typing import Any
 import yaml
 
 from scimctl.emulator.directory import Directory, ScimError
+from scimctl.errors import ScimctlError
 from scimctl.scim.schema import ENTERPRISE_USER
 
 ENTERPRISE_KEYS = ("department", "division", "employeeNumber")
 
 
-class SeedError(ValueError):
+class SeedError(ScimctlError, ValueError):
     pass
 
 

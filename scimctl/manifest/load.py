@@ -59,7 +59,8 @@ def load_manifest(paths: list[str | Path] | str | Path) -> Manifest:
     policy_model = sections.get("policy", (PolicyModel(), ""))[0]
     hris = sections.get("hris", (None, ""))[0]
     if "target" not in sections:
-        problems.append(Problem(str(paths[0]), "target", "no file sets the target"))
+        if not any(p.field == "" for p in problems):  # an unreadable file may have set it
+            problems.append(Problem(str(paths[0]), "target", "no file sets the target"))
     elif not (target.api_url or target.region):
         where = sections["target"][1]
         problems.append(Problem(where, "target", "needs region or api_url"))

@@ -18,6 +18,7 @@ from dataclasses import asdict
 from typing import Any
 
 from scimctl import __version__
+from scimctl.errors import ScimctlError
 from scimctl.model import Desired, GroupSpec, LiveUser, Snapshot, StateView
 from scimctl.plan.checks import check_directory
 from scimctl.plan.model import (
@@ -32,7 +33,7 @@ from scimctl.plan.model import (
 from scimctl.problems import InputError
 
 
-class PlanRefused(Exception):
+class PlanRefused(ScimctlError):
     """The plan is well-formed but a safety rule refuses it."""
 
 

@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from scimctl.errors import ScimctlError
+
 FORMAT_VERSION = 1
 
 ActionKind = Literal[
@@ -130,5 +132,5 @@ class Plan(PlanModel):
             raise PlanFileError(f"{path}: invalid plan at {where}: {first['msg']}") from None
 
 
-class PlanFileError(ValueError):
+class PlanFileError(ScimctlError, ValueError):
     pass

@@ -114,7 +114,9 @@ def render_json(plan: Plan) -> str:
     return plan.to_json()
 
 
-def render_markdown(plan: Plan, redact: bool = False, limit: int = GITHUB_COMMENT_LIMIT) -> str:
+def render_markdown(
+    plan: Plan, redact: bool = False, color: bool = False, limit: int = GITHUB_COMMENT_LIMIT
+) -> str:
     """A pull-request comment: summary first, details folded, always under ``limit``."""
     r = Redactor(redact)
     head = [f"### scimctl plan for `{plan.workspace}`", "", f"**{summary_line(plan)}**", ""]

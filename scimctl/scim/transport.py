@@ -18,12 +18,13 @@ from typing import Any
 import httpx
 
 from scimctl import __version__
+from scimctl.errors import ScimctlError
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
 
 
-class ApiError(Exception):
+class ApiError(ScimctlError):
     """A request that failed for good; carries what the service said."""
 
     def __init__(

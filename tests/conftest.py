@@ -1,0 +1,189 @@
+"""Fixtures: an emulator on a free loopback port, the real CLI, real databases."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from scimctl.emulator.app import Emulator, EmulatorConfig
+from scimctl.emulator.directory import Directory
+from scimctl.emulator.seed import apply_seed
+from scimctl.emulator.server import BackgroundEmulator
+
+CLIENT_ID = "test-client"
+CLIENT_SECRET = "test-secret-Zq8#not-for-logs"
+SCIMCTL = str(Path(sys.executable).parent / "scimctl")
+PG_ENV = "SCIMCTL_TEST_DATABASE_URL"
+
+BASE_SEED: dict[str, Any] = {
+    "roles": [
+        {"name": "Employee", "permissions": ["directory:user:view"]},
+        {"name": "Agent", "permissions": ["routing:agent:view", "routing:queue:join"]},
+        {"name": "Supervisor", "permissions": ["routing:queue:view"]},
+        {"name": "Master Admin", "permissions": ["authorization:grant:add", "admin"]},
+    ],
+    "groups": [{"name": "Support"}, {"name": "Support Tier1"}, {"name": "Sales"}],
+}
+
+
+class Running:
+    """A started emulator and what a test needs to talk to it."""
+
+    def __init__(self, bg: BackgroundEmulator) -> None:
+        self.bg = bg
+        self.url = bg.url
+        self.emulator: Emulator = bg.emulator
+        self.directory: Directory = bg.emulator.directory
+        self._token: str | None = None
+
+    def token(self) -> str:
+        if self._token is None:
+            resp = httpx.post(
+                f"{self.url}/oauth/token",
+                data={"grant_type": "client_credentials"},
+                auth=(CLIENT_ID, CLIENT_SECRET),
+                timeout=10,
+            )
+            resp.raise_for_status()
+            self._token = resp.json()["access_token"]
+        return self._token
+
+    def http(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {self.token()}"},
+            timeout=10,
+        )
+
+    def users(self, filter: str | None = None) -> list[dict[str, Any]]:
+        """Every visible user through the API (active and inactive unless filtered)."""
+        with self.http() as h:
+            out = []
+            for flt in [filter] if filter else [None, "active eq false"]:
+                params = {"count": "1000", "excludedAttributes": "groups"}
+                if flt:
+                    params["filter"] = flt
+                out += h.get("/api/v2/scim/v2/Users", params=params).json()["Resources"]
+            return out
+
+    def group(self, name: str) -> dict[str, Any]:
+        with self.http() as h:
+            found = h.get(
+                "/api/v2/scim/v2/Groups", params={"filter": f'displayName eq "{name}"'}
+            ).json()["Resources"]
+            return found[0]
+
+    def member_names(self, group: str) -> set[str]:
+        by_id = {u["id"]: u["userName"] for u in self.users()}
+        return {by_id[m["value"]] for m in self.group(group)["members"]}
+
+
+@pytest.fixture
+def start_emulator() -> Iterator[Callable[..., Running]]:
+    started: list[BackgroundEmulator] = []
+
+    def start(seed: dict[str, Any] | None = None, **config: Any) -> Running:
+        directory = Directory()
+        apply_seed(seed if seed is not None else BASE_SEED, directory)
+        cfg = EmulatorConfig(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, **config)
+        bg = BackgroundEmulator(Emulator(directory, cfg)).__enter__()
+        started.append(bg)
+        return Running(bg)
+
+    yield start
+    for bg in started:
+        bg.__exit__(None, None, None)
+
+
+@pytest.fixture
+def emulator(start_emulator: Callable[..., Running]) -> Running:
+    return start_emulator()
+
+
+def _pg_url(base: str, schema: str) -> str:
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database per test: a SQLite file, or a new PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'state.db'}"
+        return
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(f"{PG_ENV} is not set")
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    conninfo = base.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield _pg_url(base, schema)
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'state.db'}"
+
+
+class Workspace:
+    """A directory with a manifest, and the real ``scimctl`` command run inside it."""
+
+    def __init__(self, path: Path, emulator: Running, state: str) -> None:
+        self.path = path
+        self.emulator = emulator
+        self.state = state
+
+    def write_manifest(self, doc: dict[str, Any], name: str = "scimctl.yaml") -> Path:
+        doc = {"version": 1, "target": {"api_url": self.emulator.url}, **doc}
+        path = self.path / name
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        return path
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("GENESYS_", "SCIMCTL_"))}
+        env.update(
+            GENESYS_CLIENT_ID=CLIENT_ID,
+            GENESYS_CLIENT_SECRET=CLIENT_SECRET,
+            SCIMCTL_STATE=self.state,
+            COLUMNS="200",
+        )
+        env.update(extra)
+        return env
+
+    def run(self, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [SCIMCTL, *args],
+            cwd=self.path,
+            env=self.env(**env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, emulator: Running, sqlite_url: str) -> Workspace:
+    return Workspace(tmp_path, emulator, sqlite_url)
+
+
+def user(key: str, name: str, **attrs: Any) -> dict[str, Any]:
+    """A manifest user entry with sensible defaults."""
+    first = name.split("@")[0].replace(".", " ").title()
+    return {"externalId": key, "userName": name, "displayName": first, **attrs}
