@@ -211,7 +211,8 @@ def apply(
         target = Target(t["provider"], t["api_url"], t.get("login_url", t["api_url"]))
         if manifest is not None and _target(manifest).workspace != target.workspace:
             fail(
-                f"{plan_file} is for {target.workspace}, the manifest for {_target(manifest).workspace}"
+                f"{plan_file} is for {target.workspace}, "
+                f"the manifest for {_target(manifest).workspace}"
             )
     else:
         target = _target(manifest)
@@ -223,7 +224,8 @@ def apply(
         if not auto_approve:
             if not sys.stdin.isatty():
                 fail(
-                    "no terminal to ask for approval: save a plan and apply it, or pass --auto-approve"
+                    "no terminal to ask for approval: "
+                    "save a plan and apply it, or pass --auto-approve"
                 )
             if not click.confirm("Apply these changes?"):
                 fail("not applied.")
@@ -242,6 +244,7 @@ def apply(
             lock_timeout=lock_timeout,
             progress=progress.update,
             outbox=bool(the_plan.policy.get("hris_webhook")),
+            notify=lambda message: click.echo(f"Note: {message}", err=True),
         )
     _report(report)
 
@@ -279,6 +282,9 @@ def _report(report: Any) -> None:
     "--token-ttl", default=86_400, show_default=True, type=int, help="Token lifetime (s)."
 )
 @click.option("--rate-limit", default=None, help="Requests per token per minute, e.g. 300/min.")
+@click.option(
+    "--rate-window", default=60.0, type=float, help="Rate-limit window (s); tests shorten it."
+)
 @click.option("--latency", default=0.0, type=float, help="Added latency per request (ms).")
 @click.option(
     "--error-rate", default=0.0, type=click.FloatRange(0, 1), help="Share of 5xx answers."
@@ -290,7 +296,8 @@ def _report(report: Any) -> None:
 @handled
 def emulator(
     host: str, port: int, seed: str | None, client_id: str, client_secret: str, token_ttl: int,
-    rate_limit: str | None, latency: float, error_rate: float, reset_rate: float,
+    rate_limit: str | None, rate_window: float, latency: float, error_rate: float,
+    reset_rate: float,
     random_seed: int | None,
 ) -> None:  # fmt: skip
     """Serve a local Genesys Cloud SCIM API for tests and demos."""
@@ -307,6 +314,7 @@ def emulator(
         limit = int(text)
     config = EmulatorConfig(
         client_id=client_id, client_secret=client_secret, token_ttl=token_ttl, rate_limit=limit,
+        rate_window=rate_window,
         latency_ms=latency, error_rate=error_rate, reset_rate=reset_rate, random_seed=random_seed,
     )  # fmt: skip
     emu = build_emulator(seed, config)

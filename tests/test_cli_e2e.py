@@ -19,7 +19,13 @@ def base_manifest(**extra):
             {"name": "Sales"},
         ],
         "users": [
-            user("E1", "jane@example.com", title="Agent", roles=["Employee", "Agent"], groups=["Support Tier1"]),
+            user(
+                "E1",
+                "jane@example.com",
+                title="Agent",
+                roles=["Employee", "Agent"],
+                groups=["Support Tier1"],
+            ),
             user("E2", "amir@example.com", department="Sales", groups=["Sales"]),
         ],
         **extra,
@@ -69,7 +75,10 @@ def test_plan_apply_and_plan_again(workspace):
 def test_update_deprovision_and_unmanaged_users(start_emulator, tmp_path, sqlite_url):
     from conftest import Workspace
 
-    seed = {**BASE_SEED, "users": [{"userName": "it@example.com", "displayName": "IT", "groups": ["Sales"]}]}
+    seed = {
+        **BASE_SEED,
+        "users": [{"userName": "it@example.com", "displayName": "IT", "groups": ["Sales"]}],
+    }
     emu = start_emulator(seed)
     ws = Workspace(tmp_path, emu, sqlite_url)
     ws.write_manifest(base_manifest())
@@ -82,7 +91,7 @@ def test_update_deprovision_and_unmanaged_users(start_emulator, tmp_path, sqlite
     planned = ws.run("plan", "--out", "plan.json")
     assert planned.returncode == 0, planned.stderr
     out = planned.stdout
-    assert '~ update user E1 (jane@example.com)' in out and '"Agent" -> "Lead"' in out
+    assert "~ update user E1 (jane@example.com)" in out and '"Agent" -> "Lead"' in out
     assert "- deactivate user E2 (amir@example.com)" in out
     assert "- remove 1 member from group 'Support'" in out
     assert "Left alone: 1 live users and 1 group memberships" in out
@@ -101,8 +110,18 @@ def test_inactive_live_users_are_reactivated_not_created(start_emulator, tmp_pat
     seed = {
         **BASE_SEED,
         "users": [
-            {"userName": "back@example.com", "displayName": "Back", "externalId": "E9", "active": False},
-            {"userName": "off@example.com", "displayName": "Off", "externalId": "E8", "active": False},
+            {
+                "userName": "back@example.com",
+                "displayName": "Back",
+                "externalId": "E9",
+                "active": False,
+            },
+            {
+                "userName": "off@example.com",
+                "displayName": "Off",
+                "externalId": "E8",
+                "active": False,
+            },
         ],
     }
     emu = start_emulator(seed)
@@ -147,7 +166,9 @@ def test_every_directory_problem_is_reported_with_exit_1(workspace):
     assert "3 problems found" in err or "4 problems found" in err, err
     assert "scimctl.yaml:" in err
     assert "role 'Nope' does not exist" in err
-    assert "role 'Master Admin' grants 'authorization:grant:add'" in err and "boss@example.com" in err
+    assert (
+        "role 'Master Admin' grants 'authorization:grant:add'" in err and "boss@example.com" in err
+    )
     assert "group 'Ghost Group' does not exist" in err
 
 
@@ -159,7 +180,14 @@ def test_validate_reports_all_offline_errors(workspace):
             "groups": [{"name": "A", "parent": "B"}, {"name": "B", "parent": "A"}],
             "users": [user("E1", "x@example.com", groups=["Z"]), user("E1", "y@example.com")],
             "sources": [
-                {"csv": "hr.csv", "map": {"externalId": "{{ row.id }}", "userName": "{{ row.mail }}", "displayName": "{{ row.name }}"}}
+                {
+                    "csv": "hr.csv",
+                    "map": {
+                        "externalId": "{{ row.id }}",
+                        "userName": "{{ row.mail }}",
+                        "displayName": "{{ row.name }}",
+                    },
+                }
             ],
         }
     )

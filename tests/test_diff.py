@@ -38,12 +38,24 @@ GROUPS = {
 
 
 def spec(key: str, name: str, groups: tuple[str, ...] = (), **attrs: Any) -> UserSpec:
-    base = {"userName": name, "displayName": name.split("@")[0], "active": True, "roles": ["Employee"]}
+    base = {
+        "userName": name,
+        "displayName": name.split("@")[0],
+        "active": True,
+        "roles": ["Employee"],
+    }
     return UserSpec(key, {**base, **attrs}, groups)
 
 
-def live(uid: str, name: str, ext: str | None = None, version: str = '"1"', **attrs: Any) -> LiveUser:
-    base = {"userName": name, "displayName": name.split("@")[0], "active": True, "roles": ["Employee"]}
+def live(
+    uid: str, name: str, ext: str | None = None, version: str = '"1"', **attrs: Any
+) -> LiveUser:
+    base = {
+        "userName": name,
+        "displayName": name.split("@")[0],
+        "active": True,
+        "roles": ["Employee"],
+    }
     return LiveUser(uid, ext, {**base, **attrs}, version)
 
 
@@ -150,10 +162,10 @@ def test_deprovision_by_policy(policy, expected):
 
 def test_deprovision_removes_memberships_first_and_forgets_vanished_users():
     d = desired(spec("E1", "a@example.com"), policy=Policy(max_deprovision="5"))
-    s = snapshot(
-        live("u1", "a@example.com", "E1"), live("u2", "b@example.com", "E2"), Sales={"u2"}
+    s = snapshot(live("u1", "a@example.com", "E1"), live("u2", "b@example.com", "E2"), Sales={"u2"})
+    st_ = state(
+        ("E1", "u1", "a@example.com"), ("E2", "u2", "b@example.com"), ("E3", "u3", "c@x.io")
     )
-    st_ = state(("E1", "u1", "a@example.com"), ("E2", "u2", "b@example.com"), ("E3", "u3", "c@x.io"))
     p = plan(d, s, st_)
     assert kinds(p) == [("remove_members", "Sales"), ("deactivate", "E2"), ("forget", "E3")]
 
@@ -168,7 +180,9 @@ def test_unmanaged_users_and_members_are_left_alone_and_counted():
 
 
 def test_authoritative_group_removes_unmanaged_members():
-    d = desired(spec("E1", "a@example.com", ("Sales",)), Sales=GroupSpec("Sales", authoritative=True))
+    d = desired(
+        spec("E1", "a@example.com", ("Sales",)), Sales=GroupSpec("Sales", authoritative=True)
+    )
     s = snapshot(live("u1", "a@example.com", "E1"), live("x", "it@example.com"), Sales={"u1", "x"})
     p = plan(d, s, state(("E1", "u1", "a@example.com")))
     assert kinds(p) == [("remove_members", "Sales")]
@@ -203,7 +217,10 @@ def test_directory_validation_reports_everything_at_once():
         plan(d, s)
     text = str(info.value)
     assert "role 'Ghost' does not exist" in text and "a@example.com" in text
-    assert "role 'Master Admin' grants 'authorization:grant:add', denied by policy pattern 'authorization:*'" in text
+    assert (
+        "role 'Master Admin' grants 'authorization:grant:add', "
+        "denied by policy pattern 'authorization:*'" in text
+    )
     assert "grants 'admin'" in text and "b@example.com" in text
     assert "group 'Missing' does not exist" in text
     assert "belongs to live user x with externalId 'HR-OTHER'" in text
@@ -267,7 +284,11 @@ def worlds(draw: st.DrawFn) -> tuple[Desired, Snapshot, StateView]:
         if ext and any(u.external_id == ext for u in live_users.values()):
             ext = None
         live_users[f"u{i}"] = live(
-            f"u{i}", name, ext, active=draw(st.booleans()), title=draw(st.sampled_from([None, "A", "B"]))
+            f"u{i}",
+            name,
+            ext,
+            active=draw(st.booleans()),
+            title=draw(st.sampled_from([None, "A", "B"])),
         )
     managed = {}
     for u in live_users.values():
@@ -284,7 +305,9 @@ def worlds(draw: st.DrawFn) -> tuple[Desired, Snapshot, StateView]:
             continue  # a takeover is a validation error, tested above
         if holder and any(m.id == holder.id for k, m in managed.items() if k != key):
             continue
-        own = managed.get(key) or next((u for u in live_users.values() if u.external_id == key), None)
+        own = managed.get(key) or next(
+            (u for u in live_users.values() if u.external_id == key), None
+        )
         if own and holder and own.id != holder.id:
             continue
         used_names.add(name)
@@ -311,7 +334,9 @@ def test_applying_a_plan_reaches_the_desired_state_and_replanning_is_a_no_op(wor
     for key, s in d.users.items():
         u = by_ext[key]
         for attr, value in s.attrs.items():
-            assert u.attrs[attr] == value or (attr == "userName" and u.attrs[attr].lower() == value.lower())
+            assert u.attrs[attr] == value or (
+                attr == "userName" and u.attrs[attr].lower() == value.lower()
+            )
         groups_ = {g.name: g.members for g in after.groups}
         for g in s.groups:
             assert u.id in groups_[g]

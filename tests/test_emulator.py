@@ -173,7 +173,8 @@ def test_groups_on_a_user_are_read_only(emulator):
         uid = new_user(h, "ro@example.com")["id"]
         support = emulator.group("Support")["id"]
         resp = h.patch(
-            f"{USERS}/{uid}", json=patch({"op": "add", "path": "groups", "value": [{"value": support}]})
+            f"{USERS}/{uid}",
+            json=patch({"op": "add", "path": "groups", "value": [{"value": support}]}),
         )
         assert_scim_error(resp, 400, "mutability")
 
@@ -183,7 +184,11 @@ def test_roles_by_name_and_unknown_role_refused(emulator):
         assert_scim_error(
             h.post(
                 USERS,
-                json={"userName": "r@example.com", "displayName": "R", "roles": [{"value": "Nope"}]},
+                json={
+                    "userName": "r@example.com",
+                    "displayName": "R",
+                    "roles": [{"value": "Nope"}],
+                },
             ),
             400,
             "invalidValue",
@@ -235,7 +240,13 @@ def test_filters(emulator):
         b = new_user(h, "beta@example.com", externalId="E-2", active=False)
         h.patch(
             f"{USERS}/{a['id']}",
-            json=patch({"op": "add", "path": "emails", "value": [{"value": "alt@example.com", "type": "work"}]}),
+            json=patch(
+                {
+                    "op": "add",
+                    "path": "emails",
+                    "value": [{"value": "alt@example.com", "type": "work"}],
+                }
+            ),
         )
 
         def ids(flt: str) -> set[str]:
@@ -243,7 +254,7 @@ def test_filters(emulator):
             assert resp.status_code == 200, resp.text
             return {u["id"] for u in resp.json()["Resources"]}
 
-        assert ids(f"id eq \"{a['id']}\"") == {a["id"]}
+        assert ids(f'id eq "{a["id"]}"') == {a["id"]}
         assert ids('userName eq "alpha@EXAMPLE.com"') == {a["id"]}
         assert ids('externalId eq "E-2"') == {b["id"]}
         assert ids('email eq "alt@example.com"') == {a["id"]}
@@ -328,7 +339,9 @@ def test_group_membership_through_patch_and_put(emulator):
         assert {m["value"] for m in resp.json()["members"]} == {a, b}
         user_groups = h.get(f"{USERS}/{a}").json()["groups"]
         assert [g["value"] for g in user_groups] == [gid]
-        resp = h.patch(f"{GROUPS}/{gid}", json=patch({"op": "remove", "path": f'members[value eq "{a}"]'}))
+        resp = h.patch(
+            f"{GROUPS}/{gid}", json=patch({"op": "remove", "path": f'members[value eq "{a}"]'})
+        )
         assert {m["value"] for m in resp.json()["members"]} == {b}
         assert h.get(f"{USERS}/{a}").json()["groups"] == []
         assert_scim_error(h.patch(f"{GROUPS}/{gid}", json=patch({"op": "remove"})), 400, "noTarget")
@@ -379,7 +392,9 @@ def test_roles_platform_paging_and_permissions(emulator):
         ).json()
         names = [r["name"] for r in page["entities"] + second["entities"]]
         assert sorted(names) == ["Agent", "Employee", "Master Admin", "Supervisor"]
-        admin = next(r for r in page["entities"] + second["entities"] if r["name"] == "Master Admin")
+        admin = next(
+            r for r in page["entities"] + second["entities"] if r["name"] == "Master Admin"
+        )
         one = h.get(f"/api/v2/authorization/roles/{admin['id']}").json()
         assert "authorization:grant:add" in one["permissions"]
         policy = next(p for p in one["permissionPolicies"] if p["domain"] == "authorization")
@@ -429,7 +444,9 @@ def test_rate_limit_headers_and_retry_after(start_emulator):
         assert_scim_error(limited, 429)
         assert int(limited.headers["Retry-After"]) >= 1
     other = httpx.post(
-        f"{emu.url}/oauth/token", data={"grant_type": "client_credentials"}, auth=(CLIENT_ID, CLIENT_SECRET)
+        f"{emu.url}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(CLIENT_ID, CLIENT_SECRET),
     ).json()["access_token"]
     fresh = httpx.get(f"{emu.url}{USERS}", headers={"Authorization": f"Bearer {other}"})
     assert fresh.status_code == 200, "the limit is per token"
@@ -478,7 +495,12 @@ def test_seed_users_and_groups_are_served(start_emulator):
     seed = {
         **BASE_SEED,
         "users": [
-            {"userName": "s@example.com", "displayName": "S", "groups": ["Sales"], "department": "X"},
+            {
+                "userName": "s@example.com",
+                "displayName": "S",
+                "groups": ["Sales"],
+                "department": "X",
+            },
             {"userName": "i@example.com", "displayName": "I", "active": False},
         ],
     }

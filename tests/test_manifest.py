@@ -136,10 +136,15 @@ def test_every_problem_is_reported_with_line_and_field(tmp_path):
     assert f"{p}:21: groups: unknown group 'Nope'" in text
     assert f"{p}:10: parent: unknown group 'Y'" in text
     assert "cycle: L1 -> L2 -> L1" in text or "cycle: L2 -> L1 -> L2" in text
-    assert f"{p}:8: parent: group 'C' is 3 levels deep (C < B < A); policy.max_group_depth is 2" in text
+    assert (
+        f"{p}:8: parent: group 'C' is 3 levels deep (C < B < A); policy.max_group_depth is 2"
+        in text
+    )
     # CSV rows, with the template error naming the row
     csv = str(tmp_path / "hr.csv")
-    assert f"{csv}: row 2: displayName: template error: 'dict object' has no attribute 'nmae'" in text
+    assert (
+        f"{csv}: row 2: displayName: template error: 'dict object' has no attribute 'nmae'" in text
+    )
     assert f"{csv}: row 3: displayName: template error" in text
 
 
@@ -151,10 +156,15 @@ def test_csv_validation_names_row_and_field(tmp_path):
         target: {api_url: "http://127.0.0.1:1"}
         sources:
           - csv: hr.csv
-            map: {externalId: "{{ row.id }}", userName: "{{ row.mail }}", displayName: "N{{ row.id }}"}
+            map:
+              externalId: "{{ row.id }}"
+              userName: "{{ row.mail }}"
+              displayName: "N{{ row.id }}"
         """,
     )
-    assert problems(m) == [f"{tmp_path / 'hr.csv'}: row 3: userName: 'nope' is not a valid email address"]
+    assert problems(m) == [
+        f"{tmp_path / 'hr.csv'}: row 3: userName: 'nope' is not a valid email address"
+    ]
 
 
 def test_template_sandbox_blocks_python_internals(tmp_path):

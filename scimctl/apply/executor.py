@@ -31,7 +31,7 @@ from scimctl.scim.transport import ApiError, OutcomeUnknown
 from scimctl.state.store import Store
 
 MEMBER_CHUNK = 500
-CREATE_ATTEMPTS = 4
+CREATE_ATTEMPTS = 6
 QUARANTINE_WINDOW = 20
 QUARANTINE_MIN = 10
 QUARANTINE_SHARE = 0.5

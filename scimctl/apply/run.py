@@ -29,6 +29,7 @@ def apply_plan(
     progress: Callable[[OpResult, int, int], None] | None = None,
     on_password: Callable[[dict[str, Any], str], bool] | None = None,
     outbox: bool = False,
+    notify: Callable[[str], None] | None = None,
 ) -> ApplyReport:
     """Run ``plan`` exactly, or refuse it if it no longer matches what it was made from."""
     if workspace is not None and workspace != plan.workspace:
@@ -37,7 +38,7 @@ def apply_plan(
         raise StalePlan("the manifest changed since the plan was made; run plan again")
     run_id = store.start_run(plan.workspace, "apply", plan.manifest_digest, plan.digest)
     try:
-        with store.lock(plan.workspace, run_id, timeout=lock_timeout):
+        with store.lock(plan.workspace, run_id, timeout=lock_timeout, notify=notify):
             store.begin_apply(plan.workspace, plan.state["lineage"], plan.state["serial"])
             executor = Executor(
                 plan, client, store, run_id,

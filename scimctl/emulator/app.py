@@ -53,7 +53,8 @@ class EmulatorConfig:
     client_id: str = "scimctl-emulator"
     client_secret: str = "emulator-secret"
     token_ttl: int = 86_400
-    rate_limit: int | None = None  # requests per token per minute
+    rate_limit: int | None = None  # requests per token per window
+    rate_window: float = 60.0  # seconds; Genesys counts per minute, tests use shorter windows
     latency_ms: float = 0.0
     error_rate: float = 0.0
     reset_rate: float = 0.0
@@ -193,7 +194,8 @@ class Emulator:
                 self.counters.throttled += 1
                 return scim_error(
                     429,
-                    f"Rate limit exceeded the maximum. Retry the request in [{retry_after}] seconds",
+                    "Rate limit exceeded the maximum. "
+                    f"Retry the request in [{retry_after}] seconds",
                     **limit_headers,
                     **{"Retry-After": str(retry_after)},
                 )
@@ -237,15 +239,15 @@ class Emulator:
         return None
 
     def _rate(self, token: str) -> tuple[dict[str, str], int | None]:
-        """Fixed one-minute window per token, reported as Genesys does in headers."""
-        limit = self.config.rate_limit
+        """Fixed window per token, reported as Genesys does in headers."""
+        limit, window = self.config.rate_limit, self.config.rate_window
         if not limit:
             return {}, None
         now = time.monotonic()
         start, count = self.windows.get(token, (now, 0))
-        if now - start >= 60:
+        if now - start >= window:
             start, count = now, 0
-        reset = max(1, math.ceil(60 - (now - start)))
+        reset = max(1, math.ceil(window - (now - start)))
         if count >= limit:
             headers = {
                 "inin-ratelimit-count": str(count),

@@ -119,9 +119,10 @@ class Plan(PlanModel):
             raise PlanFileError(f"{path}: cannot read plan: {exc.strerror}") from None
         except json.JSONDecodeError as exc:
             raise PlanFileError(f"{path}:{exc.lineno}: not a JSON plan: {exc.msg}") from None
-        if not isinstance(raw, dict) or raw.get("format_version") != FORMAT_VERSION:
+        version = raw.get("format_version") if isinstance(raw, dict) else None
+        if version != FORMAT_VERSION:
             raise PlanFileError(
-                f"{path}: plan format_version {raw.get('format_version') if isinstance(raw, dict) else None!r} "
+                f"{path}: plan format_version {version!r} "
                 f"is not supported (expected {FORMAT_VERSION})"
             )
         try:

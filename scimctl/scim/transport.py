@@ -128,10 +128,10 @@ def _oauth_error(resp: httpx.Response) -> str:
 class RateBudget:
     """One request budget shared by every worker.
 
-    Learns the limit from ``inin-ratelimit-*`` headers and then paces requests
-    evenly (slightly under the limit), so a rate-bound run sees few 429s instead of
-    bursting into a wall. ``Retry-After`` and an exhausted window stop every worker
-    until the window resets.
+    Learns the window from ``inin-ratelimit-*`` headers (requests counted, allowed,
+    seconds to reset) and spreads what is left of it evenly over the time left, so a
+    rate-bound run sees few 429s instead of bursting into a wall. ``Retry-After`` and
+    an exhausted window stop every worker until the window resets.
     """
 
     HEADROOM = 0.98
@@ -166,10 +166,12 @@ class RateBudget:
         reset = _int(headers.get("inin-ratelimit-reset"))
         retry_after = _int(headers.get("retry-after"))
         with self._lock:
-            if allowed:
-                self.interval = 60.0 / (allowed * self.HEADROOM)
-                if count is not None and reset is not None and count >= allowed:
+            if allowed and count is not None and reset is not None:
+                left = allowed - count
+                if left <= 0:
                     self._blocked_until = max(self._blocked_until, now + reset)
+                else:
+                    self.interval = reset / (left * self.HEADROOM)
             if status == 429:
                 pause = retry_after if retry_after is not None else (reset or 1)
                 self._blocked_until = max(self._blocked_until, now + pause)

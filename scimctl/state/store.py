@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -93,6 +93,21 @@ def ci_context() -> dict[str, str]:
             f"{env['GITHUB_SERVER_URL']}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
         )
     return out
+
+
+def _holder_is_dead(holder: str) -> bool:
+    """True only when the holder ran on this host and its process is gone."""
+    who, _, pid = holder.rpartition(" pid ")
+    host = who.rpartition("@")[2]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def operation_hash(prev: str, row: dict[str, Any]) -> str:
@@ -275,11 +290,22 @@ class Store:
 
     @contextmanager
     def lock(
-        self, workspace: str, run_id: str | None = None, timeout: float = 0.0, poll: float = 0.25
+        self,
+        workspace: str,
+        run_id: str | None = None,
+        timeout: float = 0.0,
+        poll: float = 0.25,
+        notify: Callable[[str], None] | None = None,
     ) -> Iterator[None]:
-        """Hold the workspace's lock row, waiting up to ``timeout`` seconds for it."""
+        """Hold the workspace's lock row, waiting up to ``timeout`` seconds for it.
+
+        A lock left by a process on this host that no longer exists (killed, crashed)
+        is released automatically; one held from another host needs ``state unlock``.
+        """
+        notify = notify or (lambda message: None)
         holder = f"{actor()}@{socket.gethostname()} pid {os.getpid()}"
         deadline = time.monotonic() + timeout
+        told = False
         while True:
             try:
                 with self.tx() as conn:
@@ -290,17 +316,22 @@ class Store:
                     )
                 break
             except IntegrityError:
+                info = self.lock_info(workspace)
+                if info is None:
+                    continue
+                if _holder_is_dead(info.holder):
+                    self._break(info)
+                    notify(f"released the lock of {info.holder}, which no longer runs")
+                    continue
+                who = f"{info.holder} since {_ts(info.acquired_at)} UTC (run {info.run_id})"
                 if time.monotonic() >= deadline:
-                    info = self.lock_info(workspace)
-                    who = (
-                        f"{info.holder} since {_ts(info.acquired_at)} UTC (run {info.run_id})"
-                        if info
-                        else "another run"
-                    )
                     raise LockError(
                         f"state for {workspace} is locked by {who}; if that run crashed, "
                         "release it with `scimctl state unlock`"
                     ) from None
+                if not told:
+                    notify(f"waiting for the state lock held by {who}")
+                    told = True
                 time.sleep(poll)
         try:
             yield
@@ -310,6 +341,20 @@ class Store:
                     t.locks.delete().where(
                         (t.locks.c.workspace == workspace) & (t.locks.c.holder == holder)
                     )
+                )
+
+    def _break(self, info: LockInfo) -> None:
+        with self.tx() as conn:
+            conn.execute(
+                t.locks.delete().where(
+                    (t.locks.c.workspace == info.workspace) & (t.locks.c.holder == info.holder)
+                )
+            )
+            if info.run_id:
+                conn.execute(
+                    t.runs.update()
+                    .where((t.runs.c.id == info.run_id) & (t.runs.c.outcome == "running"))
+                    .values(outcome="crashed", finished_at=now())
                 )
 
     def unlock(self, workspace: str) -> LockInfo | None:

@@ -1,0 +1,254 @@
+"""apply under stress: faults, crashes, concurrent runs, conflicts; SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import time
+from collections import Counter
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from conftest import SCIMCTL, Workspace, user
+
+from scimctl.scim.schema import PATCH_OP
+
+
+def manifest(n: int, groups: tuple[str, ...] = ("Support", "Sales")) -> dict:
+    return {
+        "groups": [{"name": g} for g in groups],
+        "users": [
+            user(
+                f"E{i:03}",
+                f"user{i:03}@example.com",
+                title="Agent",
+                groups=[groups[i % len(groups)]],
+            )
+            for i in range(n)
+        ],
+    }
+
+
+def db(url: str, query: str) -> list[tuple]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(sa.text(query))]
+    finally:
+        engine.dispose()
+
+
+def assert_converged(ws: Workspace, n: int) -> None:
+    users = ws.emulator.users()
+    names = Counter(u["userName"] for u in users)
+    assert not [k for k, v in names.items() if v > 1], "duplicate users"
+    assert len(users) == n
+    assert all(u["externalId"] and u["active"] for u in users)
+    final = ws.run("plan", "--detailed-exitcode")
+    assert final.returncode == 0, final.stdout + final.stderr
+
+
+@pytest.fixture
+def ws(tmp_path, emulator, state_url) -> Workspace:
+    return Workspace(tmp_path, emulator, state_url)
+
+
+def test_apply_and_replan_on_each_database(ws):
+    ws.write_manifest(manifest(12))
+    assert ws.run("plan", "--out", "plan.json").returncode == 0
+    result = ws.run("apply", "plan.json", "--parallelism", "4")
+    assert result.returncode == 0, result.stderr
+    assert_converged(ws, 12)
+    assert db(ws.state, "SELECT count(*) FROM managed_users") == [(12,)]
+    kinds = dict(db(ws.state, "SELECT kind, count(*) FROM runs GROUP BY kind"))
+    assert kinds == {"plan": 2, "apply": 1}
+    listed = ws.run("state", "list")
+    assert "user   E000\tuser000@example.com" in listed.stdout
+    shown = ws.run("state", "show", "user001@example.com")
+    assert '"externalId": "E001"' in shown.stdout and '"Sales"' in shown.stdout
+
+
+def test_chaos_run_completes_with_no_duplicates(start_emulator, tmp_path, state_url):
+    emu = start_emulator(
+        error_rate=0.12, reset_rate=0.12, rate_limit=25, rate_window=2, random_seed=11
+    )
+    ws = Workspace(tmp_path, emu, state_url)
+    ws.write_manifest(manifest(30))
+    result = ws.run("apply", "--auto-approve", "--parallelism", "6", timeout=240)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "operations succeeded" in result.stdout
+    emu.emulator.config.error_rate = emu.emulator.config.reset_rate = 0
+    assert_converged(ws, 30)
+    assert emu.emulator.counters.injected_errors > 0 and emu.emulator.counters.injected_resets > 0
+    assert emu.member_names("Support") == {f"user{i:03}@example.com" for i in range(0, 30, 2)}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_sigkill_at_random_points_converges(start_emulator, tmp_path, sqlite_url, seed):
+    emu = start_emulator(latency_ms=15)
+    ws = Workspace(tmp_path, emu, sqlite_url)
+    ws.write_manifest(manifest(40))
+    rng = random.Random(seed)
+    for _ in range(2):
+        proc = subprocess.Popen(
+            [SCIMCTL, "apply", "--auto-approve", "--parallelism", "4"],
+            cwd=ws.path, env=ws.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        time.sleep(rng.uniform(1.2, 2.4))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    result = ws.run("apply", "--auto-approve", timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert_converged(ws, 40)
+    outcomes = dict(
+        db(ws.state, "SELECT outcome, count(*) FROM runs WHERE kind = 'apply' GROUP BY outcome")
+    )
+    assert outcomes.get("succeeded") == 1
+
+
+def test_sigkill_on_postgresql_converges(start_emulator, tmp_path, state_url):
+    if not state_url.startswith("postgresql"):
+        pytest.skip("the SQLite variant runs with several seeds above")
+    emu = start_emulator(latency_ms=15)
+    ws = Workspace(tmp_path, emu, state_url)
+    ws.write_manifest(manifest(40))
+    proc = subprocess.Popen(
+        [SCIMCTL, "apply", "--auto-approve", "--parallelism", "4"],
+        cwd=ws.path, env=ws.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    time.sleep(1.8)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert ws.run("apply", "--auto-approve", timeout=120).returncode == 0
+    assert_converged(ws, 40)
+
+
+def test_concurrent_applies_never_both_write(start_emulator, tmp_path, state_url):
+    emu = start_emulator(latency_ms=300)
+    ws = Workspace(tmp_path, emu, state_url)
+    ws.write_manifest(manifest(8))
+    assert ws.run("plan", "--out", "plan.json").returncode == 0
+    first = subprocess.Popen(
+        [SCIMCTL, "apply", "plan.json", "--parallelism", "1"],
+        cwd=ws.path, env=ws.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not db(ws.state, "SELECT holder FROM locks"):
+        assert time.monotonic() < deadline and first.poll() is None
+        time.sleep(0.05)
+    others = [
+        subprocess.Popen(
+            [SCIMCTL, "apply", "plan.json", "--lock-timeout", timeout],
+            cwd=ws.path,
+            env=ws.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for timeout in ("0", "60")
+    ]
+    (_, no_wait), (_, waited) = (p.communicate(timeout=90) for p in others)
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, err
+    assert [p.returncode for p in others] == [1, 1]
+    assert "is locked by" in no_wait and "pid" in no_wait and "since" in no_wait
+    assert "waiting for the state lock held by" in waited
+    assert "run plan again" in waited
+    posts = emu.emulator.counters.by_route.get("POST /api/v2/scim/v2/users", 0)
+    assert posts == 8, "only the lock holder wrote"
+    outcomes = sorted(r[0] for r in db(ws.state, "SELECT outcome FROM runs WHERE kind = 'apply'"))
+    assert outcomes == ["refused", "refused", "succeeded"]
+    writers = db(ws.state, "SELECT DISTINCT run_id FROM operations")
+    assert len(writers) == 1
+
+
+def test_resource_changed_since_the_plan_fails_cleanly(ws):
+    ws.write_manifest(manifest(3))
+    assert ws.run("apply", "--auto-approve").returncode == 0
+    changed = manifest(3)
+    for u in changed["users"]:
+        u["title"] = "Lead"
+    ws.write_manifest(changed)
+    assert ws.run("plan", "--out", "plan.json").returncode == 0
+    target = next(u for u in ws.emulator.users() if u["externalId"] == "E001")
+    with ws.emulator.http() as h:
+        h.patch(
+            f"/api/v2/scim/v2/Users/{target['id']}",
+            json={
+                "schemas": [PATCH_OP],
+                "Operations": [{"op": "replace", "path": "title", "value": "Boss"}],
+            },
+        ).raise_for_status()
+    result = ws.run("apply", "plan.json")
+    assert result.returncode == 1
+    assert "update:user:E001" in result.stderr and "invalidVers" in result.stderr
+    assert "run plan again" in result.stderr
+    titles = {u["externalId"]: u["title"] for u in ws.emulator.users()}
+    assert titles == {"E000": "Lead", "E001": "Boss", "E002": "Lead"}
+    assert ws.run("apply", "--auto-approve").returncode == 0
+    assert {u["title"] for u in ws.emulator.users()} == {"Lead"}
+
+
+def test_failures_skip_dependents_and_quarantine_stops_early(workspace):
+    ws = workspace
+    ws.write_manifest(manifest(30, groups=("Sales",)))
+    assert ws.run("plan", "--out", "plan.json").returncode == 0
+    with ws.emulator.http() as h:  # someone takes 25 of the names after the plan
+        for i in range(25):
+            h.post(
+                "/api/v2/scim/v2/Users",
+                json={"userName": f"user{i:03}@example.com", "displayName": "Taken"},
+            ).raise_for_status()
+    result = ws.run("apply", "plan.json", "--parallelism", "1")
+    assert result.returncode == 1
+    assert "quarantine" in result.stderr
+    assert "is taken" in result.stderr
+    outcomes = Counter(
+        r[0] for r in db(ws.state, "SELECT outcome FROM operations WHERE phase = 'result'")
+    )
+    assert outcomes["failed"] >= 10 and outcomes["skipped"] >= 1
+
+
+def test_state_unlock_releases_a_lock_from_elsewhere(workspace):
+    ws = workspace
+    ws.write_manifest(manifest(1))
+    assert ws.run("db", "upgrade").returncode == 0
+    engine = sa.create_engine(ws.state)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO locks (workspace, holder, run_id, acquired_at) "
+                "VALUES (:w, 'ci@other-host pid 1', 'r1', CURRENT_TIMESTAMP)"
+            ),
+            {"w": f"genesys:{ws.emulator.url}"},
+        )
+    engine.dispose()
+    blocked = ws.run("apply", "--auto-approve")
+    assert blocked.returncode == 1 and "ci@other-host pid 1" in blocked.stderr
+    unlocked = ws.run("state", "unlock")
+    assert "Released the lock held by ci@other-host pid 1" in unlocked.stdout
+    assert ws.run("apply", "--auto-approve").returncode == 0
+
+
+def test_plan_reads_pages_not_users(start_emulator, tmp_path, sqlite_url):
+    seed = {
+        "roles": [{"name": "Employee", "permissions": []}],
+        "groups": [{"name": "Support"}, {"name": "Sales"}],
+        "users": [
+            {"userName": f"u{i}@example.com", "displayName": f"U{i}", "active": i % 5 != 0}
+            for i in range(450)
+        ],
+    }
+    emu = start_emulator(seed)
+    ws = Workspace(tmp_path, emu, sqlite_url)
+    ws.write_manifest(manifest(5))
+    assert ws.run("plan").returncode == 0
+    routes = emu.emulator.counters.by_route
+    user_pages = routes["GET /api/v2/scim/v2/users"]
+    # 360 active users and 90 inactive ones, 100 per page: 4 + 1 pages
+    assert user_pages == 5
+    assert routes["GET /api/v2/scim/v2/groups"] == 1
+    assert routes["GET /api/v2/authorization/roles"] == 1
+    assert httpx.get(f"{emu.url}/oauth/token").status_code == 405
