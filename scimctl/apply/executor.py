@@ -144,52 +144,53 @@ class Executor:
     def run(self) -> ApplyReport:
         started = time.monotonic()
         nodes = build_graph(self.plan)
-        pending = {n: set(node.deps) for n, node in nodes.items()}
+        waiting = {n: set(node.deps) for n, node in nodes.items() if node.deps}
+        ready = deque(sorted(n for n, node in nodes.items() if not node.deps))
         outcome: dict[str, OpResult] = {}
         recent: deque[bool] = deque(maxlen=QUARANTINE_WINDOW)
         stopped: str | None = None
         running: dict[Future[OpResult], str] = {}
         total = len(nodes)
+
+        def finish(name: str, res: OpResult) -> None:
+            outcome[name] = res
+            for dep in sorted(nodes[name].dependents):
+                waiting[dep].discard(name)
+                if not waiting[dep]:
+                    del waiting[dep]
+                    ready.append(dep)
+            self.progress(res, len(outcome), total)
+
         with ThreadPoolExecutor(self.parallelism, thread_name_prefix="apply") as pool:
-            while pending or running:
-                ready = sorted(n for n, deps in pending.items() if not deps)
-                for name in ready:
-                    del pending[name]
-                    node = nodes[name]
+            while ready or running:
+                # Keep at most `parallelism` nodes in flight: waiting on a few futures
+                # is cheap, and a quarantine stops work that has not started yet.
+                while ready and len(running) < self.parallelism:
+                    node = nodes[ready.popleft()]
                     blocked = self._blocked_by(node, outcome)
                     if stopped or blocked:
-                        reason = stopped and f"not run: {stopped}" or f"not run: {blocked}"
-                        res = self._skip(node, reason)
-                        outcome[name] = res
-                        self._release(node, pending)
-                        self.progress(res, len(outcome), total)
-                        continue
-                    running[pool.submit(self._run_node, node)] = name
+                        finish(node.name, self._skip(node, f"not run: {stopped or blocked}"))
+                    else:
+                        running[pool.submit(self._run_node, node)] = node.name
                 if not running:
                     continue
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for fut in done:
-                    name = running.pop(fut)
                     res = fut.result()
-                    outcome[name] = res
-                    self._release(nodes[name], pending)
                     recent.append(res.outcome == "ok")
-                    if stopped is None and len(recent) >= QUARANTINE_MIN:
-                        share = recent.count(False) / len(recent)
-                        if share > QUARANTINE_SHARE:
-                            stopped = (
-                                f"quarantine: {recent.count(False)} of the last {len(recent)} "
-                                "operations failed; stopped early"
-                            )
-                    self.progress(res, len(outcome), total)
+                    failures = recent.count(False)
+                    if (
+                        stopped is None
+                        and len(recent) >= QUARANTINE_MIN
+                        and failures / len(recent) > QUARANTINE_SHARE
+                    ):
+                        stopped = (
+                            f"quarantine: {failures} of the last {len(recent)} "
+                            "operations failed; stopped early"
+                        )
+                    finish(running.pop(fut), res)
         results = [outcome[n] for n in nodes]
         return ApplyReport(self.run_id, results, time.monotonic() - started, stopped)
-
-    @staticmethod
-    def _release(node: _Node, pending: dict[str, set[str]]) -> None:
-        for dep in node.dependents:
-            if dep in pending:
-                pending[dep].discard(node.name)
 
     @staticmethod
     def _blocked_by(node: _Node, outcome: dict[str, OpResult]) -> str | None:

@@ -37,6 +37,29 @@ GENESIS = "0" * 64
 SCHEMA_HEAD = "0001"
 
 
+_LAST_HASH = (
+    sa.select(t.operations.c.hash)
+    .where(t.operations.c.workspace == sa.bindparam("ws"))
+    .order_by(t.operations.c.id.desc())
+    .limit(1)
+)
+_INSERT_OPERATION = t.operations.insert()
+_USER_VALUES = {
+    c: sa.bindparam(f"b_{c}") for c in ("live_id", "user_name", "attrs", "version", "updated_at")
+}
+_UPDATE_USER = (
+    t.managed_users.update()
+    .where(
+        (t.managed_users.c.workspace == sa.bindparam("b_ws"))
+        & (t.managed_users.c.key == sa.bindparam("b_key"))
+    )
+    .values(**_USER_VALUES)
+)
+_INSERT_USER = t.managed_users.insert().values(
+    workspace=sa.bindparam("b_ws"), key=sa.bindparam("b_key"), **_USER_VALUES
+)
+
+
 class LockError(ScimctlError):
     pass
 
@@ -150,8 +173,10 @@ def make_engine(url: str) -> Engine:
         path.parent.mkdir(parents=True, exist_ok=True)
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    engine = sa.create_engine(url, pool_pre_ping=True)
-    if engine.dialect.name == "sqlite":
+    sqlite = url.startswith("sqlite")
+    # A server connection can drop between commands; a SQLite file cannot.
+    engine = sa.create_engine(url, pool_pre_ping=not sqlite)
+    if sqlite:
 
         @sa.event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -171,6 +196,8 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         self._write = threading.Lock()
+        self._chain: dict[str, str] = {}
+        self._pending_chain: dict[str, str] = {}
         if upgrade:
             self.upgrade()
 
@@ -199,8 +226,12 @@ class Store:
 
     @contextmanager
     def tx(self) -> Iterator[Connection]:
-        with self._write, self.engine.begin() as conn:
-            yield conn
+        """One write transaction; in-process writers take turns."""
+        with self._write:
+            self._pending_chain = {}
+            with self.engine.begin() as conn:
+                yield conn
+            self._chain.update(self._pending_chain)
 
     # -- state ---------------------------------------------------------------
     def state(self, workspace: str) -> StateView:
@@ -314,6 +345,7 @@ class Store:
                             workspace=workspace, holder=holder, run_id=run_id, acquired_at=now()
                         )
                     )
+                self._chain.pop(workspace, None)
                 break
             except IntegrityError:
                 info = self.lock_info(workspace)
@@ -418,18 +450,20 @@ class Store:
         return dict(rows[0]._mapping) if len(rows) == 1 else None
 
     # -- journal -------------------------------------------------------------
-    @staticmethod
-    def append_operation(conn: Connection, row: dict[str, Any]) -> None:
-        """Append one journal row, chained to the workspace's previous row."""
-        prev = conn.execute(
-            sa.select(t.operations.c.hash)
-            .where(t.operations.c.workspace == row["workspace"])
-            .order_by(t.operations.c.id.desc())
-            .limit(1)
-        ).scalar()
-        row = {**row, "at": row.get("at") or now(), "prev_hash": prev or GENESIS}
-        row["hash"] = operation_hash(row["prev_hash"], row)
-        conn.execute(t.operations.insert().values(**row))
+    def append_operation(self, conn: Connection, row: dict[str, Any]) -> None:
+        """Append one journal row, chained to the workspace's previous row.
+
+        The chain's head is cached per workspace: only the lock holder appends, and
+        taking the lock forgets the cache, so the database is read once per run.
+        """
+        ws = row["workspace"]
+        prev = self._pending_chain.get(ws) or self._chain.get(ws)
+        if prev is None:
+            prev = conn.execute(_LAST_HASH, {"ws": ws}).scalar() or GENESIS
+        row = {**row, "at": row.get("at") or now(), "prev_hash": prev}
+        row["hash"] = operation_hash(prev, row)
+        conn.execute(_INSERT_OPERATION, row)
+        self._pending_chain[ws] = row["hash"]
 
     def operations(self, **where: Any) -> list[dict[str, Any]]:
         q = sa.select(t.operations).order_by(t.operations.c.id)
@@ -445,16 +479,11 @@ class Store:
         attrs: dict[str, Any], version: str | None,
     ) -> None:  # fmt: skip
         values = {
-            "live_id": live_id, "user_name": user_name, "attrs": attrs,
-            "version": version, "updated_at": now(),
+            "b_ws": workspace, "b_key": key, "b_live_id": live_id, "b_user_name": user_name,
+            "b_attrs": attrs, "b_version": version, "b_updated_at": now(),
         }  # fmt: skip
-        done = conn.execute(
-            t.managed_users.update()
-            .where((t.managed_users.c.workspace == workspace) & (t.managed_users.c.key == key))
-            .values(**values)
-        )
-        if done.rowcount == 0:
-            conn.execute(t.managed_users.insert().values(workspace=workspace, key=key, **values))
+        if conn.execute(_UPDATE_USER, values).rowcount == 0:
+            conn.execute(_INSERT_USER, values)
 
     @staticmethod
     def drop_user(conn: Connection, workspace: str, key: str) -> None:

@@ -1,0 +1,105 @@
+"""Plan 5,000 managed users against an emulator holding 20,000 users.
+
+Prints requests made, wall time, peak memory and the CPU time of the pure diff,
+and checks them against the goals: requests <= 2 x ceil(users / page size) plus
+the group and role pages, and the pure diff under 2 seconds of CPU.
+Run with `make bench-plan`.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from common import CLIENT, emulator, table  # noqa: E402
+
+from scimctl.model import Desired, GroupSpec, Policy, UserSpec  # noqa: E402
+from scimctl.plan.diff import compute_plan  # noqa: E402
+from scimctl.scim.client import GenesysClient  # noqa: E402
+from scimctl.state.store import Store  # noqa: E402
+
+LIVE, MANAGED, GROUPS, NEW = 20_000, 5_000, 20, 100
+
+
+def seed() -> dict:
+    users = []
+    for i in range(LIVE):
+        u = {
+            "userName": f"user{i:05}@example.com",
+            "displayName": f"User {i}",
+            "active": i % 10 != 0,
+        }
+        u["roles"] = ["Employee"]
+        if i < MANAGED:
+            u["externalId"] = f"HR-{i:05}"
+            u["title"] = "Agent"
+        users.append(u)
+    return {
+        "roles": [{"name": "Employee", "permissions": ["directory:user:view"]}],
+        "groups": [{"name": f"Team {g:02}"} for g in range(GROUPS)],
+        "users": users,
+    }
+
+
+def desired() -> Desired:
+    users = {}
+    for i in range(NEW, MANAGED + NEW):
+        title = "Senior Agent" if i % 50 == 0 else "Agent"
+        attrs = {
+            "userName": f"user{i:05}@example.com", "displayName": f"User {i}",
+            "active": True, "title": title, "roles": ["Employee"],
+        }  # fmt: skip
+        users[f"HR-{i:05}"] = UserSpec(f"HR-{i:05}", attrs, (f"Team {i % GROUPS:02}",))
+    groups = {f"Team {g:02}": GroupSpec(f"Team {g:02}") for g in range(GROUPS)}
+    return Desired(users, groups, Policy(max_deprovision="100%"))
+
+
+def main() -> None:
+    d = desired()
+    with emulator(seed()) as target, tempfile.TemporaryDirectory() as tmp:
+        store = Store(f"sqlite:///{tmp}/state.db")
+        client = GenesysClient.connect(target, CLIENT)
+        tracemalloc.start()
+        start = time.perf_counter()
+        snapshot = client.snapshot()
+        read_s = time.perf_counter() - start
+        state = store.state(target.workspace)
+        cpu0 = time.process_time()
+        plan = compute_plan(
+            d, snapshot, state, workspace=target.workspace,
+            target={"api_url": target.api_url}, manifest_digest="sha256:bench",
+        )  # fmt: skip
+        diff_cpu = time.process_time() - cpu0
+        wall = time.perf_counter() - start
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        requests = client.transport.stats.requests
+        client.close()
+    page = client.page_size
+    bound = 2 * math.ceil(LIVE / page) + math.ceil(GROUPS / page) + 1
+    rows = [
+        ["live users / managed users / groups", f"{LIVE} / {MANAGED} / {GROUPS}", ""],
+        [
+            "plan actions",
+            len(plan.actions),
+            ", ".join(f"{k} {n}" for k, n in plan.summary.counts.items() if n),
+        ],
+        ["requests", requests, f"goal <= {bound}"],
+        ["wall time (read + diff)", f"{wall:.2f}s", f"read {read_s:.2f}s"],
+        ["pure diff CPU", f"{diff_cpu:.3f}s", "goal < 2s"],
+        ["peak traced memory", f"{peak / 2**20:.1f} MiB", ""],
+    ]
+    print(table("scimctl plan benchmark", ["measure", "value", "note"], rows))
+    ok = requests <= bound and diff_cpu < 2.0
+    print("goals met" if ok else "GOALS MISSED")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
