@@ -8,6 +8,7 @@ traceback.
 from __future__ import annotations
 
 import functools
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -232,8 +233,11 @@ def apply(
     if not the_plan.has_changes:
         click.echo("Nothing to apply: the plan has no changes.")
         return
+    from scimctl.hris import password_sender
     from scimctl.progress import Progress
 
+    webhook = _webhook(the_plan.policy.get("hris_webhook"))
+    generate = the_plan.policy.get("password") == "generate"
     with _client(target, parallelism) as client, Progress(len(_nodes(the_plan))) as progress:
         report = apply_plan(
             the_plan,
@@ -243,10 +247,40 @@ def apply(
             parallelism=parallelism,
             lock_timeout=lock_timeout,
             progress=progress.update,
-            outbox=bool(the_plan.policy.get("hris_webhook")),
+            outbox=webhook is not None,
+            on_password=password_sender(webhook) if webhook and generate else None,
             notify=lambda message: click.echo(f"Note: {message}", err=True),
         )
-    _report(report)
+    _report(report, exit_on_failure=False)
+    if webhook is not None:
+        _deliver(store, webhook, the_plan.workspace)
+    if not report.ok:
+        raise Exit(1)
+
+
+def _webhook(url: str | None) -> Any:
+    """The HRIS webhook, with its signing secret from the environment."""
+    if not url:
+        return None
+    from scimctl.config import environment
+    from scimctl.hris import Webhook
+
+    secret = environment().get("SCIMCTL_WEBHOOK_SECRET")
+    if not secret:
+        fail("hris.webhook_url is set but SCIMCTL_WEBHOOK_SECRET is not: events must be signed")
+    return Webhook(url, secret)
+
+
+def _deliver(store: Any, webhook: Any, workspace: str) -> int:
+    """Deliver pending events; return how many are still pending."""
+    from scimctl.hris import deliver
+
+    result = deliver(store, webhook, workspace=workspace)
+    message = f"HRIS webhook: {result.delivered} events delivered, {result.pending} pending."
+    if result.pending:
+        message += f" Last error: {result.error}. Retry with `scimctl hris deliver`."
+    click.echo(message, err=bool(result.pending))
+    return result.pending
 
 
 def _nodes(the_plan: Any) -> Any:
@@ -255,7 +289,7 @@ def _nodes(the_plan: Any) -> Any:
     return build_graph(the_plan)
 
 
-def _report(report: Any) -> None:
+def _report(report: Any, exit_on_failure: bool = True) -> None:
     ok = sum(1 for r in report.results if r.outcome == "ok")
     m = report.metrics
     click.echo(
@@ -268,7 +302,7 @@ def _report(report: Any) -> None:
         click.echo(click.style(f"  {r.outcome}: ", fg="red") + f"{r.node}: {r.error}", err=True)
     if report.stopped_early:
         click.echo(click.style("Stopped early: ", fg="red") + report.stopped_early, err=True)
-    if not report.ok:
+    if exit_on_failure and not report.ok:
         raise Exit(1)
 
 
@@ -427,6 +461,167 @@ def state_unlock(manifests: tuple[str, ...], state: str | None, workspace: str |
         click.echo(
             f"Released the lock held by {info.holder} since {info.acquired_at} (run {info.run_id})."
         )
+
+
+@main.group(invoke_without_command=True)
+@click.option("--user", help="Only this person (externalId or userName).")
+@click.option("--since", help="Only operations since this date (2026-11-01) or time.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1))
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@state_option
+@click.pass_context
+@handled
+def history(
+    ctx: click.Context, user: str | None, since: str | None, limit: int, fmt: str,
+    state: str | None,
+) -> None:  # fmt: skip
+    """Who changed which account, when, and from which commit."""
+    if ctx.invoked_subcommand:
+        return
+    from scimctl.history import history as query
+    from scimctl.history import parse_since
+
+    try:
+        when = parse_since(since) if since else None
+    except ValueError as exc:
+        fail(str(exc))
+    rows = query(_store(state), user=user, since=when, limit=limit)
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2, sort_keys=True, default=str))
+        return
+    from scimctl.output import table
+
+    table(
+        ["time", "run", "actor", "commit", "action", "user", "status", "outcome", "tries", "ms"],
+        [
+            [
+                r["at"][:19], r["run_id"][:8], r["actor"], _ci(r, "commit")[:10], r["action"],
+                r["user_name"] or r["resource_key"], r["status"], r["outcome"], r["attempts"],
+                f"{r['latency_ms']:.0f}" if r["latency_ms"] is not None else "",
+            ]
+            for r in rows
+        ],
+    )  # fmt: skip
+
+
+def _ci(row: dict[str, Any], key: str) -> str:
+    ci = row.get("ci") or {}
+    if isinstance(ci, str):
+        ci = json.loads(ci)
+    return str(ci.get(key, ""))
+
+
+@history.command("show")
+@click.argument("run_id")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@state_option
+@handled
+def history_show(run_id: str, fmt: str, state: str | None) -> None:
+    """One run: who, when, from where, what it did, how it went."""
+    from scimctl.history import run_details
+
+    run = run_details(_store(state), run_id)
+    if run is None:
+        fail(f"no single run matches {run_id!r}")
+    if fmt == "json":
+        click.echo(json.dumps(run, indent=2, sort_keys=True, default=str))
+        return
+    ci = run.get("ci") or {}
+    click.echo(f"Run {run['id']} ({run['kind']}) on {run['workspace']}")
+    click.echo(f"  by {run['actor']} on {run['host']}, {run['started_at']} -> {run['finished_at']}")
+    click.echo(f"  outcome {run['outcome']}" + (f": {run['error']}" if run.get("error") else ""))
+    if ci:
+        click.echo("  " + ", ".join(f"{k} {v}" for k, v in sorted(ci.items())))
+    click.echo(f"  manifest {run['manifest_digest']}, plan {run['plan_digest']}")
+    from scimctl.output import table
+
+    table(
+        ["action", "resource", "method", "path", "status", "outcome", "tries", "ms", "error"],
+        [
+            [
+                o["action"], o["user_name"] or o["resource_key"], o["method"], o["path"],
+                o["status"], o["outcome"], o["attempts"],
+                f"{o['latency_ms']:.0f}" if o["latency_ms"] is not None else "", o["error"],
+            ]
+            for o in run["operations"]
+        ],
+    )  # fmt: skip
+
+
+@history.command("verify")
+@state_option
+@handled
+def history_verify(state: str | None) -> None:
+    """Check the audit journal's hash chain; report the first broken link."""
+    from scimctl.history import verify_chain
+
+    report = verify_chain(_store(state))
+    if report.ok:
+        click.echo(
+            f"The chain is whole: {report.rows} operations in {report.workspaces} workspaces."
+        )
+        return
+    fail(
+        f"the chain is broken at operation {report.broken_at} ({report.workspace}): {report.reason}"
+    )
+
+
+@main.command()
+@click.option("--run", "run_id", help="One run (id or unique prefix).")
+@click.option(
+    "--last", default=1, show_default=True, type=click.IntRange(1), help="Last N applies."
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json", "prometheus"]), default="table"
+)
+@state_option
+@handled
+def metrics(run_id: str | None, last: int, fmt: str, state: str | None) -> None:
+    """Per-run metrics of applies: operations, latency percentiles, retries, 429s."""
+    from scimctl.metrics import prometheus
+
+    store = _store(state)
+    if run_id:
+        run = store.run(run_id)
+        if run is None:
+            fail(f"no single run matches {run_id!r}")
+        runs = [run]
+    else:
+        runs = [r for r in store.runs(limit=1000) if r["kind"] == "apply"][:last]
+    data = [(r, store.metrics(r["id"])) for r in runs]
+    if fmt == "json":
+        doc = [{"run_id": r["id"], "workspace": r["workspace"], "metrics": m} for r, m in data]
+        click.echo(json.dumps(doc, indent=2, sort_keys=True))
+    elif fmt == "prometheus":
+        click.echo("".join(prometheus(r["id"], r["workspace"], m) for r, m in data), nl=False)
+    else:
+        from scimctl.output import table
+
+        for r, m in data:
+            table(
+                ["metric", "value"],
+                [[k, f"{v:g}"] for k, v in sorted(m.items())],
+                title=f"Run {r['id']} ({r['outcome']}, {r['started_at']})",
+            )
+
+
+@main.group()
+def hris() -> None:
+    """Provisioning events for the HR system."""
+
+
+@hris.command("deliver")
+@manifest_option
+@state_option
+@handled
+def hris_deliver(manifests: tuple[str, ...], state: str | None) -> None:
+    """Deliver the events still pending in the outbox to hris.webhook_url."""
+    manifest = _manifest(manifests)
+    if manifest.hris is None:
+        fail("the manifest has no hris.webhook_url")
+    webhook = _webhook(manifest.hris.webhook_url)
+    if _deliver(_store(state), webhook, _target(manifest).workspace):
+        raise Exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

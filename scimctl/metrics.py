@@ -23,6 +23,8 @@ def run_metrics(report: Any, stats: TransportStats) -> dict[str, float]:
         "requests_total": stats.requests,
         "retries_total": stats.retries,
         "throttled_total": stats.throttled,
+        "http_5xx_total": sum(n for code, n in stats.by_status.items() if code >= 500),
+        "network_errors_total": stats.network_errors,
         "rate_limit_wait_seconds": round(stats.rate_wait_seconds, 3),
         "wall_seconds": round(report.wall_seconds, 3),
         "latency_ms_p50": round(percentile(latencies, 50), 3),

@@ -27,7 +27,7 @@ from scimctl.plan.diff import same
 from scimctl.plan.model import Action, Plan
 from scimctl.scim.client import GROUPS, USERS, GenesysClient
 from scimctl.scim.mapping import members_patch, user_patch, user_to_scim
-from scimctl.scim.transport import ApiError, OutcomeUnknown
+from scimctl.scim.transport import ApiError, OutcomeUnknown, RequestTrace
 from scimctl.state.store import Store
 
 MEMBER_CHUNK = 500
@@ -242,7 +242,7 @@ class Executor:
                 row["action_id"] = node.name
                 row["action"] = action.kind if len(node.actions) == 1 else "members"
                 self.store.append_operation(conn, row)
-        count = Attempts()
+        count = RequestTrace()
         start = time.monotonic()
         commit: Callable[[Any], None] | None = None
         try:
@@ -258,7 +258,8 @@ class Executor:
         except Exception as exc:  # noqa: BLE001 - one broken node must not stop the others
             res.outcome, res.error = "failed", f"{exc.__class__.__name__}: {exc}"
         res.latency_ms = (time.monotonic() - start) * 1000
-        res.attempts = res.requests = count.n
+        res.attempts = res.requests = count.attempts
+        res.status = res.status or count.status
         with self.store.tx() as conn:
             self.store.append_operation(
                 conn, self._row(action, "result", res, method=method, path=path)
@@ -280,7 +281,7 @@ class Executor:
         return "PATCH", f"{USERS}/{action.live_id}"
 
     # -- users -------------------------------------------------------------------
-    def _user(self, action: Action, count: Attempts, res: OpResult):  # noqa: ANN202
+    def _user(self, action: Action, count: RequestTrace, res: OpResult):  # noqa: ANN202
         ws, store = self.workspace, self.store
         if action.kind == "forget":
             return lambda conn: store.drop_user(conn, ws, action.key)
@@ -298,10 +299,10 @@ class Executor:
             return commit
         if action.kind == "delete":
             try:
-                self.client.delete_user(action.live_id, action.version, on_attempt=count)
+                self.client.delete_user(action.live_id, action.version, trace=count)
             except ApiError as exc:
                 # A retried DELETE whose first attempt went through finds nothing left.
-                if not (exc.status == 404 and count.n > 1):
+                if not (exc.status == 404 and count.attempts > 1):
                     raise
 
             def commit_delete(conn: Any) -> None:
@@ -320,18 +321,18 @@ class Executor:
 
         return commit_patch
 
-    def _create(self, action: Action, count: Attempts) -> tuple[LiveUser, bool]:
+    def _create(self, action: Action, count: RequestTrace) -> tuple[LiveUser, bool]:
         password = None
         if self.plan.policy.get("password") == "generate":
             password = temporary_password()
         body = user_to_scim(action.after, action.key, password)
         for attempt in range(1, CREATE_ATTEMPTS + 1):
             try:
-                live = self.client.create_user(body, on_attempt=count)
+                live = self.client.create_user(body, trace=count)
                 break
             except OutcomeUnknown as exc:
                 # Never a duplicate: look before trying again.
-                found = self.client.find_user(action.key, action.after.get("userName"))
+                found = self.client.find_user(action.key, action.after.get("userName"), trace=count)
                 if found is not None and found.external_id == action.key:
                     live = found
                     break
@@ -341,7 +342,7 @@ class Executor:
                     ) from None
             except ApiError as exc:
                 if exc.status == 409:
-                    found = self.client.find_user(action.key)
+                    found = self.client.find_user(action.key, trace=count)
                     if found is not None:
                         live = found
                         break
@@ -353,22 +354,26 @@ class Executor:
                 raise
         sent = False
         if password is not None and self.on_password is not None:
-            sent = self.on_password(
-                {"externalId": action.key, "id": live.id, "userName": live.user_name}, password
-            )
+            user = {
+                "externalId": action.key,
+                "id": live.id,
+                "userName": live.user_name,
+                "run_id": self.run_id,
+            }
+            sent = self.on_password(user, password)
         return live, sent
 
-    def _patch_user(self, action: Action, count: Attempts) -> LiveUser:
+    def _patch_user(self, action: Action, count: RequestTrace) -> LiveUser:
         changes = {k: c.after for k, c in action.changes.items() if k != "externalId"}
         ext = action.changes["externalId"].after if "externalId" in action.changes else None
         try:
             return self.client.patch_user(
-                action.live_id, user_patch(changes, ext), action.version, on_attempt=count
+                action.live_id, user_patch(changes, ext), action.version, trace=count
             )
         except ApiError as exc:
-            if exc.scim_type == "invalidVers" and count.n > 1:
+            if exc.scim_type == "invalidVers" and count.attempts > 1:
                 # Our own earlier attempt may have landed before the connection broke.
-                live = self.client.find_user(ext or action.key)
+                live = self.client.find_user(ext or action.key, trace=count)
                 if live and all(same(k, live.attrs.get(k), v) for k, v in changes.items()):
                     return live
             raise
@@ -392,7 +397,7 @@ class Executor:
         self.store.add_event(conn, self.workspace, self.run_id, payload)
 
     # -- groups ------------------------------------------------------------------
-    def _group(self, node: _Node, count: Attempts, res: OpResult):  # noqa: ANN202
+    def _group(self, node: _Node, count: RequestTrace, res: OpResult):  # noqa: ANN202
         group = node.actions[0]
         add_ids, add_keys, remove_ids, remove_keys, missing = [], [], [], [], []
         for action in node.actions:
@@ -417,12 +422,12 @@ class Executor:
             remove = [i for op, i in chunk if op == "remove"]
             try:
                 live = self.client.patch_group(
-                    group.live_id, members_patch(add, remove), version, on_attempt=count
+                    group.live_id, members_patch(add, remove), version, trace=count
                 )
             except ApiError as exc:
-                if not (exc.scim_type == "invalidVers" and count.n > 1):
+                if not (exc.scim_type == "invalidVers" and count.attempts > 1):
                     raise
-                live = self.client.get_group(group.live_id)
+                live = self.client.get_group(group.live_id, trace=count)
                 if not (set(add) <= live.members and not set(remove) & live.members):
                     raise
             version = live.version
@@ -432,16 +437,6 @@ class Executor:
         return lambda conn: store.put_memberships(
             conn, ws, group.key, group.live_id, add_keys, remove_keys
         )
-
-
-class Attempts:
-    """Counts the HTTP attempts of one node (the transport calls it per attempt)."""
-
-    def __init__(self) -> None:
-        self.n = 0
-
-    def __call__(self, attempt: int) -> None:
-        self.n += 1
 
 
 def _explain(exc: ApiError) -> str:

@@ -72,6 +72,11 @@ def load_manifest(paths: list[str | Path] | str | Path) -> Manifest:
         password=policy_model.password,
         hris_webhook=hris.webhook_url if hris else None,
     )
+    if policy.password == "generate" and hris is None:
+        where = sections["policy"][1]
+        problems.append(
+            Problem(where, "policy.password", "generate needs hris.webhook_url to hand it over")
+        )
     problems.extend(check_records(users, groups, policy))
     if problems:
         raise InputError(problems)

@@ -129,21 +129,22 @@ class GenesysClient:
             )
 
     def find_user(
-        self, external_id: str | None = None, user_name: str | None = None
+        self, external_id: str | None = None, user_name: str | None = None, **kw: Any
     ) -> LiveUser | None:
         """Look a user up by its keys, active or not (for create retries and adoption)."""
         for attr, value in (("externalId", external_id), ("userName", user_name)):
             if not value:
                 continue
             params = {"filter": f"{attr} eq {quote(value)}", "attributes": LIST_ATTRIBUTES}
-            body = self.transport.request("GET", USERS, params=params).json()
+            body = self.transport.request("GET", USERS, params=params, **kw).json()
             found = body.get("Resources") or []
             if found:
                 return user_from_scim(found[0])
         return None
 
-    def get_group(self, group_id: str) -> LiveGroup:
-        return group_from_scim(self.transport.request("GET", f"{GROUPS}/{group_id}").json())
+    def get_group(self, group_id: str, **kw: Any) -> LiveGroup:
+        resp = self.transport.request("GET", f"{GROUPS}/{group_id}", **kw)
+        return group_from_scim(resp.json())
 
     # -- writes --------------------------------------------------------------
     @staticmethod

@@ -59,8 +59,16 @@ class TransportStats:
     retries: int = 0
     throttled: int = 0
     rate_wait_seconds: float = 0.0
-    token_requests: int = 0
+    network_errors: int = 0
     by_status: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass
+class RequestTrace:
+    """What one logical operation cost: HTTP attempts (lookups included), last write status."""
+
+    attempts: int = 0
+    status: int | None = None
 
 
 class TokenSource:
@@ -233,7 +241,7 @@ class Transport:
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
         idempotent: bool = True,
-        on_attempt: Callable[[int], None] | None = None,
+        trace: RequestTrace | None = None,
     ) -> httpx.Response:
         """Send and return the final response (2xx, 304 or a non-retryable 4xx).
 
@@ -248,8 +256,8 @@ class Transport:
         attempt = 0
         while True:
             attempt += 1
-            if on_attempt:
-                on_attempt(attempt)
+            if trace is not None:
+                trace.attempts += 1
             waited = self.budget.acquire()
             token = self.tokens.get()
             hdrs = {"Authorization": f"Bearer {token}", "User-Agent": f"scimctl/{__version__}"}
@@ -260,6 +268,7 @@ class Transport:
                 resp.read()
             except httpx.ConnectError as exc:
                 # Nothing reached the server: always safe to try again.
+                self._count(network_errors=1)
                 failures += 1
                 if failures >= self.retry.attempts:
                     raise ApiError(
@@ -268,6 +277,7 @@ class Transport:
                 self._backoff(failures)
                 continue
             except (httpx.TransportError, httpx.TimeoutException) as exc:
+                self._count(network_errors=1)
                 failures += 1
                 reason = f"{method} {path}: {exc.__class__.__name__}"
                 if not idempotent:
@@ -280,6 +290,8 @@ class Transport:
                 self.stats.by_status[resp.status_code] = (
                     self.stats.by_status.get(resp.status_code, 0) + 1
                 )
+            if trace is not None and method != "GET":
+                trace.status = resp.status_code
             self.budget.observe(resp.headers, resp.status_code)
             if resp.status_code == 401 and not refreshed:
                 refreshed = True
