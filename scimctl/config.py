@@ -63,6 +63,10 @@ def resolve_target(
     login_url: str | None = None,
 ) -> Target:
     """An explicit ``api_url`` wins (the emulator); else the region's api./login. hosts."""
+    if provider != "genesys":
+        raise ConfigError(
+            f"target.provider {provider!r} is not supported yet; scimctl speaks to Genesys Cloud"
+        )
     if api_url:
         api = api_url.rstrip("/")
         return Target(provider, api, (login_url or api).rstrip("/"))

@@ -115,11 +115,16 @@ def _pg_url(base: str, schema: str) -> str:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh database per test: a SQLite file, or a new PostgreSQL schema."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'state.db'}"
-        return
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A new PostgreSQL schema for this test, dropped afterwards."""
     base = os.environ.get(PG_ENV)
     if not base:
         pytest.skip(f"{PG_ENV} is not set")

@@ -108,11 +108,9 @@ def test_sigkill_at_random_points_converges(start_emulator, tmp_path, sqlite_url
     assert outcomes.get("succeeded") == 1
 
 
-def test_sigkill_on_postgresql_converges(start_emulator, tmp_path, state_url):
-    if not state_url.startswith("postgresql"):
-        pytest.skip("the SQLite variant runs with several seeds above")
+def test_sigkill_on_postgresql_converges(start_emulator, tmp_path, pg_url):
     emu = start_emulator(latency_ms=15)
-    ws = Workspace(tmp_path, emu, state_url)
+    ws = Workspace(tmp_path, emu, pg_url)
     ws.write_manifest(manifest(40))
     proc = subprocess.Popen(
         [SCIMCTL, "apply", "--auto-approve", "--parallelism", "4"],

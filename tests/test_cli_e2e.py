@@ -305,3 +305,20 @@ def test_bad_credentials_are_a_clear_error(workspace):
     assert result.returncode == 1
     assert "invalid_client" in result.stderr and "GENESYS_CLIENT_SECRET" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_apply_refuses_a_plan_for_a_changed_manifest(workspace):
+    ws = workspace
+    ws.write_manifest(base_manifest())
+    assert ws.run("plan", "--out", "plan.json").returncode == 0
+    changed = base_manifest()
+    changed["users"][0]["title"] = "Lead"
+    ws.write_manifest(changed)
+    result = ws.run("apply", "plan.json", "-m", "scimctl.yaml")
+    assert result.returncode == 1
+    assert "the manifest changed since the plan was made" in result.stderr
+    assert ws.emulator.users() == []
+    broken = ws.path / "broken.json"
+    broken.write_text('{"format_version": 99}')
+    bad = ws.run("show", str(broken))
+    assert bad.returncode == 1 and "format_version 99 is not supported" in bad.stderr

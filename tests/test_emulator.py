@@ -516,3 +516,45 @@ def test_bad_seed_names_the_entry(tmp_path):
     bad.write_text("users:\n  - userName: nope\n    displayName: X\n")
     with pytest.raises(ValueError, match=r"users\[0\].*email"):
         load_seed(bad, Directory())
+
+
+def test_the_emulator_command_serves_a_seed(tmp_path):
+    import subprocess
+    import sys
+
+    from scimctl.emulator.server import free_port
+
+    scimctl = str(Path(sys.executable).parent / "scimctl")
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            scimctl, "emulator", "--port", str(port), "--seed",
+            str(ROOT / "examples/quickstart/seed.yaml"), "--rate-limit", "100/min",
+        ],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                token = httpx.post(
+                    f"http://127.0.0.1:{port}/oauth/token",
+                    data={"grant_type": "client_credentials"},
+                    auth=("scimctl-emulator", "emulator-secret"),
+                ).json()["access_token"]
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.1)
+        resp = httpx.get(
+            f"http://127.0.0.1:{port}{USERS}", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert resp.json()["totalResults"] == 2
+        assert resp.headers["inin-ratelimit-allowed"] == "100"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    refused = subprocess.run(
+        [scimctl, "emulator", "--host", "0.0.0.0"], capture_output=True, text=True, timeout=30
+    )
+    assert refused.returncode == 1 and "loopback only" in refused.stderr

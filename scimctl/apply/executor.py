@@ -203,25 +203,26 @@ class Executor:
 
     def _skip(self, node: _Node, reason: str) -> OpResult:
         res = OpResult(node.name, node.actions, "skipped", error=reason)
-        action = node.actions[0]
         with self.store.tx() as conn:
-            self.store.append_operation(conn, self._row(action, "result", res))
+            self.store.append_operation(conn, self._row(node, "result", res))
         return res
 
-    # -- journal helpers ---------------------------------------------------------
+    # -- journal -------------------------------------------------------------------
     def _row(
-        self, action: Action, phase: str, res: OpResult | None = None, method: str | None = None,
-        path: str | None = None, resource_id: str | None = None,
+        self, node: _Node, phase: str, res: OpResult | None = None,
+        method: str | None = None, path: str | None = None,
     ) -> dict[str, Any]:  # fmt: skip
+        """One journal row; a group's additions and removals are one "members" row."""
+        action = node.actions[0]
         return {
             "workspace": self.workspace,
             "run_id": self.run_id,
             "phase": phase,
-            "action_id": res.node if res else action.id,
-            "action": action.kind if len(res.actions if res else [action]) == 1 else "members",
+            "action_id": node.name,
+            "action": action.kind if len(node.actions) == 1 else "members",
             "resource": action.resource,
             "resource_key": action.key,
-            "resource_id": resource_id or action.live_id,
+            "resource_id": action.live_id or self.created.get(action.key),
             "user_name": action.userName,
             "method": method,
             "path": path,
@@ -238,10 +239,9 @@ class Executor:
         method, path = self._route(node)
         if method:
             with self.store.tx() as conn:
-                row = self._row(action, "intent", method=method, path=path)
-                row["action_id"] = node.name
-                row["action"] = action.kind if len(node.actions) == 1 else "members"
-                self.store.append_operation(conn, row)
+                self.store.append_operation(
+                    conn, self._row(node, "intent", method=method, path=path)
+                )
         count = RequestTrace()
         start = time.monotonic()
         commit: Callable[[Any], None] | None = None
@@ -262,7 +262,7 @@ class Executor:
         res.status = res.status or count.status
         with self.store.tx() as conn:
             self.store.append_operation(
-                conn, self._row(action, "result", res, method=method, path=path)
+                conn, self._row(node, "result", res, method=method, path=path)
             )
             if commit is not None and res.outcome == "ok":
                 commit(conn)
