@@ -210,11 +210,6 @@ def apply(
         the_plan = Plan.load(plan_file)
         t = the_plan.target
         target = Target(t["provider"], t["api_url"], t.get("login_url", t["api_url"]))
-        if manifest is not None and _target(manifest).workspace != target.workspace:
-            fail(
-                f"{plan_file} is for {target.workspace}, "
-                f"the manifest for {_target(manifest).workspace}"
-            )
     else:
         target = _target(manifest)
         with _client(target) as client:
@@ -243,6 +238,7 @@ def apply(
             the_plan,
             client,
             store,
+            workspace=_target(manifest).workspace if manifest is not None else None,
             manifest_digest=manifest.digest if manifest is not None and plan_file else None,
             parallelism=parallelism,
             lock_timeout=lock_timeout,

@@ -318,6 +318,13 @@ def test_apply_refuses_a_plan_for_a_changed_manifest(workspace):
     assert result.returncode == 1
     assert "the manifest changed since the plan was made" in result.stderr
     assert ws.emulator.users() == []
+    other = base_manifest()
+    (ws.path / "other.yaml").write_text(
+        json.dumps({"version": 1, "target": {"api_url": "http://127.0.0.1:9"}, **other})
+    )
+    elsewhere = ws.run("apply", "plan.json", "-m", "other.yaml")
+    assert elsewhere.returncode == 1
+    assert "but the manifest's target is genesys:http://127.0.0.1:9" in elsewhere.stderr
     broken = ws.path / "broken.json"
     broken.write_text('{"format_version": 99}')
     bad = ws.run("show", str(broken))

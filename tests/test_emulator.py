@@ -86,6 +86,7 @@ def test_expired_token_is_refused(start_emulator):
 
 def test_user_lifecycle_and_attributes_round_trip(emulator):
     with emulator.http() as h:
+        boss = new_user(h, "boss@example.com")["id"]
         created = new_user(
             h,
             "jane@example.com",
@@ -99,6 +100,7 @@ def test_user_lifecycle_and_attributes_round_trip(emulator):
                     "division": "Home",
                     "department": "Support",
                     "employeeNumber": "42",
+                    "manager": {"value": boss},
                 },
                 GENESYS_USER: {
                     "routingSkills": [{"name": "Billing", "proficiency": 3}],
@@ -116,6 +118,7 @@ def test_user_lifecycle_and_attributes_round_trip(emulator):
             "division": "Home",
             "department": "Support",
             "employeeNumber": "42",
+            "manager": {"value": boss},
         }
         assert got[GENESYS_USER]["routingSkills"] == [{"name": "Billing", "proficiency": 3}]
         assert got[GENESYS_USER]["routingLanguages"] == [{"name": "German", "proficiency": 5}]

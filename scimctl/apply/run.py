@@ -33,7 +33,9 @@ def apply_plan(
 ) -> ApplyReport:
     """Run ``plan`` exactly, or refuse it if it no longer matches what it was made from."""
     if workspace is not None and workspace != plan.workspace:
-        raise StalePlan(f"the plan is for {plan.workspace}, not for {workspace}")
+        raise StalePlan(
+            f"the plan is for {plan.workspace}, but the manifest's target is {workspace}"
+        )
     if manifest_digest is not None and manifest_digest != plan.manifest_digest:
         raise StalePlan("the manifest changed since the plan was made; run plan again")
     run_id = store.start_run(plan.workspace, "apply", plan.manifest_digest, plan.digest)
