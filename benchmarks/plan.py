@@ -24,7 +24,7 @@ from scimctl.plan.diff import compute_plan  # noqa: E402
 from scimctl.scim.client import GenesysClient  # noqa: E402
 from scimctl.state.store import Store  # noqa: E402
 
-LIVE, MANAGED, GROUPS, NEW = 20_000, 5_000, 20, 100
+LIVE, MANAGED, GROUPS, GONE = 20_000, 5_000, 20, 50
 
 
 def seed() -> dict:
@@ -37,8 +37,8 @@ def seed() -> dict:
         }
         u["roles"] = ["Employee"]
         if i < MANAGED:
-            u["externalId"] = f"HR-{i:05}"
-            u["title"] = "Agent"
+            u.update(externalId=f"HR-{i:05}", title="Agent", active=True)
+            u["groups"] = [f"Team {i % GROUPS:02}"]
         users.append(u)
     return {
         "roles": [{"name": "Employee", "permissions": ["directory:user:view"]}],
@@ -48,22 +48,36 @@ def seed() -> dict:
 
 
 def desired() -> Desired:
+    """5,000 users: 4,950 already managed (1 in 50 with a new title), 50 new hires;
+    50 managed users have left and are deprovisioned."""
     users = {}
-    for i in range(NEW, MANAGED + NEW):
+    for i in range(GONE, MANAGED + GONE):
+        name = f"user{i:05}@example.com" if i < MANAGED else f"hire{i:05}@example.com"
         title = "Senior Agent" if i % 50 == 0 else "Agent"
         attrs = {
-            "userName": f"user{i:05}@example.com", "displayName": f"User {i}",
+            "userName": name, "displayName": f"User {i}",
             "active": True, "title": title, "roles": ["Employee"],
         }  # fmt: skip
         users[f"HR-{i:05}"] = UserSpec(f"HR-{i:05}", attrs, (f"Team {i % GROUPS:02}",))
     groups = {f"Team {g:02}": GroupSpec(f"Team {g:02}") for g in range(GROUPS)}
-    return Desired(users, groups, Policy(max_deprovision="100%"))
+    return Desired(users, groups, Policy(max_deprovision="5%"))
+
+
+def manage(store: Store, workspace: str, client: GenesysClient) -> None:
+    """Record the first MANAGED users as managed, as a previous apply would have."""
+    store.begin_apply(workspace, "", 0)
+    users = [u for u in client.snapshot().users if u.external_id]
+    with store.tx() as conn:
+        for u in users:
+            store.put_user(conn, workspace, u.external_id, u.id, u.user_name, u.attrs, u.version)
 
 
 def main() -> None:
     d = desired()
     with emulator(seed()) as target, tempfile.TemporaryDirectory() as tmp:
         store = Store(f"sqlite:///{tmp}/state.db")
+        with GenesysClient.connect(target, CLIENT) as setup:
+            manage(store, target.workspace, setup)
         client = GenesysClient.connect(target, CLIENT)
         tracemalloc.start()
         start = time.perf_counter()
@@ -83,13 +97,10 @@ def main() -> None:
         client.close()
     page = client.page_size
     bound = 2 * math.ceil(LIVE / page) + math.ceil(GROUPS / page) + 1
+    counts = ", ".join(f"{k} {n}" for k, n in plan.summary.counts.items() if n)
     rows = [
-        ["live users / managed users / groups", f"{LIVE} / {MANAGED} / {GROUPS}", ""],
-        [
-            "plan actions",
-            len(plan.actions),
-            ", ".join(f"{k} {n}" for k, n in plan.summary.counts.items() if n),
-        ],
+        ["live users / managed / groups", f"{LIVE} / {len(state.users)} / {GROUPS}", ""],
+        ["plan actions", len(plan.actions), counts],
         ["requests", requests, f"goal <= {bound}"],
         ["wall time (read + diff)", f"{wall:.2f}s", f"read {read_s:.2f}s"],
         ["pure diff CPU", f"{diff_cpu:.3f}s", "goal < 2s"],

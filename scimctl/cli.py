@@ -154,8 +154,8 @@ def plan(
 
     manifest = _manifest(manifests)
     target = _target(manifest)
-    store = _store(state)
     with _client(target) as client:
+        store = _store(state)
         result = make_plan(manifest, target, client, store, max_deprovision=max_deprovision)
     if out:
         result.save(out)
@@ -204,6 +204,7 @@ def apply(
     from scimctl.plan import Plan, make_plan
     from scimctl.plan.render import render_text
 
+    load_credentials()  # fail before touching the database
     store = _store(state)
     manifest = _manifest(manifests) if (manifests or plan_file is None) else None
     if plan_file:
@@ -585,6 +586,9 @@ def metrics(run_id: str | None, last: int, fmt: str, state: str | None) -> None:
     else:
         runs = [r for r in store.runs(limit=1000) if r["kind"] == "apply"][:last]
     data = [(r, store.metrics(r["id"])) for r in runs]
+    if not data and fmt == "table":
+        click.echo("No apply runs are recorded yet.")
+        return
     if fmt == "json":
         doc = [{"run_id": r["id"], "workspace": r["workspace"], "metrics": m} for r, m in data]
         click.echo(json.dumps(doc, indent=2, sort_keys=True))
