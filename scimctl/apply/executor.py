@@ -74,6 +74,11 @@ class _Node:
     dependents: set[str] = field(default_factory=set)
 
 
+# What a node writes to the state once its requests succeeded (inside the journal's
+# transaction for the result, so both land or neither does).
+Commit = Callable[[Any], None]
+
+
 class Failed(Exception):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
@@ -281,7 +286,7 @@ class Executor:
         return "PATCH", f"{USERS}/{action.live_id}"
 
     # -- users -------------------------------------------------------------------
-    def _user(self, action: Action, count: RequestTrace, res: OpResult):  # noqa: ANN202
+    def _user(self, action: Action, count: RequestTrace, res: OpResult) -> Commit:
         ws, store = self.workspace, self.store
         if action.kind == "forget":
             return lambda conn: store.drop_user(conn, ws, action.key)
@@ -397,7 +402,7 @@ class Executor:
         self.store.add_event(conn, self.workspace, self.run_id, payload)
 
     # -- groups ------------------------------------------------------------------
-    def _group(self, node: _Node, count: RequestTrace, res: OpResult):  # noqa: ANN202
+    def _group(self, node: _Node, count: RequestTrace, res: OpResult) -> Commit:
         group = node.actions[0]
         add_ids, add_keys, remove_ids, remove_keys, missing = [], [], [], [], []
         for action in node.actions:

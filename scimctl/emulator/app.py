@@ -17,6 +17,7 @@ import math
 import random
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -27,7 +28,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from scimctl.emulator.directory import Directory, Resource, ScimError, etag, normalize_etag
+from scimctl.emulator.directory import (
+    Directory,
+    Resource,
+    Role,
+    ScimError,
+    etag,
+    normalize_etag,
+)
 from scimctl.scim.schema import (
     CORE_GROUP,
     CORE_USER,
@@ -43,6 +51,7 @@ from scimctl.scim.schema import (
     SERVICE_PROVIDER_CONFIG,
 )
 
+Handler = Callable[[Request], Awaitable[Response]]
 MAX_PAGE_SIZE = 1000
 SCIM_JSON = "application/scim+json"
 ALWAYS_RETURNED = {"id", "userName", "active", "meta", "schemas", "displayName"}
@@ -124,7 +133,9 @@ def _qualified(name: str) -> tuple[str | None, str]:
 class Emulator:
     """Holds the directory, tokens, limits and fault dice; builds the ASGI app."""
 
-    def __init__(self, directory: Directory | None = None, config: EmulatorConfig | None = None):
+    def __init__(
+        self, directory: Directory | None = None, config: EmulatorConfig | None = None
+    ) -> None:
         self.directory = directory or Directory()
         self.config = config or EmulatorConfig()
         self.counters = Counters()
@@ -179,7 +190,7 @@ class Emulator:
         expires = self.tokens.get(token)
         return token if expires is not None and expires > time.monotonic() else None
 
-    def api(self, handler):  # noqa: ANN001, ANN201 - decorator over Starlette handlers
+    def api(self, handler: Handler) -> Handler:
         """Authentication, rate limit, faults and SCIM error mapping for one route."""
 
         async def endpoint(request: Request) -> Response:
@@ -369,7 +380,13 @@ class Emulator:
             return Response(status_code=304, headers={"ETag": etag(res)})
         return None
 
-    def _list(self, request: Request, find, render, attrs_needed: bool = False) -> Response:  # noqa: ANN001
+    def _list(
+        self,
+        request: Request,
+        find: Callable[[str | None], list[Resource]],
+        render: Callable[[Resource], dict[str, Any]],
+        attrs_needed: bool = False,
+    ) -> Response:
         q = request.query_params
         try:
             start = max(1, int(q.get("startIndex", "1")))
@@ -396,7 +413,7 @@ class Emulator:
         return JSONResponse(body, media_type=SCIM_JSON)
 
     # -- roles (Platform API) --------------------------------------------------
-    def _role_doc(self, role) -> dict[str, Any]:  # noqa: ANN001
+    def _role_doc(self, role: Role) -> dict[str, Any]:
         policies: dict[tuple[str, str], list[str]] = {}
         for perm in role.permissions:
             domain, entity, action = (perm.split(":") + ["*", "*"])[:3]

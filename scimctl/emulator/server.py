@@ -61,7 +61,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 class BackgroundEmulator:
     """An emulator on a free loopback port in a daemon thread, as a context manager."""
 
-    def __init__(self, emulator: Emulator, host: str = "127.0.0.1", port: int | None = None):
+    def __init__(
+        self, emulator: Emulator, host: str = "127.0.0.1", port: int | None = None
+    ) -> None:
         self.emulator = emulator
         self.host = host
         self.port = port or free_port(host)

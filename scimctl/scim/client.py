@@ -39,7 +39,9 @@ def quote(value: str) -> str:
 class GenesysClient:
     """What scimctl asks of Genesys Cloud; one instance is shared by all workers."""
 
-    def __init__(self, transport: Transport, page_size: int = 100, read_concurrency: int = 4):
+    def __init__(
+        self, transport: Transport, page_size: int = 100, read_concurrency: int = 4
+    ) -> None:
         self.transport = transport
         self.page_size = page_size
         self.read_concurrency = read_concurrency
