@@ -149,14 +149,13 @@ def plan(
     detailed_exitcode: bool, max_deprovision: int | None,
 ) -> None:  # fmt: skip
     """Compute the operations that would make the directory match the manifest."""
-    from scimctl.plan import make_plan
     from scimctl.plan.render import RENDERERS
 
     manifest = _manifest(manifests)
     target = _target(manifest)
     with _client(target) as client:
         store = _store(state)
-        result = make_plan(manifest, target, client, store, max_deprovision=max_deprovision)
+        result = _make_plan(manifest, target, client, store, max_deprovision)
     if out:
         result.save(out)
     click.echo(RENDERERS[fmt](result, redact=redact, color=_colour()), nl=False)
@@ -164,6 +163,17 @@ def plan(
         click.echo(f"Saved the plan to {out}. Apply it with: scimctl apply {out}", err=True)
     if detailed_exitcode and result.has_changes:
         raise Exit(2)
+
+
+def _make_plan(
+    manifest: Any, target: Target, client: Any, store: Any, max_deprovision: int | None
+) -> Any:
+    from scimctl.plan import make_plan
+    from scimctl.progress import Reading
+
+    with Reading() as reading:
+        client.on_page = reading.page
+        return make_plan(manifest, target, client, store, max_deprovision=max_deprovision)
 
 
 def _colour() -> bool:
@@ -201,7 +211,7 @@ def apply(
 ) -> None:  # fmt: skip
     """Run a saved plan, or plan now and run it after confirmation."""
     from scimctl.apply import apply_plan
-    from scimctl.plan import Plan, make_plan
+    from scimctl.plan import Plan
     from scimctl.plan.render import render_text
 
     load_credentials()  # fail before touching the database
@@ -214,7 +224,7 @@ def apply(
     else:
         target = _target(manifest)
         with _client(target) as client:
-            the_plan = make_plan(manifest, target, client, store, max_deprovision=max_deprovision)
+            the_plan = _make_plan(manifest, target, client, store, max_deprovision)
         click.echo(render_text(the_plan, color=_colour()), nl=False)
         if not the_plan.has_changes:
             return

@@ -3,10 +3,48 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import Any
 
 import click
+
+
+class Reading:
+    """A live count of what a plan has read so far (terminal), or one line at the end."""
+
+    def __init__(self) -> None:
+        self.pages = 0
+        self.items = 0
+        self._lock = threading.Lock()
+        self._status: Any = None
+        self._started = time.monotonic()
+
+    def __enter__(self) -> Reading:
+        if sys.stderr.isatty():
+            from rich.console import Console
+
+            self._status = Console(stderr=True).status("Reading the directory…")
+            self._status.__enter__()
+        return self
+
+    def page(self, items: int) -> None:
+        with self._lock:
+            self.pages += 1
+            self.items += items
+            if self._status is not None:
+                self._status.update(
+                    f"Reading the directory… {self.pages} pages, {self.items} items"
+                )
+
+    def __exit__(self, *exc: object) -> None:
+        if self._status is not None:
+            self._status.__exit__(None, None, None)
+        click.echo(
+            f"Read {self.items} users, groups and roles in {self.pages} pages "
+            f"({time.monotonic() - self._started:.1f}s).",
+            err=True,
+        )
 
 
 class Progress:

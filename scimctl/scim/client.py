@@ -45,6 +45,8 @@ class GenesysClient:
         self.transport = transport
         self.page_size = page_size
         self.read_concurrency = read_concurrency
+        # Called with the number of items on each page read, for progress displays.
+        self.on_page: Callable[[int], None] = lambda items: None
 
     @classmethod
     def connect(
@@ -79,12 +81,19 @@ class GenesysClient:
     def _pages(
         self, fetch: Callable[[int], tuple[list[Any], int]], pages_of: Callable[[int], int]
     ) -> list[Any]:
-        first, total = fetch(1)
+        def page(n: int) -> tuple[list[Any], int]:
+            items, total = fetch(n)
+            self.on_page(len(items))
+            return items, total
+
+        first, total = page(1)
         rest = range(2, pages_of(total) + 1)
         if not rest:
             return first
         with ThreadPoolExecutor(self.read_concurrency) as pool:
-            return first + [item for page in pool.map(lambda n: fetch(n)[0], rest) for item in page]
+            return first + [
+                item for items in pool.map(lambda n: page(n)[0], rest) for item in items
+            ]
 
     def _scim_list(self, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
         size = self.page_size
