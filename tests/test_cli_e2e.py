@@ -104,6 +104,45 @@ def test_update_deprovision_and_unmanaged_users(start_emulator, tmp_path, sqlite
     assert ws.run("plan", "--detailed-exitcode").returncode == 0
 
 
+def test_adopted_members_are_recorded_as_managed(start_emulator, tmp_path, sqlite_url):
+    from conftest import Workspace
+
+    seed = {
+        **BASE_SEED,
+        "users": [
+            {
+                "userName": "old@example.com",
+                "displayName": "Old",
+                "externalId": "E7",
+                "groups": ["Sales"],
+            }
+        ],
+    }
+    emu = start_emulator(seed)
+    ws = Workspace(tmp_path, emu, sqlite_url)
+    ws.write_manifest(
+        {
+            "groups": [{"name": "Sales"}],
+            "users": [user("E7", "old@example.com", displayName="Old", groups=["Sales"])],
+        }
+    )
+    planned = ws.run("plan")
+    assert "adopt user E7" in planned.stdout and "members" not in planned.stdout
+    assert ws.run("apply", "--auto-approve").returncode == 0
+    assert ("Sales", "E7") in {
+        (r["group_name"], r["user_key"]) for r in db_rows(ws.state, "memberships")
+    }
+    shown = json.loads(ws.run("state", "show", "E7").stdout)
+    assert shown["groups"] == ["Sales"]
+    ws.write_manifest(
+        {"groups": [{"name": "Sales"}], "users": [user("E7", "old@example.com", displayName="Old")]}
+    )
+    assert "remove 1 member from group 'Sales'" in ws.run("plan").stdout
+    assert ws.run("apply", "--auto-approve").returncode == 0
+    assert db_rows(ws.state, "memberships") == []
+    assert emu.member_names("Sales") == set()
+
+
 def test_inactive_live_users_are_reactivated_not_created(start_emulator, tmp_path, sqlite_url):
     from conftest import Workspace
 

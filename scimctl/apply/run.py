@@ -17,6 +17,19 @@ class StalePlan(ScimctlError):
     pass
 
 
+def _record_memberships(plan: Plan, report: ApplyReport, store: Store) -> None:
+    """State's memberships become what the plan intended, where that went through."""
+    not_done = [a for r in report.results if r.outcome != "ok" for a in r.actions]
+    missing = {a.key for a in not_done if a.kind == "create"}
+    groups = {a.key for a in not_done if a.resource == "group"}
+    done = {
+        name: (g.id, [k for k in g.members if k not in missing])
+        for name, g in plan.memberships.items()
+        if name not in groups
+    }
+    store.sync_memberships(plan.workspace, done, set(plan.memberships))
+
+
 def apply_plan(
     plan: Plan,
     client: GenesysClient,
@@ -47,6 +60,7 @@ def apply_plan(
                 parallelism=parallelism, progress=progress, on_password=on_password, outbox=outbox,
             )  # fmt: skip
             report = executor.run()
+            _record_memberships(plan, report, store)
     except (LockError, StaleState) as exc:
         store.finish_run(run_id, "refused", error=str(exc))
         raise

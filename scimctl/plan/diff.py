@@ -26,6 +26,7 @@ from scimctl.plan.model import (
     KIND_ORDER,
     Action,
     Change,
+    GroupMembers,
     Member,
     Plan,
     Summary,
@@ -96,6 +97,7 @@ def compute_plan(
     problems = check_directory(desired, snapshot, state)
     if problems:
         raise InputError(problems)
+    groups = {g.name: g for g in snapshot.groups}
     matcher = _Matcher(snapshot, state)
     actions: list[Action] = []
     matched: dict[str, LiveUser | None] = {}
@@ -115,7 +117,9 @@ def compute_plan(
             ignored.add(key)
         if action:
             actions.append(action)
-    member_actions, unmanaged_members = _memberships(desired, snapshot, state, matched, ignored)
+    member_actions, unmanaged_members, wanted = _memberships(
+        desired, snapshot, state, matched, ignored
+    )
     actions.extend(member_actions)
     actions.sort(key=lambda a: (KIND_ORDER.index(a.kind), a.key))
     _guard(actions, desired.policy.max_deprovision, len(state.users), max_deprovision)
@@ -140,6 +144,10 @@ def compute_plan(
             unmanaged_members=unmanaged_members,
             managed_users=len(desired.users),
         ),
+        memberships={
+            name: GroupMembers(id=groups[name].id, members=sorted(keys))
+            for name, keys in sorted(wanted.items())
+        },
     )
 
 
@@ -209,7 +217,7 @@ def _memberships(
     state: StateView,
     matched: dict[str, LiveUser | None],
     ignored: set[str],
-) -> tuple[list[Action], int]:
+) -> tuple[list[Action], int, dict[str, set[str]]]:
     wanted: dict[str, set[str]] = {name: set() for name in desired.groups}
     for key, spec in desired.users.items():
         for g in spec.groups:
@@ -253,7 +261,7 @@ def _memberships(
                         members=members,
                     )
                 )
-    return actions, unmanaged
+    return actions, unmanaged, wanted
 
 
 def deprovision_limit(policy_limit: str, managed: int) -> int:

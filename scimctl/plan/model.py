@@ -78,6 +78,11 @@ class Action(PlanModel):
         return {k: c.after for k, c in self.changes.items()}
 
 
+class GroupMembers(PlanModel):
+    id: str
+    members: list[str]  # user keys
+
+
 class Summary(PlanModel):
     counts: dict[str, int]
     changes: int
@@ -96,6 +101,9 @@ class Plan(PlanModel):
     policy: dict[str, Any]
     actions: list[Action]
     summary: Summary
+    # Each declared group's live id and the managed users it will hold after apply
+    # (hierarchy flattened), so apply can record the managed memberships in state.
+    memberships: dict[str, GroupMembers] = Field(default_factory=dict)
 
     @property
     def has_changes(self) -> bool:

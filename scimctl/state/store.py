@@ -534,6 +534,24 @@ class Store:
                 mt.insert(), [{"workspace": ws, "group_name": group, "user_key": k} for k in new]
             )
 
+    def sync_memberships(
+        self, workspace: str, groups: dict[str, tuple[str, list[str]]], declared: set[str]
+    ) -> None:
+        """Record each group's managed members after an apply; forget undeclared groups.
+
+        ``groups`` holds only the groups whose changes all went through; the others
+        keep what the journal's incremental updates left.
+        """
+        ws, mt, gt = workspace, t.memberships, t.managed_groups
+        with self.tx() as conn:
+            gone = sa.select(gt.c.name).where((gt.c.workspace == ws) & gt.c.name.not_in(declared))
+            for name in list(conn.execute(gone).scalars()):
+                conn.execute(mt.delete().where((mt.c.workspace == ws) & (mt.c.group_name == name)))
+                conn.execute(gt.delete().where((gt.c.workspace == ws) & (gt.c.name == name)))
+            for name, (group_id, keys) in sorted(groups.items()):
+                conn.execute(mt.delete().where((mt.c.workspace == ws) & (mt.c.group_name == name)))
+                self.put_memberships(conn, ws, name, group_id, keys, [])
+
     # -- metrics and outbox -----------------------------------------------------
     def put_metrics(self, run_id: str, values: dict[str, float]) -> None:
         with self.tx() as conn:
