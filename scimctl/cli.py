@@ -226,23 +226,20 @@ def apply(
         with _client(target) as client:
             the_plan = _make_plan(manifest, target, client, store, max_deprovision)
         click.echo(render_text(the_plan, color=_colour()), nl=False)
-        if not the_plan.has_changes:
-            return
-        if not auto_approve:
-            if not sys.stdin.isatty():
-                fail(
-                    "no terminal to ask for approval: "
-                    "save a plan and apply it, or pass --auto-approve"
-                )
-            if not click.confirm("Apply these changes?"):
-                fail("not applied.")
     if not the_plan.has_changes:
         click.echo("Nothing to apply: the plan has no changes.")
         return
+    webhook = _webhook(the_plan.policy.get("hris_webhook"))  # before anyone approves
+    if plan_file is None and not auto_approve:
+        if not sys.stdin.isatty():
+            fail(
+                "no terminal to ask for approval: save a plan and apply it, or pass --auto-approve"
+            )
+        if not click.confirm("Apply these changes?"):
+            fail("not applied.")
     from scimctl.hris import password_sender
     from scimctl.progress import Progress
 
-    webhook = _webhook(the_plan.policy.get("hris_webhook"))
     generate = the_plan.policy.get("password") == "generate"
     with _client(target, parallelism) as client, Progress(len(_nodes(the_plan))) as progress:
         report = apply_plan(
