@@ -258,6 +258,9 @@ def test_show_formats_redaction_and_no_secrets(workspace):
     assert "jane@example.com" not in red and '"Jane"' not in red
     plan_text = (ws.path / "plan.json").read_text()
     assert CLIENT_SECRET not in plan_text and "access_token" not in plan_text
+    # Same inputs, same bytes; and `plan --format json` prints the saved document.
+    again = ws.run("plan", "--out", "again.json", "--format", "json")
+    assert (ws.path / "again.json").read_text() == plan_text == again.stdout
 
 
 def test_markdown_of_a_10000_change_plan_fits_github(workspace):
