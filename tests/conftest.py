@@ -188,6 +188,19 @@ def workspace(tmp_path: Path, emulator: Running, sqlite_url: str) -> Workspace:
     return Workspace(tmp_path, emulator, sqlite_url)
 
 
+@pytest.fixture
+def seeded(
+    start_emulator: Callable[..., Running], tmp_path: Path, sqlite_url: str
+) -> Callable[..., Workspace]:
+    """A workspace whose emulator starts with these users (and the base roles, groups)."""
+
+    def make(users: list[dict[str, Any]], **config: Any) -> Workspace:
+        emu = start_emulator({**BASE_SEED, "users": users}, **config)
+        return Workspace(tmp_path, emu, sqlite_url)
+
+    return make
+
+
 def user(key: str, name: str, **attrs: Any) -> dict[str, Any]:
     """A manifest user entry with sensible defaults."""
     first = name.split("@")[0].replace(".", " ").title()

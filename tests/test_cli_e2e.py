@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import sqlalchemy as sa
-from conftest import BASE_SEED, CLIENT_SECRET, user
+from conftest import CLIENT_SECRET, user
 
 from scimctl.plan.render import GITHUB_COMMENT_LIMIT
 
@@ -72,15 +72,9 @@ def test_plan_apply_and_plan_again(workspace):
     assert "No changes." in again.stdout
 
 
-def test_update_deprovision_and_unmanaged_users(start_emulator, tmp_path, sqlite_url):
-    from conftest import Workspace
-
-    seed = {
-        **BASE_SEED,
-        "users": [{"userName": "it@example.com", "displayName": "IT", "groups": ["Sales"]}],
-    }
-    emu = start_emulator(seed)
-    ws = Workspace(tmp_path, emu, sqlite_url)
+def test_update_deprovision_and_unmanaged_users(seeded):
+    ws = seeded([{"userName": "it@example.com", "displayName": "IT", "groups": ["Sales"]}])
+    emu = ws.emulator
     ws.write_manifest(base_manifest())
     assert ws.run("apply", "--auto-approve").returncode == 0
     changed = base_manifest(policy={"max_deprovision": "1"})
@@ -104,22 +98,10 @@ def test_update_deprovision_and_unmanaged_users(start_emulator, tmp_path, sqlite
     assert ws.run("plan", "--detailed-exitcode").returncode == 0
 
 
-def test_adopted_members_are_recorded_as_managed(start_emulator, tmp_path, sqlite_url):
-    from conftest import Workspace
-
-    seed = {
-        **BASE_SEED,
-        "users": [
-            {
-                "userName": "old@example.com",
-                "displayName": "Old",
-                "externalId": "E7",
-                "groups": ["Sales"],
-            }
-        ],
-    }
-    emu = start_emulator(seed)
-    ws = Workspace(tmp_path, emu, sqlite_url)
+def test_adopted_members_are_recorded_as_managed(seeded):
+    old = {"userName": "old@example.com", "displayName": "Old", "externalId": "E7"}
+    ws = seeded([{**old, "groups": ["Sales"]}])
+    emu = ws.emulator
     ws.write_manifest(
         {
             "groups": [{"name": "Sales"}],
@@ -143,12 +125,9 @@ def test_adopted_members_are_recorded_as_managed(start_emulator, tmp_path, sqlit
     assert emu.member_names("Sales") == set()
 
 
-def test_inactive_live_users_are_reactivated_not_created(start_emulator, tmp_path, sqlite_url):
-    from conftest import Workspace
-
-    seed = {
-        **BASE_SEED,
-        "users": [
+def test_inactive_live_users_are_reactivated_not_created(seeded):
+    ws = seeded(
+        [
             {
                 "userName": "back@example.com",
                 "displayName": "Back",
@@ -161,10 +140,9 @@ def test_inactive_live_users_are_reactivated_not_created(start_emulator, tmp_pat
                 "externalId": "E8",
                 "active": False,
             },
-        ],
-    }
-    emu = start_emulator(seed)
-    ws = Workspace(tmp_path, emu, sqlite_url)
+        ]
+    )
+    emu = ws.emulator
     ws.write_manifest(
         {
             "users": [
