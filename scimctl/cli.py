@@ -11,7 +11,6 @@ import functools
 import json
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
@@ -114,13 +113,6 @@ def _client(target: Target, parallelism: int = 8) -> Any:
     from scimctl.scim.client import GenesysClient
 
     return GenesysClient.connect(target, load_credentials(), parallelism=parallelism)
-
-
-def _emit(text: str, out: str | None = None) -> None:
-    if out:
-        Path(out).write_text(text, encoding="utf-8")
-    else:
-        click.echo(text, nl=False)
 
 
 @main.command()

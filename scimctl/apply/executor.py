@@ -46,7 +46,6 @@ class OpResult:
     status: int | None = None
     attempts: int = 0
     latency_ms: float = 0.0
-    requests: int = 0
 
 
 @dataclass
@@ -263,7 +262,7 @@ class Executor:
         except Exception as exc:  # noqa: BLE001 - one broken node must not stop the others
             res.outcome, res.error = "failed", f"{exc.__class__.__name__}: {exc}"
         res.latency_ms = (time.monotonic() - start) * 1000
-        res.attempts = res.requests = count.attempts
+        res.attempts = count.attempts
         res.status = res.status or count.status
         with self.store.tx() as conn:
             self.store.append_operation(
