@@ -92,30 +92,37 @@ def scim_error(status: int, detail: str, scim_type: str | None = None, **headers
     return JSONResponse(body, status_code=status, media_type=SCIM_JSON, headers=headers or None)
 
 
-def project(doc: dict[str, Any], attributes: str | None, excluded: str | None) -> dict[str, Any]:
-    """Apply SCIM ``attributes`` / ``excludedAttributes`` to one resource."""
-    if attributes:
-        out: dict[str, Any] = {k: v for k, v in doc.items() if k in ALWAYS_RETURNED}
-        for name in (a.strip() for a in attributes.split(",") if a.strip()):
-            urn, attr = _qualified(name)
-            if urn:
-                if attr in doc.get(urn, {}):
-                    out.setdefault(urn, {})[attr] = doc[urn][attr]
-                elif not attr and urn in doc:
-                    out[urn] = doc[urn]
-            elif attr in doc:
-                out[attr] = doc[attr]
-        return out
-    if excluded:
-        out = dict(doc)
-        for name in (a.strip() for a in excluded.split(",") if a.strip()):
-            urn, attr = _qualified(name)
-            if urn and urn in out:
-                out[urn] = {k: v for k, v in out[urn].items() if k != attr}
-            elif attr not in ALWAYS_RETURNED:
-                out.pop(attr, None)
-        return out
-    return doc
+class Projection:
+    """SCIM ``attributes`` / ``excludedAttributes``, parsed once per request."""
+
+    def __init__(self, attributes: str | None, excluded: str | None) -> None:
+        def parse(text: str | None) -> list[tuple[str | None, str]]:
+            return [_qualified(a.strip()) for a in (text or "").split(",") if a.strip()]
+
+        self.include = parse(attributes)
+        self.exclude = parse(excluded) if not attributes else []
+
+    def __call__(self, doc: dict[str, Any]) -> dict[str, Any]:
+        if self.include:
+            out: dict[str, Any] = {k: v for k, v in doc.items() if k in ALWAYS_RETURNED}
+            for urn, attr in self.include:
+                if urn:
+                    if attr in doc.get(urn, {}):
+                        out.setdefault(urn, {})[attr] = doc[urn][attr]
+                    elif not attr and urn in doc:
+                        out[urn] = doc[urn]
+                elif attr in doc:
+                    out[attr] = doc[attr]
+            return out
+        if self.exclude:
+            out = dict(doc)
+            for urn, attr in self.exclude:
+                if urn and urn in out:
+                    out[urn] = {k: v for k, v in out[urn].items() if k != attr}
+                elif attr not in ALWAYS_RETURNED:
+                    out.pop(attr, None)
+            return out
+        return doc
 
 
 def _qualified(name: str) -> tuple[str | None, str]:
@@ -401,6 +408,7 @@ class Emulator:
                 "A page size over 25 exceeds internal resource limits; "
                 "trim the response with attributes or excludedAttributes",
             )
+        projection = Projection(attributes, excluded)
         found = find(q.get("filter"))
         page = found[start - 1 : start - 1 + count] if count else []
         body = {
@@ -408,7 +416,7 @@ class Emulator:
             "totalResults": len(found),
             "startIndex": start,
             "itemsPerPage": len(page),
-            "Resources": [project(render(r), attributes, excluded) for r in page],
+            "Resources": [projection(render(r)) for r in page],
         }
         return JSONResponse(body, media_type=SCIM_JSON)
 

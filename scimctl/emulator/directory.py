@@ -201,6 +201,10 @@ class Directory:
         self.roles: dict[str, Role] = {}
         self._by_username: dict[str, str] = {}
         self._member_of: dict[str, set[str]] = {}
+        # Listings page through the same filtered list many times; keep it until a
+        # user changes.
+        self._changes = 0
+        self._listed: dict[str | None, tuple[int, list[Resource]]] = {}
 
     # -- roles ---------------------------------------------------------------
     def add_role(self, name: str, permissions: list[str], description: str = "") -> Role:
@@ -268,6 +272,7 @@ class Directory:
         doc = self._clean_user(body, None)
         res = Resource(id=str(uuid.uuid4()), doc=doc)
         self.users[res.id] = res
+        self._changes += 1
         self._by_username[doc["userName"].lower()] = res.id
         return res
 
@@ -298,6 +303,7 @@ class Directory:
         if doc != res.doc:
             res.doc = doc
             res.touch()
+            self._changes += 1
 
     def delete_user(self, user_id: str, if_match: str | None) -> None:
         """Soft delete: hidden everywhere, but the userName stays reserved."""
@@ -305,6 +311,7 @@ class Directory:
         self.check_version(res, if_match)
         res.deleted = True
         res.touch()
+        self._changes += 1
         for gid in sorted(self._member_of.pop(user_id, set())):
             group = self.groups[gid]
             self._set_group_doc(
@@ -320,6 +327,15 @@ class Directory:
 
     def find_users(self, flt: str | None) -> list[Resource]:
         """Genesys semantics: no filter lists active users only."""
+        cached = self._listed.get(flt)
+        if cached is not None and cached[0] == self._changes:
+            return cached[1]
+        found = self._find_users(flt)
+        if flt is None or len(found) > 100:  # a listing, not a lookup
+            self._listed[flt] = (self._changes, found)
+        return found
+
+    def _find_users(self, flt: str | None) -> list[Resource]:
         users = self.visible_users()
         if not flt:
             return [u for u in users if u.doc.get("active", True)]
@@ -345,8 +361,12 @@ class Directory:
         raise ScimError(400, f"Filtering on {attr} is not supported", "invalidFilter")
 
     def user_doc(self, res: Resource) -> dict[str, Any]:
-        """The full SCIM representation Genesys returns for a user."""
-        doc = copy.deepcopy(res.doc)
+        """The full SCIM representation Genesys returns for a user.
+
+        A shallow copy: callers serialise it or hand it to :func:`apply_patch`, which
+        copies deeply before it changes anything.
+        """
+        doc = dict(res.doc)
         doc["emails"] = [
             {"value": doc["userName"], "type": "other", "primary": True},
             *doc.get("emails", []),
@@ -359,7 +379,7 @@ class Directory:
             }
             for g in (self.groups[gid] for gid in sorted(self._member_of.get(res.id, ())))
         ]
-        ext = doc.setdefault(GENESYS_USER, {})
+        ext = doc[GENESYS_USER] = dict(doc.get(GENESYS_USER) or {})
         ext["externalIds"] = [
             {"authority": "x-pc:scimv2:v1:pure-cloud-scim", "value": res.id},
             *[i for i in ext.get("externalIds") or [] if not i["authority"].startswith("x-pc:")],
