@@ -84,46 +84,57 @@ def test_chaos_run_completes_with_no_duplicates(start_emulator, tmp_path, state_
     assert emu.member_names("Support") == {f"user{i:03}@example.com" for i in range(0, 30, 2)}
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_sigkill_at_random_points_converges(start_emulator, tmp_path, sqlite_url, seed):
-    emu = start_emulator(latency_ms=15)
-    ws = Workspace(tmp_path, emu, sqlite_url)
-    ws.write_manifest(manifest(40))
-    rng = random.Random(seed)
-    for _ in range(2):
-        proc = subprocess.Popen(
-            [SCIMCTL, "apply", "--auto-approve", "--parallelism", "4"],
-            cwd=ws.path, env=ws.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        time.sleep(rng.uniform(1.2, 2.4))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    result = ws.run("apply", "--auto-approve", timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert_converged(ws, 40)
-    outcomes = dict(
-        db(ws.state, "SELECT outcome, count(*) FROM runs WHERE kind = 'apply' GROUP BY outcome")
-    )
-    assert outcomes.get("succeeded") == 1
-
-
-def test_sigkill_on_postgresql_converges(start_emulator, tmp_path, pg_url):
-    emu = start_emulator(latency_ms=15)
-    ws = Workspace(tmp_path, emu, pg_url)
-    ws.write_manifest(manifest(40))
+def kill_mid_apply(ws: Workspace, after_rows: int) -> None:
+    """Start an apply and SIGKILL it once the journal holds ``after_rows`` rows."""
     proc = subprocess.Popen(
         [SCIMCTL, "apply", "--auto-approve", "--parallelism", "4"],
         cwd=ws.path, env=ws.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    time.sleep(1.8)
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            if db(ws.state, "SELECT count(*) FROM operations")[0][0] >= after_rows:
+                break
+        except sa.exc.DBAPIError:
+            pass  # the schema is not there yet
+        time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    assert proc.wait() == -signal.SIGKILL, "the apply finished before it could be killed"
+
+
+def journal_rows(ws: Workspace) -> int:
+    return db(ws.state, "SELECT count(*) FROM operations")[0][0]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_sigkill_at_random_points_converges(start_emulator, tmp_path, sqlite_url, seed):
+    emu = start_emulator(latency_ms=30)
+    ws = Workspace(tmp_path, emu, sqlite_url)
+    ws.write_manifest(manifest(40))
+    rng = random.Random(seed)
+    kill_mid_apply(ws, rng.randint(1, 50))
+    kill_mid_apply(ws, journal_rows(ws) + rng.randint(1, 20))
+    result = ws.run("apply", "--auto-approve", timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "released the lock of" in result.stderr
+    assert_converged(ws, 40)
+    outcomes = dict(
+        db(ws.state, "SELECT outcome, count(*) FROM runs WHERE kind = 'apply' GROUP BY outcome")
+    )
+    assert outcomes == {"crashed": 2, "succeeded": 1}
+
+
+def test_sigkill_on_postgresql_converges(start_emulator, tmp_path, pg_url):
+    emu = start_emulator(latency_ms=30)
+    ws = Workspace(tmp_path, emu, pg_url)
+    ws.write_manifest(manifest(40))
+    kill_mid_apply(ws, 25)
     assert ws.run("apply", "--auto-approve", timeout=120).returncode == 0
     assert_converged(ws, 40)
 
 
 def test_concurrent_applies_never_both_write(start_emulator, tmp_path, state_url):
-    emu = start_emulator(latency_ms=300)
+    emu = start_emulator(latency_ms=500)
     ws = Workspace(tmp_path, emu, state_url)
     ws.write_manifest(manifest(8))
     assert ws.run("plan", "--out", "plan.json").returncode == 0
