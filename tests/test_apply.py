@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import signal
 import subprocess
@@ -81,6 +82,8 @@ def test_chaos_run_completes_with_no_duplicates(start_emulator, tmp_path, state_
     emu.emulator.config.error_rate = emu.emulator.config.reset_rate = 0
     assert_converged(ws, 30)
     assert emu.emulator.counters.injected_errors > 0 and emu.emulator.counters.injected_resets > 0
+    (run,) = json.loads(ws.run("metrics", "--format", "json").stdout)
+    assert run["metrics"]["rate_limit_wait_seconds"] > 1, "the rate limit should have bound"
     assert emu.member_names("Support") == {f"user{i:03}@example.com" for i in range(0, 30, 2)}
 
 
