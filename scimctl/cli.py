@@ -421,9 +421,9 @@ def state_show(
 
     store = _store(state)
     ws = _workspace(manifests, workspace)
+    view = store.state(ws)
     for row in store.managed_user_rows(ws):
         if key in (row["key"], row["user_name"]) or key.lower() == row["user_name"].lower():
-            view = store.state(ws)
             groups = sorted(g for g, k in view.memberships if k == row["key"])
             doc = {
                 "externalId": row["key"], "id": row["live_id"], "userName": row["user_name"],
@@ -432,7 +432,6 @@ def state_show(
             }  # fmt: skip
             click.echo(json.dumps(doc, indent=2, sort_keys=True))
             return
-    view = store.state(ws)
     if key in view.groups:
         members = sorted(k for g, k in view.memberships if g == key)
         doc = {"group": key, "id": view.groups[key], "managed_members": members}

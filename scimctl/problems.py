@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from scimctl.errors import ScimctlError
 
@@ -31,3 +32,16 @@ def _natural(p: Problem) -> tuple:
     head, _, tail = p.where.rpartition(":")
     num = tail.strip().removeprefix("row ").strip()
     return (head, int(num) if num.isdigit() else 0, p.where, p.field, p.message)
+
+
+def field_path(loc: tuple[Any, ...]) -> str:
+    """A pydantic error location as users write it: users[3].phoneNumbers[0].value."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def error_message(error: dict[str, Any]) -> str:
+    """A pydantic error message without pydantic's own prefix."""
+    return str(error["msg"]).removeprefix("Value error, ")

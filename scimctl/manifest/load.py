@@ -28,9 +28,9 @@ from scimctl.manifest.models import (
     TargetModel,
     UserModel,
 )
-from scimctl.manifest.sources import _dotted, _message, read_source
+from scimctl.manifest.sources import read_source
 from scimctl.model import Desired, GroupSpec, Location, Policy, UserSpec
-from scimctl.problems import InputError, Problem
+from scimctl.problems import InputError, Problem, error_message, field_path
 
 SINGLE_SECTIONS = ("target", "defaults", "policy", "hris")
 
@@ -125,7 +125,7 @@ def _load_file(
         except ValidationError as exc:
             for e in exc.errors():
                 full = (*loc, *e["loc"])
-                problems.append(Problem(where(full), _dotted(full), _message(e)))
+                problems.append(Problem(where(full), field_path(full), error_message(e)))
             return None
 
     lists = ("users", "groups", "sources")

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from scimctl.manifest.models import SourceModel, UserModel
 from scimctl.model import Location
-from scimctl.problems import Problem
+from scimctl.problems import Problem, error_message, field_path
 
 LIST_FIELDS = ("roles", "groups")
 TRUE = {"true", "yes", "y", "1", "active"}
@@ -89,19 +89,8 @@ def read_source(
                     users.append((UserModel.model_validate(values), loc))
                 except ValidationError as exc:
                     row_problems.extend(
-                        Problem(str(loc), _dotted(e["loc"]), _message(e)) for e in exc.errors()
+                        Problem(str(loc), field_path(e["loc"]), error_message(e))
+                        for e in exc.errors()
                     )
             problems.extend(row_problems)
     return users, problems
-
-
-def _dotted(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _message(error: dict[str, Any]) -> str:
-    msg = str(error["msg"])
-    return msg.removeprefix("Value error, ")

@@ -19,7 +19,7 @@ from typing import Any
 
 from scimctl import __version__
 from scimctl.errors import ScimctlError
-from scimctl.model import Desired, GroupSpec, LiveUser, Snapshot, StateView
+from scimctl.model import Desired, GroupSpec, LiveGroup, LiveUser, Snapshot, StateView
 from scimctl.plan.checks import check_directory
 from scimctl.plan.model import (
     DEPROVISION_KINDS,
@@ -118,7 +118,7 @@ def compute_plan(
         if action:
             actions.append(action)
     member_actions, unmanaged_members, wanted = _memberships(
-        desired, snapshot, state, matched, ignored
+        desired, snapshot, groups, state, matched, ignored
     )
     actions.extend(member_actions)
     actions.sort(key=lambda a: (KIND_ORDER.index(a.kind), a.key))
@@ -214,6 +214,7 @@ def _deprovision(key: str, user_name: str, live: LiveUser | None, policy: str) -
 def _memberships(
     desired: Desired,
     snapshot: Snapshot,
+    groups: dict[str, LiveGroup],
     state: StateView,
     matched: dict[str, LiveUser | None],
     ignored: set[str],
@@ -226,7 +227,6 @@ def _memberships(
     key_of: dict[str, str] = {m.id: k for k, m in state.users.items() if k not in ignored}
     key_of.update({u.id: k for k, u in matched.items() if u is not None})
     live_users = {u.id: u for u in snapshot.users}
-    groups = {g.name: g for g in snapshot.groups}
     actions = []
     unmanaged = 0
     for name in sorted(desired.groups):
