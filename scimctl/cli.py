@@ -83,7 +83,10 @@ format_option = click.option(
     "--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text",
     show_default=True,
 )  # fmt: skip
-redact_option = click.option("--redact", is_flag=True, help="Mask emails and names.")
+redact_option = click.option(
+    "--redact", is_flag=True,
+    help="Mask contact data (the manifest's review.redact; default phoneNumbers, workEmail).",
+)  # fmt: skip
 
 
 @click.group()
@@ -133,24 +136,32 @@ def validate(manifests: tuple[str, ...]) -> None:
 @click.option("--out", type=click.Path(dir_okay=False), help="Save the plan as JSON here.")
 @format_option
 @redact_option
+@click.option(
+    "--redact-out", is_flag=True,
+    help="Mask the saved plan file too (implies --redact); apply recomputes and compares.",
+)  # fmt: skip
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0: no changes, 1: error, 2: changes.")
 @click.option("--max-deprovision", type=click.IntRange(min=0), help="Allow this many deprovisions.")
 @handled
 def plan(
     manifests: tuple[str, ...], state: str | None, out: str | None, fmt: str, redact: bool,
-    detailed_exitcode: bool, max_deprovision: int | None,
+    redact_out: bool, detailed_exitcode: bool, max_deprovision: int | None,
 ) -> None:  # fmt: skip
     """Compute the operations that would make the directory match the manifest."""
-    from scimctl.plan.render import RENDERERS
+    from scimctl.plan.redact import redact_plan
+    from scimctl.plan.render import render
 
     manifest = _manifest(manifests)
     target = _target(manifest)
     with _client(target) as client:
         store = _store(state)
         result = _make_plan(manifest, target, client, store, max_deprovision)
+    if redact_out:
+        result = redact_plan(result)
     if out:
         result.save(out)
-    click.echo(RENDERERS[fmt](result, redact=redact, color=_colour()), nl=False)
+    # The same value that was saved, so `show` of the file prints these same bytes.
+    click.echo(render(result, fmt, redact=redact, color=_colour()), nl=False)
     if out:
         click.echo(f"Saved the plan to {out}. Apply it with: scimctl apply {out}", err=True)
     if detailed_exitcode and result.has_changes:
@@ -178,11 +189,11 @@ def _colour() -> bool:
 @redact_option
 @handled
 def show(plan_file: str, fmt: str, redact: bool) -> None:
-    """Render a saved plan."""
+    """Render a saved plan: the same bytes `plan` printed for it."""
     from scimctl.plan import Plan
-    from scimctl.plan.render import RENDERERS
+    from scimctl.plan.render import render
 
-    click.echo(RENDERERS[fmt](Plan.load(plan_file), redact=redact, color=_colour()), nl=False)
+    click.echo(render(Plan.load(plan_file), fmt, redact=redact, color=_colour()), nl=False)
 
 
 @main.command()

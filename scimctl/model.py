@@ -30,6 +30,17 @@ USER_ATTRIBUTES: tuple[str, ...] = (
 
 Attrs = dict[str, Any]
 
+# Fields a redacted plan may mask: contact data and names, never what a reviewer needs
+# to judge a move (title, department, division, roles, groups) nor the keys apply uses.
+REDACTABLE: tuple[str, ...] = (
+    "phoneNumbers",
+    "workEmail",
+    "userName",
+    "displayName",
+    "employeeNumber",
+)
+DEFAULT_REDACT: tuple[str, ...] = ("phoneNumbers", "workEmail")
+
 
 @dataclass(frozen=True)
 class Location:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from scimctl.manifest.models import (
     HrisModel,
     ManifestModel,
     PolicyModel,
+    ReviewModel,
     SourceModel,
     TargetModel,
     UserModel,
@@ -32,7 +33,7 @@ from scimctl.manifest.sources import read_source
 from scimctl.model import Desired, GroupSpec, Location, Policy, UserSpec
 from scimctl.problems import InputError, Problem, error_message, field_path
 
-SINGLE_SECTIONS = ("target", "defaults", "policy", "hris")
+SINGLE_SECTIONS = ("target", "defaults", "policy", "hris", "review")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Manifest:
     desired: Desired
     hris: HrisModel | None
     digest: str
+    review: ReviewModel = field(default_factory=ReviewModel)
 
 
 def load_manifest(paths: list[str | Path] | str | Path) -> Manifest:
@@ -91,6 +93,7 @@ def load_manifest(paths: list[str | Path] | str | Path) -> Manifest:
         desired=desired,
         hris=hris,
         digest=digest(desired, target),
+        review=sections.get("review", (ReviewModel(), ""))[0],
     )
 
 
@@ -136,6 +139,7 @@ def _load_file(
         ("defaults", DefaultsModel),
         ("policy", PolicyModel),
         ("hris", HrisModel),
+        ("review", ReviewModel),
     ):
         if name not in data:
             continue

@@ -8,9 +8,12 @@ line, before any network call.
 from __future__ import annotations
 
 import re
-from typing import Literal
+import unicodedata
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from scimctl.model import DEFAULT_REDACT, REDACTABLE
 
 # Pragmatic RFC 5321 shape: dot-atom local part, dotted hostname, alphabetic TLD.
 EMAIL_RE = re.compile(
@@ -28,14 +31,55 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-class TargetModel(Strict):
+def control_character(text: str) -> str | None:
+    """The first character that has no place in a name, id or address, described.
+
+    Control characters (C0 such as newline, ESC and NUL; C1), format characters
+    (bidi overrides such as U+202E, zero-width marks) and line/paragraph separators
+    would reach Genesys and every plan as invisible or misleading text."""
+    for i, ch in enumerate(text):
+        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn"):
+            name = unicodedata.name(ch, "control character")
+            return f"U+{ord(ch):04X} ({name.lower()}) at position {i + 1}"
+    return None
+
+
+def _reject_control(value: Any, where: str = "") -> None:
+    if isinstance(value, str):
+        found = control_character(value)
+        if found:
+            raise ValueError(f"contains a control character {found}{where}; remove it")
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            _reject_control(item, f" in item {i + 1}")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _reject_control(k, f" in key {k!r}" if isinstance(k, str) else "")
+            _reject_control(v, f" under {k!r}" if isinstance(k, str) else "")
+
+
+class Clean(Strict):
+    """A model whose every string is free of control characters.
+
+    Checked before whitespace stripping, so a trailing newline is reported, not
+    silently dropped. CSV sources are not Clean: their templates and delimiters may
+    hold tabs and newlines; the users they render are checked as users."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_control(cls, v: Any) -> Any:
+        _reject_control(v)
+        return v
+
+
+class TargetModel(Clean):
     provider: Literal["genesys", "scim"] = "genesys"
     region: str | None = None
     api_url: str | None = None
     login_url: str | None = None
 
 
-class PolicyModel(Strict):
+class PolicyModel(Clean):
     max_group_depth: int = Field(5, ge=1, le=50)
     deny_permissions: list[str] = ["authorization:*", "oauth:*", "admin", "admin:*"]
     deprovision: Literal["deactivate", "delete", "ignore"] = "deactivate"
@@ -51,7 +95,7 @@ class PolicyModel(Strict):
         return text
 
 
-class PhoneModel(Strict):
+class PhoneModel(Clean):
     type: Literal[PHONE_TYPES] = "work"  # type: ignore[valid-type]
     value: str
 
@@ -63,7 +107,7 @@ class PhoneModel(Strict):
         return v
 
 
-class DefaultsModel(Strict):
+class DefaultsModel(Clean):
     active: bool | None = None
     roles: list[str] | None = None
     division: str | None = None
@@ -71,7 +115,7 @@ class DefaultsModel(Strict):
     title: str | None = None
 
 
-class UserModel(Strict):
+class UserModel(Clean):
     externalId: str = Field(min_length=1)
     userName: str
     displayName: str = Field(min_length=1)
@@ -98,7 +142,7 @@ class UserModel(Strict):
         return v
 
 
-class GroupModel(Strict):
+class GroupModel(Clean):
     name: str = Field(min_length=1)
     parent: str | None = None
     authoritative: bool = False
@@ -110,11 +154,17 @@ class SourceModel(Strict):
     delimiter: str = ","
 
 
-class HrisModel(Strict):
+class HrisModel(Clean):
     webhook_url: str
 
 
-class ManifestModel(Strict):
+class ReviewModel(Clean):
+    """How plans are shown to reviewers: ``redact`` lists what ``--redact`` masks."""
+
+    redact: list[Literal[REDACTABLE]] = list(DEFAULT_REDACT)  # type: ignore[valid-type]
+
+
+class ManifestModel(Clean):
     version: Literal[1] = 1
     target: TargetModel | None = None
     defaults: DefaultsModel | None = None
@@ -123,3 +173,4 @@ class ManifestModel(Strict):
     users: list[UserModel] = []
     sources: list[SourceModel] = []
     hris: HrisModel | None = None
+    review: ReviewModel | None = None

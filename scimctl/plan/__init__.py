@@ -37,6 +37,7 @@ def make_plan(
             },
             manifest_digest=manifest.digest,
             max_deprovision=max_deprovision,
+            redact=manifest.review.redact,
         )
     except BaseException as exc:
         store.finish_run(run_id, "error", error=str(exc) or exc.__class__.__name__)

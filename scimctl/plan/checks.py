@@ -4,8 +4,35 @@ from __future__ import annotations
 
 from fnmatch import fnmatchcase
 
-from scimctl.model import Desired, Snapshot, StateView, UserSpec
+from scimctl.model import Desired, LiveRole, Snapshot, StateView, UserSpec
 from scimctl.problems import Problem
+
+# Permissions that let their holder change who exists, who may do what, or act for the
+# organisation from outside. A role granting any of them (or anything the policy's
+# deny_permissions names) is privileged: granting it always needs review.
+PRIVILEGED_PERMISSIONS: tuple[str, ...] = (
+    "admin",
+    "admin:*",
+    "authorization:*",
+    "oauth:*",
+    "directory:*:add",
+    "directory:*:edit",
+    "directory:*:delete",
+    "integrations:*",
+)
+
+
+def grants(permission: str, pattern: str) -> bool:
+    """Whether ``permission`` (which may itself hold wildcards, as ``directory:*:*``
+    does) grants something ``pattern`` names: a wildcard permission covers it too."""
+    return fnmatchcase(permission, pattern) or fnmatchcase(pattern, permission)
+
+
+def privileged_roles(roles: tuple[LiveRole, ...], deny: tuple[str, ...]) -> frozenset[str]:
+    patterns = (*PRIVILEGED_PERMISSIONS, *deny)
+    return frozenset(
+        r.name for r in roles if any(grants(p, pat) for p in r.permissions for pat in patterns)
+    )
 
 
 def _where(spec: UserSpec | None) -> str:

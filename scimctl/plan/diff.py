@@ -20,15 +20,18 @@ from typing import Any
 from scimctl import __version__
 from scimctl.errors import ScimctlError
 from scimctl.model import Desired, GroupSpec, LiveGroup, LiveUser, Snapshot, StateView
-from scimctl.plan.checks import check_directory
+from scimctl.plan.checks import check_directory, privileged_roles
 from scimctl.plan.model import (
-    DEPROVISION_KINDS,
+    DEFAULT_REDACT,
+    EFFECT_ORDER,
     KIND_ORDER,
     Action,
     Change,
+    Effect,
     GroupMembers,
     Member,
     Plan,
+    Review,
     Summary,
 )
 from scimctl.problems import InputError
@@ -92,6 +95,7 @@ def compute_plan(
     target: dict[str, str],
     manifest_digest: str,
     max_deprovision: int | None = None,
+    redact: tuple[str, ...] | list[str] = DEFAULT_REDACT,
 ) -> Plan:
     """Validate against the directory, then diff; raise on problems or a refused plan."""
     problems = check_directory(desired, snapshot, state)
@@ -122,13 +126,21 @@ def compute_plan(
     )
     actions.extend(member_actions)
     actions.sort(key=lambda a: (KIND_ORDER.index(a.kind), a.key))
+    privileged = privileged_roles(snapshot.roles, desired.policy.deny_permissions)
+    actions = [a.model_copy(update={"effects": effects_of(a, privileged)}) for a in actions]
     _guard(actions, desired.policy.max_deprovision, len(state.users), max_deprovision)
     managed_ids = {m.id for m in state.users.values()} | {
         u.id for u in matched.values() if u is not None
     }
     counts = {k: 0 for k in KIND_ORDER}
+    effects = {k: 0 for k in EFFECT_ORDER}
+    through_adoption = {k: 0 for k in EFFECT_ORDER}
     for a in actions:
         counts[a.kind] += 1
+        for e in a.effects:
+            effects[e.summary_key] += 1
+            if a.kind == "adopt" and e.kind != "adoption":
+                through_adoption[e.summary_key] += 1
     return Plan(
         scimctl_version=__version__,
         workspace=workspace,
@@ -143,12 +155,50 @@ def compute_plan(
             unmanaged_users=sum(1 for u in snapshot.users if u.id not in managed_ids),
             unmanaged_members=unmanaged_members,
             managed_users=len(desired.users),
+            effects=effects,
+            through_adoption=through_adoption,
         ),
         memberships={
             name: GroupMembers(id=groups[name].id, members=sorted(keys))
             for name, keys in sorted(wanted.items())
         },
+        review=Review(redact=list(redact)),
     )
+
+
+def effects_of(action: Action, privileged: frozenset[str]) -> list[Effect]:
+    """Classify by what happens to access, whatever the kind: an adoption can also
+    deactivate, grant a role or rename, and a reviewer must see that."""
+    out: list[Effect] = []
+    if action.kind == "adopt":
+        out.append(Effect(kind="adoption"))
+    if action.kind == "delete":
+        out.append(Effect(kind="deletion"))
+    active = action.changes.get("active") if action.kind != "create" else None
+    if action.kind == "deactivate" or (active is not None and active.after is False):
+        out.append(Effect(kind="deactivation"))
+    elif active is not None and active.after is True and active.before is False:
+        out.append(Effect(kind="reactivation"))
+    name = action.changes.get("userName")
+    if name is not None and action.kind != "create":
+        out.append(Effect(kind="username_change"))
+    roles = action.changes.get("roles")
+    if roles is not None:
+        before, after = set(roles.before or []), set(roles.after or [])
+        out += [
+            Effect(kind="role_granted", subject=r, privileged=r in privileged)
+            for r in sorted(after - before)
+        ]
+        out += [
+            Effect(kind="role_removed", subject=r, privileged=r in privileged)
+            for r in sorted(before - after)
+        ]
+    if action.kind == "remove_members":
+        out += [
+            Effect(kind="group_removal", subject=m.userName or m.key or m.id)
+            for m in action.members
+        ]
+    return out
 
 
 def _user_action(
@@ -271,19 +321,32 @@ def deprovision_limit(policy_limit: str, managed: int) -> int:
     return int(text)
 
 
+def deprovisions(actions: Iterable[Action]) -> tuple[int, int]:
+    """Users deactivated or deleted, and how many of them through an adoption.
+
+    Counted by effect, not kind, so an adoption that deactivates counts too."""
+    total = adopted = 0
+    for a in actions:
+        if any(e.kind in ("deactivation", "deletion") for e in a.effects):
+            total += 1
+            adopted += a.kind == "adopt"
+    return total, adopted
+
+
 def _guard(
     actions: Iterable[Action], policy_limit: str, managed: int, override: int | None
 ) -> None:
-    count = sum(1 for a in actions if a.kind in DEPROVISION_KINDS)
+    count, adopted = deprovisions(actions)
     limit = override if override is not None else deprovision_limit(policy_limit, managed)
     if count > limit:
+        through = f" ({adopted} through adoption)" if adopted else ""
         source = (
             "--max-deprovision"
             if override is not None
             else (f"policy.max_deprovision ({policy_limit} of {managed} managed users)")
         )
         raise PlanRefused(
-            f"refusing to deactivate or delete {count} users: the limit is {limit}, "
+            f"refusing to deactivate or delete {count} users{through}: the limit is {limit}, "
             f"from {source}. If this is intended, run plan again with "
             f"--max-deprovision {count}."
         )

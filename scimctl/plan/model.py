@@ -16,8 +16,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scimctl.errors import ScimctlError
+from scimctl.model import DEFAULT_REDACT
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 ActionKind = Literal[
     "create",
@@ -45,6 +46,34 @@ KIND_ORDER: tuple[str, ...] = (
 USER_KINDS = frozenset(KIND_ORDER) - {"add_members", "remove_members"}
 DEPROVISION_KINDS = frozenset({"deactivate", "delete"})
 
+EffectKind = Literal[
+    "deletion",
+    "deactivation",
+    "reactivation",
+    "role_granted",
+    "role_removed",
+    "group_removal",
+    "username_change",
+    "adoption",
+]
+# Summary keys, most dangerous first; the summary line and every renderer use this order.
+# A role effect counts under "privileged_role_granted" when the role is privileged.
+EFFECT_ORDER: tuple[str, ...] = (
+    "deletion",
+    "deactivation",
+    "reactivation",
+    "privileged_role_granted",
+    "role_granted",
+    "role_removed",
+    "group_removal",
+    "username_change",
+    "adoption",
+)
+# Effects that take access away or change it on an account that exists already.
+ALWAYS_REVIEW = frozenset(
+    {"deletion", "deactivation", "reactivation", "role_removed", "group_removal", "username_change"}
+)
+
 
 class PlanModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -61,6 +90,20 @@ class Member(PlanModel):
     userName: str | None = None
 
 
+class Effect(PlanModel):
+    """What an action does to someone's access, so review can start with the risky ones."""
+
+    kind: EffectKind
+    subject: str | None = None  # the role (role effects) or the member (group_removal)
+    privileged: bool = False  # role effects: the role grants a privileged permission
+
+    @property
+    def summary_key(self) -> str:
+        if self.kind == "role_granted" and self.privileged:
+            return "privileged_role_granted"
+        return self.kind
+
+
 class Action(PlanModel):
     id: str
     kind: ActionKind
@@ -72,10 +115,25 @@ class Action(PlanModel):
     changes: dict[str, Change] = Field(default_factory=dict)
     members: list[Member] = Field(default_factory=list)
     reason: str | None = None
+    effects: list[Effect] = Field(default_factory=list)
 
     @property
     def after(self) -> dict[str, Any]:
         return {k: c.after for k, c in self.changes.items()}
+
+    @property
+    def needs_review(self) -> bool:
+        """Destructive or privilege-changing: listed first and never cut from a comment.
+
+        A new account's ordinary roles are part of creating it; any privileged grant,
+        and any grant to an account that already exists, changes who may do what.
+        """
+        for e in self.effects:
+            if e.kind in ALWAYS_REVIEW:
+                return True
+            if e.kind == "role_granted" and (e.privileged or self.kind != "create"):
+                return True
+        return False
 
 
 class GroupMembers(PlanModel):
@@ -86,9 +144,21 @@ class GroupMembers(PlanModel):
 class Summary(PlanModel):
     counts: dict[str, int]
     changes: int
+    # Effects counted by EFFECT_ORDER key, and how many of them come with an adoption.
+    effects: dict[str, int] = Field(default_factory=dict)
+    through_adoption: dict[str, int] = Field(default_factory=dict)
     unmanaged_users: int = 0  # live users scimctl neither manages nor touches
     unmanaged_members: int = 0  # group members left alone because scimctl does not own them
     managed_users: int = 0
+
+
+class Review(PlanModel):
+    """How this plan is shown to reviewers (the manifest's ``review:`` section)."""
+
+    redact: list[str] = Field(default_factory=lambda: list(DEFAULT_REDACT))
+    # True when this document's display values are masked: it shows what will change,
+    # but its values must not be written; apply recomputes the plan and compares.
+    redacted: bool = False
 
 
 class Plan(PlanModel):
@@ -104,6 +174,7 @@ class Plan(PlanModel):
     # Each declared group's live id and the managed users it will hold after apply
     # (hierarchy flattened), so apply can record the managed memberships in state.
     memberships: dict[str, GroupMembers] = Field(default_factory=dict)
+    review: Review = Field(default_factory=Review)
 
     @property
     def has_changes(self) -> bool:

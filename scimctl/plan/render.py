@@ -1,112 +1,217 @@
 """Rendering a plan for people: terminal text, a pull-request comment, or JSON.
 
-Every renderer works from the :class:`Plan` value alone, so ``plan`` and ``show``
-print the same thing. Markdown is bounded to GitHub's comment limit however
-large the plan is, and says what it left out.
+Every renderer works from the :class:`Plan` value alone and orders everything by
+the canonical orders (kinds, effects, attributes), never by the order a dict
+happens to have, so a plan printed as computed and the same plan loaded from its
+file render to the same bytes.
+
+Review comes first: actions that take access away or change privileges are listed
+in full under "Needs review", and when a comment must be cut to fit GitHub, only
+low-risk actions are left out and the comment says which. Anything odd coming from
+the live directory (newlines, escapes, bidi overrides) is shown escaped, so it can
+neither fake a line of the plan nor break a markdown table.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable
+import unicodedata
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import click
 
-from scimctl.plan.model import KIND_ORDER, Action, Plan
+from scimctl.model import USER_ATTRIBUTES
+from scimctl.plan.model import EFFECT_ORDER, KIND_ORDER, Action, Plan
+from scimctl.plan.redact import redact_plan
 
 GITHUB_COMMENT_LIMIT = 65_536
-EMAIL_RE = re.compile(r"([A-Za-z0-9._%+!#$&'*/=?^`{|}~-]+)@([A-Za-z0-9.-]+)")
-PERSONAL = ("displayName", "userName", "phoneNumbers", "title", "employeeNumber")
+MEMBERS_SHOWN = 50  # per low-risk group action in markdown; review rows show all
+ATTRIBUTE_ORDER = ("externalId", *USER_ATTRIBUTES)
+# When a comment must be cut, actions are kept in this order: additions and creates
+# are the first to go.
+KEEP_ORDER = (
+    "delete", "deactivate", "remove_members", "reactivate", "update", "adopt", "forget",
+    "create", "add_members",
+)  # fmt: skip
 
 SYMBOLS = {
     "create": "+", "adopt": "<=", "update": "~", "reactivate": "~", "deactivate": "-",
     "delete": "-", "forget": "-", "add_members": "+", "remove_members": "-",
 }  # fmt: skip
 COLOURS = {"+": "green", "~": "yellow", "<=": "cyan", "-": "red"}
-LABELS = {
-    "create": "to create", "adopt": "to adopt", "update": "to update",
-    "reactivate": "to reactivate", "deactivate": "to deactivate", "delete": "to delete",
-    "forget": "to forget", "add_members": "groups gaining members",
-    "remove_members": "groups losing members",
-}  # fmt: skip
+# (singular, plural) after a count.
+KIND_LABELS = {
+    "create": ("to create", "to create"),
+    "adopt": ("to adopt", "to adopt"),
+    "update": ("to update", "to update"),
+    "reactivate": ("to reactivate", "to reactivate"),
+    "deactivate": ("to deactivate", "to deactivate"),
+    "delete": ("to delete", "to delete"),
+    "forget": ("to forget", "to forget"),
+    "add_members": ("group gaining members", "groups gaining members"),
+    "remove_members": ("group losing members", "groups losing members"),
+}
+EFFECT_LABELS = {
+    "deletion": ("deletion", "deletions"),
+    "deactivation": ("deactivation", "deactivations"),
+    "reactivation": ("reactivation", "reactivations"),
+    "privileged_role_granted": ("privileged role granted", "privileged roles granted"),
+    "role_granted": ("non-privileged role granted", "non-privileged roles granted"),
+    "role_removed": ("role removed", "roles removed"),
+    "group_removal": ("removal from a group", "removals from groups"),
+    "username_change": ("userName change", "userName changes"),
+    "adoption": ("adoption", "adoptions"),
+}
+ROLE_EFFECTS = ("privileged_role_granted", "role_granted", "role_removed")
+
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 
 
-class Redactor:
-    """Masks personal data: emails keep their domain, names and numbers disappear."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-
-    def email(self, value: str | None) -> str:
-        if value is None:
-            return "-"
-        if not self.enabled:
-            return value
-        return EMAIL_RE.sub(lambda m: f"{m.group(1)[:1]}***@{m.group(2)}", value)
-
-    def value(self, attr: str, value: Any) -> str:
-        if value is None:
-            return "(unset)"
-        if self.enabled and attr in PERSONAL:
-            return self.email(value) if attr == "userName" else "***"
-        return json.dumps(value, ensure_ascii=False)
+def plural(n: int, forms: tuple[str, str]) -> str:
+    return f"{n} {forms[0] if n == 1 else forms[1]}"
 
 
-def summary_line(plan: Plan) -> str:
-    if not plan.has_changes:
-        return "No changes. The directory matches the manifest."
-    parts = [f"{n} {LABELS[k]}" for k, n in plan.summary.counts.items() if n]
-    return "Plan: " + ", ".join(parts) + "."
-
-
-def _headline(a: Action, r: Redactor) -> str:
-    if a.resource == "group":
-        n = len(a.members)
-        verb = "add" if a.kind == "add_members" else "remove"
-        prep = "to" if a.kind == "add_members" else "from"
-        return f"{verb} {n} member{'s' if n != 1 else ''} {prep} group {a.key!r}"
-    who = f"user {a.key} ({r.email(a.userName)})"
-    return f"{a.kind} {who}" + (f"  # {a.reason}" if a.reason else "")
-
-
-def _details(a: Action, r: Redactor) -> list[str]:
-    if a.resource == "group":
-        return [r.email(m.userName) or m.id or "?" for m in a.members]
-    lines = []
-    width = max((len(k) for k in a.changes), default=0)
-    for attr, change in a.changes.items():
-        after = r.value(attr, change.after)
-        if a.kind == "create":
-            lines.append(f"{attr.ljust(width)} = {after}")
+def esc(text: str, backslash: bool = True) -> str:
+    """Control, format and separator characters as visible escapes: a newline in an
+    externalId must not print a fake plan line, an ESC must not drive the terminal and
+    a bidi override must not reorder what the reviewer reads. Backslashes are doubled
+    so that an escape cannot be forged by typing one."""
+    out = []
+    for ch in text:
+        if ch == "\\" and not backslash:
+            out.append(ch)
+        elif ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn"):
+            out.append(f"\\u{ord(ch):04x}" if ord(ch) > 0xFF else f"\\x{ord(ch):02x}")
         else:
-            lines.append(f"{attr.ljust(width)} : {r.value(attr, change.before)} -> {after}")
+            out.append(ch)
+    return "".join(out)
+
+
+def value(v: Any) -> str:
+    if v is None:
+        return "(unset)"
+    # json.dumps escapes C0 and backslashes itself; esc() takes the rest (C1, bidi).
+    return esc(json.dumps(v, ensure_ascii=False), backslash=False)
+
+
+def ordered_changes(a: Action) -> list[str]:
+    known = [k for k in ATTRIBUTE_ORDER if k in a.changes]
+    return known + sorted(k for k in a.changes if k not in ATTRIBUTE_ORDER)
+
+
+def summary_lines(plan: Plan) -> list[str]:
+    """The plan's counts in words, the same everywhere: kinds, then effects, then
+    what scimctl leaves alone."""
+    s = plan.summary
+    lines = []
+    if not plan.has_changes:
+        lines.append("No changes. The directory matches the manifest.")
+    else:
+        parts = [plural(s.counts[k], KIND_LABELS[k]) for k in KIND_ORDER if s.counts.get(k)]
+        lines.append("Plan: " + ", ".join(parts) + ".")
+        effects = []
+        for key in EFFECT_ORDER:
+            n = s.effects.get(key, 0)
+            if not n:
+                continue
+            text = plural(n, EFFECT_LABELS[key])
+            adopted = s.through_adoption.get(key, 0)
+            if adopted:
+                text += f" ({adopted} through adoption)"
+            effects.append(text)
+        if effects:
+            lines.append("Effects: " + ", ".join(effects) + ".")
+    if s.unmanaged_users or s.unmanaged_members:
+        lines.append(
+            f"Left alone: {plural(s.unmanaged_users, ('live user', 'live users'))} and "
+            f"{plural(s.unmanaged_members, ('group membership', 'group memberships'))} "
+            "that scimctl does not manage."
+        )
     return lines
 
 
-def render_text(plan: Plan, redact: bool = False, color: bool = False) -> str:
-    r = Redactor(redact)
+def headline(a: Action) -> str:
+    if a.resource == "group":
+        verb, prep = ("add", "to") if a.kind == "add_members" else ("remove", "from")
+        members = plural(len(a.members), ("member", "members"))
+        return f"{verb} {members} {prep} group '{esc(a.key)}'"
+    who = f"user {esc(a.key)} ({esc(a.userName) if a.userName else '-'})"
+    return f"{a.kind} {who}" + (f"  # {esc(a.reason)}" if a.reason else "")
+
+
+def effects_text(a: Action) -> str:
+    parts = []
+    for key in EFFECT_ORDER:
+        found = [e for e in a.effects if e.summary_key == key]
+        if not found:
+            continue
+        if key in ROLE_EFFECTS:
+            names = ", ".join(esc(e.subject or "?") for e in found)
+            parts.append(f"{EFFECT_LABELS[key][0 if len(found) == 1 else 1]}: {names}")
+        elif key == "group_removal":
+            parts.append(plural(len(found), ("removal from the group", "removals from the group")))
+        else:
+            parts.append(EFFECT_LABELS[key][0])
+    return "; ".join(parts)
+
+
+def details(a: Action, members_shown: int | None = None) -> list[str]:
+    if a.resource == "group":
+        names = [esc(m.userName or m.key or m.id or "?") for m in a.members]
+        if members_shown is not None and len(names) > members_shown:
+            return [*names[:members_shown], f"… and {len(names) - members_shown} more"]
+        return names
+    attrs = ordered_changes(a)
+    width = max((len(k) for k in attrs), default=0)
+    lines = []
+    for attr in attrs:
+        c = a.changes[attr]
+        if a.kind == "create":
+            lines.append(f"{attr.ljust(width)} = {value(c.after)}")
+        else:
+            lines.append(f"{attr.ljust(width)} : {value(c.before)} -> {value(c.after)}")
+    return lines
+
+
+def _split(plan: Plan) -> tuple[list[Action], list[Action]]:
+    review = [a for a in plan.actions if a.needs_review]
+    return review, [a for a in plan.actions if not a.needs_review]
+
+
+def _sorted(actions: Iterable[Action]) -> list[Action]:
+    return sorted(actions, key=lambda a: (KIND_ORDER.index(a.kind), a.key))
+
+
+def render_text(plan: Plan, color: bool = False) -> str:
     style: Callable[[str, str], str] = (
         (lambda text, sym: click.style(text, fg=COLOURS[sym])) if color else (lambda t, s: t)
     )
-    out = [f"Workspace: {plan.workspace}  (state serial {plan.state['serial']})", ""]
-    if plan.has_changes:
-        out.append("scimctl will perform these actions:")
+    review, other = _split(plan)
+    out = [f"Workspace: {esc(plan.workspace)}  (state serial {plan.state['serial']})", ""]
+    if plan.review.redacted:
+        out += [f"Redacted: {', '.join(plan.review.redact)} are masked.", ""]
+
+    def block(actions: list[Action], with_effects: bool) -> None:
+        for a in _sorted(actions):
+            sym = SYMBOLS[a.kind]
+            out.append(style(f"  {sym} {headline(a)}", sym))
+            if with_effects and a.effects:
+                out.append(f"        effects: {effects_text(a)}")
+            out.extend(f"        {line}" for line in details(a))
         out.append("")
-    for a in plan.actions:
-        sym = SYMBOLS[a.kind]
-        out.append(style(f"  {sym} {_headline(a, r)}", sym))
-        out.extend(f"        {line}" for line in _details(a, r))
-    if plan.has_changes:
-        out.append("")
-    out.append(summary_line(plan))
-    s = plan.summary
-    if s.unmanaged_users or s.unmanaged_members:
-        out.append(
-            f"Left alone: {s.unmanaged_users} live users and {s.unmanaged_members} group "
-            "memberships that scimctl does not manage."
-        )
+
+    if review:
+        n = plural(len(review), ("action", "actions"))
+        out += [f"Needs review: {n} that take away or change access.", ""]
+        block(review, with_effects=True)
+    if other:
+        out += ["scimctl will perform these other actions:" if review else
+                "scimctl will perform these actions:", ""]  # fmt: skip
+        block(other, with_effects=False)
+    out.extend(summary_lines(plan))
     return "\n".join(out) + "\n"
 
 
@@ -114,68 +219,145 @@ def render_json(plan: Plan) -> str:
     return plan.to_json()
 
 
-def render_markdown(
-    plan: Plan, redact: bool = False, color: bool = False, limit: int = GITHUB_COMMENT_LIMIT
-) -> str:
-    """A pull-request comment: summary first, details folded, always under ``limit``."""
-    r = Redactor(redact)
-    head = [f"### scimctl plan for `{plan.workspace}`", "", f"**{summary_line(plan)}**", ""]
-    if plan.has_changes:
-        head += ["| Action | Count |", "| --- | ---: |"]
-        head += [f"| {k} | {n} |" for k, n in plan.summary.counts.items() if n]
-        head.append("")
-    s = plan.summary
-    head.append(
-        f"Managed users: {s.managed_users} · left alone: {s.unmanaged_users} live users, "
-        f"{s.unmanaged_members} memberships · state serial {plan.state['serial']} · "
-        f"manifest `{plan.manifest_digest[:19]}`"
-    )
-    head.append("")
-    footer_room = 400
-    budget = limit - footer_room - len("\n".join(head))
-    body: list[str] = []
-    shown = 0
-    for kind in KIND_ORDER:
-        actions = [a for a in plan.actions if a.kind == kind]
-        if not actions:
-            continue
-        section = [f"<details><summary>{kind} ({len(actions)})</summary>", ""]
-        section += ["| | Resource | Details |", "| --- | --- | --- |"]
-        close = ["", "</details>", ""]
-        budget -= len("\n".join(section + close)) + 2
-        if budget < 0:
-            break
-        rows = []
-        for a in actions:
-            detail = "<br>".join(_md(d) for d in _details(a, r)[:50])
-            if a.resource == "group" and len(a.members) > 50:
-                detail += f"<br>… and {len(a.members) - 50} more"
-            row = f"| {SYMBOLS[a.kind]} | {_md(_headline(a, r))} | {detail} |"
-            budget -= len(row) + 1
-            if budget < 0:
-                break
-            rows.append(row)
-        body += section + rows + close
-        shown += len(rows)
-        if budget < 0:
-            break
-    out = head + body
-    if shown < len(plan.actions):
-        out.append(
-            f"_{len(plan.actions) - shown} of {len(plan.actions)} actions are not shown to stay "
-            "under GitHub's comment limit; run `scimctl show plan.json` for all of them._"
-        )
-    text = "\n".join(out) + "\n"
-    assert len(text) <= limit
+def md(text: str) -> str:
+    """Escaped for a markdown table cell: no row split, no markup, no raw HTML."""
+    text = esc(text)
+    for ch, rep in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
+        text = text.replace(ch, rep)
+    for ch in "\\`*_[]|~":
+        text = text.replace(ch, "\\" + ch)
     return text
 
 
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+def _md_row(a: Action, members_shown: int | None, with_details: bool = True) -> str:
+    cells = [SYMBOLS[a.kind].replace("<", "&lt;"), md(headline(a))]
+    if a.needs_review:
+        cells.append(md(effects_text(a)))
+    if with_details:
+        cells.append("<br>".join(md(d) for d in details(a, members_shown)))
+    return "| " + " | ".join(cells) + " |"
+
+
+def render_markdown(plan: Plan, color: bool = False, limit: int = GITHUB_COMMENT_LIMIT) -> str:
+    """A pull-request comment: summary and "Needs review" first and whole; low-risk
+    actions fill the rest of ``limit``, and the comment names what it left out."""
+    del color
+    s = plan.summary
+    head = [f"### scimctl plan for `{md(plan.workspace)}`", ""]
+    head += [f"**{md(line)}**  " for line in summary_lines(plan)]
+    head[-1] = head[-1].rstrip()
+    head += [
+        "",
+        f"Managed users: {s.managed_users} · state serial {plan.state['serial']} · "
+        f"manifest `{plan.manifest_digest[:19]}`"
+        + (f" · redacted: {', '.join(plan.review.redact)}" if plan.review.redacted else ""),
+        "",
+    ]
+    review, other = _split(plan)
+    review = _sorted(review)
+    footer_room = 1_000
+    room = limit - footer_room - _size(head)
+    review_part: list[str] = []
+    if review:
+        title = f"#### Needs review ({len(review)})"
+        table = ["| | Action | Effects | Changes |", "| --- | --- | --- | --- |"]
+        review_part = [title, "", *table, *(_md_row(a, None) for a in review), ""]
+        if _size(review_part) > room:  # whole but shorter: headlines and effects only
+            table = ["| | Action | Effects |", "| --- | --- | --- |"]
+            review_part = [title, "", *table, *(_md_row(a, None, False) for a in review)]
+            review_part += ["", "_Changes are not shown here to keep every action listed._", ""]
+        if _size(review_part) > room:  # listing part of them would mislead: list none
+            review_part = [
+                title,
+                "",
+                f"**{len(review)} actions need review: too many to list within GitHub's "
+                f"{GITHUB_COMMENT_LIMIT:,}-character comment limit. Review them all with "
+                "`scimctl show plan.json` on the saved plan file before approving.**",
+                "",
+            ]
+    room -= _size(review_part)
+    kept, sections = _fit_other(other, room)
+    body: list[str] = []
+    if other:
+        body += [f"#### Other actions ({len(other)})", ""]
+    for kind in KIND_ORDER:
+        rows = sections.get(kind)
+        if rows:
+            total = sum(1 for a in other if a.kind == kind)
+            body += _section(kind, total, rows)
+    out = head + review_part + body
+    left_out = [
+        f"{total - kept.get(kind, 0)} of {total} `{kind}`"
+        for kind in KIND_ORDER
+        if (total := sum(1 for a in other if a.kind == kind)) > kept.get(kind, 0)
+    ]
+    if left_out:
+        out.append(
+            f"_Left out to stay under GitHub's {GITHUB_COMMENT_LIMIT:,}-character comment "
+            f"limit: {', '.join(left_out)} (low-risk actions only; nothing that needs review "
+            "is left out). Run `scimctl show plan.json` on the saved plan file to see every "
+            "action._"
+        )
+    text = "\n".join(out) + "\n"
+    if len(text) > limit:  # pragma: no cover - footer_room covers the footer
+        raise AssertionError(f"markdown plan is {len(text)} characters, over {limit}")
+    return text
+
+
+def _size(lines: list[str]) -> int:
+    return sum(len(line) + 1 for line in lines)
+
+
+def _section(kind: str, total: int, rows: list[str]) -> list[str]:
+    shown = f"{total}" if len(rows) == total else f"{len(rows)} of {total} shown"
+    return [
+        f"<details><summary>{kind} ({shown})</summary>",
+        "",
+        "| | Action | Changes |",
+        "| --- | --- | --- |",
+        *rows,
+        "",
+        "</details>",
+        "",
+    ]
+
+
+def _fit_other(other: list[Action], room: int) -> tuple[dict[str, int], dict[str, list[str]]]:
+    """Keep low-risk rows kind by kind in KEEP_ORDER while they fit; creates and
+    additions go first when something must."""
+    kept: dict[str, int] = {}
+    sections: dict[str, list[str]] = {}
+    room -= _size([f"#### Other actions ({len(other)})", ""])
+    for kind in KEEP_ORDER:
+        actions = _sorted(a for a in other if a.kind == kind)
+        if not actions:
+            continue
+        overhead = _size(_section(kind, len(actions), [])) + 20
+        if overhead > room:
+            continue
+        rows: list[str] = []
+        used = overhead
+        for a in actions:
+            row = _md_row(a, MEMBERS_SHOWN)
+            if used + len(row) + 1 > room:
+                break
+            rows.append(row)
+            used += len(row) + 1
+        if rows:
+            kept[kind] = len(rows)
+            sections[kind] = rows
+            room -= used
+    return kept, sections
 
 
 RENDERERS: dict[str, Callable[..., str]] = {
     "text": render_text,
     "markdown": render_markdown,
-    "json": lambda plan, redact=False, color=False: render_json(plan),
+    "json": lambda plan, color=False: render_json(plan),
 }
+
+
+def render(plan: Plan, fmt: str, *, redact: bool = False, color: bool = False) -> str:
+    """What ``plan`` and ``show`` print: one function, so they cannot disagree."""
+    shown = redact_plan(plan) if redact and not plan.review.redacted else plan
+    return RENDERERS[fmt](shown, color=color)
