@@ -345,3 +345,112 @@ def test_applying_a_plan_reaches_the_desired_state_and_replanning_is_a_no_op(wor
                 assert u.id in groups_[GROUPS[g].parent]
     second = plan(d, after, new_state)
     assert second.actions == [], second.actions
+
+
+# -- effects: what each action does to access ------------------------------------------
+
+EXTRA_ROLES = (
+    *ROLES,
+    LiveRole("r-uadmin", "User Admin", ("directory:user:add", "directory:user:view")),
+    LiveRole("r-dir", "Directory Wildcard", ("directory:*:*",)),
+    LiveRole("r-sup", "Supervisor", ("routing:queue:view",)),
+)
+
+
+def with_roles(*users: LiveUser, **members: set[str]) -> Snapshot:
+    return Snapshot(tuple(users), groups(**members), EXTRA_ROLES)
+
+
+def effects(p: Plan, key: str) -> list[tuple[str, str | None, bool]]:
+    (action,) = [a for a in p.actions if a.key == key]
+    return [(e.kind, e.subject, e.privileged) for e in action.effects]
+
+
+def test_an_adoption_that_deactivates_is_a_deactivation_and_needs_review():
+    d = desired(spec("E1", "a@example.com", active=False), policy=Policy(max_deprovision="1"))
+    p = plan(d, with_roles(live("u1", "a@example.com", "E1")))
+    assert kinds(p) == [("adopt", "E1")]
+    assert effects(p, "E1") == [("adoption", None, False), ("deactivation", None, False)]
+    assert p.actions[0].needs_review
+    assert p.summary.effects["deactivation"] == 1
+    assert p.summary.through_adoption["deactivation"] == 1
+    assert p.summary.effects["adoption"] == 1 and p.summary.through_adoption["adoption"] == 0
+
+
+def test_max_deprovision_counts_deactivations_through_adoption():
+    # Reproduces issue 8: 8 adopted accounts going active true -> false passed a limit of 5.
+    d = desired(
+        *(spec(f"E{i}", f"u{i}@example.com", active=False) for i in range(8)),
+        policy=Policy(max_deprovision="5"),
+    )
+    s = with_roles(*(live(f"u{i}", f"u{i}@example.com", f"E{i}") for i in range(8)))
+    with pytest.raises(
+        PlanRefused, match=r"8 users \(8 through adoption\): the limit is 5.*--max-deprovision 8"
+    ):
+        plan(d, s)
+    assert plan(d, s, max_deprovision=8).summary.effects["deactivation"] == 8
+
+
+@pytest.mark.parametrize(
+    ("role", "privileged"),
+    [("User Admin", True), ("Directory Wildcard", True), ("Supervisor", False)],
+)
+def test_privileged_roles_are_those_that_grant_privileged_permissions(role, privileged):
+    d = desired(spec("E1", "a@example.com", roles=["Employee", role]))
+    p = plan(d, with_roles())
+    assert ("role_granted", role, privileged) in effects(p, "E1")
+    assert ("role_granted", "Employee", False) in effects(p, "E1")
+    # A new account's ordinary roles are part of creating it; a privileged one is not.
+    assert p.actions[0].needs_review is privileged
+    assert p.summary.effects["privileged_role_granted"] == (1 if privileged else 0)
+    assert p.summary.effects["role_granted"] == (1 if privileged else 2)
+
+
+def test_policy_deny_patterns_also_make_a_role_privileged():
+    d = desired(
+        spec("E1", "a@example.com", roles=["Employee"]),
+        policy=Policy(deny_permissions=("routing:queue:*",)),
+    )
+    s = with_roles(live("u1", "a@example.com", "E1", roles=["Employee", "Supervisor"]))
+    p = plan(d, s, state(("E1", "u1", "a@example.com")))
+    assert effects(p, "E1") == [("role_removed", "Supervisor", True)]
+
+
+def test_existing_accounts_changing_access_need_review_and_attribute_edits_do_not():
+    d = desired(
+        spec("E1", "renamed@example.com"),
+        spec("E2", "b@example.com", roles=["Employee", "Agent"]),
+        spec("E3", "c@example.com", title="Lead"),
+        spec("E4", "d@example.com"),
+    )
+    s = with_roles(
+        live("u1", "a@example.com", "E1"),
+        live("u2", "b@example.com", "E2"),
+        live("u3", "c@example.com", "E3"),
+        live("u4", "d@example.com", "E4", active=False),
+        Sales={"u3"},
+    )
+    st_ = state(*[(f"E{i}", f"u{i}", n) for i, n in enumerate("abcd", 1)])
+    p = plan(d, s, st_)
+    assert effects(p, "E1") == [("username_change", None, False)]
+    assert effects(p, "E2") == [("role_granted", "Agent", False)]
+    assert effects(p, "E3") == []
+    assert effects(p, "E4") == [("reactivation", None, False)]
+    assert effects(p, "Sales") == [("group_removal", "c@example.com", False)]
+    review = {a.key for a in p.actions if a.needs_review}
+    assert review == {"E1", "E2", "E4", "Sales"}
+    assert p.summary.effects == {
+        "deletion": 0, "deactivation": 0, "reactivation": 1, "privileged_role_granted": 0,
+        "role_granted": 1, "role_removed": 0, "group_removal": 1, "username_change": 1,
+        "adoption": 0,
+    }  # fmt: skip
+
+
+def test_deletion_is_an_effect_and_counts_against_the_limit():
+    d = desired(spec("E1", "a@example.com"), policy=Policy(deprovision="delete"))
+    s = with_roles(live("u1", "a@example.com", "E1"), live("u2", "b@example.com", "E2"))
+    st_ = state(("E1", "u1", "a@example.com"), ("E2", "u2", "b@example.com"))
+    with pytest.raises(PlanRefused, match=r"deactivate or delete 1 user: the limit is 0"):
+        plan(d, s, st_, max_deprovision=0)
+    p = plan(d, s, st_, max_deprovision=1)
+    assert effects(p, "E2") == [("deletion", None, False)]

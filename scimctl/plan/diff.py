@@ -346,7 +346,8 @@ def _guard(
             else (f"policy.max_deprovision ({policy_limit} of {managed} managed users)")
         )
         raise PlanRefused(
-            f"refusing to deactivate or delete {count} users{through}: the limit is {limit}, "
+            f"refusing to deactivate or delete {count} user{'s' if count != 1 else ''}{through}: "
+            f"the limit is {limit}, "
             f"from {source}. If this is intended, run plan again with "
             f"--max-deprovision {count}."
         )

@@ -220,8 +220,8 @@ def render_json(plan: Plan) -> str:
 
 
 def md(text: str) -> str:
-    """Escaped for a markdown table cell: no row split, no markup, no raw HTML."""
-    text = esc(text)
+    """Already esc()-aped text, escaped for a markdown table cell: no markup, no raw
+    HTML, no ``|`` that would end the cell (esc() already took the newlines)."""
     for ch, rep in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
         text = text.replace(ch, rep)
     for ch in "\\`*_[]|~":
@@ -243,7 +243,7 @@ def render_markdown(plan: Plan, color: bool = False, limit: int = GITHUB_COMMENT
     actions fill the rest of ``limit``, and the comment names what it left out."""
     del color
     s = plan.summary
-    head = [f"### scimctl plan for `{md(plan.workspace)}`", ""]
+    head = [f"### scimctl plan for {md(esc(plan.workspace))}", ""]
     head += [f"**{md(line)}**  " for line in summary_lines(plan)]
     head[-1] = head[-1].rstrip()
     head += [
