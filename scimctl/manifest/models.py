@@ -31,6 +31,11 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+_C0_NAMES = {
+    "\0": "null", "\t": "tab", "\n": "line feed", "\r": "carriage return", "\x1b": "escape",
+}  # fmt: skip
+
+
 def control_character(text: str) -> str | None:
     """The first character that has no place in a name, id or address, described.
 
@@ -39,8 +44,8 @@ def control_character(text: str) -> str | None:
     would reach Genesys and every plan as invisible or misleading text."""
     for i, ch in enumerate(text):
         if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn"):
-            name = unicodedata.name(ch, "control character")
-            return f"U+{ord(ch):04X} ({name.lower()}) at position {i + 1}"
+            name = _C0_NAMES.get(ch) or unicodedata.name(ch, "control character").lower()
+            return f"U+{ord(ch):04X} ({name}) at position {i + 1}"
     return None
 
 
