@@ -42,6 +42,8 @@ def test_control_characters_in_any_manifest_string_are_located_errors(tmp_path):
           - externalId: "HR-4\n"
             userName: c@example.com
             displayName: Cy
+          - externalId: HR-5
+            "userName\e": d@example.com
         """,
     )
     found = problems(m)
@@ -56,7 +58,9 @@ def test_control_characters_in_any_manifest_string_are_located_errors(tmp_path):
         "at position 6 in item 2",
         # A trailing newline would otherwise be stripped away unseen.
         f"{f}:14: users[2].externalId: contains a control character U+000A (line feed)",
+        f"{f}:17: users[3]: a key contains a control character U+001B (escape)",
     ]
+    assert not any("\x1b" in p or "\n" in p for p in found), found
     for want in expected:
         assert any(p.startswith(want) for p in found), (want, found)
 

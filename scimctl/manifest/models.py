@@ -11,7 +11,7 @@ import re
 import unicodedata
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from scimctl.model import DEFAULT_REDACT, REDACTABLE
 
@@ -69,6 +69,17 @@ class Clean(Strict):
     Checked before whitespace stripping, so a trailing newline is reported, not
     silently dropped. CSV sources are not Clean: their templates and delimiters may
     hold tabs and newlines; the users they render are checked as users."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_control_in_keys(cls, data: Any) -> Any:
+        # Checked before pydantic echoes an unknown key back in an error message.
+        if isinstance(data, dict):
+            for key in data:
+                found = control_character(key) if isinstance(key, str) else None
+                if found:
+                    raise ValueError(f"a key contains a control character {found}; remove it")
+        return data
 
     @field_validator("*", mode="before")
     @classmethod
