@@ -146,6 +146,7 @@ def test_300_user_comment_fits_github_and_keeps_both_risky_actions(seeded):
     assert "create user E1 (root@example.com) | privileged role granted: User Admin" in review
     assert "**Effects: 1 deactivation (1 through adoption), 1 privileged role granted," in md
     # It had to cut: only creates and additions went, and it says how to see them.
+    assert "under the 65,536-character comment limit: " in md
     assert " of 300 `create`" in md and "1 of 1 `add_members`" in md
     assert "nothing that needs review is left out" in md
     assert "`scimctl show plan.json`" in md

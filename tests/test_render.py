@@ -104,8 +104,9 @@ def test_a_cut_comment_drops_creates_and_additions_first_and_says_what_it_left_o
     assert 0 < shown < 300
     assert f"<summary>create ({shown} of 300 shown)</summary>" in md
     assert (
-        f"limit: {300 - shown} of 300 `create`, 2 of 2 `add_members` (low-risk actions "
-        "only; nothing that needs review is left out). Run `scimctl show plan.json`" in md
+        f"under the 20,000-character comment limit: {300 - shown} of 300 `create`, "
+        "2 of 2 `add_members` (low-risk actions only; nothing that needs review is left "
+        "out). Run `scimctl show plan.json`" in md
     )
     assert render_markdown(p, limit=10**7).count("create user N") == 300
 

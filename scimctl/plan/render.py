@@ -270,8 +270,8 @@ def render_markdown(plan: Plan, color: bool = False, limit: int = GITHUB_COMMENT
             review_part = [
                 title,
                 "",
-                f"**{len(review)} actions need review: too many to list within GitHub's "
-                f"{GITHUB_COMMENT_LIMIT:,}-character comment limit. Review them all with "
+                f"**{len(review)} actions need review: too many to list within the "
+                f"{limit:,}-character comment limit. Review them all with "
                 "`scimctl show plan.json` on the saved plan file before approving.**",
                 "",
             ]
@@ -293,7 +293,7 @@ def render_markdown(plan: Plan, color: bool = False, limit: int = GITHUB_COMMENT
     ]
     if left_out:
         out.append(
-            f"_Left out to stay under GitHub's {GITHUB_COMMENT_LIMIT:,}-character comment "
+            f"_Left out to stay under the {limit:,}-character comment "
             f"limit: {', '.join(left_out)} (low-risk actions only; nothing that needs review "
             "is left out). Run `scimctl show plan.json` on the saved plan file to see every "
             "action._"
