@@ -14,7 +14,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from scimctl.errors import ScimctlError
+from scimctl.errors import ConfigError
 
 DEFAULT_STATE_URL = "sqlite:///.scimctl/state.db"
 
@@ -38,10 +38,6 @@ REGIONS = {
     "ap-northeast-2": "apne2.pure.cloud",
     "ap-northeast-3": "apne3.pure.cloud",
 }
-
-
-class ConfigError(ScimctlError, ValueError):
-    pass
 
 
 @dataclass(frozen=True)

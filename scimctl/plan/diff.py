@@ -18,7 +18,7 @@ from dataclasses import asdict
 from typing import Any
 
 from scimctl import __version__
-from scimctl.errors import ScimctlError
+from scimctl.errors import InputError, PlanRefused
 from scimctl.model import Desired, GroupSpec, LiveGroup, LiveUser, Snapshot, StateView
 from scimctl.plan.checks import check_directory
 from scimctl.plan.model import (
@@ -31,11 +31,6 @@ from scimctl.plan.model import (
     Plan,
     Summary,
 )
-from scimctl.problems import InputError
-
-
-class PlanRefused(ScimctlError):
-    """The plan is well-formed but a safety rule refuses it."""
 
 
 def ancestry(groups: dict[str, GroupSpec], name: str) -> list[str]:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from scimctl.errors import ScimctlError
+from scimctl.errors import PlanFileError
 
 FORMAT_VERSION = 1
 
@@ -139,7 +139,3 @@ class Plan(PlanModel):
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             raise PlanFileError(f"{path}: invalid plan at {where}: {first['msg']}") from None
-
-
-class PlanFileError(ScimctlError, ValueError):
-    pass

@@ -18,37 +18,12 @@ from typing import Any
 import httpx
 
 from scimctl import __version__
-from scimctl.errors import ScimctlError
+from scimctl.errors import ApiError, AuthError, OutcomeUnknown
+
+__all__ = ["ApiError", "AuthError", "OutcomeUnknown", "Transport"]
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
-
-
-class ApiError(ScimctlError):
-    """A request that failed for good; carries what the service said."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        scim_type: str | None = None,
-        method: str = "",
-        path: str = "",
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.scim_type = scim_type
-        self.method = method
-        self.path = path
-
-
-class OutcomeUnknown(ApiError):
-    """A non-idempotent request may or may not have taken effect (reset, timeout, 5xx)."""
-
-
-class AuthError(ApiError):
-    pass
 
 
 @dataclass

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from scimctl.errors import ScimctlError
+from scimctl.errors import LockError, StaleState
 from scimctl.model import ManagedUser, StateView
 from scimctl.state import tables as t
 
@@ -58,14 +58,6 @@ _UPDATE_USER = (
 _INSERT_USER = t.managed_users.insert().values(
     workspace=sa.bindparam("b_ws"), key=sa.bindparam("b_key"), **_USER_VALUES
 )
-
-
-class LockError(ScimctlError):
-    pass
-
-
-class StaleState(ScimctlError):
-    pass
 
 
 def now() -> datetime:
