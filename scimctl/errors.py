@@ -32,6 +32,10 @@ class ConfigError(ScimctlError, ValueError):
     """Bad settings: a target URL, a state URL, credentials, an option."""
 
 
+class SeedError(ConfigError):
+    """An emulator seed file that cannot be read or does not describe an org."""
+
+
 class InputError(ScimctlError):
     """Bad input: carries every problem found, never just the first."""
 
