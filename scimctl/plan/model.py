@@ -125,6 +125,8 @@ class Plan(PlanModel):
             raw = json.loads(Path(path).read_text(encoding="utf-8"))
         except OSError as exc:
             raise PlanFileError(f"{path}: cannot read plan: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise PlanFileError(f"{path}: not a plan: byte {exc.start} is not UTF-8") from None
         except json.JSONDecodeError as exc:
             raise PlanFileError(f"{path}:{exc.lineno}: not a JSON plan: {exc.msg}") from None
         version = raw.get("format_version") if isinstance(raw, dict) else None
