@@ -233,12 +233,12 @@ def plan(
 def _make_plan(
     manifest: Any, target: Target, client: Any, store: Any, max_deprovision: int | None
 ) -> Any:
-    from scimctl.plan import make_plan
+    from scimctl import commands
     from scimctl.progress import Reading
 
     with Reading() as reading:
         client.on_page = reading.page
-        return make_plan(manifest, target, client, store, max_deprovision=max_deprovision)
+        return commands.plan(manifest, target, client, store, max_deprovision=max_deprovision)
 
 
 def _colour() -> bool:

@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scimctl.errors import ApiError, OperationFailed, OutcomeUnknown
-from scimctl.model import LiveUser
-from scimctl.plan.diff import same
+from scimctl.model import LiveUser, same
 from scimctl.plan.model import Action, Plan
 from scimctl.scim.client import GROUPS, USERS, GenesysClient
 from scimctl.scim.mapping import members_patch, user_patch, user_to_scim
