@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PORT   ?= 8999
 DEMO   := examples/quickstart
 
-.PHONY: setup demo test lint format bench-plan bench-apply clean
+.PHONY: setup demo test lint format bench-plan bench-apply soak clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,10 @@ bench-plan: $(STAMP)
 
 bench-apply: $(STAMP)
 	$(BIN)/python benchmarks/apply.py
+
+soak: $(STAMP)
+	SCIMCTL_TEST_DATABASE_URL=$${SCIMCTL_TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} \
+	$(BIN)/python benchmarks/soak.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache $(DEMO)/.scimctl

@@ -7,65 +7,127 @@ traceback.
 
 from __future__ import annotations
 
-import functools
 import json
+import math
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from scimctl import __version__
 from scimctl.config import Target, load_credentials, resolve_target, state_url
-from scimctl.errors import ScimctlError
-from scimctl.problems import InputError
+from scimctl.errors import InputError, ScimctlError
 
 DEFAULT_MANIFEST = "scimctl.yaml"
 
 
 class Exit(Exception):
+    """Leave with this exit code, having said what there was to say."""
+
     def __init__(self, code: int) -> None:
         self.code = code
 
 
-def fail(message: str, code: int = 1) -> None:
-    _error(message)
-    raise Exit(code)
+class CommandFailed(ScimctlError):
+    """A command-level refusal with its message (and exit code)."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = code
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    raise CommandFailed(message, code)
 
 
 def handled(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the library's expected failures into a message and exit code 1."""
+    """Kept for commands written before the group-level boundary; it adds nothing."""
+    return fn
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+
+class Boundary(click.Group):
+    """The one place where errors become messages and exit codes.
+
+    A :class:`ScimctlError` is one line (an :class:`InputError` one line per problem)
+    and exit 1; with ``--debug`` its cause chain follows. Anything else is a bug and
+    keeps its traceback.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
         try:
-            return fn(*args, **kwargs)
+            return super().invoke(ctx)
         except Exit as exc:
-            sys.exit(exc.code)
+            ctx.exit(exc.code)
         except InputError as exc:
             count = len(exc.problems)
             _error(f"{count} problem{'s' if count != 1 else ''} found:")
             for p in exc.problems:
                 click.echo(f"  {p}", err=True)
-            sys.exit(1)
+            _debug_cause(exc)
+            ctx.exit(exc.exit_code)
         except ScimctlError as exc:
             _error(str(exc))
-            sys.exit(1)
+            _debug_cause(exc)
+            ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
-            sys.exit(130)
+            ctx.exit(130)
         except Exception as exc:
-            # The database being unreachable is an operator problem, not a bug.
-            if type(exc).__module__.startswith("sqlalchemy") and hasattr(exc, "orig"):
-                _error(f"state database: {exc.orig.__class__.__name__}: {str(exc.orig).strip()}")
-                sys.exit(1)
-            raise
+            translated = _translate(exc)
+            if translated is None:
+                raise
+            _error(str(translated))
+            _debug_cause(exc)
+            ctx.exit(translated.exit_code)
 
-    return wrapper
+
+def _translate(exc: Exception) -> ScimctlError | None:
+    """Library errors that escaped translation where they arose, in operator words."""
+    sa = sys.modules.get("sqlalchemy.exc")
+    if sa is not None and isinstance(exc, sa.SQLAlchemyError):
+        from scimctl.state.url import describe_db_error
+
+        return describe_db_error(exc)
+    return None
+
+
+def _debug_cause(exc: BaseException) -> None:
+    if not _debugging():
+        return
+    import traceback
+
+    click.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)
+
+
+def _debugging() -> bool:
+    ctx = click.get_current_context(silent=True)
+    root = ctx.find_root() if ctx is not None else None
+    return bool(root is not None and (root.params or {}).get("debug"))
 
 
 def _error(message: str) -> None:
     click.echo(click.style("Error: ", fg="red", bold=True) + message, err=True)
+
+
+class FiniteFloat(click.ParamType):
+    """A float that is a real number of seconds: no NaN, no infinity, within a range."""
+
+    name = "seconds"
+
+    def __init__(self, low: float = 0.0, high: float = 86_400.0) -> None:
+        self.low, self.high = low, high
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number) or not self.low <= number <= self.high:
+            self.fail(f"{value!r} is not between {self.low:g} and {self.high:g}", param, ctx)
+        return number
 
 
 manifest_option = click.option(
@@ -89,10 +151,18 @@ redact_option = click.option(
 )  # fmt: skip
 
 
-@click.group()
+@click.group(cls=Boundary)
 @click.version_option(__version__, prog_name="scimctl")
-def main() -> None:
+@click.option(
+    "--debug", is_flag=True, envvar="SCIMCTL_DEBUG",
+    help="Show the cause of errors and log requests (SCIMCTL_DEBUG=1).",
+)  # fmt: skip
+def main(debug: bool) -> None:
     """Plan and apply Genesys Cloud users from a manifest, over SCIM 2.0."""
+    if debug:
+        from scimctl.log import enable_debug_logging
+
+        enable_debug_logging()
 
 
 def _manifest(manifests: tuple[str, ...]) -> Any:
@@ -148,9 +218,12 @@ def plan(
     redact_out: bool, detailed_exitcode: bool, max_deprovision: int | None,
 ) -> None:  # fmt: skip
     """Compute the operations that would make the directory match the manifest."""
+    from scimctl.files import check_writable
     from scimctl.plan.redact import redact_plan
     from scimctl.plan.render import render
 
+    if out:
+        check_writable(out, "--out")
     manifest = _manifest(manifests)
     target = _target(manifest)
     with _client(target) as client:
@@ -171,12 +244,12 @@ def plan(
 def _make_plan(
     manifest: Any, target: Target, client: Any, store: Any, max_deprovision: int | None
 ) -> Any:
-    from scimctl.plan import make_plan
+    from scimctl import commands
     from scimctl.progress import Reading
 
     with Reading() as reading:
         client.on_page = reading.page
-        return make_plan(manifest, target, client, store, max_deprovision=max_deprovision)
+        return commands.plan(manifest, target, client, store, max_deprovision=max_deprovision)
 
 
 def _colour() -> bool:
@@ -203,7 +276,7 @@ def show(plan_file: str, fmt: str, redact: bool) -> None:
 @click.option("--auto-approve", is_flag=True, help="Apply a fresh plan without asking.")
 @click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64))
 @click.option(
-    "--lock-timeout", default=0.0, show_default=True, type=float,
+    "--lock-timeout", default=0.0, show_default=True, type=FiniteFloat(0, 86_400),
     help="Seconds to wait for another apply's lock.",
 )  # fmt: skip
 @click.option("--max-deprovision", type=click.IntRange(min=0))
@@ -315,18 +388,27 @@ def _report(report: Any, exit_on_failure: bool = True) -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8999, show_default=True, type=int)
+@click.option("--port", default=8999, show_default=True, type=click.IntRange(1, 65_535))
 @click.option("--seed", type=click.Path(exists=True, dir_okay=False), help="YAML/JSON seed file.")
 @click.option("--client-id", default="scimctl-emulator", show_default=True)
 @click.option("--client-secret", default="emulator-secret", show_default=True)
 @click.option(
-    "--token-ttl", default=86_400, show_default=True, type=int, help="Token lifetime (s)."
+    "--token-ttl",
+    default=86_400,
+    show_default=True,
+    type=click.IntRange(1, 172_800),
+    help="Token lifetime (s).",
 )
 @click.option("--rate-limit", default=None, help="Requests per token per minute, e.g. 300/min.")
 @click.option(
-    "--rate-window", default=60.0, type=float, help="Rate-limit window (s); tests shorten it."
+    "--rate-window",
+    default=60.0,
+    type=FiniteFloat(0.01, 3_600),
+    help="Rate-limit window (s); tests shorten it.",
 )
-@click.option("--latency", default=0.0, type=float, help="Added latency per request (ms).")
+@click.option(
+    "--latency", default=0.0, type=FiniteFloat(0, 60_000), help="Added latency per request (ms)."
+)
 @click.option(
     "--error-rate", default=0.0, type=click.FloatRange(0, 1), help="Share of 5xx answers."
 )
@@ -360,12 +442,15 @@ def emulator(
     )  # fmt: skip
     emu = build_emulator(seed, config)
     d = emu.directory
-    click.echo(
-        f"Genesys Cloud emulator on http://{host}:{port} "
-        f"({len(d.users)} users, {len(d.groups)} groups, {len(d.roles)} roles)",
-        err=True,
-    )
-    serve(emu, host, port)
+
+    def announce() -> None:
+        click.echo(
+            f"Genesys Cloud emulator on http://{host}:{port} "
+            f"({len(d.users)} users, {len(d.groups)} groups, {len(d.roles)} roles)",
+            err=True,
+        )
+
+    serve(emu, host, port, announce)
 
 
 @main.group()

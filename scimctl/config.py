@@ -14,7 +14,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from scimctl.errors import ScimctlError
+from scimctl.errors import ConfigError
 
 DEFAULT_STATE_URL = "sqlite:///.scimctl/state.db"
 
@@ -38,10 +38,6 @@ REGIONS = {
     "ap-northeast-2": "apne2.pure.cloud",
     "ap-northeast-3": "apne3.pure.cloud",
 }
-
-
-class ConfigError(ScimctlError, ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -68,14 +64,45 @@ def resolve_target(
             f"target.provider {provider!r} is not supported yet; scimctl speaks to Genesys Cloud"
         )
     if api_url:
-        api = api_url.rstrip("/")
-        return Target(provider, api, (login_url or api).rstrip("/"))
+        api = check_url("target.api_url", api_url)
+        login = check_url("target.login_url", login_url) if login_url else api
+        return Target(provider, api, login)
     if not region:
         raise ConfigError("target needs either region or api_url")
     domain = REGIONS.get(region, region)
     if "." not in domain:
         raise ConfigError(f"unknown region {region!r}; use a domain such as mypurecloud.com")
-    return Target(provider, f"https://api.{domain}", (login_url or f"https://login.{domain}"))
+    api = check_url("target.region", f"https://api.{domain}")
+    login = check_url("target.login_url", login_url or f"https://login.{domain}")
+    return Target(provider, api, login)
+
+
+def check_url(name: str, url: str) -> str:
+    """An http(s) URL that httpx and the resolver will accept, without its trailing slash.
+
+    Checked up front so that a typo in the manifest is an error naming the setting,
+    not an ``InvalidURL`` or an IDNA ``UnicodeError`` from deep inside a request.
+    """
+    import httpx
+
+    text = url.strip().rstrip("/")
+    try:
+        parsed = httpx.URL(text)
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise ConfigError(f"{name} {url!r} is not a valid URL: {exc}") from exc
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ConfigError(f"{name} {url!r} must be an http:// or https:// URL with a host")
+    if parsed.port is not None and not 0 < parsed.port <= 65_535:
+        raise ConfigError(f"{name} {url!r}: port {parsed.port} is not between 1 and 65535")
+    host = parsed.host
+    if ":" not in host:  # a name, not an IPv6 literal
+        labels = host.rstrip(".").split(".")
+        if len(host) > 253 or any(not 0 < len(label) <= 63 for label in labels):
+            raise ConfigError(
+                f"{name}: host {host[:40]!r}{'…' if len(host) > 40 else ''} is not a valid "
+                "host name (labels of 1 to 63 characters, 253 in all)"
+            )
+    return text
 
 
 @dataclass(frozen=True)

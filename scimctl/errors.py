@@ -1,5 +1,123 @@
-"""The base of every error a user can fix: the CLI prints these as one clear line."""
+"""Every error scimctl raises on purpose, in one tree.
+
+The CLI has one handler for :class:`ScimctlError`: it prints the message as one line
+(or, for :class:`InputError`, one line per problem) and exits 1. Anything else that
+reaches the handler is a bug and keeps its traceback. Library errors (httpx,
+SQLAlchemy, the OS) are translated into this tree where they arise, so the message
+can say what the operator should check; the original stays on ``__cause__`` for
+``--debug``.
+
+Modules re-export the classes they raise (``scimctl.scim.transport.ApiError``), so
+callers can import them from where they meet them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scimctl.problems import Problem
 
 
 class ScimctlError(Exception):
     """An expected failure with a message meant for the operator, not a traceback."""
+
+    exit_code = 1
+
+
+# -- input and configuration ----------------------------------------------------------
+
+
+class ConfigError(ScimctlError, ValueError):
+    """Bad settings: a target URL, a state URL, credentials, an option."""
+
+
+class SeedError(ConfigError):
+    """An emulator seed file that cannot be read or does not describe an org."""
+
+
+class InputError(ScimctlError):
+    """Bad input: carries every problem found, never just the first."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(set(problems), key=_natural)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def _natural(p: Problem) -> tuple[str, int, str, str, str]:
+    # Sort "file:9" before "file:10".
+    head, _, tail = p.where.rpartition(":")
+    num = tail.strip().removeprefix("row ").strip()
+    return (head, int(num) if num.isdigit() else 0, p.where, p.field, p.message)
+
+
+class PlanFileError(ScimctlError, ValueError):
+    """A plan file that cannot be read, is not a plan, or was edited."""
+
+
+# -- plan and apply safety rules -------------------------------------------------------
+
+
+class PlanRefused(ScimctlError):
+    """The plan is well-formed but a safety rule refuses it."""
+
+
+class StalePlan(ScimctlError):
+    """The plan no longer matches what it was made from."""
+
+
+# -- state database ------------------------------------------------------------------
+
+
+class StateError(ScimctlError):
+    """The state database cannot be reached, read or written."""
+
+
+class LockError(StateError):
+    """Another run holds the workspace lock."""
+
+
+class StaleState(StateError):
+    """The state moved (serial or lineage) since the plan read it."""
+
+
+# -- the service ----------------------------------------------------------------------
+
+
+class ApiError(ScimctlError):
+    """A request that failed for good; carries what the service said."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        scim_type: str | None = None,
+        method: str = "",
+        path: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.scim_type = scim_type
+        self.method = method
+        self.path = path
+
+
+class OutcomeUnknown(ApiError):
+    """A non-idempotent request may or may not have taken effect (reset, timeout, 5xx)."""
+
+
+class AuthError(ApiError):
+    """The token request failed, or the token was refused."""
+
+
+class OperationFailed(ScimctlError):
+    """One apply operation failed; the executor records it and goes on with the rest."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class WebhookError(ScimctlError):
+    """The HRIS webhook refused or could not take the events."""

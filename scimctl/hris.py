@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from scimctl.errors import ScimctlError
+from scimctl.errors import WebhookError
 from scimctl.state import tables as t
 from scimctl.state.store import Store, now
 
@@ -36,10 +36,6 @@ SIGNATURE_HEADER = "X-Scimctl-Signature"
 TIMESTAMP_HEADER = "X-Scimctl-Timestamp"
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 BATCH = 100
-
-
-class WebhookError(ScimctlError):
-    pass
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:

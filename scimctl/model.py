@@ -13,6 +13,7 @@ difference for order or case that Genesys does not care about.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 # Attributes scimctl can manage on a user, in display order.
@@ -129,6 +130,42 @@ class Snapshot:
     users: tuple[LiveUser, ...]
     groups: tuple[LiveGroup, ...]
     roles: tuple[LiveRole, ...]
+
+    @cached_property
+    def index(self) -> LiveIndex:
+        """The one way live users are looked up, shared by the checks and the diff."""
+        return LiveIndex(self.users)
+
+
+class LiveIndex:
+    """Live users by id, externalId and userName (case-insensitive).
+
+    Two live accounts can share an externalId or (differing only in case) a userName;
+    the first one listed wins everywhere, so the checks and the diff always agree on
+    which account a desired user meets.
+    """
+
+    def __init__(self, users: tuple[LiveUser, ...]) -> None:
+        self.by_id: dict[str, LiveUser] = {}
+        self.by_ext: dict[str, LiveUser] = {}
+        self.by_name: dict[str, LiveUser] = {}
+        for u in users:
+            self.by_id.setdefault(u.id, u)
+            if u.external_id:
+                self.by_ext.setdefault(u.external_id, u)
+            self.by_name.setdefault(u.user_name.lower(), u)
+
+    def named(self, user_name: str) -> LiveUser | None:
+        return self.by_name.get(user_name.lower())
+
+
+def same(attr: str, a: Any, b: Any) -> bool:
+    """Equality as Genesys means it: userName is case-insensitive, None is unset."""
+    if attr == "userName" and isinstance(a, str) and isinstance(b, str):
+        return a.lower() == b.lower()
+    if attr in ("phoneNumbers", "roles"):
+        return sorted(a or []) == sorted(b or [])
+    return a == b
 
 
 @dataclass(frozen=True)

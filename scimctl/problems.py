@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from scimctl.errors import ScimctlError
+from scimctl.errors import InputError
+
+__all__ = ["InputError", "Problem", "error_message", "field_path"]
 
 
 @dataclass(frozen=True, order=True)
@@ -17,21 +19,6 @@ class Problem:
     def __str__(self) -> str:
         field = f" {self.field}:" if self.field else ""
         return f"{self.where}:{field} {self.message}"
-
-
-class InputError(ScimctlError):
-    """Bad input: carries every problem found, never just the first."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = sorted(set(problems), key=_natural)
-        super().__init__("\n".join(str(p) for p in self.problems))
-
-
-def _natural(p: Problem) -> tuple:
-    # Sort "file:9" before "file:10".
-    head, _, tail = p.where.rpartition(":")
-    num = tail.strip().removeprefix("row ").strip()
-    return (head, int(num) if num.isdigit() else 0, p.where, p.field, p.message)
 
 
 def field_path(loc: tuple[Any, ...]) -> str:

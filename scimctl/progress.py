@@ -37,9 +37,11 @@ class Reading:
                     f"Reading the directory… {self.pages} pages, {self.items} items"
                 )
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
         if self._status is not None:
             self._status.__exit__(None, None, None)
+        if exc_type is not None:
+            return  # the error says what happened; "Read 0 users" would only mislead
         click.echo(
             f"Read {self.items} users, groups and roles in {self.pages} pages "
             f"({time.monotonic() - self._started:.1f}s).",

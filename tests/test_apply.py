@@ -6,6 +6,7 @@ import json
 import random
 import signal
 import subprocess
+import threading
 import time
 from collections import Counter
 
@@ -137,7 +138,7 @@ def test_sigkill_on_postgresql_converges(start_emulator, tmp_path, pg_url):
 
 
 def test_concurrent_applies_never_both_write(start_emulator, tmp_path, state_url):
-    emu = start_emulator(latency_ms=500)
+    emu = start_emulator(latency_ms=1000)
     ws = Workspace(tmp_path, emu, state_url)
     ws.write_manifest(manifest(8))
     assert ws.run("plan", "--out", "plan.json").returncode == 0
@@ -160,7 +161,25 @@ def test_concurrent_applies_never_both_write(start_emulator, tmp_path, state_url
         )  # fmt: skip
         for timeout in ("0", "60")
     ]
-    (_, no_wait), (_, waited) = (p.communicate(timeout=90) for p in others)
+    # The holder stays slow until the waiter says it is waiting, however busy the
+    # machine is; only then may it finish, so the waiter always meets a held lock.
+    _, no_wait = others[0].communicate(timeout=60)
+    lines: list[str] = []
+
+    def read() -> None:
+        for line in others[1].stderr:
+            lines.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 60
+    while not any("waiting for the state lock" in line for line in lines):
+        assert time.monotonic() < deadline and others[1].poll() is None, "".join(lines)
+        time.sleep(0.05)
+    emu.emulator.config.latency_ms = 20
+    others[1].wait(timeout=90)
+    reader.join(timeout=10)
+    waited = "".join(lines)
     out, err = first.communicate(timeout=60)
     assert first.returncode == 0, err
     assert [p.returncode for p in others] == [1, 1]

@@ -51,7 +51,8 @@ def make(
     tokens = TokenSource(http, "http://login", "id", "secret")
     budget = RateBudget(clock=clock, sleep=clock.sleep)
     retry = RetryPolicy(rng=random.Random(1))
-    return Transport("http://api", tokens, http, budget, retry, sleep=clock.sleep), clock, seen
+    transport = Transport("http://api", tokens, http, budget, retry, sleep=clock.sleep, clock=clock)
+    return transport, clock, seen
 
 
 def test_429_waits_retry_after_for_everyone():
@@ -81,11 +82,44 @@ def test_5xx_backoff_is_exponential_with_jitter_and_capped():
         assert 0 <= waited <= min(policy.cap, policy.base * 2**attempt)
 
 
-def test_gives_up_after_the_attempt_cap():
+def test_rides_out_faults_until_the_time_budget_then_gives_up():
     transport, clock, seen = make(lambda r, n: httpx.Response(500, json={"detail": "boom"}))
+    start = clock.now
     with pytest.raises(ApiError, match="HTTP 500: boom"):
         transport.request("GET", "/x")
+    budget = RetryPolicy().deadline
+    # Far more tries than the old cap of 6, and never a sleep past the budget.
+    assert len(seen) > RetryPolicy().attempts
+    assert clock.now - start == pytest.approx(budget)
+
+
+def test_a_long_burst_of_faults_is_ridden_out():
+    # 30 failures in a row (well past any attempt count) still end in success.
+    transport, clock, seen = make(
+        lambda r, n: httpx.Response(502) if n <= 30 else httpx.Response(200, json={"ok": 1})
+    )
+    transport.retry.cap = 1.0
+    assert transport.request("GET", "/x").json() == {"ok": 1}
+    assert len(seen) == 31
+
+
+def test_refused_connections_give_up_quickly_in_words():
+    def refuse(request, n):
+        raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+
+    transport, clock, seen = make(refuse)
+    with pytest.raises(ApiError, match="connection refused"):
+        transport.request("GET", "/x")
     assert len(seen) == RetryPolicy().attempts
+
+
+def test_an_html_answer_is_named_as_such():
+    page = b"<!DOCTYPE html><html><body>Sign in</body></html>"
+    transport, clock, seen = make(
+        lambda r, n: httpx.Response(200, content=page, headers={"content-type": "text/html"})
+    )
+    with pytest.raises(ApiError, match="answered with HTML, not JSON .*is api_url right"):
+        transport.request("GET", "/api/v2/scim/v2/Users")
 
 
 def test_non_idempotent_request_with_unknown_outcome_is_not_retried_blindly():

@@ -6,7 +6,20 @@ port=${1:-8999}
 here=$(cd "$(dirname "$0")" && pwd)
 scimctl="$here/../../.venv/bin/scimctl"
 work=$(mktemp -d)
-trap 'kill "$emu" 2>/dev/null || true; wait "$emu" 2>/dev/null || true; rm -rf "$work"' EXIT
+finish() {
+  status=$?
+  kill "$emu" 2>/dev/null || true
+  wait "$emu" 2>/dev/null || true
+  if [ "$status" -ne 0 ] && [ -s "$work/emulator.log" ]; then
+    keep="${TMPDIR:-/tmp}/scimctl-demo-emulator.log"
+    cp "$work/emulator.log" "$keep"
+    echo "The demo failed; the emulator's log is kept at $keep:" >&2
+    tail -n 20 "$keep" >&2
+  fi
+  rm -rf "$work"
+}
+emu=""
+trap finish EXIT
 
 cp -r "$here/scimctl.yaml" "$here/hr" "$work/"
 sed -i "s|http://127.0.0.1:8999|http://127.0.0.1:$port|" "$work/scimctl.yaml"
@@ -16,18 +29,17 @@ export SCIMCTL_STATE="sqlite:///$work/state.db"
 
 "$scimctl" emulator --port "$port" --seed "$here/seed.yaml" 2>emulator.log &
 emu=$!
-"$here/../../.venv/bin/python" - "$port" <<'PY'
-import socket, sys, time
-deadline = time.monotonic() + 15
-while time.monotonic() < deadline:
-    try:
-        socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()
-        break
-    except OSError:
-        time.sleep(0.1)
-else:
-    sys.exit("the emulator did not start; see emulator.log")
-PY
+# Ready once the emulator says it holds the port; if it exits first (the port is
+# taken, say), stop here rather than talk to whatever else answers on that port.
+for _ in $(seq 150); do
+  grep -q "emulator on http" emulator.log 2>/dev/null && break
+  if ! kill -0 "$emu" 2>/dev/null; then
+    echo "The emulator did not start:" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
+grep -q "emulator on http" emulator.log || { echo "the emulator did not start in 15 s" >&2; exit 1; }
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 step "scimctl validate"

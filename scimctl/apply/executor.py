@@ -22,12 +22,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from scimctl.model import LiveUser
-from scimctl.plan.diff import same
+from scimctl.errors import ApiError, OperationFailed, OutcomeUnknown
+from scimctl.model import LiveUser, same
 from scimctl.plan.model import Action, Plan
 from scimctl.scim.client import GROUPS, USERS, GenesysClient
 from scimctl.scim.mapping import members_patch, user_patch, user_to_scim
-from scimctl.scim.transport import ApiError, OutcomeUnknown, RequestTrace
+from scimctl.scim.transport import RequestTrace
 from scimctl.state.store import Store
 
 MEMBER_CHUNK = 500
@@ -76,12 +76,6 @@ class _Node:
 # What a node writes to the state once its requests succeeded (inside the journal's
 # transaction for the result, so both land or neither does).
 Commit = Callable[[Any], None]
-
-
-class Failed(Exception):
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def build_graph(plan: Plan) -> dict[str, _Node]:
@@ -255,7 +249,7 @@ class Executor:
             else:
                 commit = self._user(action, count, res)
             res.outcome = "ok"
-        except Failed as exc:
+        except OperationFailed as exc:
             res.outcome, res.error, res.status = "failed", str(exc), exc.status
         except ApiError as exc:
             res.outcome, res.error, res.status = "failed", _explain(exc), exc.status
@@ -341,7 +335,7 @@ class Executor:
                     live = found
                     break
                 if attempt == CREATE_ATTEMPTS:
-                    raise Failed(
+                    raise OperationFailed(
                         f"create outcome unknown after {attempt} attempts: {exc}"
                     ) from None
             except ApiError as exc:
@@ -350,7 +344,7 @@ class Executor:
                     if found is not None:
                         live = found
                         break
-                    raise Failed(
+                    raise OperationFailed(
                         f"userName {action.userName} is taken, possibly by a deleted user "
                         "(Genesys keeps deleted users' emails reserved): restore or rename it",
                         409,

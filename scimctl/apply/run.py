@@ -6,15 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 from scimctl.apply.executor import ApplyReport, Executor, OpResult
-from scimctl.errors import ScimctlError
+from scimctl.errors import LockError, StalePlan, StaleState
 from scimctl.metrics import run_metrics
 from scimctl.plan.model import Plan
 from scimctl.scim.client import GenesysClient
-from scimctl.state.store import LockError, StaleState, Store
-
-
-class StalePlan(ScimctlError):
-    pass
+from scimctl.state.store import Store
 
 
 def _record_memberships(plan: Plan, report: ApplyReport, store: Store) -> None:

@@ -19,14 +19,10 @@ from typing import Any
 import yaml
 
 from scimctl.emulator.directory import Directory, ScimError
-from scimctl.errors import ScimctlError
+from scimctl.errors import SeedError
 from scimctl.scim.schema import ENTERPRISE_USER
 
 ENTERPRISE_KEYS = ("department", "division", "employeeNumber")
-
-
-class SeedError(ScimctlError, ValueError):
-    pass
 
 
 def load_seed(path: str | Path, directory: Directory) -> Directory:
@@ -34,7 +30,7 @@ def load_seed(path: str | Path, directory: Directory) -> Directory:
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, ValueError, yaml.YAMLError) as exc:
         raise SeedError(f"{path}: cannot read seed: {exc}") from exc
     apply_seed(data, directory, source=str(path))
     return directory

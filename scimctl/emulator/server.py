@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
@@ -13,6 +15,7 @@ import uvicorn
 from scimctl.emulator.app import DroppedConnection, Emulator, EmulatorConfig
 from scimctl.emulator.directory import Directory
 from scimctl.emulator.seed import load_seed
+from scimctl.errors import ConfigError
 
 
 class _HideDroppedConnections(logging.Filter):
@@ -46,10 +49,41 @@ def _server(emulator: Emulator, host: str, port: int, log_level: str) -> uvicorn
     return uvicorn.Server(config)
 
 
-def serve(emulator: Emulator, host: str = "127.0.0.1", port: int = 8999) -> None:
-    """Run until interrupted (the ``scimctl emulator`` command)."""
+def serve(
+    emulator: Emulator,
+    host: str = "127.0.0.1",
+    port: int = 8999,
+    announce: Callable[[], None] | None = None,
+) -> None:
+    """Run until interrupted (the ``scimctl emulator`` command).
+
+    The socket is bound here, before uvicorn starts, so a port that is taken is a
+    clear error at once instead of a log line and a server that never answers.
+    """
+    sock = bind(host, port)
+    if announce is not None:
+        announce()
     emulator.directory.base_url = f"http://{host}:{port}"
-    _server(emulator, host, port, "info").run()
+    _server(emulator, host, port, "info").run(sockets=[sock])
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``, or a :class:`ConfigError` that says why not."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except (OSError, OverflowError) as exc:
+        sock.close()
+        if getattr(exc, "errno", None) == errno.EADDRINUSE:
+            raise ConfigError(
+                f"port {port} on {host} is already in use: stop what holds it "
+                "or pick another with --port"
+            ) from exc
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc}") from exc
+    return sock
 
 
 def free_port(host: str = "127.0.0.1") -> int:

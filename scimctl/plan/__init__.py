@@ -1,51 +1,14 @@
-"""Planning: the pure diff engine, the plan document and its renderers."""
+"""Planning: the pure diff engine, the plan document and its renderers.
+
+Importing this package loads no HTTP client and no database driver: the engine is
+a function of three values. Reading the directory and recording the run happen in
+:mod:`scimctl.commands`.
+"""
 
 from __future__ import annotations
 
-from scimctl.config import Target
-from scimctl.manifest import Manifest
-from scimctl.plan.diff import PlanRefused, compute_plan
-from scimctl.plan.model import Plan, PlanFileError
-from scimctl.scim.client import GenesysClient
-from scimctl.state.store import Store
+from scimctl.errors import PlanFileError, PlanRefused
+from scimctl.plan.diff import compute_plan
+from scimctl.plan.model import Plan
 
-__all__ = ["Plan", "PlanFileError", "PlanRefused", "compute_plan", "make_plan"]
-
-
-def make_plan(
-    manifest: Manifest,
-    target: Target,
-    client: GenesysClient,
-    store: Store,
-    *,
-    max_deprovision: int | None = None,
-) -> Plan:
-    """Read the directory and state, compute the plan, and record the run."""
-    run_id = store.start_run(target.workspace, "plan", manifest.digest)
-    try:
-        snapshot = client.snapshot()
-        state = store.state(target.workspace)
-        plan = compute_plan(
-            manifest.desired,
-            snapshot,
-            state,
-            workspace=target.workspace,
-            target={
-                "provider": target.provider,
-                "api_url": target.api_url,
-                "login_url": target.login_url,
-            },
-            manifest_digest=manifest.digest,
-            max_deprovision=max_deprovision,
-            redact=manifest.review.redact,
-        )
-    except BaseException as exc:
-        store.finish_run(run_id, "error", error=str(exc) or exc.__class__.__name__)
-        raise
-    store.finish_run(
-        run_id,
-        "changes" if plan.has_changes else "no-changes",
-        summary=plan.summary.model_dump(),
-        plan_digest=plan.digest,
-    )
-    return plan
+__all__ = ["Plan", "PlanFileError", "PlanRefused", "compute_plan"]

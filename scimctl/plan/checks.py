@@ -91,9 +91,8 @@ def check_directory(desired: Desired, snapshot: Snapshot, state: StateView) -> l
                 )
             )
     owner = {m.id: key for key, m in state.users.items()}
-    by_id = {u.id: u for u in snapshot.users}
-    by_name = {u.user_name.lower(): u for u in snapshot.users}
-    by_ext = {u.external_id: u for u in snapshot.users if u.external_id}
+    index = snapshot.index
+    by_id, by_name, by_ext = index.by_id, index.by_name, index.by_ext
     for key in sorted(desired.users):
         spec = desired.users[key]
         holder = by_name.get(spec.attrs["userName"].lower())

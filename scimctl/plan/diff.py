@@ -18,8 +18,16 @@ from dataclasses import asdict
 from typing import Any
 
 from scimctl import __version__
-from scimctl.errors import ScimctlError
-from scimctl.model import Desired, GroupSpec, LiveGroup, LiveUser, Snapshot, StateView
+from scimctl.errors import InputError, PlanRefused
+from scimctl.model import (
+    Desired,
+    GroupSpec,
+    LiveGroup,
+    LiveUser,
+    Snapshot,
+    StateView,
+    same,
+)
 from scimctl.plan.checks import check_directory, privileged_roles
 from scimctl.plan.model import (
     DEFAULT_REDACT,
@@ -34,11 +42,6 @@ from scimctl.plan.model import (
     Review,
     Summary,
 )
-from scimctl.problems import InputError
-
-
-class PlanRefused(ScimctlError):
-    """The plan is well-formed but a safety rule refuses it."""
 
 
 def ancestry(groups: dict[str, GroupSpec], name: str) -> list[str]:
@@ -51,26 +54,12 @@ def ancestry(groups: dict[str, GroupSpec], name: str) -> list[str]:
     return chain
 
 
-def same(attr: str, a: Any, b: Any) -> bool:
-    """Equality as Genesys means it: userName is case-insensitive, None is unset."""
-    if attr == "userName" and isinstance(a, str) and isinstance(b, str):
-        return a.lower() == b.lower()
-    if attr in ("phoneNumbers", "roles"):
-        return sorted(a or []) == sorted(b or [])
-    return a == b
-
-
 class _Matcher:
     """Finds the live account for each desired user, each live account at most once."""
 
     def __init__(self, snapshot: Snapshot, state: StateView) -> None:
-        self.by_id = {u.id: u for u in snapshot.users}
-        self.by_ext: dict[str, LiveUser] = {}
-        self.by_name: dict[str, LiveUser] = {}
-        for u in snapshot.users:
-            if u.external_id:
-                self.by_ext.setdefault(u.external_id, u)
-            self.by_name.setdefault(u.user_name.lower(), u)
+        index = snapshot.index
+        self.by_id, self.by_ext, self.by_name = index.by_id, index.by_ext, index.by_name
         self.owner = {m.id: key for key, m in state.users.items()}
         self.state = state
 

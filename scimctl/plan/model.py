@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from scimctl.errors import ScimctlError
+from scimctl.errors import PlanFileError
 from scimctl.model import DEFAULT_REDACT
 
 FORMAT_VERSION = 2
@@ -196,6 +196,8 @@ class Plan(PlanModel):
             raw = json.loads(Path(path).read_text(encoding="utf-8"))
         except OSError as exc:
             raise PlanFileError(f"{path}: cannot read plan: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise PlanFileError(f"{path}: not a plan: byte {exc.start} is not UTF-8") from None
         except json.JSONDecodeError as exc:
             raise PlanFileError(f"{path}:{exc.lineno}: not a JSON plan: {exc.msg}") from None
         version = raw.get("format_version") if isinstance(raw, dict) else None
@@ -210,7 +212,3 @@ class Plan(PlanModel):
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             raise PlanFileError(f"{path}: invalid plan at {where}: {first['msg']}") from None
-
-
-class PlanFileError(ScimctlError, ValueError):
-    pass

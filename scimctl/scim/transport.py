@@ -8,6 +8,8 @@ Everything here is thread-safe: apply's workers share one transport.
 
 from __future__ import annotations
 
+import logging
+import math
 import random
 import threading
 import time
@@ -18,37 +20,14 @@ from typing import Any
 import httpx
 
 from scimctl import __version__
-from scimctl.errors import ScimctlError
+from scimctl.errors import ApiError, AuthError, OutcomeUnknown
+from scimctl.log import LOGGER
 
+__all__ = ["ApiError", "AuthError", "OutcomeUnknown", "Transport"]
+
+log = logging.getLogger(f"{LOGGER}.http")
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
-
-
-class ApiError(ScimctlError):
-    """A request that failed for good; carries what the service said."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        scim_type: str | None = None,
-        method: str = "",
-        path: str = "",
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.scim_type = scim_type
-        self.method = method
-        self.path = path
-
-
-class OutcomeUnknown(ApiError):
-    """A non-idempotent request may or may not have taken effect (reset, timeout, 5xx)."""
-
-
-class AuthError(ApiError):
-    pass
 
 
 @dataclass
@@ -103,7 +82,7 @@ class TokenSource:
                 self._url, data={"grant_type": "client_credentials"}, auth=self._auth
             )
         except httpx.HTTPError as exc:
-            raise AuthError(f"cannot reach {self._url}: {exc.__class__.__name__}") from None
+            raise AuthError(f"cannot get a token from {self._url}: {network_reason(exc)}") from exc
         if resp.status_code != 200:
             hint = (
                 "; check GENESYS_CLIENT_ID and GENESYS_CLIENT_SECRET"
@@ -117,9 +96,17 @@ class TokenSource:
                 + hint,
                 status=resp.status_code,
             )
-        body = resp.json()
-        ttl = float(body.get("expires_in", 3600))
-        self._token = body["access_token"]
+        body = json_body(resp, "POST", "/oauth/token")
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise AuthError(f"the token answer from {self._url} has no access_token")
+        try:
+            ttl = float(body.get("expires_in", 3600))
+        except (TypeError, ValueError):
+            ttl = 3600.0
+        if not math.isfinite(ttl) or ttl <= 0:
+            ttl = 3600.0
+        self._token = token
         # Renew a little early so a token never expires mid-request.
         self._expires_at = time.monotonic() + max(1.0, ttl - min(60.0, ttl * 0.1))
         self.fetched += 1
@@ -192,10 +179,55 @@ def _int(value: str | None) -> int | None:
         return None
 
 
+def network_reason(exc: Exception) -> str:
+    """A transport failure in words an operator can act on."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "the connection timed out (is the host reachable from here?)"
+    if isinstance(exc, httpx.ConnectError):
+        text = str(exc).lower()
+        if "refused" in text:
+            return "connection refused (is the URL right, and is the service running?)"
+        if "name or service not known" in text or "nodename nor servname" in text:
+            return "the host name does not resolve (is the URL right?)"
+        return f"cannot connect ({exc.__class__.__name__}: {exc})"
+    if isinstance(exc, httpx.TimeoutException):
+        return "no answer in time (timeout)"
+    return f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
+
+
+def json_body(resp: httpx.Response, method: str, path: str) -> Any:
+    """The parsed JSON of ``resp``, or an :class:`ApiError` that says what came instead.
+
+    A wrong ``api_url`` usually lands on a web page or a proxy, which answers with
+    HTML; saying so beats a ``JSONDecodeError``.
+    """
+    try:
+        return resp.json()
+    except ValueError:
+        pass
+    head = resp.content[:200].lstrip().lower()
+    kind = "HTML" if head.startswith((b"<!doctype html", b"<html", b"<")) else "something else"
+    raise ApiError(
+        f"{method} {path}: the target answered with {kind}, not JSON "
+        f"(HTTP {resp.status_code}, {resp.headers.get('content-type', 'no content type')}): "
+        "is api_url right?",
+        status=resp.status_code,
+        method=method,
+        path=path,
+    )
+
+
 @dataclass
 class RetryPolicy:
-    """Exponential backoff with full jitter, capped in attempts and delay."""
+    """Exponential backoff with full jitter, within a time budget per request.
 
+    An idempotent request is retried until ``deadline`` seconds have passed since its
+    first fault, so a burst of faults is ridden out however many attempts it takes.
+    ``attempts`` still caps connection failures (nothing listening is a wrong URL,
+    not a fault to ride out); non-idempotent writes are never retried blindly.
+    """
+
+    deadline: float = 60.0
     attempts: int = 6
     throttle_attempts: int = 20
     base: float = 0.25
@@ -203,7 +235,7 @@ class RetryPolicy:
     rng: random.Random = field(default_factory=random.Random)
 
     def delay(self, attempt: int) -> float:
-        return self.rng.uniform(0, min(self.cap, self.base * 2**attempt))
+        return self.rng.uniform(0, min(self.cap, self.base * 2 ** min(attempt, 32)))
 
 
 class Transport:
@@ -217,6 +249,7 @@ class Transport:
         budget: RateBudget | None = None,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.tokens = tokens
@@ -225,6 +258,7 @@ class Transport:
         self.retry = retry or RetryPolicy()
         self.stats = TransportStats()
         self._sleep = sleep
+        self._clock = clock
         self._lock = threading.Lock()
 
     def _count(self, **deltas: float) -> None:
@@ -253,44 +287,65 @@ class Transport:
         url = self.api_url + path
         refreshed = False
         failures = throttles = 0
-        attempt = 0
+        if trace is None:
+            trace = RequestTrace()
+        # The time budget starts at the first fault, so time spent waiting on the
+        # rate limit or on earlier chunks of the same operation never eats into it.
+        deadline: float | None = None
         while True:
-            attempt += 1
-            if trace is not None:
-                trace.attempts += 1
+            trace.attempts += 1
             waited = self.budget.acquire()
             token = self.tokens.get()
             hdrs = {"Authorization": f"Bearer {token}", "User-Agent": f"scimctl/{__version__}"}
             hdrs.update(headers or {})
             self._count(requests=1, rate_wait_seconds=waited)
+            sent = self._clock()
             try:
                 resp = self.http.request(method, url, json=json, params=params, headers=hdrs)
                 resp.read()
             except httpx.ConnectError as exc:
-                # Nothing reached the server: always safe to try again.
+                # Nothing reached the server: always safe to try again, but a target
+                # that refuses every connection is a wrong URL, not a fault to ride out.
                 self._count(network_errors=1)
                 failures += 1
+                deadline = deadline or self._clock() + self.retry.deadline
+                log.debug("%s %s -> %s", method, path, exc.__class__.__name__)
                 if failures >= self.retry.attempts:
                     raise ApiError(
-                        f"{method} {path}: cannot connect ({exc})", method=method, path=path
-                    ) from None
-                self._backoff(failures)
+                        f"{method} {self.api_url}{path}: {network_reason(exc)}",
+                        method=method,
+                        path=path,
+                    ) from exc
+                self._backoff(failures, deadline)
                 continue
             except (httpx.TransportError, httpx.TimeoutException) as exc:
                 self._count(network_errors=1)
                 failures += 1
-                reason = f"{method} {path}: {exc.__class__.__name__}"
+                log.debug("%s %s -> %s", method, path, exc.__class__.__name__)
+                reason = f"{method} {path}: {network_reason(exc)}"
+                deadline = deadline or self._clock() + self.retry.deadline
                 if not idempotent:
-                    raise OutcomeUnknown(reason, method=method, path=path) from None
-                if failures >= self.retry.attempts:
-                    raise ApiError(reason, method=method, path=path) from None
-                self._backoff(failures)
+                    raise OutcomeUnknown(reason, method=method, path=path) from exc
+                if self._clock() >= deadline:
+                    raise ApiError(
+                        f"{reason} (gave up after {self.retry.deadline:g}s)",
+                        method=method,
+                        path=path,
+                    ) from exc
+                self._backoff(failures, deadline)
                 continue
+            log.debug(
+                "%s %s -> %s in %.0f ms",
+                method,
+                path,
+                resp.status_code,
+                (self._clock() - sent) * 1000,
+            )
             with self._lock:
                 self.stats.by_status[resp.status_code] = (
                     self.stats.by_status.get(resp.status_code, 0) + 1
                 )
-            if trace is not None and method != "GET":
+            if method != "GET":
                 trace.status = resp.status_code
             self.budget.observe(resp.headers, resp.status_code)
             if resp.status_code == 401 and not refreshed:
@@ -306,6 +361,7 @@ class Transport:
                 continue
             if resp.status_code in RETRYABLE_STATUS:
                 failures += 1
+                deadline = deadline or self._clock() + self.retry.deadline
                 if not idempotent:
                     raise OutcomeUnknown(
                         f"{method} {path}: HTTP {resp.status_code}",
@@ -313,17 +369,21 @@ class Transport:
                         method=method,
                         path=path,
                     )
-                if failures >= self.retry.attempts:
+                if self._clock() >= deadline:
                     raise api_error(resp, method, path)
-                self._backoff(failures)
+                self._backoff(failures, deadline)
                 continue
             if resp.status_code >= 400:
                 raise api_error(resp, method, path)
+            if resp.content and "json" not in resp.headers.get("content-type", "json"):
+                json_body(resp, method, path)  # raises unless it parses after all
             return resp
 
-    def _backoff(self, failures: int) -> None:
+    def _backoff(self, failures: int, deadline: float) -> None:
+        """Sleep before the next try, never past the operation's deadline."""
         self._count(retries=1)
-        self._sleep(self.retry.delay(failures))
+        left = deadline - self._clock()
+        self._sleep(max(0.0, min(self.retry.delay(failures), left)))
 
 
 def api_error(resp: httpx.Response, method: str, path: str) -> ApiError:

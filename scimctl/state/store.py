@@ -27,9 +27,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from scimctl.errors import ScimctlError
+from scimctl.errors import LockError, StaleState, StateError
 from scimctl.model import ManagedUser, StateView
 from scimctl.state import tables as t
+from scimctl.state.url import normalize_state_url
 
 GENESIS = "0" * 64
 # The newest migration in migrations/versions (a test keeps the two in step). Knowing
@@ -58,14 +59,6 @@ _UPDATE_USER = (
 _INSERT_USER = t.managed_users.insert().values(
     workspace=sa.bindparam("b_ws"), key=sa.bindparam("b_key"), **_USER_VALUES
 )
-
-
-class LockError(ScimctlError):
-    pass
-
-
-class StaleState(ScimctlError):
-    pass
 
 
 def now() -> datetime:
@@ -168,11 +161,13 @@ def migrations_config(connection: Connection | None = None) -> Any:
 
 
 def make_engine(url: str) -> Engine:
+    url = normalize_state_url(url)
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         path = Path(url.removeprefix("sqlite:///"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateError(f"cannot create {path.parent} for the state: {exc.strerror}") from exc
     sqlite = url.startswith("sqlite")
     # A server connection can drop between commands; a SQLite file cannot.
     engine = sa.create_engine(url, pool_pre_ping=not sqlite)
