@@ -226,7 +226,7 @@ def test_show_formats_redaction_and_no_secrets(workspace):
     text = ws.run("show", "plan.json")
     assert text.returncode == 0 and "+ create user E1 (jane@example.com)" in text.stdout
     doc = json.loads(ws.run("show", "plan.json", "--format", "json").stdout)
-    assert doc["format_version"] == 1 and doc["state"] == {"lineage": "", "serial": 0}
+    assert doc["format_version"] == 2 and doc["state"] == {"lineage": "", "serial": 0}
     assert doc["manifest_digest"].startswith("sha256:")
     md = ws.run("show", "plan.json", "--format", "markdown", "--redact").stdout
     assert md.startswith("### scimctl plan") and "| create | 2 |" in md

@@ -6,6 +6,7 @@ from scimctl.config import Target
 from scimctl.manifest import Manifest
 from scimctl.plan.diff import PlanRefused, compute_plan
 from scimctl.plan.model import Plan, PlanFileError
+from scimctl.plan.warnings import new_state_warnings
 from scimctl.scim.client import GenesysClient
 from scimctl.state.store import Store
 
@@ -38,6 +39,9 @@ def make_plan(
             manifest_digest=manifest.digest,
             max_deprovision=max_deprovision,
         )
+        warnings = new_state_warnings(manifest.desired, snapshot, state)
+        if warnings:
+            plan = plan.model_copy(update={"warnings": [*plan.warnings, *warnings]})
     except BaseException as exc:
         store.finish_run(run_id, "error", error=str(exc) or exc.__class__.__name__)
         raise

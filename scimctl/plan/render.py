@@ -91,6 +91,7 @@ def render_text(plan: Plan, redact: bool = False, color: bool = False) -> str:
         (lambda text, sym: click.style(text, fg=COLOURS[sym])) if color else (lambda t, s: t)
     )
     out = [f"Workspace: {plan.workspace}  (state serial {plan.state['serial']})", ""]
+    out += [f"Warning: {w}" for w in plan.warnings] + ([""] if plan.warnings else [])
     if plan.has_changes:
         out.append("scimctl will perform these actions:")
         out.append("")
@@ -119,7 +120,9 @@ def render_markdown(
 ) -> str:
     """A pull-request comment: summary first, details folded, always under ``limit``."""
     r = Redactor(redact)
-    head = [f"### scimctl plan for `{plan.workspace}`", "", f"**{summary_line(plan)}**", ""]
+    head = [f"### scimctl plan for `{plan.workspace}`", ""]
+    head += [f"> [!WARNING]\n> {_md(w)}\n" for w in plan.warnings]
+    head += [f"**{summary_line(plan)}**", ""]
     if plan.has_changes:
         head += ["| Action | Count |", "| --- | ---: |"]
         head += [f"| {k} | {n} |" for k, n in plan.summary.counts.items() if n]
