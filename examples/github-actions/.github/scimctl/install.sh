@@ -15,7 +15,7 @@ venv="${SCIMCTL_VENV:-${RUNNER_TEMP:-/tmp}/scimctl-venv}"
 if [[ "$source" =~ ^git\+https://[^@[:space:]]+@[A-Za-z0-9._/-]+$ ]]; then
   spec="scimctl @ $source"
 elif [[ "$source" == *.whl ]]; then
-  : "${SCIMCTL_WHEEL_SHA256:?set SCIMCTL_WHEEL_SHA256 to the wheel's sha256}"
+  : "${SCIMCTL_WHEEL_SHA256:?set SCIMCTL_WHEEL_SHA256 to the sha256 of the wheel}"
   echo "$SCIMCTL_WHEEL_SHA256  $source" | sha256sum --check --strict -
   spec="$source"
 else
