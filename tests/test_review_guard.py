@@ -103,6 +103,7 @@ def test_saved_plan_round_trips_and_matches_its_run_digest(tmp_path):
         (b'{"format_version": 2, "actions": [', "not a JSON plan"),
         (b"[1, 2]", "a JSON object was expected"),
         (b'{"format_version": 1}', "format_version 1 is not supported"),
+        (b"[" * 100_000, "nested too deeply"),
     ],
 )
 def test_bad_plan_files_are_one_line_errors(tmp_path, content, message):

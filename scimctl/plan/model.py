@@ -143,6 +143,8 @@ class Plan(PlanModel):
             raise PlanFileError(f"{path}: not a plan file (not UTF-8 text)") from None
         except json.JSONDecodeError as exc:
             raise PlanFileError(f"{path}:{exc.lineno}: not a JSON plan: {exc.msg}") from None
+        except RecursionError:
+            raise PlanFileError(f"{path}: not a plan file (nested too deeply)") from None
         if not isinstance(raw, dict):
             raise PlanFileError(f"{path}: not a plan file (a JSON object was expected)")
         version = raw.get("format_version")
