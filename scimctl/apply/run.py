@@ -77,19 +77,23 @@ def apply_plan(
     With ``review`` (what the CLI always passes), the plan is recomputed from the
     manifest, the directory and the state while the state lock is held, and runs
     only if the recomputation is identical and the manifest's policy allows every
-    action; the lock makes sure nothing moves between that check and the writes.
+    action. The lock keeps other applies from moving the state between that check
+    and the writes; a change made in Genesys meanwhile is caught by If-Match.
     """
     if review is not None:
         check_target(plan, review.target)
+    verification_requests = 0  # reads spent recomputing the plan, not operations
     run_id = store.start_run(plan.workspace, "apply", plan.manifest_digest, plan.digest)
     try:
         with store.lock(plan.workspace, run_id, timeout=lock_timeout, notify=notify):
             if review is not None:
+                reads_before = client.transport.stats.requests
                 check_reviewed(
                     plan, review.desired, client.snapshot(), store.state(plan.workspace),
                     target=review.target, manifest_digest=review.manifest_digest,
                     max_deprovision=review.max_deprovision, source=review.source,
                 )  # fmt: skip
+                verification_requests = client.transport.stats.requests - reads_before
             store.begin_apply(plan.workspace, plan.state["lineage"], plan.state["serial"])
             executor = Executor(
                 plan, client, store, run_id,
@@ -111,6 +115,7 @@ def apply_plan(
         "failed": sum(1 for r in report.results if r.outcome == "failed"),
         "skipped": sum(1 for r in report.results if r.outcome == "skipped"),
         "plan": plan.summary.counts,
+        "verification_requests": verification_requests,
     }
     store.finish_run(run_id, outcome, summary, error=report.stopped_early)
     return report
