@@ -142,7 +142,9 @@ def test_sigkill_on_postgresql_converges(start_emulator, tmp_path, pg_url):
 
 
 def test_concurrent_applies_never_both_write(start_emulator, tmp_path, state_url):
-    emu = start_emulator(latency_ms=500)
+    # Slow enough that the other two reach the lock while the first holds it, even on a
+    # loaded machine: the first holds it for its verification reads and 9 writes.
+    emu = start_emulator(latency_ms=1000)
     ws = Workspace(tmp_path, emu, state_url)
     ws.write_manifest(manifest(8))
     assert ws.run("plan", "--out", "plan.json").returncode == 0
