@@ -22,9 +22,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+WORKFLOWS = $(shell find examples .github -path '*/.github/workflows/*.y*ml' 2>/dev/null)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/actionlint $(WORKFLOWS)
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -176,10 +176,18 @@ def _target(manifest: Any) -> Target:
     return resolve_target(t.provider, t.region, t.api_url, t.login_url)
 
 
-def _store(url: str | None) -> Any:
+def _store(url: str | None, *, ci_needs_explicit: bool = False) -> Any:
     from scimctl.state import Store
 
-    return Store(state_url(url))
+    return Store(state_url(url, ci_needs_explicit=ci_needs_explicit))
+
+
+def _plan_key() -> str | None:
+    """SCIMCTL_PLAN_KEY (environment or .env); never printed, saved or stored."""
+    from scimctl.config import environment
+    from scimctl.plan.integrity import plan_key
+
+    return plan_key(environment())
 
 
 def _client(target: Target, parallelism: int = 8) -> Any:
@@ -210,7 +218,10 @@ def validate(manifests: tuple[str, ...]) -> None:
     "--redact-out", is_flag=True,
     help="Mask the saved plan file too (implies --redact); apply recomputes and compares.",
 )  # fmt: skip
-@click.option("--detailed-exitcode", is_flag=True, help="Exit 0: no changes, 1: error, 2: changes.")
+@click.option(
+    "--detailed-exitcode", is_flag=True,
+    help="Exit 0: no changes, 1: error, 2: changes or warnings to review.",
+)  # fmt: skip
 @click.option("--max-deprovision", type=click.IntRange(min=0), help="Allow this many deprovisions.")
 @handled
 def plan(
@@ -224,20 +235,22 @@ def plan(
 
     if out:
         check_writable(out, "--out")
+    url = state_url(state, ci_needs_explicit=True)  # before anything connects or writes
+    key = _plan_key()
     manifest = _manifest(manifests)
     target = _target(manifest)
     with _client(target) as client:
-        store = _store(state)
+        store = _store(url)
         result = _make_plan(manifest, target, client, store, max_deprovision)
     if redact_out:
         result = redact_plan(result)
     if out:
-        result.save(out)
+        result.save(out, key=key)
     # The same value that was saved, so `show` of the file prints these same bytes.
     click.echo(render(result, fmt, redact=redact, color=_colour()), nl=False)
     if out:
         click.echo(f"Saved the plan to {out}. Apply it with: scimctl apply {out}", err=True)
-    if detailed_exitcode and result.has_changes:
+    if detailed_exitcode and (result.has_changes or result.warnings):
         raise Exit(2)
 
 
@@ -285,27 +298,33 @@ def apply(
     plan_file: str | None, manifests: tuple[str, ...], state: str | None, auto_approve: bool,
     parallelism: int, lock_timeout: float, max_deprovision: int | None,
 ) -> None:  # fmt: skip
-    """Run a saved plan, or plan now and run it after confirmation."""
-    from scimctl.apply import apply_plan
+    """Run a saved plan, or plan now and run it after confirmation.
+
+    A saved plan runs only if recomputing it now from the manifest (-m, default
+    scimctl.yaml), the directory and the state gives exactly the same actions.
+    """
+    from scimctl.apply import Review, apply_plan, check_target
     from scimctl.plan import Plan
     from scimctl.plan.render import render_text
 
-    load_credentials()  # fail before touching the database
-    store = _store(state)
-    manifest = _manifest(manifests) if (manifests or plan_file is None) else None
-    if plan_file:
-        the_plan = Plan.load(plan_file)
-        t = the_plan.target
-        target = Target(t["provider"], t["api_url"], t.get("login_url", t["api_url"]))
-    else:
-        target = _target(manifest)
+    # Everything that can be checked offline is, before any connection or file.
+    the_plan = Plan.load(plan_file, key=_plan_key()) if plan_file else None
+    load_credentials()
+    url = state_url(state, ci_needs_explicit=True)
+    manifest = _manifest(manifests)
+    target = _target(manifest)
+    if the_plan is not None:
+        check_target(the_plan, target)
+    store = _store(url)
+    if the_plan is None:
         with _client(target) as client:
             the_plan = _make_plan(manifest, target, client, store, max_deprovision)
         click.echo(render_text(the_plan, color=_colour()), nl=False)
     if not the_plan.has_changes:
         click.echo("Nothing to apply: the plan has no changes.")
         return
-    webhook = _webhook(the_plan.policy.get("hris_webhook"))  # before anyone approves
+    policy = manifest.desired.policy
+    webhook = _webhook(policy.hris_webhook)  # before anyone approves
     if plan_file is None and not auto_approve:
         if not sys.stdin.isatty():
             fail(
@@ -316,14 +335,16 @@ def apply(
     from scimctl.hris import password_sender
     from scimctl.progress import Progress
 
-    generate = the_plan.policy.get("password") == "generate"
+    review = Review(
+        manifest.desired, target, manifest.digest, max_deprovision, source=plan_file or "the plan"
+    )
+    generate = policy.password == "generate"
     with _client(target, parallelism) as client, Progress(len(_nodes(the_plan))) as progress:
         report = apply_plan(
             the_plan,
             client,
             store,
-            workspace=_target(manifest).workspace if manifest is not None else None,
-            manifest_digest=manifest.digest if manifest is not None and plan_file else None,
+            review=review,
             parallelism=parallelism,
             lock_timeout=lock_timeout,
             progress=progress.update,

@@ -8,10 +8,12 @@ parses options, calls one of these, renders the result and sets the exit code
 
 from __future__ import annotations
 
+from scimctl.apply.guard import target_document
 from scimctl.config import Target
 from scimctl.manifest import Manifest
 from scimctl.plan.diff import compute_plan
 from scimctl.plan.model import Plan
+from scimctl.plan.warnings import new_state_warnings
 from scimctl.scim.client import GenesysClient
 from scimctl.state.store import Store
 
@@ -34,15 +36,14 @@ def plan(
             snapshot,
             state,
             workspace=target.workspace,
-            target={
-                "provider": target.provider,
-                "api_url": target.api_url,
-                "login_url": target.login_url,
-            },
+            target=target_document(target),
             manifest_digest=manifest.digest,
             max_deprovision=max_deprovision,
             redact=manifest.review.redact,
         )
+        warnings = new_state_warnings(manifest.desired, snapshot, state)
+        if warnings:
+            result = result.model_copy(update={"warnings": [*result.warnings, *warnings]})
     except BaseException as exc:
         store.finish_run(run_id, "error", error=str(exc) or exc.__class__.__name__)
         raise

@@ -135,5 +135,45 @@ def load_credentials(env: Mapping[str, str] | None = None) -> Credentials:
     return Credentials(client_id, secret)
 
 
-def state_url(explicit: str | None = None, env: Mapping[str, str] | None = None) -> str:
-    return explicit or environment(env).get("SCIMCTL_STATE") or DEFAULT_STATE_URL
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def state_url(
+    explicit: str | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    ci_needs_explicit: bool = False,
+) -> str:
+    """The state database URL, refusing the cases where a fresh local file would lie.
+
+    A new local SQLite state knows no managed accounts: the plan then adopts every
+    account and leaves leavers alone instead of deactivating them. So an empty
+    ``--state``/``SCIMCTL_STATE`` (what a missing CI secret expands to) is an error,
+    and with ``ci_needs_explicit`` (plan and apply) so is relying on the default
+    when ``CI`` is set. Each error is raised before any file is created.
+    """
+    values = environment(env)
+    if explicit is not None:
+        if not explicit.strip():
+            raise ConfigError(
+                "--state is empty: give the state database URL "
+                "(e.g. postgresql+psycopg://... or sqlite:///path/state.db)"
+            )
+        return explicit
+    from_env = values.get("SCIMCTL_STATE")
+    if from_env is not None and not from_env.strip():
+        raise ConfigError(
+            "SCIMCTL_STATE is set but empty (a missing CI secret?): set it to the state "
+            "database URL, or unset it to use the local default "
+            f"{DEFAULT_STATE_URL}"
+        )
+    if from_env:
+        return from_env
+    if ci_needs_explicit and _truthy(values.get("CI")):
+        raise ConfigError(
+            "CI is set but no state was given: set SCIMCTL_STATE (or --state) to the "
+            "shared state database; in CI scimctl does not fall back to the local "
+            f"{DEFAULT_STATE_URL}"
+        )
+    return DEFAULT_STATE_URL

@@ -12,9 +12,14 @@ from collections import Counter
 
 import pytest
 import sqlalchemy as sa
-from conftest import SCIMCTL, Workspace, user
+from conftest import CLIENT_ID, CLIENT_SECRET, SCIMCTL, Workspace, user
 
+from scimctl.apply import apply_plan
+from scimctl.config import Credentials, Target
+from scimctl.plan import Plan
+from scimctl.scim.client import GenesysClient
 from scimctl.scim.schema import PATCH_OP
+from scimctl.state import Store
 
 
 def manifest(n: int, groups: tuple[str, ...] = ("Support", "Sales")) -> dict:
@@ -194,7 +199,7 @@ def test_concurrent_applies_never_both_write(start_emulator, tmp_path, state_url
     assert len(writers) == 1
 
 
-def test_resource_changed_since_the_plan_fails_cleanly(ws):
+def test_resource_changed_since_the_plan_is_refused_and_if_match_guards_the_rest(ws):
     ws.write_manifest(manifest(3))
     assert ws.run("apply", "--auto-approve").returncode == 0
     changed = manifest(3)
@@ -213,8 +218,22 @@ def test_resource_changed_since_the_plan_fails_cleanly(ws):
         ).raise_for_status()
     result = ws.run("apply", "plan.json")
     assert result.returncode == 1
-    assert "update:user:E001" in result.stderr and "invalidVers" in result.stderr
+    assert "~ update:user:E001: differs in changes.title.before, version" in result.stderr
     assert "run plan again" in result.stderr
+    titles = {u["externalId"]: u["title"] for u in ws.emulator.users()}
+    assert titles == {"E000": "Agent", "E001": "Boss", "E002": "Agent"}, "nothing was written"
+    # A change that lands after apply's check (here the check is skipped, as a library
+    # caller may) is still not overwritten: If-Match fails that one operation cleanly.
+    url = ws.emulator.url
+    creds = Credentials(CLIENT_ID, CLIENT_SECRET)
+    with GenesysClient.connect(Target("genesys", url, url), creds) as client:
+        store = Store(ws.state)
+        try:
+            report = apply_plan(Plan.load(ws.path / "plan.json"), client, store)
+        finally:
+            store.close()
+    (failed,) = report.failed
+    assert failed.node == "update:user:E001" and "invalidVers" in (failed.error or "")
     titles = {u["externalId"]: u["title"] for u in ws.emulator.users()}
     assert titles == {"E000": "Lead", "E001": "Boss", "E002": "Lead"}
     assert ws.run("apply", "--auto-approve").returncode == 0
@@ -231,10 +250,20 @@ def test_failures_skip_dependents_and_quarantine_stops_early(workspace):
                 "/api/v2/scim/v2/Users",
                 json={"userName": f"user{i:03}@example.com", "displayName": "Taken"},
             ).raise_for_status()
-    result = ws.run("apply", "plan.json", "--parallelism", "1")
-    assert result.returncode == 1
-    assert "quarantine" in result.stderr
-    assert "is taken" in result.stderr
+    refused = ws.run("apply", "plan.json", "--parallelism", "1")
+    assert refused.returncode == 1 and "+ adopt:user:E000 (live id " in refused.stderr
+    # Names taken after apply's check (the check skipped here, as a library caller
+    # may): the creates fail, their memberships are skipped, and the run stops early.
+    url = ws.emulator.url
+    creds = Credentials(CLIENT_ID, CLIENT_SECRET)
+    with GenesysClient.connect(Target("genesys", url, url), creds) as client:
+        store = Store(ws.state)
+        try:
+            report = apply_plan(Plan.load(ws.path / "plan.json"), client, store, parallelism=1)
+        finally:
+            store.close()
+    assert report.stopped_early and "quarantine" in report.stopped_early
+    assert any("is taken" in (r.error or "") for r in report.failed)
     outcomes = Counter(
         r[0] for r in db(ws.state, "SELECT outcome FROM operations WHERE phase = 'result'")
     )

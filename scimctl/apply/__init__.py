@@ -1,5 +1,14 @@
 """Running an approved plan against the service."""
 
-from scimctl.apply.run import StalePlan, apply_plan
+from scimctl.apply.guard import PlanNotReviewed, check_reviewed, policy_violations
+from scimctl.apply.run import Review, StalePlan, apply_plan, check_target
 
-__all__ = ["StalePlan", "apply_plan"]
+__all__ = [
+    "PlanNotReviewed",
+    "Review",
+    "StalePlan",
+    "apply_plan",
+    "check_reviewed",
+    "check_target",
+    "policy_violations",
+]

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from scimctl.apply.executor import ApplyReport, Executor, OpResult
-from scimctl.errors import LockError, StalePlan, StaleState
+from scimctl.apply.guard import PlanNotReviewed, check_reviewed, target_document
+from scimctl.config import Target
+from scimctl.errors import InputError, LockError, PlanRefused, StalePlan, StaleState
 from scimctl.metrics import run_metrics
+from scimctl.model import Desired
 from scimctl.plan.model import Plan
 from scimctl.scim.client import GenesysClient
 from scimctl.state.store import Store
@@ -26,13 +30,35 @@ def _record_memberships(plan: Plan, report: ApplyReport, store: Store) -> None:
     store.sync_memberships(plan.workspace, done, set(plan.memberships))
 
 
+@dataclass(frozen=True)
+class Review:
+    """What apply recomputes the plan from: the manifest's desired state and target."""
+
+    desired: Desired
+    target: Target
+    manifest_digest: str
+    max_deprovision: int | None = None
+    source: str = "the plan"
+
+
+def check_target(plan: Plan, target: Target) -> None:
+    """Refuse a plan for another target before connecting anywhere.
+
+    Credentials go to the target's login host, so the target comes from the
+    manifest and a plan file naming any other host is refused, not followed.
+    """
+    if plan.workspace != target.workspace or plan.target != target_document(target):
+        raise StalePlan(
+            f"the plan is for {plan.workspace}, but the manifest's target is {target.workspace}"
+        )
+
+
 def apply_plan(
     plan: Plan,
     client: GenesysClient,
     store: Store,
     *,
-    workspace: str | None = None,
-    manifest_digest: str | None = None,
+    review: Review | None = None,
     parallelism: int = 8,
     lock_timeout: float = 0.0,
     progress: Callable[[OpResult, int, int], None] | None = None,
@@ -40,16 +66,30 @@ def apply_plan(
     outbox: bool = False,
     notify: Callable[[str], None] | None = None,
 ) -> ApplyReport:
-    """Run ``plan`` exactly, or refuse it if it no longer matches what it was made from."""
-    if workspace is not None and workspace != plan.workspace:
-        raise StalePlan(
-            f"the plan is for {plan.workspace}, but the manifest's target is {workspace}"
-        )
-    if manifest_digest is not None and manifest_digest != plan.manifest_digest:
-        raise StalePlan("the manifest changed since the plan was made; run plan again")
+    """Run ``plan`` exactly, or refuse it if it no longer matches what it was made from.
+
+    With ``review`` (what the CLI always passes), the plan is recomputed from the
+    manifest, the directory and the state while the state lock is held, and runs
+    only if the recomputation is identical and the manifest's policy allows every
+    action. The lock keeps other applies from moving the state between that check
+    and the writes; a change made in Genesys meanwhile is caught by If-Match.
+    """
+    if review is not None:
+        check_target(plan, review.target)
+    verification_requests = 0  # reads spent recomputing the plan, not operations
     run_id = store.start_run(plan.workspace, "apply", plan.manifest_digest, plan.digest)
     try:
         with store.lock(plan.workspace, run_id, timeout=lock_timeout, notify=notify):
+            if review is not None:
+                reads_before = client.transport.stats.requests
+                # What runs is the plan computed now, which equals the reviewed file
+                # (or, for a redacted file, equals it through the same mask).
+                plan = check_reviewed(
+                    plan, review.desired, client.snapshot(), store.state(plan.workspace),
+                    target=review.target, manifest_digest=review.manifest_digest,
+                    max_deprovision=review.max_deprovision, source=review.source,
+                )  # fmt: skip
+                verification_requests = client.transport.stats.requests - reads_before
             store.begin_apply(plan.workspace, plan.state["lineage"], plan.state["serial"])
             executor = Executor(
                 plan, client, store, run_id,
@@ -57,7 +97,7 @@ def apply_plan(
             )  # fmt: skip
             report = executor.run()
             _record_memberships(plan, report, store)
-    except (LockError, StaleState) as exc:
+    except (LockError, StaleState, PlanNotReviewed, PlanRefused, InputError) as exc:
         store.finish_run(run_id, "refused", error=str(exc))
         raise
     except BaseException as exc:
@@ -71,6 +111,7 @@ def apply_plan(
         "failed": sum(1 for r in report.results if r.outcome == "failed"),
         "skipped": sum(1 for r in report.results if r.outcome == "skipped"),
         "plan": plan.summary.counts,
+        "verification_requests": verification_requests,
     }
     store.finish_run(run_id, outcome, summary, error=report.stopped_early)
     return report

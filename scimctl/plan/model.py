@@ -8,7 +8,6 @@ that no longer matches. It never holds a secret. See docs/plan-format.md.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any, Literal
@@ -17,7 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scimctl.errors import PlanFileError
 from scimctl.model import DEFAULT_REDACT
+from scimctl.plan import integrity
 
+# 2: actions carry effects; the saved file carries a content digest (and maybe a
+# signature); the plan has review settings and warnings.
 FORMAT_VERSION = 2
 
 ActionKind = Literal[
@@ -175,39 +177,58 @@ class Plan(PlanModel):
     # (hierarchy flattened), so apply can record the managed memberships in state.
     memberships: dict[str, GroupMembers] = Field(default_factory=dict)
     review: Review = Field(default_factory=Review)
+    # Things a reviewer must know that are not actions (a new state facing managed
+    # accounts, for one); every renderer shows them and --detailed-exitcode is not 0.
+    warnings: list[str] = Field(default_factory=list)
 
     @property
     def has_changes(self) -> bool:
         return bool(self.actions)
 
-    def to_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+    def to_json(self, key: str | None = None) -> str:
+        """The document as saved: sealed with its digest (and signed, given ``key``)."""
+        doc = integrity.seal(self.model_dump(mode="json"), key)
+        return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
     @property
     def digest(self) -> str:
-        return "sha256:" + hashlib.sha256(self.to_json().encode()).hexdigest()
+        """The content digest a saved file carries, so runs and files can be matched."""
+        return integrity.content_digest(self.model_dump(mode="json"))
 
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_json(), encoding="utf-8")
+    def save(self, path: str | Path, key: str | None = None) -> None:
+        Path(path).write_text(self.to_json(key), encoding="utf-8")
 
     @classmethod
-    def load(cls, path: str | Path) -> Plan:
+    def load(cls, path: str | Path, key: str | None = None) -> Plan:
+        """Read a saved plan, refusing a damaged, edited or (given ``key``) unsigned one.
+
+        Everything is checked before the caller can act on any field, so a bad
+        file stops apply before it connects anywhere.
+        """
         try:
-            raw = json.loads(Path(path).read_text(encoding="utf-8"))
+            data = Path(path).read_bytes()
         except OSError as exc:
             raise PlanFileError(f"{path}: cannot read plan: {exc.strerror}") from None
-        except UnicodeDecodeError as exc:
-            raise PlanFileError(f"{path}: not a plan: byte {exc.start} is not UTF-8") from None
+        try:
+            raw = json.loads(data.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise PlanFileError(f"{path}: not a plan file (not UTF-8 text)") from None
         except json.JSONDecodeError as exc:
             raise PlanFileError(f"{path}:{exc.lineno}: not a JSON plan: {exc.msg}") from None
-        version = raw.get("format_version") if isinstance(raw, dict) else None
+        except RecursionError:
+            raise PlanFileError(f"{path}: not a plan file (nested too deeply)") from None
+        if not isinstance(raw, dict):
+            raise PlanFileError(f"{path}: not a plan file (a JSON object was expected)")
+        version = raw.get("format_version")
         if version != FORMAT_VERSION:
             raise PlanFileError(
                 f"{path}: plan format_version {version!r} "
-                f"is not supported (expected {FORMAT_VERSION})"
+                f"is not supported (expected {FORMAT_VERSION}); run plan again"
             )
+        integrity.verify(raw, key, source=str(path))
+        body = {k: v for k, v in raw.items() if k not in integrity.SEAL_FIELDS}
         try:
-            return cls.model_validate(raw)
+            return cls.model_validate(body)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])

@@ -191,6 +191,7 @@ def render_text(plan: Plan, color: bool = False) -> str:
     )
     review, other = _split(plan)
     out = [f"Workspace: {esc(plan.workspace)}  (state serial {plan.state['serial']})", ""]
+    out += [f"Warning: {esc(w)}" for w in plan.warnings] + ([""] if plan.warnings else [])
     if plan.review.redacted:
         out += [f"Redacted: {', '.join(plan.review.redact)} are masked.", ""]
 
@@ -244,6 +245,7 @@ def render_markdown(plan: Plan, color: bool = False, limit: int = GITHUB_COMMENT
     del color
     s = plan.summary
     head = [f"### scimctl plan for {md(esc(plan.workspace))}", ""]
+    head += [f"> [!WARNING]\n> {md(esc(w))}\n" for w in plan.warnings]
     head += [f"**{md(line)}**  " for line in summary_lines(plan)]
     head[-1] = head[-1].rstrip()
     head += [

@@ -1,0 +1,204 @@
+"""What apply refuses whatever the plan file says, and the check that it is the reviewed plan.
+
+The recomputation in :func:`check_reviewed` is the guarantee: apply runs a plan
+only when the manifest, the directory and the state produce exactly the same
+actions now. The policy rules in :func:`policy_violations` come first because
+they name the broken rule ("a delete, but policy.deprovision is deactivate")
+instead of a bare difference, and because they hold for any caller of the
+library, with or without a recomputation. Both judge the file by the manifest's
+policy, never by the policy the file claims.
+"""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+from typing import Any
+
+from scimctl.config import Target
+from scimctl.errors import ScimctlError
+from scimctl.model import Desired, Snapshot, StateView
+from scimctl.plan.compare import Difference, compare_plans
+from scimctl.plan.diff import PlanRefused, compute_plan, deprovision_limit
+from scimctl.plan.model import DEPROVISION_KINDS, Action, Plan
+from scimctl.plan.redact import redact_plan
+
+
+class PlanNotReviewed(ScimctlError):
+    """The plan is not what the manifest, directory and state call for now."""
+
+    def __init__(self, source: str, violations: list[str], differences: list[Difference]) -> None:
+        self.violations = violations
+        self.differences = differences
+        lines = [f"refusing to apply {source}: it is not what would run now."]
+        if violations:
+            lines.append("Forbidden by the manifest's policy, whatever the plan file says:")
+            lines += [f"  {v}" for v in violations]
+        if differences:
+            lines.append("The plan computed now differs from the plan file:")
+            lines += [f"  {d}" for d in differences]
+        lines.append("Nothing was changed: run plan again and have the new plan reviewed.")
+        super().__init__("\n".join(lines))
+
+
+def _deprovisions(action: Action) -> bool:
+    """A deactivation or deletion, including one hidden in an adoption or an update."""
+    if action.kind in DEPROVISION_KINDS:
+        return True
+    active = action.changes.get("active")
+    return bool(active is not None and active.before is not False and active.after is False)
+
+
+def policy_violations(
+    plan: Plan,
+    desired: Desired,
+    snapshot: Snapshot,
+    state: StateView,
+    *,
+    max_deprovision: int | None = None,
+) -> list[str]:
+    """Every action of ``plan`` that the manifest's policy or ownership rules forbid."""
+    policy = desired.policy
+    out: list[str] = []
+    owner = {m.id: key for key, m in state.users.items()}
+    roles = {r.name: r for r in snapshot.roles}
+    groups = {g.name: g for g in snapshot.groups}
+    adopted = {a.live_id for a in plan.actions if a.kind == "adopt" and a.live_id}
+    for a in plan.actions:
+        where = f"{a.kind} {a.resource} {a.key}" + (f" (live id {a.live_id})" if a.live_id else "")
+        if a.resource == "user":
+            out += _user_rules(a, where, desired, state, owner, policy.deprovision)
+        else:
+            out += _group_rules(a, where, desired, groups, owner, adopted)
+        out += _role_rules(a, where, roles, policy.deny_permissions)
+    count = sum(1 for a in plan.actions if _deprovisions(a))
+    if max_deprovision is not None:
+        limit, source = max_deprovision, "--max-deprovision"
+    else:
+        limit = deprovision_limit(policy.max_deprovision, len(state.users))
+        source = f"policy.max_deprovision ({policy.max_deprovision} of {len(state.users)} managed)"
+    if count > limit:
+        out.append(
+            f"{count} deactivations and deletions (adoptions and updates included) exceed "
+            f"the limit of {limit} from {source}; if intended, apply with --max-deprovision {count}"
+        )
+    return out
+
+
+def _user_rules(
+    a: Action,
+    where: str,
+    desired: Desired,
+    state: StateView,
+    owner: dict[str, str],
+    deprovision: str,
+) -> list[str]:
+    out = []
+    spec = desired.users.get(a.key)
+    managed = state.users.get(a.key)
+    if a.kind in ("create", "adopt"):
+        if spec is None:
+            out.append(f"{where}: {a.key} is not in the manifest")
+        if a.kind == "create" and a.live_id is not None:
+            out.append(f"{where}: a create cannot target an existing account")
+        if a.kind == "adopt" and a.live_id in owner and owner[a.live_id] != a.key:
+            out.append(f"{where}: the account is managed as {owner[a.live_id]}")
+        return out
+    if managed is None or (a.live_id is not None and a.live_id != managed.id):
+        return [f"{where}: the account is not one scimctl manages as {a.key}"]
+    if a.kind == "delete" and (spec is not None or deprovision != "delete"):
+        out.append(f"{where}: a delete, but policy.deprovision is {deprovision}")
+    if a.kind == "deactivate":
+        wanted_inactive = spec is not None and spec.attrs.get("active") is False
+        if not wanted_inactive and (spec is not None or deprovision != "deactivate"):
+            out.append(f"{where}: a deactivation that neither the manifest nor policy asks for")
+    if a.kind in ("update", "reactivate") and spec is None:
+        out.append(f"{where}: {a.key} is not in the manifest")
+    return out
+
+
+def _group_rules(
+    a: Action,
+    where: str,
+    desired: Desired,
+    groups: dict[str, Any],
+    owner: dict[str, str],
+    adopted: set[str | None],
+) -> list[str]:
+    spec = desired.groups.get(a.key)
+    if spec is None:
+        return [f"{where}: the group is not in the manifest"]
+    live = groups.get(a.key)
+    if live is None or a.live_id != live.id:
+        return [f"{where}: the live id is not group {a.key!r}'s"]
+    if a.kind != "remove_members" or spec.authoritative:
+        return []
+    return [
+        f"{where}: removes member {m.id}, whom scimctl does not manage "
+        "(the group is not authoritative)"
+        for m in a.members
+        if m.id not in owner and m.id not in adopted
+    ]
+
+
+def _role_rules(a: Action, where: str, roles: dict[str, Any], deny: tuple[str, ...]) -> list[str]:
+    change = a.changes.get("roles")
+    granted = change.after if change is not None and isinstance(change.after, list) else []
+    out = []
+    for name in granted:
+        role = roles.get(name)
+        if role is None:
+            out.append(f"{where}: role {name!r} does not exist in the directory")
+            continue
+        for perm in role.permissions:
+            pattern = next((p for p in deny if fnmatchcase(perm, p)), None)
+            if pattern:
+                out.append(
+                    f"{where}: role {name!r} grants {perm!r}, denied by policy pattern {pattern!r}"
+                )
+    return out
+
+
+def check_reviewed(
+    plan: Plan,
+    desired: Desired,
+    snapshot: Snapshot,
+    state: StateView,
+    *,
+    target: Target,
+    manifest_digest: str,
+    max_deprovision: int | None = None,
+    source: str = "the plan",
+) -> Plan:
+    """The plan computed now, if ``plan`` is exactly it and breaks no rule; else refuse.
+
+    ``target`` is the manifest's, never the file's: the file's is only compared.
+    Raises :class:`PlanNotReviewed` naming every rule broken and every difference.
+    """
+    violations = policy_violations(plan, desired, snapshot, state, max_deprovision=max_deprovision)
+    try:
+        now = compute_plan(
+            desired,
+            snapshot,
+            state,
+            workspace=target.workspace,
+            target=target_document(target),
+            manifest_digest=manifest_digest,
+            max_deprovision=max_deprovision,
+            redact=plan.review.redact,
+        )
+        # A redacted file shows masked values: compare through the same mask, and run
+        # the values computed now, never the file's masks.
+        seen = redact_plan(now, plan.review.redact) if plan.review.redacted else now
+    except PlanRefused as exc:
+        raise PlanNotReviewed(source, [*violations, f"the plan computed now: {exc}"], []) from None
+    except ValueError as exc:  # a redact list no manifest could have written
+        raise PlanNotReviewed(source, [*violations, f"review.redact: {exc}"], []) from None
+    differences = compare_plans(plan, seen)
+    if violations or differences:
+        raise PlanNotReviewed(source, violations, differences)
+    return now
+
+
+def target_document(target: Target) -> dict[str, str]:
+    """How a plan records its target (see :func:`scimctl.commands.plan`)."""
+    return {"provider": target.provider, "api_url": target.api_url, "login_url": target.login_url}
