@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ from scimctl.model import Desired, GroupSpec, Location, Policy, UserSpec
 from scimctl.problems import InputError, Problem, error_message, field_path
 
 SINGLE_SECTIONS = ("target", "defaults", "policy", "hris")
+MAX_MANIFEST_BYTES = 10 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,17 @@ def load_manifest(paths: list[str | Path] | str | Path) -> Manifest:
     users: list[tuple[UserModel, Location]] = []
     groups: list[tuple[GroupModel, Location]] = []
     for path in map(Path, paths):
-        _load_file(path, problems, sections, users, groups)
+        try:
+            _load_file(path, problems, sections, users, groups)
+        except Exception as exc:  # a bug in scimctl, reported with its file, not a traceback
+            problems.append(
+                Problem(
+                    _shown(path),
+                    "",
+                    f"internal error while reading this file ({exc.__class__.__name__}: "
+                    f"{str(exc)[:200]}); please report it",
+                )
+            )
     target = sections.get("target", (TargetModel(), ""))[0]
     defaults = sections.get("defaults", (DefaultsModel(), ""))[0]
     policy_model = sections.get("policy", (PolicyModel(), ""))[0]
@@ -101,16 +114,43 @@ def _load_file(
     users: list[tuple[UserModel, Location]],
     groups: list[tuple[GroupModel, Location]],
 ) -> None:
+    text = _read_manifest(path, problems)
+    if text is None:
+        return
     try:
-        data = yamlsrc.load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        problems.append(Problem(str(path), "", f"cannot read: {exc.strerror}"))
+        data, issues = yamlsrc.load_checked(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        if mark is None:
+            problems.append(Problem(str(path), "", f"not valid YAML: {exc.problem or exc}"))
+        else:
+            problems.append(
+                Problem(
+                    f"{path}:{mark.line + 1}",
+                    "",
+                    f"not valid YAML at column {mark.column + 1}: {exc.problem or exc}",
+                )
+            )
+        return
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        problems.append(
+            Problem(
+                f"{path}:{line}",
+                "",
+                f"not valid YAML at column {column}: character {exc.character!r} is not allowed",
+            )
+        )
         return
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problems.append(Problem(where, "", f"not valid YAML: {getattr(exc, 'problem', exc)}"))
+        problems.append(Problem(str(path), "", f"not valid YAML: {exc}"))
         return
+    except RecursionError:
+        problems.append(Problem(str(path), "", "not valid YAML: nested too deeply"))
+        return
+    for issue in issues:
+        problems.append(Problem(f"{path}:{issue.line}", "", issue.message))
     if not isinstance(data, dict):
         problems.append(Problem(str(path), "", "a manifest must be a YAML mapping"))
         return
@@ -168,6 +208,53 @@ def _load_file(
         found, source_problems = read_source(source, path.parent, where(("sources", i)))
         users.extend(found)
         problems.extend(source_problems)
+
+
+def _shown(path: Path) -> str:
+    return str(path).replace("\0", "\\0")
+
+
+def _read_manifest(path: Path, problems: list[Problem]) -> str | None:
+    """A manifest's text, or None with a located problem; never reads a special file."""
+    if "\0" in str(path):
+        problems.append(Problem(_shown(path), "", "the path contains a NUL byte"))
+        return None
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            problems.append(Problem(str(path), "", "not a regular file; refusing to read it"))
+            return None
+        if info.st_size > MAX_MANIFEST_BYTES:
+            problems.append(
+                Problem(
+                    str(path), "", f"{info.st_size:,} bytes; the limit is {MAX_MANIFEST_BYTES:,}"
+                )
+            )
+            return None
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_MANIFEST_BYTES + 1)
+    except OSError as exc:
+        problems.append(Problem(str(path), "", f"cannot read: {exc.strerror or exc}"))
+        return None
+    except ValueError as exc:  # e.g. a path the OS cannot represent
+        problems.append(Problem(_shown(path), "", f"cannot read: {exc}"))
+        return None
+    if len(data) > MAX_MANIFEST_BYTES:
+        problems.append(Problem(str(path), "", f"larger than {MAX_MANIFEST_BYTES:,} bytes"))
+        return None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        problems.append(
+            Problem(
+                f"{path}:{line}",
+                "",
+                f"not UTF-8: byte offset {exc.start} is {data[exc.start : exc.start + 1]!r}; "
+                "save the manifest as UTF-8",
+            )
+        )
+        return None
 
 
 def _user_spec(user: UserModel, loc: Location, defaults: DefaultsModel) -> UserSpec:
