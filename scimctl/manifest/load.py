@@ -139,7 +139,8 @@ def _load_file(
             Problem(
                 f"{path}:{line}",
                 "",
-                f"not valid YAML at column {column}: character {exc.character!r} is not allowed",
+                f"not valid YAML at column {column}: character {_char(exc.character)} "
+                "is not allowed",
             )
         )
         return
@@ -208,6 +209,11 @@ def _load_file(
         found, source_problems = read_source(source, path.parent, where(("sources", i)))
         users.extend(found)
         problems.extend(source_problems)
+
+
+def _char(c: object) -> str:
+    code = ord(c) if isinstance(c, str) and len(c) == 1 else c
+    return f"U+{code:04X}" if isinstance(code, int) else repr(c)
 
 
 def _shown(path: Path) -> str:

@@ -27,6 +27,7 @@ import csv
 import io
 import os
 import stat
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,12 @@ from jinja2 import nodes
 from pydantic import ValidationError
 
 from scimctl.manifest.models import ENCODINGS, PHONE_TYPES, SourceModel, UserModel
-from scimctl.manifest.templates import TemplateFailure, compile_template, render
+from scimctl.manifest.templates import (
+    TemplateFailure,
+    TemplateTimeout,
+    compile_template,
+    render,
+)
 from scimctl.model import Location
 from scimctl.problems import Problem, error_message, field_path
 
@@ -46,6 +52,7 @@ FALSE = {"false", "no", "n", "0", "inactive", ""}
 MAX_BYTES = 64 * 1024 * 1024  # a CSV export larger than this is refused, not read
 MAX_FIELD = 65_536  # characters in one CSV field
 EXAMPLE_ROWS = 5
+SOURCE_SECONDS = 60  # all rows of one source; bounded even for a huge, slow export
 HINTS = {
     "phoneNumbers": "; use the phone filter, e.g. {{ row.phone | phone('US') }}",
 }
@@ -185,6 +192,7 @@ def read_source(
     users: list[tuple[UserModel, Location]] = []
     skip_render = False
     number = 0
+    deadline = time.monotonic() + SOURCE_SECONDS
     short: tuple[int, int] | None = None  # the last row with too few fields
     while True:
         try:
@@ -227,6 +235,15 @@ def read_source(
             continue
         if skip_render:
             continue
+        if time.monotonic() > deadline:
+            problems.append(
+                Problem(
+                    str(loc),
+                    "",
+                    f"rendering this source took over {SOURCE_SECONDS} s; stopped at this row",
+                )
+            )
+            break
         row = dict(zip(header, record, strict=True))
         user = _render_row(row, number, templates, rows)
         if user is not None:
@@ -299,10 +316,12 @@ def _render_row(
     rows: _RowProblems,
 ) -> UserModel | None:
     if "when" in templates:
+        if templates["when"] is None:
+            return None
         try:
             verdict = render(templates["when"], row=row).strip().lower()
         except TemplateFailure as exc:
-            rows.add(number, "when", str(exc))
+            rows.add(number, "when", _stopped(exc, templates, "when"))
             return None
         if verdict in FALSE or verdict == "none":
             return None
@@ -311,8 +330,11 @@ def _render_row(
             return None
     values: dict[str, Any] = {}
     failed: set[str] = set()
-    for fld, template in templates.items():
+    for fld, template in list(templates.items()):
         if fld == "when":
+            continue
+        if template is None:  # stopped after it timed out on an earlier row
+            failed.add(fld)
             continue
         try:
             values[fld] = _convert(fld, render(template, row=row))
@@ -322,12 +344,14 @@ def _render_row(
             if rest and value.startswith("'"):
                 rows.add(number, fld, f"is not {rest}", value, str(exc))
             else:
-                rows.add(number, fld, str(exc))
+                rows.add(number, fld, _stopped(exc, templates, fld))
     values = {k: v for k, v in values.items() if v is not None}
     try:
         user = UserModel.model_validate(values)
     except ValidationError as exc:
         for e in exc.errors():
+            if e["loc"] and e["loc"][0] in failed and e["type"] == "missing":
+                continue  # its template failed, which is already reported
             failed.add(str(e["loc"][0]) if e["loc"] else "")
             full = message = error_message(e)
             example = ""
@@ -337,7 +361,15 @@ def _render_row(
                 example = shown
             rows.add(number, field_path(e["loc"]), message, example, full)
         return _partial(values, failed)
-    return None if failed else user
+    return user  # with problems reported, it only serves the checks across records
+
+
+def _stopped(exc: TemplateFailure, templates: dict[str, jinja2.Template], fld: str) -> str:
+    """A template that timed out once is not rendered again: rows x timeout is a hang."""
+    if isinstance(exc, TemplateTimeout):
+        templates[fld] = None  # type: ignore[assignment]
+        return f"{exc}; not rendered for the rows after this one"
+    return str(exc)
 
 
 def _partial(values: dict[str, Any], failed: set[str]) -> UserModel | None:

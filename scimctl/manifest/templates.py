@@ -44,6 +44,10 @@ class TemplateFailure(Exception):
     """A template could not be compiled or rendered; the message says why."""
 
 
+class TemplateTimeout(TemplateFailure):
+    """A render ran out of time; the same template will on other rows too."""
+
+
 class _Timeout(BaseException):
     # BaseException, so no ``except Exception`` inside jinja2 or a filter swallows it.
     pass
@@ -196,7 +200,7 @@ def render(template: jinja2.Template, **context: Any) -> str:
                 parts.append(chunk)
             return "".join(parts)
     except _Timeout:
-        raise TemplateFailure(
+        raise TemplateTimeout(
             f"template took longer than {RENDER_SECONDS} s to render; stopped"
         ) from None
     except TemplateFailure:

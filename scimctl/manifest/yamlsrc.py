@@ -86,6 +86,7 @@ class _Loader(yaml.SafeLoader):
                         "the second would silently replace the first",
                     )
                 )
+                self.construct_object(value_node, deep=True)  # for problems inside it
                 continue
             out[key] = self.construct_object(value_node, deep=True)
             out.key_lines[key] = line
