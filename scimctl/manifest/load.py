@@ -153,7 +153,7 @@ def _load_file(
     for issue in issues:
         problems.append(Problem(f"{path}:{issue.line}", "", issue.message))
     if not isinstance(data, dict):
-        problems.append(Problem(str(path), "", "a manifest must be a YAML mapping"))
+        problems.append(Problem(f"{path}:1", "", "a manifest must be a YAML mapping"))
         return
 
     def where(loc: tuple[Any, ...]) -> str:

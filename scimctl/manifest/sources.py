@@ -261,7 +261,7 @@ def read_source(
                 )
             )
     if header is None:
-        problems.append(Problem(str(path), "", "the file is empty; expected a header row"))
+        problems.append(Problem(f"{path}: row 1", "", "the file is empty; expected a header row"))
     problems.extend(rows.problems())
     return users, problems
 

@@ -37,7 +37,8 @@ MAX_RANGE = 10_000
 MAX_SOURCE = 16_384  # longest template text
 RENDER_SECONDS = 0.5
 UNSAFE_FILTERS = ("indent", "wordwrap", "center", "pprint", "urlize", "xmlattr", "batch", "slice")
-_WIDTH_RE = re.compile(r"\d{6,}")
+# A width or precision of 6+ digits in a %-format or a {}-format field.
+_WIDTH_RE = re.compile(r"%[-+ #0*]*\d{6,}|%[-+ #0*]*\d*\.\d{6,}|\{[^{}]*:[^{}]*\d{6,}[^{}]*\}")
 
 
 class TemplateFailure(Exception):
@@ -86,6 +87,8 @@ def _seq_len(x: Any) -> int | None:
 def _guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def guarded(*args: Any, **kwargs: Any) -> Any:
+        if name == "format" and any(isinstance(a, str) and _WIDTH_RE.search(a) for a in args):
+            raise TemplateFailure("format width is too large")
         for arg in (*args, *kwargs.values()):
             if isinstance(arg, int) and not isinstance(arg, bool) and abs(arg) > MAX_INT_ARG:
                 raise TemplateFailure(f"filter {name}: {arg} is larger than {MAX_INT_ARG:,}")
@@ -130,6 +133,14 @@ class BoundedEnvironment(SandboxedEnvironment):
         elif operator == "%" and isinstance(left, str) and _WIDTH_RE.search(left):
             raise TemplateFailure("format width is too large")
         return super().call_binop(context, operator, left, right)
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        # jinja2 hands out str.format at attribute access, so check the widths here.
+        owner = getattr(value, "__self__", None)
+        name = getattr(value, "__name__", "")
+        if isinstance(owner, str) and name in ("format", "format_map") and _WIDTH_RE.search(owner):
+            raise TemplateFailure("format width is too large")
+        return super().wrap_str_format(value)
 
     def call(
         __self, __context: jinja2.runtime.Context, __obj: Any, *args: Any, **kwargs: Any

@@ -92,6 +92,14 @@ class _Loader(yaml.SafeLoader):
             out.key_lines[key] = line
         return out
 
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+        # "2024-13-45" looks like a timestamp to YAML and makes PyYAML raise ValueError.
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError as exc:
+            self.issues.append(YamlIssue(node.start_mark.line + 1, f"{node.value!r}: {exc}"))
+            return node.value
+
     def construct_sequence(self, node: yaml.SequenceNode, deep: bool = False) -> Sequence:
         out = Sequence(self.construct_object(child, deep=True) for child in node.value)
         out.line = node.start_mark.line + 1
@@ -101,6 +109,7 @@ class _Loader(yaml.SafeLoader):
 
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _Loader.construct_mapping)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _Loader.construct_sequence)
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
 
 
 def _expanded_size(root: yaml.Node) -> int:
