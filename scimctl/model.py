@@ -24,7 +24,12 @@ USER_ATTRIBUTES: tuple[str, ...] = (
     "department",
     "division",
     "employeeNumber",
+    "workEmail",
+    "dateHire",
+    "manager",  # the manager's key (externalId); Genesys holds the manager's live id
     "phoneNumbers",
+    "routingSkills",  # sorted [name, proficiency] pairs
+    "routingLanguages",
     "roles",
 )
 
@@ -53,6 +58,7 @@ class UserSpec:
     attrs: Attrs  # only the attributes the manifest manages
     groups: tuple[str, ...] = ()
     location: Location | None = None
+    previous_keys: tuple[str, ...] = ()  # earlier externalIds (a rehire): re-key, not refuse
 
 
 @dataclass(frozen=True)
@@ -118,6 +124,9 @@ class Snapshot:
     users: tuple[LiveUser, ...]
     groups: tuple[LiveGroup, ...]
     roles: tuple[LiveRole, ...]
+    # Routing skill and language names (Platform API); None when not read.
+    skills: frozenset[str] | None = None
+    languages: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,11 @@ def check_records(
     users: list[tuple[UserModel, Location]],
     groups: list[tuple[GroupModel, Location]],
     policy: Policy,
+    current: set[int] | None = None,
 ) -> list[Problem]:
+    """Every problem across records; ``current`` holds the ids of users desired today."""
     problems: list[Problem] = []
+    problems.extend(_managers(users, current))
     seen_ids: dict[str, Location] = {}
     seen_names: dict[str, Location] = {}
     for user, loc in users:
@@ -59,6 +62,83 @@ def check_records(
         problems.append(
             Problem(str(locs[0]), "groups", f"unknown group {g!r}; declare it under groups:{more}")
         )
+    return problems
+
+
+def _managers(users: list[tuple[UserModel, Location]], current: set[int] | None) -> list[Problem]:
+    """Managers must be users desired today, never the user, never in a cycle.
+
+    Apply creates a manager before the people reporting to them, so a cycle could
+    never be applied; it is refused here, with the line of the first user on it.
+    """
+    problems: list[Problem] = []
+    by_key: dict[str, tuple[UserModel, Location]] = {}
+    for user, loc in users:
+        key = getattr(user, "externalId", None)
+        if isinstance(key, str):
+            by_key.setdefault(key, (user, loc))
+    today = {
+        getattr(u, "externalId", None) for u, _ in users if current is None or id(u) in current
+    }
+    retired: dict[str, Location] = {}
+    for user, loc in users:
+        for old in getattr(user, "previousExternalIds", None) or []:
+            if old in by_key:
+                problems.append(
+                    Problem(
+                        str(loc),
+                        "previousExternalIds",
+                        f"{old!r} is the externalId of the user at {by_key[old][1]}",
+                    )
+                )
+            elif old in retired:
+                problems.append(
+                    Problem(
+                        str(loc), "previousExternalIds", f"{old!r} is also listed at {retired[old]}"
+                    )
+                )
+            retired.setdefault(old, loc)
+    boss: dict[str, str] = {}
+    for user, loc in users:
+        manager = getattr(user, "manager", None)
+        key = getattr(user, "externalId", None)
+        if manager is None or not isinstance(key, str):
+            continue
+        if current is not None and id(user) not in current:
+            continue
+        if manager == key:
+            problems.append(Problem(str(loc), "manager", "a user cannot be their own manager"))
+        elif manager not in by_key:
+            problems.append(
+                Problem(
+                    str(loc),
+                    "manager",
+                    f"unknown manager {manager!r}: not the externalId of a user in the manifest",
+                )
+            )
+        elif manager not in today:
+            start = getattr(by_key[manager][0], "provision_from", None)
+            problems.append(
+                Problem(
+                    str(loc),
+                    "manager",
+                    f"manager {manager!r} is not provisioned until {start}",
+                )
+            )
+        else:
+            boss[key] = manager
+    seen: set[str] = set()
+    for start in boss:
+        path: dict[str, int] = {}
+        node: str | None = start
+        while node is not None and node not in seen and node not in path:
+            path[node] = len(path)
+            node = boss.get(node)
+        if node is not None and node in path:
+            cycle = list(path)[path[node] :]
+            text = " -> ".join([*cycle, node]) if len(cycle) <= 2 * EXAMPLES else _chain_text(cycle)
+            problems.append(Problem(str(by_key[node][1]), "manager", f"manager cycle: {text}"))
+        seen.update(path)
     return problems
 
 

@@ -7,6 +7,7 @@ across records (duplicates, unknown groups, hierarchy) with the line of the reco
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -47,8 +48,15 @@ class Manifest:
     digest: str
 
 
-def load_manifest(paths: list[str | Path] | str | Path) -> Manifest:
-    """Load, validate and resolve manifests; raise :class:`InputError` with all problems."""
+def load_manifest(
+    paths: list[str | Path] | str | Path, *, as_of: dt.date | None = None
+) -> Manifest:
+    """Load, validate and resolve manifests; raise :class:`InputError` with all problems.
+
+    ``as_of`` is the day the desired state is for (default: today, UTC): a user whose
+    ``provision_from`` is later is validated but not desired yet.
+    """
+    as_of = as_of or dt.datetime.now(dt.UTC).date()
     if isinstance(paths, str | Path):
         paths = [paths]
     problems: list[Problem] = []
@@ -90,11 +98,12 @@ def load_manifest(paths: list[str | Path] | str | Path) -> Manifest:
         problems.append(
             Problem(where, "policy.password", "generate needs hris.webhook_url to hand it over")
         )
-    problems.extend(check_records(users, groups, policy))
+    current = [(u, loc) for u, loc in users if _started(u, as_of)]
+    problems.extend(check_records(users, groups, policy, current={id(u) for u, _ in current}))
     if problems:
         raise InputError(problems)
     desired = Desired(
-        users={u.externalId: _user_spec(u, loc, defaults) for u, loc in users},
+        users={u.externalId: _user_spec(u, loc, defaults) for u, loc in current},
         groups={g.name: GroupSpec(g.name, g.parent, g.authoritative, loc) for g, loc in groups},
         policy=policy,
     )
@@ -264,23 +273,42 @@ def _read_manifest(path: Path, problems: list[Problem]) -> str | None:
 
 
 def _user_spec(user: UserModel, loc: Location, defaults: DefaultsModel) -> UserSpec:
+    """The canonical attributes of one desired user.
+
+    Leaver semantics: a person marked inactive keeps an account but no managed group
+    memberships, exactly as if they had been removed from the feed under
+    ``policy.deprovision: deactivate``; the two paths end in the same directory.
+    """
+    active = _first(user.active, defaults.active, True)
     attrs: dict[str, Any] = {
         "userName": user.userName,
         "displayName": user.displayName,
-        "active": _first(user.active, defaults.active, True),
+        "active": active,
     }
     for name in ("title", "department", "division"):
         value = _first(getattr(user, name), getattr(defaults, name))
         if value is not None:
             attrs[name] = value
-    if user.employeeNumber is not None:
-        attrs["employeeNumber"] = user.employeeNumber
+    for name in ("employeeNumber", "workEmail", "dateHire", "manager"):
+        if getattr(user, name) is not None:
+            attrs[name] = getattr(user, name)
     if user.phoneNumbers is not None:
         attrs["phoneNumbers"] = sorted([p.type, p.value] for p in user.phoneNumbers)
+    for name in ("routingSkills", "routingLanguages"):
+        items = getattr(user, name)
+        if items is not None:
+            attrs[name] = sorted([p.name, float(p.proficiency)] for p in items)
     roles = _first(user.roles, defaults.roles)
     if roles is not None:
         attrs["roles"] = sorted(set(roles))
-    return UserSpec(user.externalId, attrs, tuple(dict.fromkeys(user.groups)), loc)
+    groups = tuple(dict.fromkeys(user.groups)) if active else ()
+    previous = tuple(k for k in dict.fromkeys(user.previousExternalIds) if k != user.externalId)
+    return UserSpec(user.externalId, attrs, groups, loc, previous_keys=previous)
+
+
+def _started(user: UserModel, as_of: dt.date) -> bool:
+    start = getattr(user, "provision_from", None)
+    return start is None or dt.date.fromisoformat(start) <= as_of
 
 
 def _first(*values: Any) -> Any:
@@ -291,7 +319,10 @@ def digest(desired: Desired, target: TargetModel) -> str:
     """A digest of what the manifest means, not how it is formatted."""
     doc = {
         "target": target.model_dump(),
-        "users": {k: {"attrs": u.attrs, "groups": u.groups} for k, u in desired.users.items()},
+        "users": {
+            k: {"attrs": u.attrs, "groups": u.groups, "previous": u.previous_keys}
+            for k, u in desired.users.items()
+        },
         "groups": {k: [g.parent, g.authoritative] for k, g in desired.groups.items()},
         "policy": asdict(desired.policy),
     }
