@@ -52,9 +52,18 @@ def same(attr: str, a: Any, b: Any) -> bool:
     """Equality as Genesys means it: userName is case-insensitive, None is unset."""
     if attr == "userName" and isinstance(a, str) and isinstance(b, str):
         return a.lower() == b.lower()
-    if attr in ("phoneNumbers", "roles"):
+    if attr in ("phoneNumbers", "roles", "routingSkills", "routingLanguages"):
         return sorted(a or []) == sorted(b or [])
     return a == b
+
+
+def _manager_as_key(live: LiveUser | None, key_of: dict[str, str]) -> LiveUser | None:
+    """Genesys holds the manager's live id; the manifest names the manager's key."""
+    manager = live.attrs.get("manager") if live else None
+    if live is None or manager is None:
+        return live
+    attrs = {**live.attrs, "manager": key_of.get(manager, manager)}
+    return LiveUser(id=live.id, external_id=live.external_id, attrs=attrs, version=live.version)
 
 
 class _Matcher:
@@ -101,10 +110,14 @@ def compute_plan(
     matcher = _Matcher(snapshot, state)
     actions: list[Action] = []
     matched: dict[str, LiveUser | None] = {}
+    key_of = {u.id: u.external_id for u in snapshot.users if u.external_id}
+    key_of.update({m.id: k for k, m in state.users.items()})
     for key in sorted(desired.users):
         spec = desired.users[key]
         live = matcher.match(key, spec.attrs["userName"])
         matched[key] = live
+        if "manager" in spec.attrs:
+            live = _manager_as_key(live, key_of)
         action = _user_action(key, spec.attrs, live, in_state=key in state.users)
         if action:
             actions.append(action)
