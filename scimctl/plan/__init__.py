@@ -7,6 +7,7 @@ from scimctl.manifest import Manifest
 from scimctl.plan.diff import PlanRefused, compute_plan
 from scimctl.plan.model import Plan, PlanFileError
 from scimctl.scim.client import GenesysClient
+from scimctl.scim.routing import with_routing
 from scimctl.state.store import Store
 
 __all__ = ["Plan", "PlanFileError", "PlanRefused", "compute_plan", "make_plan"]
@@ -23,7 +24,7 @@ def make_plan(
     """Read the directory and state, compute the plan, and record the run."""
     run_id = store.start_run(target.workspace, "plan", manifest.digest)
     try:
-        snapshot = client.snapshot()
+        snapshot = with_routing(client.snapshot(), manifest.desired, client)
         state = store.state(target.workspace)
         plan = compute_plan(
             manifest.desired,

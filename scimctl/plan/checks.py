@@ -63,6 +63,7 @@ def check_directory(desired: Desired, snapshot: Snapshot, state: StateView) -> l
                     "create groups through SCIM, so create it there first",
                 )
             )
+    problems.extend(_routing(desired, snapshot))
     owner = {m.id: key for key, m in state.users.items()}
     by_id = {u.id: u for u in snapshot.users}
     by_name = {u.user_name.lower(): u for u in snapshot.users}
@@ -93,4 +94,34 @@ def check_directory(desired: Desired, snapshot: Snapshot, state: StateView) -> l
         else:
             continue
         problems.append(Problem(_where(spec), "userName", message))
+    return problems
+
+
+def _routing(desired: Desired, snapshot: Snapshot) -> list[Problem]:
+    """Skills and languages must exist (names are case-sensitive), one line per name."""
+    problems: list[Problem] = []
+    for attr, known, what in (
+        ("routingSkills", snapshot.skills, "skill"),
+        ("routingLanguages", snapshot.languages, "language"),
+    ):
+        if known is None:
+            continue
+        users_by_name: dict[str, list[UserSpec]] = {}
+        for key in sorted(desired.users):
+            spec = desired.users[key]
+            for name, _level in spec.attrs.get(attr) or []:
+                users_by_name.setdefault(name, []).append(spec)
+        for name, specs in sorted(users_by_name.items()):
+            if name in known:
+                continue
+            near = [k for k in known if k.lower() == name.lower()]
+            hint = f"; names are case-sensitive: did you mean {near[0]!r}?" if near else ""
+            problems.append(
+                Problem(
+                    _where(specs[0]),
+                    attr,
+                    f"routing {what} {name!r} does not exist in the directory "
+                    f"(used by {len(specs)} users: {_names(specs)}){hint}",
+                )
+            )
     return problems
