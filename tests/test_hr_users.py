@@ -146,3 +146,59 @@ def test_leaver_marked_inactive_is_deactivated_and_leaves_groups(workspace):
 
 def test_leaver_removed_from_feed_ends_the_same_way(workspace):
     assert _leave(workspace, mark_inactive=False, drop=True) == (False, {"stay@example.com"})
+
+
+def test_rehire_is_re_keyed_as_its_own_action(workspace):
+    ws, emu = workspace, workspace.emulator
+    ws.write_manifest({"groups": [{"name": "Support"}], "users": [
+        user("OLD-7", "rehire@example.com", groups=["Support"]),
+        user("E1", "stay@example.com"),
+    ]})  # fmt: skip
+    assert ws.run("apply", "--auto-approve").returncode == 0
+    # Terminated: removed from the feed, so deactivated by policy.
+    ws.write_manifest({"groups": [{"name": "Support"}], "users": [user("E1", "stay@example.com")]})
+    assert ws.run("apply", "--auto-approve").returncode == 0
+    old = next(u for u in emu.users() if u["userName"] == "rehire@example.com")
+    assert old["active"] is False
+
+    rehired = user("NEW-9", "rehire@example.com", groups=["Support"], previousExternalIds=["OLD-7"])
+    ws.write_manifest(
+        {"groups": [{"name": "Support"}], "users": [rehired, user("E1", "stay@example.com")]}
+    )
+    planned = ws.run("plan", "--detailed-exitcode")
+    assert planned.returncode == 2, planned.stdout + planned.stderr
+    assert "rekey user NEW-9" in planned.stdout, planned.stdout
+    assert "1 to re-key" in planned.stdout
+    assert "create" not in planned.stdout and "deactivate" not in planned.stdout
+    applied = ws.run("apply", "--auto-approve")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    found = [u for u in emu.users() if u["userName"] == "rehire@example.com"]
+    assert [(u["id"], u["externalId"], u["active"]) for u in found] == [(old["id"], "NEW-9", True)]
+    assert emu.member_names("Support") == {"rehire@example.com"}
+    assert ws.run("plan", "--detailed-exitcode").returncode == 0
+
+
+def test_rehire_without_previous_ids_is_still_refused(workspace):
+    ws = workspace
+    ws.write_manifest({"users": [user("OLD-7", "rehire@example.com")]})
+    assert ws.run("apply", "--auto-approve").returncode == 0
+    ws.write_manifest({"users": [user("NEW-9", "rehire@example.com")]})
+    planned = ws.run("plan")
+    assert planned.returncode == 1
+    assert "belongs to the account scimctl manages for externalId 'OLD-7'" in planned.stderr
+
+
+def test_future_starter_waits_for_provision_from(workspace):
+    ws, emu = workspace, workspace.emulator
+    ws.write_manifest({"users": [
+        user("E1", "now@example.com"),
+        user("E2", "later@example.com", provision_from="2099-01-15"),
+    ]})  # fmt: skip
+    assert ws.run("apply", "--auto-approve").returncode == 0
+    assert {u["userName"] for u in emu.users()} == {"now@example.com"}
+    early = ws.run("validate", "--as-of", "2099-01-14")
+    assert "Valid: 1 users" in early.stdout, early.stdout + early.stderr
+    assert "Valid: 2 users" in ws.run("validate", "--as-of", "2099-01-15").stdout
+    planned = ws.run("plan", SCIMCTL_AS_OF="2099-01-15")
+    assert "+ create user E2 (later@example.com)" in planned.stdout, planned.stdout
+    assert "E1" not in planned.stdout

@@ -326,6 +326,10 @@ class Executor:
         version = live.version if live else action.version
 
         def commit_patch(conn: Any) -> None:
+            if action.kind == "rekey":
+                old = action.changes["externalId"].before
+                if old and old != action.key:
+                    store.drop_user(conn, ws, old)
             store.put_user(conn, ws, action.key, action.live_id, user_name, attrs, version)
             self._event(conn, action, action.live_id, user_name)
 

@@ -80,6 +80,10 @@ def check_directory(desired: Desired, snapshot: Snapshot, state: StateView) -> l
             continue
         holder_key = owner.get(holder.id)
         name = spec.attrs["userName"]
+        if holder_key in spec.previous_keys or (
+            holder_key is None and holder.external_id in spec.previous_keys
+        ):
+            continue  # a rehire: the plan re-keys that account
         if holder_key is not None:
             message = (
                 f"{name!r} belongs to the account scimctl manages for externalId {holder_key!r}"

@@ -79,8 +79,9 @@ class _Matcher:
             self.by_name.setdefault(u.user_name.lower(), u)
         self.owner = {m.id: key for key, m in state.users.items()}
         self.state = state
+        self.rekeys: dict[str, str] = {}  # old key -> live id taken over by a new key
 
-    def match(self, key: str, user_name: str) -> LiveUser | None:
+    def match(self, key: str, user_name: str, previous: tuple[str, ...] = ()) -> LiveUser | None:
         managed = self.state.users.get(key)
         if managed and managed.id in self.by_id:
             return self.by_id[managed.id]
@@ -88,6 +89,18 @@ class _Matcher:
             if cand is None or self.owner.get(cand.id, key) != key:
                 continue
             if cand.external_id in (None, key):
+                return cand
+        return self.rekeyed(previous)
+
+    def rekeyed(self, previous: tuple[str, ...]) -> LiveUser | None:
+        """The account a rehire had under an earlier externalId, if no one else owns it."""
+        for old in previous:
+            managed = self.state.users.get(old)
+            cand = self.by_id.get(managed.id) if managed else self.by_ext.get(old)
+            if cand is None or self.owner.get(cand.id, old) != old:
+                continue
+            if cand.external_id in (None, old) or managed is not None:
+                self.rekeys[old] = cand.id
                 return cand
         return None
 
@@ -114,15 +127,16 @@ def compute_plan(
     key_of.update({m.id: k for k, m in state.users.items()})
     for key in sorted(desired.users):
         spec = desired.users[key]
-        live = matcher.match(key, spec.attrs["userName"])
+        live = matcher.match(key, spec.attrs["userName"], spec.previous_keys)
         matched[key] = live
         if "manager" in spec.attrs:
             live = _manager_as_key(live, key_of)
-        action = _user_action(key, spec.attrs, live, in_state=key in state.users)
+        old_key = next((o for o, i in matcher.rekeys.items() if live and i == live.id), None)
+        action = _user_action(key, spec.attrs, live, in_state=key in state.users, old_key=old_key)
         if action:
             actions.append(action)
     ignored: set[str] = set()
-    for key in sorted(set(state.users) - set(desired.users)):
+    for key in sorted(set(state.users) - set(desired.users) - set(matcher.rekeys)):
         managed = state.users[key]
         live = matcher.by_id.get(managed.id)
         action = _deprovision(key, managed.user_name, live, desired.policy.deprovision)
@@ -165,7 +179,11 @@ def compute_plan(
 
 
 def _user_action(
-    key: str, attrs: dict[str, Any], live: LiveUser | None, in_state: bool
+    key: str,
+    attrs: dict[str, Any],
+    live: LiveUser | None,
+    in_state: bool,
+    old_key: str | None = None,
 ) -> Action | None:
     if live is None:
         return Action(
@@ -181,9 +199,14 @@ def _user_action(
         for a, v in attrs.items()
         if not same(a, live.attrs.get(a), v)
     }
-    if live.external_id != key:
-        changes = {"externalId": Change(before=live.external_id, after=key), **changes}
-    if not in_state:
+    if live.external_id != key or old_key is not None:
+        before = live.external_id if live.external_id is not None else old_key
+        changes = {"externalId": Change(before=before, after=key), **changes}
+    reason = None
+    if old_key is not None:
+        kind = "rekey"
+        reason = f"previousExternalIds: the account of {old_key!r} is re-keyed to {key!r}"
+    elif not in_state:
         kind = "adopt"
     elif "active" in changes:
         kind = "reactivate" if changes["active"].after else "deactivate"
@@ -200,6 +223,7 @@ def _user_action(
         version=live.version,
         userName=live.user_name,
         changes=changes,
+        reason=reason,
     )
 
 

@@ -22,6 +22,7 @@ FORMAT_VERSION = 1
 ActionKind = Literal[
     "create",
     "adopt",
+    "rekey",
     "update",
     "reactivate",
     "deactivate",
@@ -34,6 +35,7 @@ ActionKind = Literal[
 KIND_ORDER: tuple[str, ...] = (
     "create",
     "adopt",
+    "rekey",  # a managed or live account moves to a new externalId (a rehire)
     "update",
     "reactivate",
     "add_members",

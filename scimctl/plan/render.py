@@ -21,12 +21,12 @@ EMAIL_RE = re.compile(r"([A-Za-z0-9._%+!#$&'*/=?^`{|}~-]+)@([A-Za-z0-9.-]+)")
 PERSONAL = ("displayName", "userName", "phoneNumbers", "title", "employeeNumber")
 
 SYMBOLS = {
-    "create": "+", "adopt": "<=", "update": "~", "reactivate": "~", "deactivate": "-",
+    "create": "+", "adopt": "<=", "rekey": "~", "update": "~", "reactivate": "~", "deactivate": "-",
     "delete": "-", "forget": "-", "add_members": "+", "remove_members": "-",
 }  # fmt: skip
 COLOURS = {"+": "green", "~": "yellow", "<=": "cyan", "-": "red"}
 LABELS = {
-    "create": "to create", "adopt": "to adopt", "update": "to update",
+    "create": "to create", "adopt": "to adopt", "rekey": "to re-key", "update": "to update",
     "reactivate": "to reactivate", "deactivate": "to deactivate", "delete": "to delete",
     "forget": "to forget", "add_members": "groups gaining members",
     "remove_members": "groups losing members",
