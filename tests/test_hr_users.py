@@ -202,3 +202,23 @@ def test_future_starter_waits_for_provision_from(workspace):
     planned = ws.run("plan", SCIMCTL_AS_OF="2099-01-15")
     assert "+ create user E2 (later@example.com)" in planned.stdout, planned.stdout
     assert "E1" not in planned.stdout
+
+
+def test_manager_named_by_live_user_name(seeded):
+    ws = seeded([{"userName": "ceo@example.com", "displayName": "CEO", "externalId": "X-1"}])
+    emu = ws.emulator
+    ws.write_manifest({"users": [user("E1", "e1@example.com", manager="CEO@Example.com")]})
+    applied = ws.run("apply", "--auto-approve")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    users = {u["userName"]: u for u in emu.users()}
+    assert users["e1@example.com"][ENTERPRISE_USER]["manager"] == {
+        "value": users["ceo@example.com"]["id"]
+    }
+    assert ws.run("plan", "--detailed-exitcode").returncode == 0
+    ws.write_manifest({"users": [user("E1", "e1@example.com", manager="nobody@example.com")]})
+    planned = ws.run("plan")
+    assert planned.returncode == 1
+    assert (
+        "scimctl.yaml:5: manager: manager 'nobody@example.com' is neither a user in the "
+        "manifest nor in the directory"
+    ) in planned.stderr

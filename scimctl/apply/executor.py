@@ -405,6 +405,9 @@ class Executor:
                 state = self.store.state(self.workspace)
                 self._state_ids = {k: m.id for k, m in state.users.items()}
             live_id = self._state_ids.get(key)
+        if live_id is None and "@" in key:  # an unmanaged manager named by userName
+            found = self.client.find_user(None, key)
+            live_id = found.id if found else None
         if live_id is None:
             raise Failed(f"manager {key!r} has no account")
         return {**attrs, "manager": live_id}

@@ -108,12 +108,15 @@ def _managers(users: list[tuple[UserModel, Location]], current: set[int] | None)
             continue
         if manager == key:
             problems.append(Problem(str(loc), "manager", "a user cannot be their own manager"))
+        elif manager not in by_key and "@" in manager:
+            continue  # a live userName: checked against the directory by plan
         elif manager not in by_key:
             problems.append(
                 Problem(
                     str(loc),
                     "manager",
-                    f"unknown manager {manager!r}: not the externalId of a user in the manifest",
+                    f"unknown manager {manager!r}: not the externalId of a user in the "
+                    "manifest (or the userName of a live user)",
                 )
             )
         elif manager not in today:

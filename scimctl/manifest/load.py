@@ -99,6 +99,7 @@ def load_manifest(
             Problem(where, "policy.password", "generate needs hris.webhook_url to hand it over")
         )
     current = [(u, loc) for u, loc in users if _started(u, as_of)]
+    _managers_by_key(users)
     problems.extend(check_records(users, groups, policy, current={id(u) for u, _ in current}))
     if problems:
         raise InputError(problems)
@@ -304,6 +305,21 @@ def _user_spec(user: UserModel, loc: Location, defaults: DefaultsModel) -> UserS
     groups = tuple(dict.fromkeys(user.groups)) if active else ()
     previous = tuple(k for k in dict.fromkeys(user.previousExternalIds) if k != user.externalId)
     return UserSpec(user.externalId, attrs, groups, loc, previous_keys=previous)
+
+
+def _managers_by_key(users: list[tuple[UserModel, Location]]) -> None:
+    """A manager given as the userName of a manifest user means that user's key.
+
+    Any other email stays a (lower-cased) live userName, which the plan resolves.
+    """
+    key_of = {}
+    for u, _ in users:
+        if isinstance(getattr(u, "userName", None), str) and isinstance(u.externalId, str):
+            key_of.setdefault(u.userName.lower(), u.externalId)
+    for u, _ in users:
+        manager = getattr(u, "manager", None)
+        if isinstance(manager, str) and "@" in manager:
+            u.manager = key_of.get(manager.lower(), manager.lower())
 
 
 def _started(user: UserModel, as_of: dt.date) -> bool:

@@ -64,6 +64,18 @@ def check_directory(desired: Desired, snapshot: Snapshot, state: StateView) -> l
                 )
             )
     problems.extend(_routing(desired, snapshot))
+    live_names = {u.user_name.lower() for u in snapshot.users}
+    for key in sorted(desired.users):
+        spec = desired.users[key]
+        manager = spec.attrs.get("manager")
+        if manager and "@" in manager and manager not in live_names:
+            problems.append(
+                Problem(
+                    _where(spec),
+                    "manager",
+                    f"manager {manager!r} is neither a user in the manifest nor in the directory",
+                )
+            )
     owner = {m.id: key for key, m in state.users.items()}
     by_id = {u.id: u for u in snapshot.users}
     by_name = {u.user_name.lower(): u for u in snapshot.users}

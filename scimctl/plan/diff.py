@@ -57,12 +57,19 @@ def same(attr: str, a: Any, b: Any) -> bool:
     return a == b
 
 
-def _manager_as_key(live: LiveUser | None, key_of: dict[str, str]) -> LiveUser | None:
-    """Genesys holds the manager's live id; the manifest names the manager's key."""
+def _manager_as_key(
+    live: LiveUser | None, key_of: dict[str, str], names: dict[str, str], by_email: bool
+) -> LiveUser | None:
+    """Genesys holds the manager's live id; the manifest names the manager's key.
+
+    ``by_email``: the manifest names an unmanaged live manager by userName instead.
+    """
     manager = live.attrs.get("manager") if live else None
     if live is None or manager is None:
         return live
     attrs = {**live.attrs, "manager": key_of.get(manager, manager)}
+    if by_email and manager in names:
+        attrs["manager"] = names[manager]
     return LiveUser(id=live.id, external_id=live.external_id, attrs=attrs, version=live.version)
 
 
@@ -125,12 +132,14 @@ def compute_plan(
     matched: dict[str, LiveUser | None] = {}
     key_of = {u.id: u.external_id for u in snapshot.users if u.external_id}
     key_of.update({m.id: k for k, m in state.users.items()})
+    names = {u.id: u.user_name.lower() for u in snapshot.users}
     for key in sorted(desired.users):
         spec = desired.users[key]
         live = matcher.match(key, spec.attrs["userName"], spec.previous_keys)
         matched[key] = live
         if "manager" in spec.attrs:
-            live = _manager_as_key(live, key_of)
+            by_email = "@" in spec.attrs["manager"]
+            live = _manager_as_key(live, key_of, names, by_email)
         old_key = next((o for o, i in matcher.rekeys.items() if live and i == live.id), None)
         action = _user_action(key, spec.attrs, live, in_state=key in state.users, old_key=old_key)
         if action:
