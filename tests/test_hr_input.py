@@ -105,10 +105,17 @@ def test_wrong_delimiter_is_one_hint(tmp_path):
 
 def test_renamed_column_is_one_error_listing_the_headers(tmp_path):
     rows = "\n".join(f"{i},u{i}@example.com,U{i}" for i in range(300))
+    rows += "\n300,broken,B"  # the other fields are still checked
     path = csv_bytes(tmp_path, f"Employee ID,Email,Name\n{rows}\n".encode())
     assert problems(manifest(tmp_path)) == [
         f"{path}: row 1: column 'Work Email' (used by userName) is not in the header; "
         "the columns are: 'Employee ID', 'Email', 'Name'"
+    ]
+    path = csv_bytes(tmp_path, f"Employee ID,Work Email,Nom\n{rows}\n".encode())
+    assert problems(manifest(tmp_path)) == [
+        f"{path}: row 1: column 'Name' (used by displayName) is not in the header; "
+        "the columns are: 'Employee ID', 'Work Email', 'Nom'",
+        f"{path}: row 302: userName: 'broken' is not a valid email address",
     ]
 
 

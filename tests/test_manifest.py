@@ -146,7 +146,8 @@ def test_every_problem_is_reported_with_line_and_field(tmp_path):
         f"{csv}: row 1: column 'nmae' (used by displayName) is not in the header; "
         "the columns are: 'id', 'mail', 'name'" in text
     )
-    assert not any("row 2" in line or "row 3" in line for line in found)
+    assert f"{csv}: row 3: userName: 'bad-email' is not a valid email address" in text
+    assert not any("row 2" in line or "row 4" in line for line in found)
 
 
 def test_csv_validation_names_row_and_field(tmp_path):

@@ -219,7 +219,11 @@ def read_source(
             short = None
         if header is None:
             header = [h.strip() for h in record]
-            skip_render = _check_header(header, used, path, where, source, problems)
+            missing = _check_header(header, used, path, where, source, problems)
+            if missing is None:
+                skip_render = True
+            for fld in missing or ():
+                templates[fld] = None  # type: ignore[assignment]  # reported once, above
             continue
         if not record or record == [""]:
             continue  # blank line
@@ -273,8 +277,11 @@ def _check_header(
     where: str,
     source: SourceModel,
     problems: list[Problem],
-) -> bool:
-    """Report header problems once; True when rows cannot be rendered meaningfully."""
+) -> set[str] | None:
+    """Report header problems once; return the fields whose templates cannot render.
+
+    None means no row can be read meaningfully (the delimiter is wrong).
+    """
     present = ", ".join(repr(h) for h in header)
     if len(header) == 1 and any(d in header[0] for d in ",;\t|" if d != source.delimiter):
         found = next(d for d in ",;\t|" if d in header[0])
@@ -286,10 +293,10 @@ def _check_header(
                 f"set delimiter: {found!r} on the source at {where}",
             )
         )
-        return True
+        return None
     seen: set[str] = set()
     for h in header:
-        if h in seen:
+        if h in seen and h:  # unnamed trailing columns are common in exports
             problems.append(Problem(f"{path}: row 1", "", f"column {h!r} appears twice"))
         seen.add(h)
     missing: dict[str, list[str]] = {}
@@ -306,7 +313,7 @@ def _check_header(
                 f"the columns are: {present}",
             )
         )
-    return bool(missing)
+    return {fld for fields in missing.values() for fld in fields}
 
 
 def _render_row(
