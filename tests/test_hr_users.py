@@ -118,7 +118,8 @@ def test_manager_cycle_unknown_and_self_are_located(workspace):
     assert lines == [
         f"{path}:5: manager: manager cycle: A -> B -> A",
         f"{path}:13: manager: a user cannot be their own manager",
-        f"{path}:17: manager: unknown manager 'ZZ': not the externalId of a user in the manifest",
+        f"{path}:17: manager: unknown manager 'ZZ': not the externalId of a user in the "
+        "manifest (or the userName of a live user)",
     ]
 
 
