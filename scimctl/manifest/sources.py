@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import io
 import os
 import stat
@@ -131,14 +132,15 @@ class _RowProblems:
         return out
 
 
-def columns_used(source: str) -> set[str]:
+@functools.lru_cache(maxsize=512)
+def columns_used(source: str) -> frozenset[str]:
     """Columns a template reads as ``row.name`` or ``row["name"]`` (static uses only)."""
     from scimctl.manifest.templates import _env
 
     try:
         ast = _env.parse(source)
     except Exception:
-        return set()
+        return frozenset()
     used = set()
     called = {id(call.node) for call in ast.find_all(nodes.Call)}  # row.get(...) is a method
     for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
@@ -150,7 +152,7 @@ def columns_used(source: str) -> set[str]:
                 used.add(node.attr)
         elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
             used.add(node.arg.value)
-    return used
+    return frozenset(used)
 
 
 def read_source(
@@ -164,7 +166,7 @@ def read_source(
     """
     problems: list[Problem] = []
     templates: dict[str, jinja2.Template] = {}
-    used: dict[str, set[str]] = {}
+    used: dict[str, frozenset[str]] = {}
     exprs = dict(source.map)
     if source.when is not None:
         exprs["when"] = source.when
@@ -272,7 +274,7 @@ def read_source(
 
 def _check_header(
     header: list[str],
-    used: dict[str, set[str]],
+    used: dict[str, frozenset[str]],
     path: Path,
     where: str,
     source: SourceModel,

@@ -175,7 +175,23 @@ _env = BoundedEnvironment()
 
 
 def compile_template(source: str) -> jinja2.Template:
-    """Compile one template; raise :class:`TemplateFailure` with a readable reason."""
+    """Compile one template; raise :class:`TemplateFailure` with a readable reason.
+
+    Compiled templates are kept (they are immutable): manifests repeat the same
+    expressions across sources, and compiling costs milliseconds.
+    """
+    cached = _compiled.get(source)
+    if cached is None:
+        cached = _compiled[source] = _compile(source)
+        if len(_compiled) > 512:
+            _compiled.pop(next(iter(_compiled)))
+    return cached
+
+
+_compiled: dict[str, jinja2.Template] = {}
+
+
+def _compile(source: str) -> jinja2.Template:
     if len(source) > MAX_SOURCE:
         raise TemplateFailure(
             f"template is {len(source):,} characters; the limit is {MAX_SOURCE:,}"
