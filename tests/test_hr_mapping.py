@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from scimctl.emulator.directory import Directory
+import pytest
+
+from scimctl.emulator.directory import Directory, ScimError
 from scimctl.scim.mapping import user_from_scim, user_patch, user_to_scim
 from scimctl.scim.schema import ENTERPRISE_USER, GENESYS_USER
 
@@ -53,3 +55,20 @@ def test_patches_change_and_clear_the_new_attributes():
     assert live.attrs["userName"] == "a@example.com"  # emails[type=other] untouched
     d.patch_user(res.id, user_patch({"workEmail": None})["Operations"], None)
     assert user_from_scim(d.user_doc(res)).attrs["workEmail"] is None
+
+
+def test_emulator_keeps_the_date_part_of_date_hire_and_rejects_bad_dates():
+    d = directory()
+    res = d.create_user(
+        {
+            "userName": "b@example.com",
+            "displayName": "B",
+            ENTERPRISE_USER: {"dateHire": "2024-03-01T09:30:00Z"},
+        }
+    )
+    assert d.user_doc(res)[ENTERPRISE_USER]["dateHire"] == "2024-03-01"
+    with pytest.raises(ScimError) as info:
+        d.create_user(
+            {"userName": "c@example.com", "displayName": "C", ENTERPRISE_USER: {"dateHire": "soon"}}
+        )
+    assert info.value.status == 400

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from scimctl.emulator.routing import RoutingError, check_user_routing
+from scimctl.emulator.routing import RoutingError, check_user_routing, normalise_hire_date
 from scimctl.scim.schema import (
     CORE_GROUP,
     CORE_USER,
@@ -267,6 +267,7 @@ class Directory:
                 raise ScimError(400, f"{urn} must be an object", "invalidValue")
         try:
             check_user_routing(doc, self.skills, self.languages)
+            normalise_hire_date(doc)
         except RoutingError as exc:
             raise ScimError(400, str(exc), "invalidValue") from None
         return doc

@@ -6,10 +6,12 @@ answers 400 for an unknown one. The emulator keeps the lists on the directory,
 seeds them, and serves ``GET /api/v2/routing/skills`` and ``/languages`` with the
 Platform API's paging shape, so scimctl can validate a plan before writing.
 Kept apart from ``app.py`` and ``directory.py`` so the SCIM surface stays small.
+The enterprise ``dateHire`` rule (ISO-8601 in, the date part out) lives here too.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import uuid
 from collections.abc import Awaitable, Callable
@@ -18,7 +20,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from scimctl.scim.schema import GENESYS_USER
+from scimctl.scim.schema import ENTERPRISE_USER, GENESYS_USER
 
 SKILLS_PATH = "/api/v2/routing/skills"
 LANGUAGES_PATH = "/api/v2/routing/languages"
@@ -54,6 +56,21 @@ def check_user_routing(doc: dict[str, Any], skills: set[str], languages: set[str
             level = item.get("proficiency", 0)
             if isinstance(level, bool) or not isinstance(level, int | float) or not 0 <= level <= 5:
                 raise RoutingError(f"Proficiency of {what} {name!r} must be between 0 and 5")
+
+
+def normalise_hire_date(doc: dict[str, Any]) -> None:
+    """Genesys accepts an ISO-8601 ``dateHire`` and keeps (and returns) its date part."""
+    ent = doc.get(ENTERPRISE_USER)
+    if not isinstance(ent, dict) or ent.get("dateHire") in (None, ""):
+        return
+    text = str(ent["dateHire"])
+    try:
+        day = dt.date.fromisoformat(text[:10])
+        if len(text) > 10:
+            dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise RoutingError(f"dateHire {text!r} is not an ISO-8601 date") from None
+    ent["dateHire"] = day.isoformat()
 
 
 def list_handler(
