@@ -25,7 +25,12 @@ USER_ATTRIBUTES: tuple[str, ...] = (
     "department",
     "division",
     "employeeNumber",
+    "workEmail",
+    "dateHire",
+    "manager",  # the manager's key (externalId); Genesys holds the manager's live id
     "phoneNumbers",
+    "routingSkills",  # sorted [name, proficiency] pairs
+    "routingLanguages",
     "roles",
 )
 
@@ -65,6 +70,7 @@ class UserSpec:
     attrs: Attrs  # only the attributes the manifest manages
     groups: tuple[str, ...] = ()
     location: Location | None = None
+    previous_keys: tuple[str, ...] = ()  # earlier externalIds (a rehire): re-key, not refuse
 
 
 @dataclass(frozen=True)
@@ -130,6 +136,9 @@ class Snapshot:
     users: tuple[LiveUser, ...]
     groups: tuple[LiveGroup, ...]
     roles: tuple[LiveRole, ...]
+    # Routing skill and language names (Platform API); None when not read.
+    skills: frozenset[str] | None = None
+    languages: frozenset[str] | None = None
 
     @cached_property
     def index(self) -> LiveIndex:
@@ -163,7 +172,7 @@ def same(attr: str, a: Any, b: Any) -> bool:
     """Equality as Genesys means it: userName is case-insensitive, None is unset."""
     if attr == "userName" and isinstance(a, str) and isinstance(b, str):
         return a.lower() == b.lower()
-    if attr in ("phoneNumbers", "roles"):
+    if attr in ("phoneNumbers", "roles", "routingSkills", "routingLanguages"):
         return sorted(a or []) == sorted(b or [])
     return a == b
 

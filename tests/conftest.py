@@ -32,6 +32,8 @@ BASE_SEED: dict[str, Any] = {
         {"name": "Master Admin", "permissions": ["authorization:grant:add", "admin"]},
     ],
     "groups": [{"name": "Support"}, {"name": "Support Tier1"}, {"name": "Sales"}],
+    "skills": ["Billing", "Escalations", "Sales"],
+    "languages": ["English", "Spanish", "French", "German"],
 }
 
 

@@ -214,8 +214,10 @@ def test_validate_reports_all_offline_errors(workspace):
     assert "cycle: A -> B -> A" in err
     assert "groups: unknown group 'Z'" in err
     assert "externalId: 'E1' is also used at" in err
-    assert "hr.csv: row 2: displayName: template error" in err
-    assert "hr.csv: row 3: displayName: template error" in err
+    # a missing column is one error, and the rows' other problems are still reported
+    assert "hr.csv: row 1: column 'name' (used by displayName) is not in the header" in err
+    assert "hr.csv: row 3: userName: 'broken' is not a valid email address" in err
+    assert "hr.csv: row 2" not in err
     assert "Traceback" not in err
 
 

@@ -140,12 +140,14 @@ def test_every_problem_is_reported_with_line_and_field(tmp_path):
         f"{p}:8: parent: group 'C' is 3 levels deep (C < B < A); policy.max_group_depth is 2"
         in text
     )
-    # CSV rows, with the template error naming the row
+    # the CSV header is checked once: a misspelt column is one error, not one per row
     csv = str(tmp_path / "hr.csv")
     assert (
-        f"{csv}: row 2: displayName: template error: 'dict object' has no attribute 'nmae'" in text
+        f"{csv}: row 1: column 'nmae' (used by displayName) is not in the header; "
+        "the columns are: 'id', 'mail', 'name'" in text
     )
-    assert f"{csv}: row 3: displayName: template error" in text
+    assert f"{csv}: row 3: userName: 'bad-email' is not a valid email address" in text
+    assert not any("row 2" in line or "row 4" in line for line in found)
 
 
 def test_csv_validation_names_row_and_field(tmp_path):

@@ -97,6 +97,10 @@ def build_graph(plan: Plan) -> dict[str, _Node]:
     for action in plan.actions:
         if action.kind in ("deactivate", "delete"):
             nodes[action.id].deps |= removed_in.get(action.key, set())
+        manager = action.changes.get("manager")
+        if manager is not None and manager.after in creates:
+            # The enterprise manager is sent as a live id: the manager must exist first.
+            nodes[action.id].deps.add(creates[manager.after])
     for node in nodes.values():
         for dep in node.deps:
             nodes[dep].dependents.add(node.name)
@@ -137,6 +141,8 @@ class Executor:
         self.outbox = outbox
         self.created: dict[str, str] = {}  # user key -> live id, for group nodes
         self._lock = threading.Lock()
+        self._known_ids = {a.key: a.live_id for a in plan.actions if a.resource == "user"}
+        self._state_ids: dict[str, str] | None = None
 
     # -- scheduling ------------------------------------------------------------
     def run(self) -> ApplyReport:
@@ -314,6 +320,10 @@ class Executor:
         version = live.version if live else action.version
 
         def commit_patch(conn: Any) -> None:
+            if action.kind == "rekey":
+                old = action.changes["externalId"].before
+                if old and old != action.key:
+                    store.drop_user(conn, ws, old)
             store.put_user(conn, ws, action.key, action.live_id, user_name, attrs, version)
             self._event(conn, action, action.live_id, user_name)
 
@@ -323,7 +333,7 @@ class Executor:
         password = None
         if self.plan.policy.get("password") == "generate":
             password = temporary_password()
-        body = user_to_scim(action.after, action.key, password)
+        body = user_to_scim(self._with_manager_id(action.after), action.key, password)
         for attempt in range(1, CREATE_ATTEMPTS + 1):
             try:
                 live = self.client.create_user(body, trace=count)
@@ -363,6 +373,7 @@ class Executor:
 
     def _patch_user(self, action: Action, count: RequestTrace) -> LiveUser:
         changes = {k: c.after for k, c in action.changes.items() if k != "externalId"}
+        changes = self._with_manager_id(changes)
         ext = action.changes["externalId"].after if "externalId" in action.changes else None
         try:
             return self.client.patch_user(
@@ -375,6 +386,25 @@ class Executor:
                 if live and all(same(k, live.attrs.get(k), v) for k, v in changes.items()):
                     return live
             raise
+
+    def _with_manager_id(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """The manager's key replaced by its live id (created in this run, or known)."""
+        key = attrs.get("manager")
+        if not key:
+            return attrs
+        with self._lock:
+            live_id = self.created.get(key) or self._known_ids.get(key)
+        if live_id is None:
+            if self._state_ids is None:
+                state = self.store.state(self.workspace)
+                self._state_ids = {k: m.id for k, m in state.users.items()}
+            live_id = self._state_ids.get(key)
+        if live_id is None and "@" in key:  # an unmanaged manager named by userName
+            found = self.client.find_user(None, key)
+            live_id = found.id if found else None
+        if live_id is None:
+            raise OperationFailed(f"manager {key!r} has no account")
+        return {**attrs, "manager": live_id}
 
     def _event(
         self, conn: Any, action: Action, live_id: str | None, user_name: str | None,

@@ -36,6 +36,7 @@ from scimctl.emulator.directory import (
     etag,
     normalize_etag,
 )
+from scimctl.emulator.routing import LANGUAGES_PATH, SKILLS_PATH, list_handler
 from scimctl.scim.schema import (
     CORE_GROUP,
     CORE_USER,
@@ -175,6 +176,7 @@ class Emulator:
             Route(f"{s}/schemas/{{id:path}}", self.api(self.schema)),
             Route("/api/v2/authorization/roles", self.api(self.list_roles)),
             Route("/api/v2/authorization/roles/{id}", self.api(self.get_role)),
+            *routing_routes(self),
         ]
         return Starlette(routes=routes)
 
@@ -557,6 +559,15 @@ class _Dropped(Response):
         )
         await send({"type": "http.response.body", "body": b'{"id": "', "more_body": True})
         raise DroppedConnection()
+
+
+def routing_routes(emulator: Emulator) -> list[Route]:
+    """Platform API routing lists; see :mod:`scimctl.emulator.routing`."""
+    d = emulator.directory
+    return [
+        Route(SKILLS_PATH, emulator.api(list_handler("skill", lambda: d.skills))),
+        Route(LANGUAGES_PATH, emulator.api(list_handler("language", lambda: d.languages))),
+    ]
 
 
 async def _json(request: Request) -> dict[str, Any]:

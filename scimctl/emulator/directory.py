@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from scimctl.emulator.routing import RoutingError, check_user_routing, normalise_hire_date
 from scimctl.scim.schema import (
     CORE_GROUP,
     CORE_USER,
@@ -199,6 +200,8 @@ class Directory:
         self.users: dict[str, Resource] = {}
         self.groups: dict[str, Resource] = {}
         self.roles: dict[str, Role] = {}
+        self.skills: set[str] = set()  # routing skill names (case-sensitive)
+        self.languages: set[str] = set()  # routing language names
         self._by_username: dict[str, str] = {}
         self._member_of: dict[str, set[str]] = {}
         # Listings page through the same filtered list many times; keep it until a
@@ -262,10 +265,11 @@ class Directory:
         for urn in EXTENSIONS:
             if urn in doc and not isinstance(doc[urn], dict):
                 raise ScimError(400, f"{urn} must be an object", "invalidValue")
-        ext = doc.get(GENESYS_USER) or {}
-        for key in ("routingSkills", "routingLanguages"):
-            if len(ext.get(key) or []) > 50:
-                raise ScimError(400, f"At most 50 {key}", "invalidValue")
+        try:
+            check_user_routing(doc, self.skills, self.languages)
+            normalise_hire_date(doc)
+        except RoutingError as exc:
+            raise ScimError(400, str(exc), "invalidValue") from None
         return doc
 
     def create_user(self, body: dict[str, Any]) -> Resource:

@@ -4,6 +4,8 @@ A seed is YAML or JSON::
 
     roles:  [{name: Agent, permissions: ["routing:agent:*"]}]
     groups: [{name: Support}]
+    skills: [Billing, Escalations]          # routing skills (Platform API)
+    languages: [English, Spanish]
     users:  [{userName: a@example.com, displayName: A, externalId: "1",
               active: true, roles: [Agent], groups: [Support], department: Ops}]
 
@@ -22,7 +24,7 @@ from scimctl.emulator.directory import Directory, ScimError
 from scimctl.errors import SeedError
 from scimctl.scim.schema import ENTERPRISE_USER
 
-ENTERPRISE_KEYS = ("department", "division", "employeeNumber")
+ENTERPRISE_KEYS = ("department", "division", "employeeNumber", "dateHire")
 
 
 def load_seed(path: str | Path, directory: Directory) -> Directory:
@@ -41,6 +43,11 @@ def apply_seed(data: dict[str, Any], directory: Directory, source: str = "seed")
         if not isinstance(role, dict) or "name" not in role:
             raise SeedError(f"{source}: roles[{i}] needs a name")
         directory.add_role(role["name"], role.get("permissions") or [], role.get("description", ""))
+    for key in ("skills", "languages"):
+        names = data.get(key) or []
+        if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+            raise SeedError(f"{source}: {key} must be a list of names")
+        getattr(directory, key).update(names)
     groups = {}
     for i, group in enumerate(data.get("groups") or []):
         if not isinstance(group, dict) or "name" not in group:

@@ -7,8 +7,11 @@ across records (duplicates, unknown groups, hierarchy) with the line of the reco
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
+import os
+import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,7 @@ from scimctl.model import Desired, GroupSpec, Location, Policy, UserSpec
 from scimctl.problems import InputError, Problem, error_message, field_path
 
 SINGLE_SECTIONS = ("target", "defaults", "policy", "hris", "review")
+MAX_MANIFEST_BYTES = 10 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -46,8 +50,15 @@ class Manifest:
     review: ReviewModel = field(default_factory=ReviewModel)
 
 
-def load_manifest(paths: list[str | Path] | str | Path) -> Manifest:
-    """Load, validate and resolve manifests; raise :class:`InputError` with all problems."""
+def load_manifest(
+    paths: list[str | Path] | str | Path, *, as_of: dt.date | None = None
+) -> Manifest:
+    """Load, validate and resolve manifests; raise :class:`InputError` with all problems.
+
+    ``as_of`` is the day the desired state is for (default: today, UTC): a user whose
+    ``provision_from`` is later is validated but not desired yet.
+    """
+    as_of = as_of or dt.datetime.now(dt.UTC).date()
     if isinstance(paths, str | Path):
         paths = [paths]
     problems: list[Problem] = []
@@ -55,7 +66,17 @@ def load_manifest(paths: list[str | Path] | str | Path) -> Manifest:
     users: list[tuple[UserModel, Location]] = []
     groups: list[tuple[GroupModel, Location]] = []
     for path in map(Path, paths):
-        _load_file(path, problems, sections, users, groups)
+        try:
+            _load_file(path, problems, sections, users, groups)
+        except Exception as exc:  # a bug in scimctl, reported with its file, not a traceback
+            problems.append(
+                Problem(
+                    _shown(path),
+                    "",
+                    f"internal error while reading this file ({exc.__class__.__name__}: "
+                    f"{str(exc)[:200]}); please report it",
+                )
+            )
     target = sections.get("target", (TargetModel(), ""))[0]
     defaults = sections.get("defaults", (DefaultsModel(), ""))[0]
     policy_model = sections.get("policy", (PolicyModel(), ""))[0]
@@ -79,11 +100,13 @@ def load_manifest(paths: list[str | Path] | str | Path) -> Manifest:
         problems.append(
             Problem(where, "policy.password", "generate needs hris.webhook_url to hand it over")
         )
-    problems.extend(check_records(users, groups, policy))
+    current = [(u, loc) for u, loc in users if _started(u, as_of)]
+    _managers_by_key(users)
+    problems.extend(check_records(users, groups, policy, current={id(u) for u, _ in current}))
     if problems:
         raise InputError(problems)
     desired = Desired(
-        users={u.externalId: _user_spec(u, loc, defaults) for u, loc in users},
+        users={u.externalId: _user_spec(u, loc, defaults) for u, loc in current},
         groups={g.name: GroupSpec(g.name, g.parent, g.authoritative, loc) for g, loc in groups},
         policy=policy,
     )
@@ -104,18 +127,46 @@ def _load_file(
     users: list[tuple[UserModel, Location]],
     groups: list[tuple[GroupModel, Location]],
 ) -> None:
+    text = _read_manifest(path, problems)
+    if text is None:
+        return
     try:
-        data = yamlsrc.load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        problems.append(Problem(str(path), "", f"cannot read: {exc.strerror}"))
+        data, issues = yamlsrc.load_checked(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        if mark is None:
+            problems.append(Problem(str(path), "", f"not valid YAML: {exc.problem or exc}"))
+        else:
+            problems.append(
+                Problem(
+                    f"{path}:{mark.line + 1}",
+                    "",
+                    f"not valid YAML at column {mark.column + 1}: {exc.problem or exc}",
+                )
+            )
+        return
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        problems.append(
+            Problem(
+                f"{path}:{line}",
+                "",
+                f"not valid YAML at column {column}: character {_char(exc.character)} "
+                "is not allowed",
+            )
+        )
         return
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problems.append(Problem(where, "", f"not valid YAML: {getattr(exc, 'problem', exc)}"))
+        problems.append(Problem(str(path), "", f"not valid YAML: {exc}"))
         return
+    except RecursionError:
+        problems.append(Problem(str(path), "", "not valid YAML: nested too deeply"))
+        return
+    for issue in issues:
+        problems.append(Problem(f"{path}:{issue.line}", "", issue.message))
     if not isinstance(data, dict):
-        problems.append(Problem(str(path), "", "a manifest must be a YAML mapping"))
+        problems.append(Problem(f"{path}:1", "", "a manifest must be a YAML mapping"))
         return
 
     def where(loc: tuple[Any, ...]) -> str:
@@ -174,24 +225,110 @@ def _load_file(
         problems.extend(source_problems)
 
 
+def _char(c: object) -> str:
+    code = ord(c) if isinstance(c, str) and len(c) == 1 else c
+    return f"U+{code:04X}" if isinstance(code, int) else repr(c)
+
+
+def _shown(path: Path) -> str:
+    return str(path).replace("\0", "\\0")
+
+
+def _read_manifest(path: Path, problems: list[Problem]) -> str | None:
+    """A manifest's text, or None with a located problem; never reads a special file."""
+    if "\0" in str(path):
+        problems.append(Problem(_shown(path), "", "the path contains a NUL byte"))
+        return None
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            problems.append(Problem(str(path), "", "not a regular file; refusing to read it"))
+            return None
+        if info.st_size > MAX_MANIFEST_BYTES:
+            problems.append(
+                Problem(
+                    str(path), "", f"{info.st_size:,} bytes; the limit is {MAX_MANIFEST_BYTES:,}"
+                )
+            )
+            return None
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_MANIFEST_BYTES + 1)
+    except OSError as exc:
+        problems.append(Problem(str(path), "", f"cannot read: {exc.strerror or exc}"))
+        return None
+    except ValueError as exc:  # e.g. a path the OS cannot represent
+        problems.append(Problem(_shown(path), "", f"cannot read: {exc}"))
+        return None
+    if len(data) > MAX_MANIFEST_BYTES:
+        problems.append(Problem(str(path), "", f"larger than {MAX_MANIFEST_BYTES:,} bytes"))
+        return None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        problems.append(
+            Problem(
+                f"{path}:{line}",
+                "",
+                f"not UTF-8: byte offset {exc.start} is {data[exc.start : exc.start + 1]!r}; "
+                "save the manifest as UTF-8",
+            )
+        )
+        return None
+
+
 def _user_spec(user: UserModel, loc: Location, defaults: DefaultsModel) -> UserSpec:
+    """The canonical attributes of one desired user.
+
+    Leaver semantics: a person marked inactive keeps an account but no managed group
+    memberships, exactly as if they had been removed from the feed under
+    ``policy.deprovision: deactivate``; the two paths end in the same directory.
+    """
+    active = _first(user.active, defaults.active, True)
     attrs: dict[str, Any] = {
         "userName": user.userName,
         "displayName": user.displayName,
-        "active": _first(user.active, defaults.active, True),
+        "active": active,
     }
     for name in ("title", "department", "division"):
         value = _first(getattr(user, name), getattr(defaults, name))
         if value is not None:
             attrs[name] = value
-    if user.employeeNumber is not None:
-        attrs["employeeNumber"] = user.employeeNumber
+    for name in ("employeeNumber", "workEmail", "dateHire", "manager"):
+        if getattr(user, name) is not None:
+            attrs[name] = getattr(user, name)
     if user.phoneNumbers is not None:
         attrs["phoneNumbers"] = sorted([p.type, p.value] for p in user.phoneNumbers)
+    for name in ("routingSkills", "routingLanguages"):
+        items = getattr(user, name)
+        if items is not None:
+            attrs[name] = sorted([p.name, float(p.proficiency)] for p in items)
     roles = _first(user.roles, defaults.roles)
     if roles is not None:
         attrs["roles"] = sorted(set(roles))
-    return UserSpec(user.externalId, attrs, tuple(dict.fromkeys(user.groups)), loc)
+    groups = tuple(dict.fromkeys(user.groups)) if active else ()
+    previous = tuple(k for k in dict.fromkeys(user.previousExternalIds) if k != user.externalId)
+    return UserSpec(user.externalId, attrs, groups, loc, previous_keys=previous)
+
+
+def _managers_by_key(users: list[tuple[UserModel, Location]]) -> None:
+    """A manager given as the userName of a manifest user means that user's key.
+
+    Any other email stays a (lower-cased) live userName, which the plan resolves.
+    """
+    key_of = {}
+    for u, _ in users:
+        if isinstance(getattr(u, "userName", None), str) and isinstance(u.externalId, str):
+            key_of.setdefault(u.userName.lower(), u.externalId)
+    for u, _ in users:
+        manager = getattr(u, "manager", None)
+        if isinstance(manager, str) and "@" in manager:
+            u.manager = key_of.get(manager.lower(), manager.lower())
+
+
+def _started(user: UserModel, as_of: dt.date) -> bool:
+    start = getattr(user, "provision_from", None)
+    return start is None or dt.date.fromisoformat(start) <= as_of
 
 
 def _first(*values: Any) -> Any:
@@ -202,7 +339,10 @@ def digest(desired: Desired, target: TargetModel) -> str:
     """A digest of what the manifest means, not how it is formatted."""
     doc = {
         "target": target.model_dump(),
-        "users": {k: {"attrs": u.attrs, "groups": u.groups} for k, u in desired.users.items()},
+        "users": {
+            k: {"attrs": u.attrs, "groups": u.groups, "previous": u.previous_keys}
+            for k, u in desired.users.items()
+        },
         "groups": {k: [g.parent, g.authoritative] for k, g in desired.groups.items()},
         "policy": asdict(desired.policy),
     }

@@ -7,6 +7,7 @@ line, before any network call.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
 from typing import Any, Literal
@@ -20,7 +21,21 @@ EMAIL_RE = re.compile(
     r"^(?!\.)(?!.*\.\.)[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+(?<!\.)"
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
 )
-E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
+E164_RE = re.compile(r"^(\+[1-9]\d{6,14}|tel:\+[1-9]\d{6,14};ext=\d{1,10})$")
+DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Accepted ``encoding:`` values of a CSV source -> the Python codec that reads them.
+ENCODINGS = {
+    "utf-8": "utf-8-sig",  # with or without a byte-order mark
+    "utf-8-sig": "utf-8-sig",
+    "cp1252": "cp1252",
+    "windows-1252": "cp1252",
+    "latin-1": "latin-1",
+    "iso-8859-1": "latin-1",
+    "utf-16": "utf-16",
+    "utf-16-le": "utf-16-le",
+    "utf-16-be": "utf-16-be",
+}
+MAX_ROUTING = 50  # Genesys accepts at most 50 skills and 50 languages per user
 PHONE_TYPES = (
     "work", "work2", "work3", "work4", "home", "mobile", "other",
     "microsoftteams", "zoomphone", "eightbyeight", "ringcentral",
@@ -119,8 +134,35 @@ class PhoneModel(Clean):
     @classmethod
     def _e164(cls, v: str) -> str:
         if not E164_RE.match(v):
-            raise ValueError(f"{v!r} is not an E.164 number such as +15555550100")
+            raise ValueError(
+                f"{v!r} is not an E.164 number such as +15555550100 or tel:+15555550100;ext=12"
+            )
         return v
+
+
+class ProficiencyModel(Clean):
+    """A routing skill or language: its case-sensitive name and a level from 0 to 5."""
+
+    name: str = Field(min_length=1)
+    proficiency: float = Field(0, ge=0, le=5)
+
+
+def _iso_date(v: object) -> object:
+    """YAML reads 2024-03-01 as a date; a CSV template gives text. Both mean the day."""
+    if isinstance(v, dt.datetime):
+        return v.date().isoformat()
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if isinstance(v, str):
+        text = v.strip()
+        try:
+            if DATE_RE.match(text):
+                dt.date.fromisoformat(text)
+                return text
+        except ValueError:
+            pass
+        raise ValueError(f"{text!r} is not a date in the form YYYY-MM-DD")
+    return v
 
 
 class DefaultsModel(Clean):
@@ -143,18 +185,50 @@ class UserModel(Clean):
     phoneNumbers: list[PhoneModel] | None = None
     roles: list[str] | None = None
     groups: list[str] = []
+    # The enterprise extension's manager, named by the manager's externalId (or the
+    # userName of a live user scimctl does not manage).
+    manager: str | None = None
+    workEmail: str | None = None  # emails[type=work]; type=other is the userName
+    dateHire: str | None = None  # YYYY-MM-DD
+    routingSkills: list[ProficiencyModel] | None = Field(None, max_length=MAX_ROUTING)
+    routingLanguages: list[ProficiencyModel] | None = Field(None, max_length=MAX_ROUTING)
+    # Keys this person had before (a rehire): an account carrying one is re-keyed.
+    previousExternalIds: list[str] = []
+    # A future starter is not desired before this day (see --as-of).
+    provision_from: str | None = None
 
-    @field_validator("externalId", "employeeNumber", mode="before")
+    @field_validator("externalId", "employeeNumber", "manager", mode="before")
     @classmethod
     def _stringify(cls, v: object) -> object:
         # HR ids are often numeric in YAML; they are identifiers, not numbers.
         return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
 
-    @field_validator("userName")
+    @field_validator("previousExternalIds", mode="before")
     @classmethod
-    def _email(cls, v: str) -> str:
-        if not EMAIL_RE.match(v):
+    def _stringify_list(cls, v: object) -> object:
+        if isinstance(v, list):
+            return [str(i) if isinstance(i, int) and not isinstance(i, bool) else i for i in v]
+        return v
+
+    @field_validator("userName", "workEmail")
+    @classmethod
+    def _email(cls, v: str | None) -> str | None:
+        if v is not None and not EMAIL_RE.match(v):
             raise ValueError(f"{v!r} is not a valid email address")
+        return v
+
+    @field_validator("dateHire", "provision_from", mode="before")
+    @classmethod
+    def _date(cls, v: object) -> object:
+        return _iso_date(v)
+
+    @field_validator("routingSkills", "routingLanguages")
+    @classmethod
+    def _unique_names(cls, v: list[ProficiencyModel] | None) -> list[ProficiencyModel] | None:
+        names = [p.name for p in v or []]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"{', '.join(map(repr, dupes))} listed twice")
         return v
 
 
@@ -164,10 +238,38 @@ class GroupModel(Clean):
     authoritative: bool = False
 
 
-class SourceModel(Strict):
-    csv: str
+class SourceModel(BaseModel):
+    # No whitespace stripping here: a tab is a delimiter, not padding.
+    model_config = ConfigDict(extra="forbid")
+
+    csv: str = Field(min_length=1)
     map: dict[str, str]
     delimiter: str = ","
+    encoding: str = "utf-8"
+    when: str | None = None  # a template; rows where it renders false are not desired
+
+    @field_validator("delimiter", mode="before")
+    @classmethod
+    def _delimiter(cls, v: object) -> object:
+        if isinstance(v, str) and v.strip().lower() in ("tab", "\\t"):
+            return "\t"
+        return v
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_char(cls, v: str) -> str:
+        if len(v) != 1 or v in '"\r\n\0' or v.isalnum():
+            raise ValueError(f"{v!r} cannot be a delimiter; use one character such as , ; or tab")
+        return v
+
+    @field_validator("encoding")
+    @classmethod
+    def _encoding(cls, v: str) -> str:
+        name = v.strip().lower().replace("_", "-")
+        name = {"utf8": "utf-8", "utf16": "utf-16"}.get(name, name)
+        if name not in ENCODINGS:
+            raise ValueError(f"{v!r} is not supported; use one of {', '.join(ENCODINGS)}")
+        return name
 
 
 class HrisModel(Clean):

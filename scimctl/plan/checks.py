@@ -90,6 +90,19 @@ def check_directory(desired: Desired, snapshot: Snapshot, state: StateView) -> l
                     "create groups through SCIM, so create it there first",
                 )
             )
+    problems.extend(_routing(desired, snapshot))
+    live_names = {u.user_name.lower() for u in snapshot.users}
+    for key in sorted(desired.users):
+        spec = desired.users[key]
+        manager = spec.attrs.get("manager")
+        if manager and "@" in manager and manager not in live_names:
+            problems.append(
+                Problem(
+                    _where(spec),
+                    "manager",
+                    f"manager {manager!r} is neither a user in the manifest nor in the directory",
+                )
+            )
     owner = {m.id: key for key, m in state.users.items()}
     index = snapshot.index
     by_id, by_name, by_ext = index.by_id, index.by_name, index.by_ext
@@ -105,6 +118,10 @@ def check_directory(desired: Desired, snapshot: Snapshot, state: StateView) -> l
             continue
         holder_key = owner.get(holder.id)
         name = spec.attrs["userName"]
+        if holder_key in spec.previous_keys or (
+            holder_key is None and holder.external_id in spec.previous_keys
+        ):
+            continue  # a rehire: the plan re-keys that account
         if holder_key is not None:
             message = (
                 f"{name!r} belongs to the account scimctl manages for externalId {holder_key!r}"
@@ -119,4 +136,34 @@ def check_directory(desired: Desired, snapshot: Snapshot, state: StateView) -> l
         else:
             continue
         problems.append(Problem(_where(spec), "userName", message))
+    return problems
+
+
+def _routing(desired: Desired, snapshot: Snapshot) -> list[Problem]:
+    """Skills and languages must exist (names are case-sensitive), one line per name."""
+    problems: list[Problem] = []
+    for attr, known, what in (
+        ("routingSkills", snapshot.skills, "skill"),
+        ("routingLanguages", snapshot.languages, "language"),
+    ):
+        if known is None:
+            continue
+        users_by_name: dict[str, list[UserSpec]] = {}
+        for key in sorted(desired.users):
+            spec = desired.users[key]
+            for name, _level in spec.attrs.get(attr) or []:
+                users_by_name.setdefault(name, []).append(spec)
+        for name, specs in sorted(users_by_name.items()):
+            if name in known:
+                continue
+            near = [k for k in known if k.lower() == name.lower()]
+            hint = f"; names are case-sensitive: did you mean {near[0]!r}?" if near else ""
+            problems.append(
+                Problem(
+                    _where(specs[0]),
+                    attr,
+                    f"routing {what} {name!r} does not exist in the directory "
+                    f"(used by {len(specs)} users: {_names(specs)}){hint}",
+                )
+            )
     return problems

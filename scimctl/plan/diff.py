@@ -54,6 +54,22 @@ def ancestry(groups: dict[str, GroupSpec], name: str) -> list[str]:
     return chain
 
 
+def _manager_as_key(
+    live: LiveUser | None, key_of: dict[str, str], names: dict[str, str], by_email: bool
+) -> LiveUser | None:
+    """Genesys holds the manager's live id; the manifest names the manager's key.
+
+    ``by_email``: the manifest names an unmanaged live manager by userName instead.
+    """
+    manager = live.attrs.get("manager") if live else None
+    if live is None or manager is None:
+        return live
+    attrs = {**live.attrs, "manager": key_of.get(manager, manager)}
+    if by_email and manager in names:
+        attrs["manager"] = names[manager]
+    return LiveUser(id=live.id, external_id=live.external_id, attrs=attrs, version=live.version)
+
+
 class _Matcher:
     """Finds the live account for each desired user, each live account at most once."""
 
@@ -62,8 +78,9 @@ class _Matcher:
         self.by_id, self.by_ext, self.by_name = index.by_id, index.by_ext, index.by_name
         self.owner = {m.id: key for key, m in state.users.items()}
         self.state = state
+        self.rekeys: dict[str, str] = {}  # old key -> live id taken over by a new key
 
-    def match(self, key: str, user_name: str) -> LiveUser | None:
+    def match(self, key: str, user_name: str, previous: tuple[str, ...] = ()) -> LiveUser | None:
         managed = self.state.users.get(key)
         if managed and managed.id in self.by_id:
             return self.by_id[managed.id]
@@ -71,6 +88,18 @@ class _Matcher:
             if cand is None or self.owner.get(cand.id, key) != key:
                 continue
             if cand.external_id in (None, key):
+                return cand
+        return self.rekeyed(previous)
+
+    def rekeyed(self, previous: tuple[str, ...]) -> LiveUser | None:
+        """The account a rehire had under an earlier externalId, if no one else owns it."""
+        for old in previous:
+            managed = self.state.users.get(old)
+            cand = self.by_id.get(managed.id) if managed else self.by_ext.get(old)
+            if cand is None or self.owner.get(cand.id, old) != old:
+                continue
+            if cand.external_id in (None, old) or managed is not None:
+                self.rekeys[old] = cand.id
                 return cand
         return None
 
@@ -94,15 +123,22 @@ def compute_plan(
     matcher = _Matcher(snapshot, state)
     actions: list[Action] = []
     matched: dict[str, LiveUser | None] = {}
+    key_of = {u.id: u.external_id for u in snapshot.users if u.external_id}
+    key_of.update({m.id: k for k, m in state.users.items()})
+    names = {u.id: u.user_name.lower() for u in snapshot.users}
     for key in sorted(desired.users):
         spec = desired.users[key]
-        live = matcher.match(key, spec.attrs["userName"])
+        live = matcher.match(key, spec.attrs["userName"], spec.previous_keys)
         matched[key] = live
-        action = _user_action(key, spec.attrs, live, in_state=key in state.users)
+        if "manager" in spec.attrs:
+            by_email = "@" in spec.attrs["manager"]
+            live = _manager_as_key(live, key_of, names, by_email)
+        old_key = next((o for o, i in matcher.rekeys.items() if live and i == live.id), None)
+        action = _user_action(key, spec.attrs, live, in_state=key in state.users, old_key=old_key)
         if action:
             actions.append(action)
     ignored: set[str] = set()
-    for key in sorted(set(state.users) - set(desired.users)):
+    for key in sorted(set(state.users) - set(desired.users) - set(matcher.rekeys)):
         managed = state.users[key]
         live = matcher.by_id.get(managed.id)
         action = _deprovision(key, managed.user_name, live, desired.policy.deprovision)
@@ -168,6 +204,9 @@ def effects_of(action: Action, privileged: frozenset[str]) -> list[Effect]:
         out.append(Effect(kind="deactivation"))
     elif active is not None and active.after is True and active.before is False:
         out.append(Effect(kind="reactivation"))
+    if action.kind == "rekey":
+        key = action.changes.get("externalId")
+        out.append(Effect(kind="rekey", subject=str(key.before) if key else None))
     name = action.changes.get("userName")
     if name is not None and action.kind != "create":
         out.append(Effect(kind="username_change"))
@@ -191,7 +230,11 @@ def effects_of(action: Action, privileged: frozenset[str]) -> list[Effect]:
 
 
 def _user_action(
-    key: str, attrs: dict[str, Any], live: LiveUser | None, in_state: bool
+    key: str,
+    attrs: dict[str, Any],
+    live: LiveUser | None,
+    in_state: bool,
+    old_key: str | None = None,
 ) -> Action | None:
     if live is None:
         return Action(
@@ -207,9 +250,14 @@ def _user_action(
         for a, v in attrs.items()
         if not same(a, live.attrs.get(a), v)
     }
-    if live.external_id != key:
-        changes = {"externalId": Change(before=live.external_id, after=key), **changes}
-    if not in_state:
+    if live.external_id != key or old_key is not None:
+        before = live.external_id if live.external_id is not None else old_key
+        changes = {"externalId": Change(before=before, after=key), **changes}
+    reason = None
+    if old_key is not None:
+        kind = "rekey"
+        reason = f"previousExternalIds: the account of {old_key!r} is re-keyed to {key!r}"
+    elif not in_state:
         kind = "adopt"
     elif "active" in changes:
         kind = "reactivate" if changes["active"].after else "deactivate"
@@ -226,6 +274,7 @@ def _user_action(
         version=live.version,
         userName=live.user_name,
         changes=changes,
+        reason=reason,
     )
 
 

@@ -25,6 +25,7 @@ FORMAT_VERSION = 2
 ActionKind = Literal[
     "create",
     "adopt",
+    "rekey",
     "update",
     "reactivate",
     "deactivate",
@@ -37,6 +38,7 @@ ActionKind = Literal[
 KIND_ORDER: tuple[str, ...] = (
     "create",
     "adopt",
+    "rekey",  # a managed or live account moves to a new externalId (a rehire)
     "update",
     "reactivate",
     "add_members",
@@ -56,6 +58,7 @@ EffectKind = Literal[
     "role_removed",
     "group_removal",
     "username_change",
+    "rekey",
     "adoption",
 ]
 # Summary keys, most dangerous first; the summary line and every renderer use this order.
@@ -69,11 +72,20 @@ EFFECT_ORDER: tuple[str, ...] = (
     "role_removed",
     "group_removal",
     "username_change",
+    "rekey",
     "adoption",
 )
 # Effects that take access away or change it on an account that exists already.
 ALWAYS_REVIEW = frozenset(
-    {"deletion", "deactivation", "reactivation", "role_removed", "group_removal", "username_change"}
+    {
+        "deletion",
+        "deactivation",
+        "reactivation",
+        "role_removed",
+        "group_removal",
+        "username_change",
+        "rekey",
+    }
 )
 
 

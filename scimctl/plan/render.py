@@ -36,7 +36,7 @@ KEEP_ORDER = (
 )  # fmt: skip
 
 SYMBOLS = {
-    "create": "+", "adopt": "<=", "update": "~", "reactivate": "~", "deactivate": "-",
+    "create": "+", "adopt": "<=", "rekey": "~", "update": "~", "reactivate": "~", "deactivate": "-",
     "delete": "-", "forget": "-", "add_members": "+", "remove_members": "-",
 }  # fmt: skip
 COLOURS = {"+": "green", "~": "yellow", "<=": "cyan", "-": "red"}
@@ -44,6 +44,7 @@ COLOURS = {"+": "green", "~": "yellow", "<=": "cyan", "-": "red"}
 KIND_LABELS = {
     "create": ("to create", "to create"),
     "adopt": ("to adopt", "to adopt"),
+    "rekey": ("to re-key", "to re-key"),
     "update": ("to update", "to update"),
     "reactivate": ("to reactivate", "to reactivate"),
     "deactivate": ("to deactivate", "to deactivate"),
@@ -61,6 +62,7 @@ EFFECT_LABELS = {
     "role_removed": ("role removed", "roles removed"),
     "group_removal": ("removal from a group", "removals from groups"),
     "username_change": ("userName change", "userName changes"),
+    "rekey": ("re-key to a new externalId", "re-keys to new externalIds"),
     "adoption": ("adoption", "adoptions"),
 }
 ROLE_EFFECTS = ("privileged_role_granted", "role_granted", "role_removed")

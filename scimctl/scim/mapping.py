@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from scimctl.model import Attrs, LiveGroup, LiveRole, LiveUser
-from scimctl.scim.schema import ENTERPRISE_USER, PATCH_OP, USER_SCHEMAS
+from scimctl.scim.schema import ENTERPRISE_USER, GENESYS_USER, PATCH_OP, USER_SCHEMAS
 
-ENTERPRISE_ATTRS = ("department", "division", "employeeNumber")
+ENTERPRISE_ATTRS = ("department", "division", "employeeNumber", "dateHire")
+GENESYS_ATTRS = ("routingSkills", "routingLanguages")
 CORE_ATTRS = ("userName", "displayName", "active", "title")
 
 # What a bulk read asks for: enough to diff, nothing that costs Genesys secondary calls
@@ -26,7 +27,9 @@ LIST_ATTRIBUTES = ",".join(
         "title",
         "roles",
         "phoneNumbers",
-        *(f"{ENTERPRISE_USER}:{a}" for a in ENTERPRISE_ATTRS),
+        "emails",
+        *(f"{ENTERPRISE_USER}:{a}" for a in (*ENTERPRISE_ATTRS, "manager")),
+        *(f"{GENESYS_USER}:{a}" for a in GENESYS_ATTRS),
         "meta",
     ]
 )
@@ -40,6 +43,34 @@ def canonical_phones(phones: Any) -> list[list[str]]:
     return sorted(out)
 
 
+def canonical_proficiencies(items: Any) -> list[list[Any]]:
+    """Skills or languages as sorted ``[name, proficiency]`` pairs (proficiency a float)."""
+    out = []
+    for item in items or []:
+        if isinstance(item, dict) and item.get("name"):
+            try:
+                level = float(item.get("proficiency") or 0)
+            except (TypeError, ValueError):
+                level = 0.0
+            out.append([str(item["name"]), level])
+    return sorted(out)
+
+
+def work_email(emails: Any) -> str | None:
+    """``emails[type=work]``; ``type=other`` is the userName and is not this."""
+    for e in emails or []:
+        if isinstance(e, dict) and e.get("type") == "work" and e.get("value"):
+            return str(e["value"])
+    return None
+
+
+def manager_id(ent: dict[str, Any]) -> str | None:
+    manager = ent.get("manager")
+    if isinstance(manager, dict) and manager.get("value"):
+        return str(manager["value"])
+    return None
+
+
 def canonical_roles(roles: Any) -> list[str]:
     names = (r.get("value") if isinstance(r, dict) else r for r in roles or [])
     return sorted({str(n) for n in names if n})
@@ -47,6 +78,7 @@ def canonical_roles(roles: Any) -> list[str]:
 
 def user_from_scim(doc: dict[str, Any]) -> LiveUser:
     ent = doc.get(ENTERPRISE_USER) or {}
+    ext = doc.get(GENESYS_USER) or {}
     attrs: Attrs = {
         "userName": str(doc.get("userName", "")),
         "displayName": doc.get("displayName"),
@@ -55,7 +87,14 @@ def user_from_scim(doc: dict[str, Any]) -> LiveUser:
         "department": ent.get("department"),
         "division": ent.get("division"),
         "employeeNumber": ent.get("employeeNumber"),
+        "workEmail": work_email(doc.get("emails")),
+        # Genesys returns the date part of dateHire; keep exactly YYYY-MM-DD.
+        "dateHire": str(ent["dateHire"])[:10] if ent.get("dateHire") else None,
+        # The manager's live id; the plan compares it through the manager's externalId.
+        "manager": manager_id(ent),
         "phoneNumbers": canonical_phones(doc.get("phoneNumbers")),
+        "routingSkills": canonical_proficiencies(ext.get("routingSkills")),
+        "routingLanguages": canonical_proficiencies(ext.get("routingLanguages")),
         "roles": canonical_roles(doc.get("roles")),
     }
     version = (doc.get("meta") or {}).get("version")
@@ -72,8 +111,16 @@ def role_from_platform(doc: dict[str, Any]) -> LiveRole:
     return LiveRole(id=doc["id"], name=doc["name"], permissions=tuple(doc.get("permissions") or []))
 
 
+def _proficiencies(pairs: Any) -> list[dict[str, Any]]:
+    return [{"name": n, "proficiency": p} for n, p in pairs or []]
+
+
 def user_to_scim(attrs: Attrs, external_id: str, password: str | None = None) -> dict[str, Any]:
-    """A create body in the shape Genesys staff document (all three schemas)."""
+    """A create body in the shape Genesys staff document (all three schemas).
+
+    ``attrs["manager"]`` must already be the manager's live id (apply resolves the
+    key after the manager exists).
+    """
     body: dict[str, Any] = {"schemas": USER_SCHEMAS, "externalId": external_id}
     for name in CORE_ATTRS:
         if attrs.get(name) is not None:
@@ -83,10 +130,17 @@ def user_to_scim(attrs: Attrs, external_id: str, password: str | None = None) ->
     if "roles" in attrs:
         body["roles"] = [{"value": r} for r in attrs["roles"]]
     ent = {a: attrs[a] for a in ENTERPRISE_ATTRS if attrs.get(a) is not None}
+    if attrs.get("manager"):
+        ent["manager"] = {"value": attrs["manager"]}
     if ent:
         body[ENTERPRISE_USER] = ent
+    ext = {a: _proficiencies(attrs[a]) for a in GENESYS_ATTRS if attrs.get(a) is not None}
+    if ext:
+        body[GENESYS_USER] = ext
     if "userName" in attrs:
         body["emails"] = [{"value": attrs["userName"], "type": "other", "primary": True}]
+    if attrs.get("workEmail"):
+        body.setdefault("emails", []).append({"value": attrs["workEmail"], "type": "work"})
     if password:
         body["password"] = password
     return body
@@ -100,6 +154,16 @@ def user_patch(changes: dict[str, Any], external_id: str | None = None) -> dict[
     for name, value in changes.items():
         if name in ENTERPRISE_ATTRS:
             path = f"{ENTERPRISE_USER}:{name}"
+        elif name == "manager":
+            path = f"{ENTERPRISE_USER}:manager"
+            value = {"value": value} if value else None
+        elif name in GENESYS_ATTRS:
+            path = f"{GENESYS_USER}:{name}"
+            value = _proficiencies(value) if value is not None else None
+        elif name == "workEmail":
+            # type=other is the userName and read-only; only the work entry is ours.
+            path = "emails"
+            value = [{"value": value, "type": "work"}] if value else []
         elif name == "phoneNumbers":
             value = [{"type": t, "value": v} for t, v in value or []]
             path = name

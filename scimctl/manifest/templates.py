@@ -1,0 +1,286 @@
+"""Bounded, sandboxed jinja2 for manifest templates (CSV ``map`` and ``when``).
+
+A manifest comes from a pull request, so its templates are untrusted input. The
+sandbox keeps them away from Python; this module also keeps them from exhausting
+the machine, because ``validate`` must answer every input with located errors and
+never hang or run out of memory:
+
+* output is streamed and cut at :data:`MAX_OUTPUT` characters;
+* each render has a wall-clock budget (:data:`RENDER_SECONDS`), enforced with a
+  ``SIGALRM`` timer on the main thread, since a loop with no output never yields;
+* every operation that allocates in one C call is checked *before* it runs:
+  ``*`` on strings and lists, ``**``, ``%`` widths, ``str`` methods that pad,
+  replace or join, and large integer arguments to filters (a timer cannot
+  interrupt a single C call);
+* any exception a template raises becomes :class:`TemplateFailure`, which the
+  caller reports with the file, row and field.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jinja2
+import phonenumbers
+from jinja2.sandbox import SandboxedEnvironment
+
+MAX_OUTPUT = 65_536  # characters one render may produce
+MAX_LEN = 100_000  # longest string or list one operation may build
+MAX_INT_ARG = 10_000  # largest integer a filter accepts (widths, lengths, counts)
+MAX_RANGE = 10_000
+MAX_SOURCE = 16_384  # longest template text
+RENDER_SECONDS = 0.5
+UNSAFE_FILTERS = ("indent", "wordwrap", "center", "pprint", "urlize", "xmlattr", "batch", "slice")
+# A width or precision of 6+ digits in a %-format or a {}-format field.
+_WIDTH_RE = re.compile(r"%[-+ #0*]*\d{6,}|%[-+ #0*]*\d*\.\d{6,}|\{[^{}]*:[^{}]*\d{6,}[^{}]*\}")
+
+
+class TemplateFailure(Exception):
+    """A template could not be compiled or rendered; the message says why."""
+
+
+class TemplateTimeout(TemplateFailure):
+    """A render ran out of time; the same template will on other rows too."""
+
+
+class _Timeout(BaseException):
+    # BaseException, so no ``except Exception`` inside jinja2 or a filter swallows it.
+    pass
+
+
+def phone(value: Any, region: str = "US") -> str:
+    """A phone number as Genesys accepts it: E.164, or ``tel:+...;ext=...``.
+
+    Empty input stays empty so that optional phone columns need no ``if``.
+    """
+    text = str(value or "").strip()
+    if not text:
+        return ""
+    region = str(region).upper()
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        raise TemplateFailure(f"{text!r} is not a phone number") from None
+    if not phonenumbers.is_valid_number(number):
+        raise TemplateFailure(f"{text!r} is not a valid phone number for region {region}")
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if number.extension:
+        return f"tel:{e164};ext={number.extension}"
+    return e164
+
+
+def _check_size(n: float, what: str) -> None:
+    if n > MAX_LEN:
+        raise TemplateFailure(f"{what} would build {int(n):,} items; the limit is {MAX_LEN:,}")
+
+
+def _seq_len(x: Any) -> int | None:
+    return len(x) if isinstance(x, str | list | tuple | bytes) else None
+
+
+def _guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(func)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        if name == "format" and any(isinstance(a, str) and _WIDTH_RE.search(a) for a in args):
+            raise TemplateFailure("format width is too large")
+        for arg in (*args, *kwargs.values()):
+            if isinstance(arg, int) and not isinstance(arg, bool) and abs(arg) > MAX_INT_ARG:
+                raise TemplateFailure(f"filter {name}: {arg} is larger than {MAX_INT_ARG:,}")
+        return func(*args, **kwargs)
+
+    return guarded
+
+
+def _safe_range(*args: Any) -> range:
+    rng = range(*args)
+    _check_size(len(rng), "range()")
+    return rng
+
+
+class BoundedEnvironment(SandboxedEnvironment):
+    """A sandbox that also refuses operations that would allocate without bound."""
+
+    intercepted_binops = frozenset(["*", "**", "%"])
+
+    def __init__(self) -> None:
+        super().__init__(undefined=jinja2.StrictUndefined, autoescape=False)
+        for name in UNSAFE_FILTERS:
+            self.filters.pop(name, None)
+        self.filters = {name: _guard_filter(name, f) for name, f in self.filters.items()}
+        self.filters["phone"] = phone
+        self.globals.pop("lipsum", None)
+        self.globals["range"] = _safe_range
+
+    def call_binop(
+        self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any
+    ) -> Any:
+        if operator == "*":
+            for seq, n in ((left, right), (right, left)):
+                size = _seq_len(seq)
+                if size is not None and isinstance(n, int):
+                    _check_size(size * n, "repetition")
+        elif operator == "**":
+            if isinstance(left, int) and isinstance(right, int) and abs(left) > 1:
+                bits = right * max(abs(left).bit_length(), 1)
+                if bits > 4096:
+                    raise TemplateFailure(f"{left} ** {right} is too large")
+        elif operator == "%" and isinstance(left, str) and _WIDTH_RE.search(left):
+            raise TemplateFailure("format width is too large")
+        return super().call_binop(context, operator, left, right)
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        # jinja2 hands out str.format at attribute access, so check the widths here.
+        owner = getattr(value, "__self__", None)
+        name = getattr(value, "__name__", "")
+        if isinstance(owner, str) and name in ("format", "format_map") and _WIDTH_RE.search(owner):
+            raise TemplateFailure("format width is too large")
+        return super().wrap_str_format(value)
+
+    def call(
+        __self, __context: jinja2.runtime.Context, __obj: Any, *args: Any, **kwargs: Any
+    ) -> Any:  # noqa: N805
+        owner = getattr(__obj, "__self__", None)
+        name = getattr(__obj, "__name__", "")
+        if isinstance(owner, str):
+            _check_str_method(owner, name, args, kwargs)
+            if name == "join":
+                items = list(args[0]) if args else []
+                _check_size(len(owner) * len(items) + sum(map(len, map(str, items))), "join")
+                args = (items, *args[1:])
+        return super().call(__context, __obj, *args, **kwargs)
+
+
+def _check_str_method(s: str, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    values = [*args, *kwargs.values()]
+    ints = [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+    if name in ("center", "ljust", "rjust", "zfill") and ints:
+        _check_size(ints[0], f"str.{name}")
+    elif name == "expandtabs":
+        _check_size(len(s) * (ints[0] if ints else 8), "str.expandtabs")
+    elif name == "replace" and len(args) >= 2:
+        old, new = str(args[0]), str(args[1])
+        hits = len(s) + 1 if old == "" else s.count(old)
+        _check_size(len(s) + hits * len(new), "str.replace")
+    elif name in ("format", "format_map") and _WIDTH_RE.search(s):
+        raise TemplateFailure("format width is too large")
+
+
+_env = BoundedEnvironment()
+
+
+def compile_template(source: str) -> jinja2.Template:
+    """Compile one template; raise :class:`TemplateFailure` with a readable reason.
+
+    Compiled templates are kept (they are immutable): manifests repeat the same
+    expressions across sources, and compiling costs milliseconds.
+    """
+    cached = _compiled.get(source)
+    if cached is None:
+        cached = _compiled[source] = _compile(source)
+        if len(_compiled) > 512:
+            _compiled.pop(next(iter(_compiled)))
+    return cached
+
+
+_compiled: dict[str, jinja2.Template] = {}
+
+
+def _compile(source: str) -> jinja2.Template:
+    if len(source) > MAX_SOURCE:
+        raise TemplateFailure(
+            f"template is {len(source):,} characters; the limit is {MAX_SOURCE:,}"
+        )
+    try:
+        return _env.from_string(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateFailure(
+            f"template error: {exc.message} (template line {exc.lineno})"
+        ) from None
+    except (RecursionError, MemoryError):
+        raise TemplateFailure("template error: the template is nested too deeply") from None
+    except Exception as exc:
+        raise TemplateFailure(f"template error: {_describe(exc)}") from None
+
+
+def render(template: jinja2.Template, **context: Any) -> str:
+    """Render with bounded output and time; every failure is a :class:`TemplateFailure`."""
+    deadline = time.monotonic() + RENDER_SECONDS
+    timer = _Alarm(RENDER_SECONDS)
+    try:
+        with timer:
+            parts: list[str] = []
+            size = 0
+            for chunk in template.generate(**context):
+                size += len(chunk)
+                if size > MAX_OUTPUT:
+                    raise TemplateFailure(
+                        f"template output is over the limit of {MAX_OUTPUT:,} characters"
+                    )
+                if time.monotonic() > deadline:
+                    raise _Timeout
+                parts.append(chunk)
+            return "".join(parts)
+    except _Timeout:
+        raise TemplateTimeout(
+            f"template took longer than {RENDER_SECONDS} s to render; stopped"
+        ) from None
+    except TemplateFailure:
+        raise
+    except jinja2.UndefinedError as exc:
+        raise TemplateFailure(f"template error: {exc.message}") from None
+    except jinja2.TemplateError as exc:
+        raise TemplateFailure(f"template error: {exc.message or exc}") from None
+    except RecursionError:
+        raise TemplateFailure("template error: recursion too deep") from None
+    except Exception as exc:
+        raise TemplateFailure(f"template error: {_describe(exc)}") from None
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or exc.__class__.__name__
+    if len(text) > 200:
+        text = text[:200] + "..."
+    return f"{exc.__class__.__name__}: {text}" if not isinstance(exc, ValueError) else text
+
+
+class _Alarm:
+    """A one-shot SIGALRM that raises :class:`_Timeout` (main thread only).
+
+    Restores any timer and handler that was already set, so a caller's own alarm
+    keeps working.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.active = False
+
+    def __enter__(self) -> _Alarm:
+        if threading.current_thread() is not threading.main_thread() or not hasattr(
+            signal, "setitimer"
+        ):
+            return self
+        self.previous = signal.signal(signal.SIGALRM, self._fire)
+        self.previous_timer = signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        self.started = time.monotonic()
+        self.active = True
+        return self
+
+    def _fire(self, signum: int, frame: Any) -> None:
+        raise _Timeout
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.active:
+            return
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, self.previous)
+        remaining, interval = self.previous_timer
+        if remaining > 0:
+            left = remaining - (time.monotonic() - self.started)
+            signal.setitimer(signal.ITIMER_REAL, max(left, 1e-3), interval)
+        self.active = False
