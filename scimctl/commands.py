@@ -14,8 +14,7 @@ from scimctl.manifest import Manifest
 from scimctl.plan.diff import compute_plan
 from scimctl.plan.model import Plan
 from scimctl.plan.warnings import new_state_warnings
-from scimctl.scim.client import GenesysClient
-from scimctl.scim.routing import with_routing
+from scimctl.scim.client import GenesysClient, read_directory
 from scimctl.state.store import Store
 
 
@@ -30,7 +29,7 @@ def plan(
     """Read the directory and state, compute the plan, and record the run."""
     run_id = store.start_run(target.workspace, "plan", manifest.digest)
     try:
-        snapshot = with_routing(client.snapshot(), manifest.desired, client)
+        snapshot = read_directory(client, manifest.desired)
         state = store.state(target.workspace)
         result = compute_plan(
             manifest.desired,

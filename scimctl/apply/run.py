@@ -13,7 +13,7 @@ from scimctl.errors import InputError, LockError, PlanRefused, StalePlan, StaleS
 from scimctl.metrics import run_metrics
 from scimctl.model import Desired
 from scimctl.plan.model import Plan
-from scimctl.scim.client import GenesysClient
+from scimctl.scim.client import GenesysClient, read_directory
 from scimctl.state.store import Store
 
 
@@ -85,7 +85,8 @@ def apply_plan(
                 # What runs is the plan computed now, which equals the reviewed file
                 # (or, for a redacted file, equals it through the same mask).
                 plan = check_reviewed(
-                    plan, review.desired, client.snapshot(), store.state(plan.workspace),
+                    plan, review.desired, read_directory(client, review.desired),
+                    store.state(plan.workspace),
                     target=review.target, manifest_digest=review.manifest_digest,
                     max_deprovision=review.max_deprovision, source=review.source,
                 )  # fmt: skip

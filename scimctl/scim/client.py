@@ -10,13 +10,14 @@ from typing import Any
 import httpx
 
 from scimctl.config import Credentials, Target
-from scimctl.model import LiveGroup, LiveRole, LiveUser, Snapshot
+from scimctl.model import Desired, LiveGroup, LiveRole, LiveUser, Snapshot
 from scimctl.scim.mapping import (
     LIST_ATTRIBUTES,
     group_from_scim,
     role_from_platform,
     user_from_scim,
 )
+from scimctl.scim.routing import with_routing
 from scimctl.scim.schema import SCIM_PREFIX
 from scimctl.scim.transport import (
     DEFAULT_TIMEOUT,
@@ -186,3 +187,10 @@ class GenesysClient:
             "PATCH", f"{GROUPS}/{group_id}", json=body, headers=self._if_match(version), **kw
         )
         return group_from_scim(resp.json())
+
+
+def read_directory(client: GenesysClient, desired: Desired) -> Snapshot:
+    """The snapshot a plan is computed from: users, groups, roles, and the routing
+    skills and languages the manifest names. Plan and apply's recomputation both read
+    through here, so they can never read different things."""
+    return with_routing(client.snapshot(), desired, client)
