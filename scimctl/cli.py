@@ -190,10 +190,10 @@ def _target(manifest: Any) -> Target:
     return resolve_target(t.provider, t.region, t.api_url, t.login_url)
 
 
-def _store(url: str | None, *, ci_needs_explicit: bool = False) -> Any:
+def _store(url: str | None) -> Any:
     from scimctl.state import Store
 
-    return Store(state_url(url, ci_needs_explicit=ci_needs_explicit))
+    return Store(state_url(url))
 
 
 def _plan_key() -> str | None:
