@@ -562,6 +562,52 @@ def _operations_table(rows: list[dict[str, Any]], with_run: bool) -> None:
     table(headers, out)
 
 
+@history.command("runs")
+@click.option("--kind", type=click.Choice(["plan", "apply"]), help="Only plans or applies.")
+@click.option("--outcome", help="Only runs that ended so (succeeded, failed, crashed, ...).")
+@click.option("--since", help="From this date (2026-11-01) or time (2026-11-01T09:00:00Z).")
+@click.option("--until", help="Before this date or time.")
+@click.option("--workspace", help="Only this workspace.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1))
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@state_option
+@handled
+def history_runs(
+    kind: str | None, outcome: str | None, since: str | None, until: str | None,
+    workspace: str | None, limit: int, fmt: str, state: str | None,
+) -> None:  # fmt: skip
+    """Every run and how it ended, including refused, crashed and abandoned ones."""
+    from scimctl.history import parse_time
+    from scimctl.history import runs as query
+
+    try:
+        start = parse_time(since, "--since") if since else None
+        end = parse_time(until, "--until") if until else None
+    except ValueError as exc:
+        fail(str(exc))
+    rows = query(
+        _store(state), kind=kind, outcome=outcome, since=start, until=end, limit=limit,
+        workspace=workspace,
+    )  # fmt: skip
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2, sort_keys=True, default=str, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("No runs match." if (kind or outcome or since or until or workspace)
+                   else "No runs are recorded yet.")  # fmt: skip
+        return
+    from scimctl.output import table
+
+    table(
+        ["started", "run", "kind", "outcome", "actor", "commit", "operations", "error"],
+        [
+            [r["started_at"], r["id"][:8], r["kind"], r["outcome"], r["actor"],
+             (r["commit"] or "")[:10], r["operations"], r["error"]]
+            for r in rows
+        ],
+    )  # fmt: skip
+
+
 @history.command("show")
 @click.argument("run_id")
 @click.option("--redact", is_flag=True, help="Mask personal data (emails, names, phones).")

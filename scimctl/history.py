@@ -263,8 +263,8 @@ def parse_time(text: str, option: str = "--since") -> datetime:
 parse_since = parse_time
 
 
-def _keys_for_user(conn: sa.Connection, user: str) -> set[str]:
-    """Every externalId that the account ever had this userName or key under."""
+def _identities(conn: sa.Connection, user: str) -> tuple[set[str], set[str]]:
+    """Every externalId and userName of the account(s) that ever had this key or name."""
     o, mu = t.operations, t.managed_users
     needle = user.lower()
     keys = set(
@@ -282,6 +282,7 @@ def _keys_for_user(conn: sa.Connection, user: str) -> set[str]:
             )
         ).scalars()
     )
+    names = {needle}
     # A rename's row holds the new name; the old one is in its changes.
     renames = conn.execute(
         sa.select(o.c.resource_key, o.c.changes).where(
@@ -294,7 +295,25 @@ def _keys_for_user(conn: sa.Connection, user: str) -> set[str]:
         c = (changes or {}).get("userName") or {}
         if needle in (str(c.get("before", "")).lower(), str(c.get("after", "")).lower()):
             keys.add(key)
-    return keys
+    if keys:
+        names |= {
+            n.lower()
+            for n in conn.execute(
+                sa.select(o.c.user_name)
+                .where((o.c.resource == "user") & o.c.resource_key.in_(keys))
+                .distinct()
+            ).scalars()
+            if n
+        }
+        for changes in conn.execute(
+            sa.select(o.c.changes).where(
+                (o.c.resource == "user") & o.c.resource_key.in_(keys) & (o.c.phase == "result")
+            )
+        ).scalars():
+            for side in ((changes or {}).get("userName") or {}).values():
+                if isinstance(side, str):
+                    names.add(side.lower())
+    return keys, names
 
 
 def history(
@@ -337,10 +356,9 @@ def history(
     )
     with store.engine.connect() as conn:
         if user:
-            keys = _keys_for_user(conn, user)
-            members = [
-                sa.cast(o.c.changes, sa.Text).contains(json.dumps(k)) for k in sorted(keys)
-            ] + [sa.func.lower(sa.cast(o.c.changes, sa.Text)).contains(json.dumps(user.lower()))]
+            keys, names = _identities(conn, user)
+            text = sa.func.lower(sa.cast(o.c.changes, sa.Text))
+            members = [text.contains(json.dumps(n)) for n in sorted(names | keys)]
             q = q.where(
                 ((o.c.resource == "user") & o.c.resource_key.in_(keys))
                 | ((o.c.resource == "group") & sa.or_(*members))
@@ -373,6 +391,47 @@ def _entry(row: dict[str, Any]) -> dict[str, Any]:
         k: v for k, v in (row.get("changes") or {}).items() if not SECRET_ATTR.search(k)
     }
     return row
+
+
+def runs(
+    store: Store,
+    *,
+    kind: str | None = None,
+    outcome: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 50,
+    workspace: str | None = None,
+) -> list[dict[str, Any]]:
+    """Runs, newest first, with how they ended and how many operations each sent.
+
+    Every run is here, including those that sent nothing (refused, abandoned) and
+    those that died (crashed), so no run goes unaccounted for.
+    """
+    r, o = t.runs, t.operations
+    sent = (
+        sa.select(sa.func.count())
+        .where((o.c.run_id == r.c.id) & (o.c.phase == "intent"))
+        .scalar_subquery()
+    )
+    q = sa.select(r, sent.label("operations")).order_by(r.c.started_at.desc()).limit(limit)
+    for column, value in ((r.c.kind, kind), (r.c.outcome, outcome), (r.c.workspace, workspace)):
+        if value:
+            q = q.where(column == value)
+    if since:
+        q = q.where(r.c.started_at >= since)
+    if until:
+        q = q.where(r.c.started_at < until)
+    out = []
+    with store.engine.connect() as conn:
+        for row in conn.execute(q).mappings():
+            run = {k: v for k, v in row.items() if k not in ("seal", "prev_hash", "key_id")}
+            ci = run.get("ci") or {}
+            run["commit"] = ci.get("commit")
+            for name in ("started_at", "finished_at", "locked_at"):
+                run[name] = iso(run[name]) if run[name] else None
+            out.append(run)
+    return out
 
 
 def run_details(store: Store, run_id: str) -> dict[str, Any] | None:
