@@ -8,14 +8,14 @@ import re
 import signal
 import subprocess
 import time
+from datetime import datetime
 
 import pytest
 import sqlalchemy as sa
 from alembic import command
 from conftest import SCIMCTL, Workspace, user
 
-from scimctl.state import chain
-from scimctl.state import tables
+from scimctl.state import chain, tables
 from scimctl.state.store import Store, migrations_config
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -362,20 +362,12 @@ def legacy_database(url: str) -> None:
                     "outcome": "ok" if phase == "result" else None,
                     "attempts": 1 if phase == "result" else None,
                     "latency_ms": 12.5 if phase == "result" else None, "error": None,
-                    "at": sa.func.now(),
+                    "at": datetime(2026, 11, 20, 10, i, 0),
                 }  # fmt: skip
-                from datetime import datetime
-
-                row["at"] = datetime(2026, 11, 20, 10, i, 0)
                 row["prev_hash"] = prev
                 row["hash"] = prev = chain.legacy_hash(prev, row)
-                columns = ", ".join(row)
-                conn.execute(
-                    sa.text(
-                        f"INSERT INTO operations ({columns}) VALUES ({', '.join(':' + k for k in row)})"
-                    ),
-                    row,
-                )
+                columns, values = ", ".join(row), ", ".join(":" + k for k in row)
+                conn.execute(sa.text(f"INSERT INTO operations ({columns}) VALUES ({values})"), row)
     engine.dispose()
 
 
