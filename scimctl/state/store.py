@@ -411,7 +411,9 @@ class Store:
             ).all()
         closed = []
         for run_id, host, pid in rows:
-            if run_id != keep and _process_is_gone(host, pid):
+            # A run without a pid was started before migration 0002 and so by a process
+            # older than the lock we now hold: it is not running any more.
+            if run_id != keep and (pid is None or _process_is_gone(host, pid)):
                 self.close_run(run_id, notify)
                 closed.append(run_id)
         return closed
