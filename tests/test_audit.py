@@ -404,3 +404,45 @@ def test_migration_anchor_matches_the_application():
     heads = {"genesys:a": "1" * 64, "genesys:b": "2" * 64}
     assert migration._anchor(heads) == chain.legacy_anchor(heads)
     assert migration._anchor({}) == chain.legacy_anchor({}) == chain.GENESIS
+
+
+def test_concurrent_writers_extend_one_chain(state_url):
+    """Two stores (two connection pools, as two processes have) append at once."""
+    import threading
+
+    from scimctl.history import verify_chain
+
+    stores = [Store(state_url), Store(state_url)]
+    errors = []
+
+    def write(store: Store, workspace: str) -> None:
+        try:
+            for i in range(25):
+                run_id = store.start_run(workspace, "plan")
+                with store.tx() as conn:
+                    store.append_operation(
+                        conn,
+                        {
+                            "workspace": workspace, "run_id": run_id, "phase": "result",
+                            "action_id": f"update:user:E{i}", "action": "update",
+                            "resource": "user", "resource_key": f"E{i}", "outcome": "ok",
+                            "changes": {"title": {"before": "A", "after": "B"}},
+                        },
+                    )  # fmt: skip
+                store.finish_run(run_id, "no-changes", {"changes": 0})
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=write, args=(s, f"genesys:w{n}")) for n, s in enumerate(stores)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    report = verify_chain(stores[0])
+    assert report.ok, report.problems
+    assert report.entries == report.head_seq == 100
+    for store in stores:
+        store.close()
