@@ -122,7 +122,7 @@ def verify_chain(store: Store, expect: str | None = None) -> ChainReport:
     with store.engine.connect() as conn:
         prev = _legacy(conn, report)
         report.head = prev
-        if expect and expect_hash == prev and not expect_seq:
+        if expect and expect_hash == prev and expect_seq in ("", "0"):
             found_expected = 0
         seq = 0
         for entry_seq, table, row in _entries(conn):
@@ -468,6 +468,8 @@ def redact(entry: dict[str, Any]) -> dict[str, Any]:
             change = {k: None if v is None else "***" for k, v in change.items()}
         changes[attr] = change
     out["changes"] = changes
+    if out.get("error"):
+        out["error"] = _mask_email(out["error"])
     return out
 
 

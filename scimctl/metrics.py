@@ -242,7 +242,7 @@ class StateCollector:
             .subquery()
         )
         q = (
-            sa.select(r.c.workspace, r.c.summary)
+            sa.select(r.c.workspace, r.c.summary, r.c.plan_digest)
             .join(
                 newest,
                 (r.c.workspace == newest.c.workspace) & (r.c.started_at == newest.c.started_at),
@@ -250,11 +250,19 @@ class StateCollector:
             .where(r.c.kind == "plan")
             .order_by(r.c.workspace)
         )
+        applied = sa.select(r.c.plan_digest).where(
+            (r.c.kind == "apply")
+            & (r.c.outcome == "succeeded")
+            & (r.c.plan_digest == sa.bindparam("d"))
+        )
         seen = set()
-        for ws, summary in conn.execute(q):
-            if ws not in seen:
-                seen.add(ws)
-                family.add_metric([ws], float((summary or {}).get("changes", 0)))
+        for ws, summary, digest in conn.execute(q):
+            if ws in seen:
+                continue
+            seen.add(ws)
+            # Once an apply ran exactly that plan to success, nothing of it is pending.
+            done = digest is not None and conn.execute(applied, {"d": digest}).first()
+            family.add_metric([ws], 0.0 if done else float((summary or {}).get("changes", 0)))
         return family
 
 

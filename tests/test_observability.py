@@ -48,6 +48,9 @@ def samples(text: str) -> dict[str, float]:
 def test_prometheus_export_passes_promtool_and_has_no_run_ids(ws):
     ws.write_manifest(people())
     assert ws.run("apply", "--auto-approve").returncode == 0
+    wsl = f'workspace="genesys:{ws.emulator.url}"'
+    applied = samples(ws.run("metrics", "--format", "prometheus").stdout)
+    assert applied[f"scimctl_pending_changes{{{wsl}}}"] == 0  # its plan was applied
     ws.write_manifest(people(title="Lead"))
     assert ws.run("plan").returncode == 0  # 4 pending changes
     # A refused apply (someone holds the lock) is counted too.
@@ -72,7 +75,6 @@ def test_prometheus_export_passes_promtool_and_has_no_run_ids(ws):
         if line.startswith("# TYPE") and line.endswith(" counter"):
             assert line.split()[2].endswith("_total"), line
     got = samples(text)
-    wsl = f'workspace="genesys:{ws.emulator.url}"'
     assert got[f"scimctl_managed_users{{{wsl}}}"] == 4
     assert got[f"scimctl_pending_changes{{{wsl}}}"] == 4
     assert got[f'scimctl_operations_total{{action="create",outcome="ok",{wsl}}}'] == 4
