@@ -39,6 +39,15 @@ SCHEMA_HEAD = "0002"
 
 
 _INSERT_OPERATION = t.operations.insert()
+_HEAD = t.journal_head
+# Built once: an apply appends two journal rows per operation.
+_HEAD_TAKE = _HEAD.update().where(_HEAD.c.name == "main").values(seq=_HEAD.c.seq + 1)
+_HEAD_READ = sa.select(_HEAD.c.seq, _HEAD.c.hash, _HEAD.c.key_id).where(_HEAD.c.name == "main")
+_HEAD_MOVE = (
+    _HEAD.update()
+    .where(_HEAD.c.name == "main")
+    .values(hash=sa.bindparam("b_hash"), key_id=sa.bindparam("b_key_id"))
+)
 _USER_VALUES = {
     c: sa.bindparam(f"b_{c}") for c in ("live_id", "user_name", "attrs", "version", "updated_at")
 }
@@ -597,16 +606,15 @@ class Store:
         on SQLite) until the caller's transaction ends, so appenders in any number of
         processes extend one chain in one order.
         """
-        h = t.journal_head
-        conn.execute(h.update().where(h.c.name == "main").values(seq=h.c.seq + 1))
-        head = conn.execute(sa.select(h).where(h.c.name == "main")).one()
+        conn.execute(_HEAD_TAKE)
+        head = conn.execute(_HEAD_READ).one()
         if head.key_id is not None and head.key_id != self.key_id:
             raise AuditKeyError(
                 "the audit journal is HMAC-chained with another key than SCIMCTL_AUDIT_KEY"
             )
         entry = {**row, "seq": head.seq, "key_id": self.key_id}
         digest = chain.entry_hash(head.hash, table, entry, self.audit_key)
-        conn.execute(h.update().where(h.c.name == "main").values(hash=digest, key_id=self.key_id))
+        conn.execute(_HEAD_MOVE, {"b_hash": digest, "b_key_id": self.key_id})
         return {
             "seq": head.seq,
             "key_id": self.key_id,
