@@ -69,7 +69,13 @@ def _error(message: str) -> None:
 
 
 class FullHelpGroup(click.Group):
-    """Lists each command with its whole one-line description, never cut with "..."."""
+    """Lists each command with its whole one-line description, never cut with "...".
+
+    Subgroups made with ``@group.group()`` are of the same class, so they list
+    theirs whole too.
+    """
+
+    group_class = type
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = []
@@ -398,7 +404,7 @@ def emulator(
     serve(emu, host, port)
 
 
-@main.group(cls=FullHelpGroup)
+@main.group()
 def db() -> None:
     """The state database."""
 
@@ -418,7 +424,7 @@ def _redact_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-@main.group("state", cls=FullHelpGroup)
+@main.group("state")
 def state_group() -> None:
     """Inspect and repair the recorded state."""
 
@@ -494,7 +500,7 @@ def state_unlock(manifests: tuple[str, ...], state: str | None, workspace: str |
         )
 
 
-@main.group(cls=FullHelpGroup, invoke_without_command=True)
+@main.group(invoke_without_command=True)
 @click.option("--user", help="One account: externalId or any userName it ever had.")
 @click.option("--group", help="Membership changes of this group.")
 @click.option("--attribute", help="Only operations that changed this attribute (e.g. title).")
@@ -733,7 +739,7 @@ def metrics(
         table(["metric", "value"], [[k, f"{v:g}"] for k, v in sorted(m.items())], title=title)
 
 
-@main.group(cls=FullHelpGroup)
+@main.group()
 def hris() -> None:
     """Provisioning events for the HR system."""
 
