@@ -46,7 +46,27 @@ def handled(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-class Boundary(click.Group):
+class FullHelpGroup(click.Group):
+    """Lists each command with its whole one-line description, never cut with "...".
+
+    Subgroups made with ``@group.group()`` are of the same class, so they list
+    theirs whole too.
+    """
+
+    group_class = type
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(limit=1_000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+class Boundary(FullHelpGroup):
     """The one place where errors become messages and exit codes.
 
     A :class:`ScimctlError` is one line (an :class:`InputError` one line per problem)
@@ -151,18 +171,26 @@ redact_option = click.option(
 )  # fmt: skip
 
 
-@click.group(cls=Boundary)
+@click.group(cls=Boundary, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="scimctl")
 @click.option(
     "--debug", is_flag=True, envvar="SCIMCTL_DEBUG",
     help="Show the cause of errors and log requests (SCIMCTL_DEBUG=1).",
 )  # fmt: skip
-def main(debug: bool) -> None:
+@click.option("--no-color", is_flag=True, help="No colours (also: NO_COLOR set to anything).")
+@click.pass_context
+def main(ctx: click.Context, debug: bool, no_color: bool) -> None:
     """Plan and apply Genesys Cloud users from a manifest, over SCIM 2.0."""
+    from scimctl.output import colour_enabled, disable_colour
+
     if debug:
         from scimctl.log import enable_debug_logging
 
         enable_debug_logging()
+    if no_color:
+        disable_colour()
+    if not colour_enabled():
+        ctx.color = False
 
 
 def _manifest(manifests: tuple[str, ...], as_of: Any = None) -> Any:
@@ -286,7 +314,9 @@ def _make_plan(
 
 
 def _colour() -> bool:
-    return sys.stdout.isatty()
+    from scimctl.output import colour_enabled
+
+    return sys.stdout.isatty() and colour_enabled()
 
 
 @main.command()
@@ -344,7 +374,8 @@ def apply(
         click.echo("Nothing to apply: the plan has no changes.")
         return
     policy = manifest.desired.policy
-    webhook = _webhook(policy.hris_webhook)  # before anyone approves
+    # The plan shows the webhook URL masked; the manifest holds the real one.
+    webhook = _webhook(manifest.hris.webhook_url if manifest.hris else None)  # before approval
     if plan_file is None and not auto_approve:
         if not sys.stdin.isatty():
             fail(
@@ -549,32 +580,24 @@ def state_list(manifests: tuple[str, ...], state: str | None, workspace: str | N
 @manifest_option
 @state_option
 @workspace_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @handled
 def state_show(
-    key: str, manifests: tuple[str, ...], state: str | None, workspace: str | None
+    key: str, manifests: tuple[str, ...], state: str | None, workspace: str | None, fmt: str
 ) -> None:
     """Show one managed user (by externalId or userName) or group (by name)."""
-    import json
+    from scimctl.output import render_record
+    from scimctl.state.records import managed_record
 
     store = _store(state)
     ws = _workspace(manifests, workspace)
-    view = store.state(ws)
-    for row in store.managed_user_rows(ws):
-        if key in (row["key"], row["user_name"]) or key.lower() == row["user_name"].lower():
-            groups = sorted(g for g, k in view.memberships if k == row["key"])
-            doc = {
-                "externalId": row["key"], "id": row["live_id"], "userName": row["user_name"],
-                "version": row["version"], "attributes": row["attrs"], "groups": groups,
-                "updated_at": str(row["updated_at"]),
-            }  # fmt: skip
-            click.echo(json.dumps(doc, indent=2, sort_keys=True))
-            return
-    if key in view.groups:
-        members = sorted(k for g, k in view.memberships if g == key)
-        doc = {"group": key, "id": view.groups[key], "managed_members": members}
-        click.echo(json.dumps(doc, indent=2))
-        return
-    fail(f"nothing named {key!r} is managed in {ws}")
+    doc = managed_record(store, ws, key)
+    if doc is None:
+        fail(f"nothing named {key!r} is managed in {ws}")
+    if fmt == "json":
+        click.echo(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False))
+    else:
+        click.echo(render_record(doc), nl=False)
 
 
 @state_group.command("unlock")
@@ -586,77 +609,150 @@ def state_unlock(manifests: tuple[str, ...], state: str | None, workspace: str |
     """Release the lock left by a crashed apply."""
     store = _store(state)
     ws = _workspace(manifests, workspace)
-    info = store.unlock(ws)
+    info = store.unlock(ws, notify=lambda message: click.echo(f"Note: {message}", err=True))
     if info is None:
         click.echo(f"{ws} was not locked.")
     else:
+        from scimctl.output import iso
+
         click.echo(
-            f"Released the lock held by {info.holder} since {info.acquired_at} (run {info.run_id})."
+            f"Released the lock held by {info.holder} since {iso(info.acquired_at)} "
+            f"(run {info.run_id})."
         )
 
 
 @main.group(invoke_without_command=True)
-@click.option("--user", help="Only this person (externalId or userName).")
-@click.option("--since", help="Only operations since this date (2026-11-01) or time.")
+@click.option("--user", help="One account: externalId or any userName it ever had.")
+@click.option("--group", help="Membership changes of this group.")
+@click.option("--attribute", help="Only operations that changed this attribute (e.g. title).")
+@click.option("--run", "run_id", help="Only this run (id or prefix).")
+@click.option("--since", help="From this date (2026-11-01) or time (2026-11-01T09:00:00Z).")
+@click.option("--until", help="Before this date or time.")
+@click.option("--workspace", help="Only this workspace.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1))
+@click.option("--redact", is_flag=True, help="Mask personal data (emails, names, phones).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @state_option
 @click.pass_context
 @handled
 def history(
-    ctx: click.Context, user: str | None, since: str | None, limit: int, fmt: str,
-    state: str | None,
+    ctx: click.Context, user: str | None, group: str | None, attribute: str | None,
+    run_id: str | None, since: str | None, until: str | None, workspace: str | None,
+    limit: int, redact: bool, fmt: str, state: str | None,
 ) -> None:  # fmt: skip
-    """Who changed which account, when, and from which commit."""
+    """Who changed which account, when, what it was before, and from which commit."""
     if ctx.invoked_subcommand:
         return
     from scimctl.history import history as query
-    from scimctl.history import parse_since
+    from scimctl.history import parse_time
+    from scimctl.history import redact as mask
 
     try:
-        when = parse_since(since) if since else None
+        start = parse_time(since, "--since") if since else None
+        end = parse_time(until, "--until") if until else None
     except ValueError as exc:
         fail(str(exc))
-    rows = query(_store(state), user=user, since=when, limit=limit)
+    rows = query(
+        _store(state), user=user, group=group, attribute=attribute, run=run_id, since=start,
+        until=end, limit=limit, workspace=workspace,
+    )  # fmt: skip
+    if redact:
+        rows = [mask(r) for r in rows]
     if fmt == "json":
-        click.echo(json.dumps(rows, indent=2, sort_keys=True, default=str))
+        click.echo(json.dumps(rows, indent=2, sort_keys=True, default=str, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("No operations match." if (user or group or attribute or run_id or since
+                   or until or workspace) else "No operations are recorded yet.")  # fmt: skip
+        return
+    _operations_table(rows, with_run=True)
+
+
+def _operations_table(rows: list[dict[str, Any]], with_run: bool) -> None:
+    from scimctl.history import describe_changes
+    from scimctl.output import table
+
+    headers = ["time", "run", "actor", "commit"] if with_run else ["time"]
+    headers += ["action", "resource", "changes", "outcome", "status", "tries", "ms", "error"]
+    out = []
+    for r in rows:
+        who = r["user_name"] or r["resource_key"]
+        cells = [r["at"], r["run_id"][:8], r["actor"], (r["commit"] or "")[:10]][
+            : 4 if with_run else 1
+        ]
+        cells += [
+            r["action"], f"{r['resource']} {who}", describe_changes(r["changes"]), r["outcome"],
+            r["status"], r["attempts"],
+            f"{r['latency_ms']:.0f}" if r["latency_ms"] is not None else "", r["error"],
+        ]  # fmt: skip
+        out.append(cells)
+    table(headers, out)
+
+
+@history.command("runs")
+@click.option("--kind", type=click.Choice(["plan", "apply"]), help="Only plans or applies.")
+@click.option("--outcome", help="Only runs that ended so (succeeded, failed, crashed, ...).")
+@click.option("--since", help="From this date (2026-11-01) or time (2026-11-01T09:00:00Z).")
+@click.option("--until", help="Before this date or time.")
+@click.option("--workspace", help="Only this workspace.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1))
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@state_option
+@handled
+def history_runs(
+    kind: str | None, outcome: str | None, since: str | None, until: str | None,
+    workspace: str | None, limit: int, fmt: str, state: str | None,
+) -> None:  # fmt: skip
+    """Every run and how it ended, including refused, crashed and abandoned ones."""
+    from scimctl.history import parse_time
+    from scimctl.history import runs as query
+
+    try:
+        start = parse_time(since, "--since") if since else None
+        end = parse_time(until, "--until") if until else None
+    except ValueError as exc:
+        fail(str(exc))
+    rows = query(
+        _store(state), kind=kind, outcome=outcome, since=start, until=end, limit=limit,
+        workspace=workspace,
+    )  # fmt: skip
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2, sort_keys=True, default=str, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("No runs match." if (kind or outcome or since or until or workspace)
+                   else "No runs are recorded yet.")  # fmt: skip
         return
     from scimctl.output import table
 
     table(
-        ["time", "run", "actor", "commit", "action", "user", "status", "outcome", "tries", "ms"],
+        ["started", "run", "kind", "outcome", "actor", "commit", "operations", "error"],
         [
-            [
-                r["at"][:19], r["run_id"][:8], r["actor"], _ci(r, "commit")[:10], r["action"],
-                r["user_name"] or r["resource_key"], r["status"], r["outcome"], r["attempts"],
-                f"{r['latency_ms']:.0f}" if r["latency_ms"] is not None else "",
-            ]
+            [r["started_at"], r["id"][:8], r["kind"], r["outcome"], r["actor"],
+             (r["commit"] or "")[:10], r["operations"], r["error"]]
             for r in rows
         ],
     )  # fmt: skip
 
 
-def _ci(row: dict[str, Any], key: str) -> str:
-    ci = row.get("ci") or {}
-    if isinstance(ci, str):
-        ci = json.loads(ci)
-    return str(ci.get(key, ""))
-
-
 @history.command("show")
 @click.argument("run_id")
+@click.option("--redact", is_flag=True, help="Mask personal data (emails, names, phones).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @state_option
 @handled
-def history_show(run_id: str, fmt: str, state: str | None) -> None:
-    """One run: who, when, from where, what it did, how it went."""
+def history_show(run_id: str, redact: bool, fmt: str, state: str | None) -> None:
+    """One run: who, when, from where, every operation it sent, how each went."""
+    from scimctl.history import redact as mask
     from scimctl.history import run_details
 
     run = run_details(_store(state), run_id)
     if run is None:
         fail(f"no single run matches {run_id!r}")
+    if redact:
+        run["operations"] = [mask(o) for o in run["operations"]]
     if fmt == "json":
-        click.echo(json.dumps(run, indent=2, sort_keys=True, default=str))
+        click.echo(json.dumps(run, indent=2, sort_keys=True, default=str, ensure_ascii=False))
         return
     ci = run.get("ci") or {}
     click.echo(f"Run {run['id']} ({run['kind']}) on {run['workspace']}")
@@ -665,37 +761,44 @@ def history_show(run_id: str, fmt: str, state: str | None) -> None:
     if ci:
         click.echo("  " + ", ".join(f"{k} {v}" for k, v in sorted(ci.items())))
     click.echo(f"  manifest {run['manifest_digest']}, plan {run['plan_digest']}")
-    from scimctl.output import table
-
-    table(
-        ["action", "resource", "method", "path", "status", "outcome", "tries", "ms", "error"],
-        [
-            [
-                o["action"], o["user_name"] or o["resource_key"], o["method"], o["path"],
-                o["status"], o["outcome"], o["attempts"],
-                f"{o['latency_ms']:.0f}" if o["latency_ms"] is not None else "", o["error"],
-            ]
-            for o in run["operations"]
-        ],
-    )  # fmt: skip
+    if run["operations"]:
+        _operations_table(run["operations"], with_run=False)
+        return
+    if run["kind"] == "plan":
+        why = "a plan run reads the directory and sends no changes"
+    elif run["outcome"] in ("refused", "abandoned"):
+        why = f"the run was {run['outcome']} before it sent anything"
+    elif run["outcome"] == "running":
+        why = "the run has not sent anything yet"
+    else:
+        why = "the run sent nothing"
+    click.echo(f"No operations: {why}.")
 
 
 @history.command("verify")
+@click.option(
+    "--expect", metavar="HASH",
+    help="A head printed by an earlier verify and kept elsewhere (CI log, artifact).",
+)  # fmt: skip
 @state_option
 @handled
-def history_verify(state: str | None) -> None:
-    """Check the audit journal's hash chain; report the first broken link."""
+def history_verify(expect: str | None, state: str | None) -> None:
+    """Check the journal's hash chain over runs and operations; print its head."""
     from scimctl.history import verify_chain
 
-    report = verify_chain(_store(state))
-    if report.ok:
-        click.echo(
-            f"The chain is whole: {report.rows} operations in {report.workspaces} workspaces."
-        )
-        return
-    fail(
-        f"the chain is broken at operation {report.broken_at} ({report.workspace}): {report.reason}"
-    )
+    report = verify_chain(_store(state), expect=expect)
+    for note in report.notes:
+        click.echo(f"Note: {note}", err=True)
+    if not report.ok:
+        for problem in report.problems:
+            _error(str(problem))
+        fail(f"the audit journal does not verify ({len(report.problems)} problems)")
+    kind = "HMAC-SHA256" if report.keyed else "SHA-256"
+    legacy = f" and {report.legacy_rows} rows from before the chain" if report.legacy_rows else ""
+    click.echo(f"The chain is whole ({kind}): {report.entries} entries{legacy}.")
+    if expect:
+        click.echo("The expected head is in the chain.")
+    click.echo(f"Head: {report.head_seq}:{report.head}")
 
 
 @main.command()
@@ -704,40 +807,57 @@ def history_verify(state: str | None) -> None:
     "--last", default=1, show_default=True, type=click.IntRange(1), help="Last N applies."
 )
 @click.option(
-    "--format", "fmt", type=click.Choice(["table", "json", "prometheus"]), default="table"
-)
+    "--format", "fmt", type=click.Choice(["table", "json", "prometheus"]), default="table",
+    help="prometheus: totals over all runs, for a textfile collector or a pushgateway.",
+)  # fmt: skip
+@click.option("--workspace", help="Only this workspace.")
 @state_option
 @handled
-def metrics(run_id: str | None, last: int, fmt: str, state: str | None) -> None:
-    """Per-run metrics of applies: operations, latency percentiles, retries, 429s."""
-    from scimctl.metrics import prometheus
-
+def metrics(
+    run_id: str | None, last: int, fmt: str, workspace: str | None, state: str | None
+) -> None:
+    """Apply metrics: per run, or as Prometheus series (totals, latency, last runs)."""
     store = _store(state)
+    if fmt == "prometheus":
+        from scimctl.metrics import prometheus
+
+        if run_id:
+            fail("--format prometheus exports totals over all runs; --run does not apply")
+        click.echo(prometheus(store, workspace), nl=False)
+        return
     if run_id:
         run = store.run(run_id)
         if run is None:
             fail(f"no single run matches {run_id!r}")
         runs = [run]
     else:
-        runs = [r for r in store.runs(limit=1000) if r["kind"] == "apply"][:last]
+        runs = store.runs(workspace=workspace, limit=last, kind="apply")
+    from scimctl.output import iso
+
     data = [(r, store.metrics(r["id"])) for r in runs]
-    if not data and fmt == "table":
+    if fmt == "json":
+        doc = [
+            {
+                "run_id": r["id"], "workspace": r["workspace"], "kind": r["kind"],
+                "outcome": r["outcome"], "started_at": iso(r["started_at"]),
+                "finished_at": iso(r["finished_at"]) if r["finished_at"] else None,
+                "error": r["error"], "metrics": m,
+            }
+            for r, m in data
+        ]  # fmt: skip
+        click.echo(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False))
+        return
+    if not data:
         click.echo("No apply runs are recorded yet.")
         return
-    if fmt == "json":
-        doc = [{"run_id": r["id"], "workspace": r["workspace"], "metrics": m} for r, m in data]
-        click.echo(json.dumps(doc, indent=2, sort_keys=True))
-    elif fmt == "prometheus":
-        click.echo("".join(prometheus(r["id"], r["workspace"], m) for r, m in data), nl=False)
-    else:
-        from scimctl.output import table
+    from scimctl.output import table
 
-        for r, m in data:
-            table(
-                ["metric", "value"],
-                [[k, f"{v:g}"] for k, v in sorted(m.items())],
-                title=f"Run {r['id']} ({r['outcome']}, {r['started_at']})",
-            )
+    for r, m in data:
+        title = f"Run {r['id']} ({r['kind']}, {r['outcome']}, {iso(r['started_at'])})"
+        if not m:
+            click.echo(f"{title}: no operations ran" + (f": {r['error']}" if r["error"] else "."))
+            continue
+        table(["metric", "value"], [[k, f"{v:g}"] for k, v in sorted(m.items())], title=title)
 
 
 @main.group()

@@ -81,6 +81,10 @@ class StaleState(StateError):
     """The state moved (serial or lineage) since the plan read it."""
 
 
+class AuditKeyError(StateError):
+    """SCIMCTL_AUDIT_KEY does not match the key the audit chain was written with."""
+
+
 # -- the service ----------------------------------------------------------------------
 
 

@@ -1,108 +1,497 @@
-"""The audit history: who changed which account, when, from which commit.
+"""The audit history: who changed which account, when, to what, from which commit.
 
-Reads the append-only ``operations`` journal and the ``runs`` table, and checks the
-journal's hash chain: each row's hash covers its content and the previous row's
-hash, so an edited, deleted or reordered row breaks the chain from there on.
+Reads the append-only ``operations`` journal and the ``runs`` table, and verifies
+the hash chain over both (``scimctl/state/chain.py`` says how it is built).
+
+What ``verify`` proves: every journal row and every finished run is as it was
+written, in the order it was written, with nothing removed in between; that no
+entry was removed after the last run that ended (that run's hash is the head at its
+end, and the head row must agree); and, with ``--expect HASH`` from a copy kept
+elsewhere, that the journal up to that point was not rewritten, even by someone who
+recomputed every hash. With ``SCIMCTL_AUDIT_KEY`` set, only a holder of the key
+could have computed the hashes at all.
+
+What it does not prove: that the entries are true (scimctl writes what it was told
+and saw); anything about entries added after the expected head by someone who can
+write the database and, for an HMAC chain, holds the key; or that the newest
+entries still exist when they were removed together with the head row and no head
+was kept elsewhere: keep the printed head in a CI log or artifact after each apply.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import heapq
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from scimctl.state import chain
 from scimctl.state import tables as t
-from scimctl.state.store import GENESIS, Store, operation_hash
+from scimctl.state.store import Store, iso
+
+SECRET_ATTR = re.compile(r"pass(word)?|secret|token|credential", re.IGNORECASE)
+# Personal data hidden by --redact (titles, departments and roles are what auditors
+# review, so they stay).
+PERSONAL = {
+    "displayName", "name", "nickName", "phoneNumbers", "workEmail", "emails", "addresses",
+    "employeeNumber", "dateHire", "photos",
+}  # fmt: skip
+EMAIL = re.compile(r"([^\s@\"]+)@([A-Za-z0-9.-]+)")
+
+
+@dataclass
+class Problem:
+    where: str
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.what}"
 
 
 @dataclass
 class ChainReport:
-    rows: int
-    workspaces: int
-    broken_at: int | None = None  # operations.id of the first row that does not verify
-    workspace: str | None = None
-    reason: str | None = None
+    entries: int = 0
+    legacy_rows: int = 0
+    head_seq: int = 0
+    head: str = chain.GENESIS
+    keyed: bool = False
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.broken_at is None
+        return not self.problems
 
 
-def verify_chain(store: Store) -> ChainReport:
-    """Walk every workspace's chain in order; report the first broken link."""
-    report = ChainReport(rows=0, workspaces=0)
-    expected: dict[str, str] = {}
-    query = sa.select(t.operations).order_by(t.operations.c.id)
+def _describe(table: str, row: dict[str, Any]) -> str:
+    if table == "runs":
+        return f"run {row['id']} ({row['kind']}, seq {row['seq']})"
+    what = row["user_name"] or row["resource_key"]
+    return f"operation {row['id']} (seq {row['seq']}, {row['action']} {row['resource']} {what})"
+
+
+def _entries(conn: sa.Connection) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """Chain entries from both tables, merged in chain order."""
+    ops = conn.execute(
+        sa.select(t.operations).where(t.operations.c.seq.is_not(None)).order_by(t.operations.c.seq)
+    ).mappings()
+    runs = conn.execute(
+        sa.select(t.runs).where(t.runs.c.seq.is_not(None)).order_by(t.runs.c.seq)
+    ).mappings()
+    yield from heapq.merge(
+        ((r["seq"], "operations", dict(r)) for r in ops),
+        ((r["seq"], "runs", dict(r)) for r in runs),
+        key=lambda e: e[0],
+    )
+
+
+def _legacy(conn: sa.Connection, report: ChainReport) -> str:
+    """Verify rows from before migration 0002; return the anchor the chain starts at."""
+    heads: dict[str, str] = {}
+    query = sa.select(t.operations).where(t.operations.c.seq.is_(None)).order_by(t.operations.c.id)
+    for row in conn.execute(query).mappings():
+        report.legacy_rows += 1
+        ws = row["workspace"]
+        prev = heads.get(ws, chain.GENESIS)
+        if row["prev_hash"] != prev:
+            report.problems.append(
+                Problem(
+                    f"operation {row['id']} (legacy, {ws})",
+                    "does not follow the row before it: a row was removed or reordered",
+                )
+            )
+        elif chain.legacy_hash(prev, dict(row)) != row["hash"]:
+            report.problems.append(
+                Problem(f"operation {row['id']} (legacy, {ws})", "was edited after it was written")
+            )
+        heads[ws] = row["hash"]
+    return chain.legacy_anchor(heads)
+
+
+def verify_chain(store: Store, expect: str | None = None) -> ChainReport:
+    """Walk the whole chain; report every break, naming the entry and what changed."""
+    report = ChainReport()
+    key = store.audit_key
+    found_expected: int | None = None
+    expect_seq, _, expect_hash = (expect or "").rpartition(":")
     with store.engine.connect() as conn:
-        for row in conn.execute(query).mappings():
-            report.rows += 1
-            ws = row["workspace"]
-            if ws not in expected:
-                report.workspaces += 1
-            prev = expected.get(ws, GENESIS)
-            if row["prev_hash"] != prev:
-                reason = "it does not follow the row before it (a row was removed or reordered)"
-            elif operation_hash(prev, dict(row)) != row["hash"]:
-                reason = "its content does not match its hash (the row was edited)"
-            else:
-                expected[ws] = row["hash"]
-                continue
-            report.broken_at, report.workspace, report.reason = row["id"], ws, reason
-            return report
+        prev = _legacy(conn, report)
+        report.head = prev
+        if expect and expect_hash == prev and expect_seq in ("", "0"):
+            found_expected = 0
+        seq = 0
+        for entry_seq, table, row in _entries(conn):
+            report.entries += 1
+            where = _describe(table, row)
+            if entry_seq != seq + 1:
+                if entry_seq <= seq:
+                    report.problems.append(Problem(where, f"repeats chain position {entry_seq}"))
+                else:
+                    missing = entry_seq - seq - 1
+                    report.problems.append(
+                        Problem(
+                            where,
+                            f"{missing} journal entr{'y' if missing == 1 else 'ies'} before it "
+                            f"(positions {seq + 1}-{entry_seq - 1}) were removed",
+                        )
+                    )
+            elif row["prev_hash"] != prev:
+                report.problems.append(
+                    Problem(where, "does not follow the entry before it (reordered or replaced)")
+                )
+            if row["key_id"] is not None:
+                report.keyed = True
+                if key is None:
+                    report.problems.append(
+                        Problem(where, "is HMAC-chained: set SCIMCTL_AUDIT_KEY to verify it")
+                    )
+                    return report
+                if row["key_id"] != store.key_id:
+                    report.problems.append(
+                        Problem(where, "is chained with another key than SCIMCTL_AUDIT_KEY")
+                    )
+                    return report
+            elif report.keyed:
+                report.problems.append(
+                    Problem(where, "is not HMAC-keyed although entries before it are")
+                )
+            if (
+                chain.entry_hash(row["prev_hash"], table, row, key if row["key_id"] else None)
+                != (row["hash"])
+            ):
+                edited = chain.changed_fields(table, row)
+                what = (
+                    f"{', '.join(f'{table}.{f}' for f in edited)} edited after it was written"
+                    if edited
+                    else "edited after it was written (its content does not match its hash)"
+                )
+                report.problems.append(Problem(where, what))
+            elif edited := chain.changed_fields(table, row):
+                report.problems.append(
+                    Problem(
+                        where,
+                        f"{', '.join(f'{table}.{f}' for f in edited)} edited and the hash "
+                        "recomputed",
+                    )
+                )
+            if expect and row["hash"] == expect_hash:
+                if not expect_seq or expect_seq == str(entry_seq):
+                    found_expected = entry_seq
+            elif expect and expect_seq == str(entry_seq):
+                report.problems.append(
+                    Problem(
+                        where,
+                        f"has hash {row['hash'][:16]}..., but the head kept elsewhere says "
+                        f"{expect_hash[:16]}... here: this entry or one before it was edited "
+                        "and the chain re-hashed",
+                    )
+                )
+            prev, seq = row["hash"], entry_seq
+        report.head, report.head_seq = prev, seq
+        _check_head(conn, store, report)
+        _check_runs(conn, report)
+    if (
+        expect
+        and found_expected is None
+        and not any("re-hashed" in p.what for p in report.problems)
+    ):
+        report.problems.append(
+            Problem(
+                "journal",
+                f"no entry has the expected head {expect_hash}: the journal up to that point "
+                "was rewritten (edited and re-hashed) or entries were removed",
+            )
+        )
+    elif expect and found_expected is not None and found_expected < seq:
+        report.notes.append(
+            f"the expected head is entry {found_expected}; {seq - found_expected} entries "
+            "were added after it"
+        )
     return report
 
 
-def parse_since(text: str) -> datetime:
-    """A date (2026-11-01) or an ISO timestamp; naive times are UTC."""
+def _check_head(conn: sa.Connection, store: Store, report: ChainReport) -> None:
+    head = conn.execute(sa.select(t.journal_head)).first()
+    if head is None:
+        report.problems.append(Problem("journal_head", "the chain's head row was removed"))
+        return
+    if head.seq > report.head_seq:
+        missing = head.seq - report.head_seq
+        report.problems.append(
+            Problem(
+                "journal",
+                f"the last {missing} journal entr{'y was' if missing == 1 else 'ies were'} "
+                f"removed: the head row says the chain reaches position {head.seq}, "
+                f"but it ends at {report.head_seq}",
+            )
+        )
+    elif head.seq < report.head_seq or head.hash != report.head:
+        report.problems.append(
+            Problem("journal_head", "does not match the chain's last entry (edited)")
+        )
+
+
+def _check_runs(conn: sa.Connection, report: ChainReport) -> None:
+    """Every run that ended after the chain existed must be in it."""
+    r = t.runs
+    query = sa.select(r.c.id, r.c.kind).where(
+        r.c.seq.is_(None) & r.c.pid.is_not(None) & (r.c.outcome != "running")
+    )
+    for run_id, kind in conn.execute(query):
+        if kind == "plan" and report.keyed:
+            report.notes.append(f"plan run {run_id} ran without SCIMCTL_AUDIT_KEY: not chained")
+            continue
+        report.problems.append(
+            Problem(f"run {run_id} ({kind})", "ended but is not in the chain (its entry removed)")
+        )
+
+
+def parse_time(text: str, option: str = "--since") -> datetime:
+    """A date (2026-11-01) or an ISO timestamp (a trailing Z is fine); naive is UTC."""
     try:
-        value = datetime.fromisoformat(text)
+        value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise ValueError(f"--since {text!r}: use a date such as 2026-11-01") from None
+        raise ValueError(f"{option} {text!r}: use a date such as 2026-11-01") from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+parse_since = parse_time
+
+
+def _identities(conn: sa.Connection, user: str) -> tuple[set[str], set[str]]:
+    """Every externalId and userName of the account(s) that ever had this key or name."""
+    o, mu = t.operations, t.managed_users
+    needle = user.lower()
+    keys = set(
+        conn.execute(
+            sa.select(o.c.resource_key)
+            .where(o.c.resource == "user")
+            .where((o.c.resource_key == user) | (sa.func.lower(o.c.user_name) == needle))
+            .distinct()
+        ).scalars()
+    )
+    keys |= set(
+        conn.execute(
+            sa.select(mu.c.key).where(
+                (mu.c.key == user) | (sa.func.lower(mu.c.user_name) == needle)
+            )
+        ).scalars()
+    )
+    names = {needle}
+    # A rename's row holds the new name; the old one is in its changes.
+    renames = conn.execute(
+        sa.select(o.c.resource_key, o.c.changes).where(
+            (o.c.resource == "user")
+            & (o.c.phase == "result")
+            & sa.func.lower(sa.cast(o.c.changes, sa.Text)).contains(json.dumps(needle)[1:-1])
+        )
+    )
+    for key, changes in renames:
+        c = (changes or {}).get("userName") or {}
+        if needle in (str(c.get("before", "")).lower(), str(c.get("after", "")).lower()):
+            keys.add(key)
+    if keys:
+        names |= {
+            n.lower()
+            for n in conn.execute(
+                sa.select(o.c.user_name)
+                .where((o.c.resource == "user") & o.c.resource_key.in_(keys))
+                .distinct()
+            ).scalars()
+            if n
+        }
+        for changes in conn.execute(
+            sa.select(o.c.changes).where(
+                (o.c.resource == "user") & o.c.resource_key.in_(keys) & (o.c.phase == "result")
+            )
+        ).scalars():
+            for side in ((changes or {}).get("userName") or {}).values():
+                if isinstance(side, str):
+                    names.add(side.lower())
+    return keys, names
 
 
 def history(
     store: Store,
     *,
     user: str | None = None,
+    group: str | None = None,
+    attribute: str | None = None,
+    run: str | None = None,
     since: datetime | None = None,
+    until: datetime | None = None,
     limit: int = 50,
     workspace: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Finished operations, newest first, with the run's actor and CI context."""
+    """Operations, newest first, with the run's actor, commit and plan digest.
+
+    Every filter is part of the query, so ``limit`` counts matching operations. An
+    operation that was sent but has no result is listed with outcome ``unknown``.
+    """
     o, r = t.operations, t.runs
+    result = sa.alias(o, "result_row")
+    has_result = sa.exists().where(
+        (result.c.run_id == o.c.run_id)
+        & (result.c.action_id == o.c.action_id)
+        & (result.c.phase == "result")
+    )
     q = (
-        sa.select(o, r.c.actor, r.c.ci, r.c.kind.label("run_kind"))
+        sa.select(
+            o,
+            r.c.actor,
+            r.c.ci,
+            r.c.plan_digest,
+            r.c.kind.label("run_kind"),
+            r.c.outcome.label("run_outcome"),
+        )  # fmt: skip
         .join(r, r.c.id == o.c.run_id)
-        .where(o.c.phase == "result")
+        .where((o.c.phase == "result") | ((o.c.phase == "intent") & ~has_result))
         .order_by(o.c.id.desc())
         .limit(limit)
     )
-    if user:
-        q = q.where((o.c.resource_key == user) | (sa.func.lower(o.c.user_name) == user.lower()))
-    if since:
-        q = q.where(o.c.at >= since)
-    if workspace:
-        q = q.where(o.c.workspace == workspace)
     with store.engine.connect() as conn:
-        return [_plain(dict(row)) for row in conn.execute(q).mappings()]
+        if user:
+            keys, names = _identities(conn, user)
+            text = sa.func.lower(sa.cast(o.c.changes, sa.Text))
+            members = [text.contains(json.dumps(n)) for n in sorted(names | keys)]
+            q = q.where(
+                ((o.c.resource == "user") & o.c.resource_key.in_(keys))
+                | ((o.c.resource == "group") & sa.or_(*members))
+            )
+        if group:
+            q = q.where((o.c.resource == "group") & (o.c.resource_key == group))
+        if attribute:
+            q = q.where(o.c.changes[attribute].as_string().is_not(None))
+        if run:
+            q = q.where(o.c.run_id.startswith(run))
+        if since:
+            q = q.where(o.c.at >= since)
+        if until:
+            q = q.where(o.c.at < until)
+        if workspace:
+            q = q.where(o.c.workspace == workspace)
+        return [_entry(dict(row)) for row in conn.execute(q).mappings()]
+
+
+def _entry(row: dict[str, Any]) -> dict[str, Any]:
+    ci = row.pop("ci", None) or {}
+    if row["phase"] == "intent":
+        row["outcome"] = "in progress" if row.get("run_outcome") == "running" else "unknown"
+    for name in ("seal", "prev_hash", "hash", "key_id", "phase"):
+        row.pop(name, None)
+    row["commit"] = ci.get("commit")
+    row["ci"] = ci
+    row["at"] = iso(row["at"])
+    row["changes"] = {
+        k: v for k, v in (row.get("changes") or {}).items() if not SECRET_ATTR.search(k)
+    }
+    return row
+
+
+def runs(
+    store: Store,
+    *,
+    kind: str | None = None,
+    outcome: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 50,
+    workspace: str | None = None,
+) -> list[dict[str, Any]]:
+    """Runs, newest first, with how they ended and how many operations each sent.
+
+    Every run is here, including those that sent nothing (refused, abandoned) and
+    those that died (crashed), so no run goes unaccounted for.
+    """
+    r, o = t.runs, t.operations
+    sent = (
+        sa.select(sa.func.count())
+        .where((o.c.run_id == r.c.id) & (o.c.phase == "intent"))
+        .scalar_subquery()
+    )
+    q = sa.select(r, sent.label("operations")).order_by(r.c.started_at.desc()).limit(limit)
+    for column, value in ((r.c.kind, kind), (r.c.outcome, outcome), (r.c.workspace, workspace)):
+        if value:
+            q = q.where(column == value)
+    if since:
+        q = q.where(r.c.started_at >= since)
+    if until:
+        q = q.where(r.c.started_at < until)
+    out = []
+    with store.engine.connect() as conn:
+        for row in conn.execute(q).mappings():
+            run = {k: v for k, v in row.items() if k not in ("seal", "prev_hash", "key_id")}
+            ci = run.get("ci") or {}
+            run["commit"] = ci.get("commit")
+            for name in ("started_at", "finished_at", "locked_at"):
+                run[name] = iso(run[name]) if run[name] else None
+            out.append(run)
+    return out
 
 
 def run_details(store: Store, run_id: str) -> dict[str, Any] | None:
-    """One run (by id or unique prefix) with its operations and metrics."""
+    """One run (by id or unique prefix) with every operation it sent, and its metrics.
+
+    An operation journaled as sent but never finished appears with outcome
+    ``unknown`` (or ``in progress`` while the run is still going).
+    """
     run = store.run(run_id)
     if run is None:
         return None
-    ops = [_plain(row) for row in store.operations(run_id=run["id"]) if row["phase"] == "result"]
-    return {**_plain(run), "operations": ops, "metrics": store.metrics(run["id"])}
+    ops = history(store, run=run["id"], limit=1_000_000)
+    ops.reverse()
+    out = {
+        k: (iso(v) if isinstance(v, datetime) else v)
+        for k, v in run.items()
+        if k not in ("seal", "prev_hash", "key_id")
+    }
+    return {**out, "operations": ops, "metrics": store.metrics(run["id"])}
 
 
-def _plain(row: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for key, value in row.items():
-        if isinstance(value, datetime):
-            value = (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
-        out[key] = value
+def redact(entry: dict[str, Any]) -> dict[str, Any]:
+    """Personal data masked for output: emails keep their domain, names disappear."""
+    out = dict(entry)
+    if out.get("user_name"):
+        out["user_name"] = _mask_email(out["user_name"])
+    changes = {}
+    for attr, change in (out.get("changes") or {}).items():
+        if attr == "members":
+            change = {k: [_mask_email(str(m)) for m in v] for k, v in change.items()}
+        elif attr == "userName":
+            change = {k: _mask_email(v) if isinstance(v, str) else v for k, v in change.items()}
+        elif attr in PERSONAL:
+            change = {k: None if v is None else "***" for k, v in change.items()}
+        changes[attr] = change
+    out["changes"] = changes
+    if out.get("error"):
+        out["error"] = _mask_email(out["error"])
     return out
+
+
+def _mask_email(value: str) -> str:
+    return EMAIL.sub(lambda m: f"{m.group(1)[:1]}***@{m.group(2)}", value)
+
+
+def describe_changes(changes: dict[str, Any]) -> str:
+    """One line for a table: ``title: "Agent" -> "Lead"; members: +2 -1``."""
+    parts = []
+    for attr, change in sorted((changes or {}).items()):
+        if attr == "members":
+            added, removed = change.get("added", []), change.get("removed", [])
+            names = [f"+{m}" for m in added] + [f"-{m}" for m in removed]
+            parts.append("members: " + " ".join(names))
+            continue
+        before, after = change.get("before"), change.get("after")
+        parts.append(f"{attr}: {_short(before)} -> {_short(after)}")
+    return "; ".join(parts)
+
+
+def _short(value: Any) -> str:
+    if value is None:
+        return "(unset)"
+    return json.dumps(value, ensure_ascii=False)

@@ -12,6 +12,11 @@ stale timestamps to stop replays.
 
 A generated temporary password is sent once, directly, right after the account is
 created; it never enters the outbox, the database, a plan or a log.
+
+A webhook URL may carry a credential (``https://user:pass@host/...``,
+``?token=...``). Wherever scimctl shows or stores the URL (the plan file, messages,
+``outbox.last_error``) it is masked with :func:`mask_url`; apply takes the real URL
+from the manifest, which it always reads.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import sqlalchemy as sa
 from scimctl.errors import WebhookError
 from scimctl.state import tables as t
 from scimctl.state.store import Store, now
+from scimctl.urlmask import mask_url
 
 SIGNATURE_HEADER = "X-Scimctl-Signature"
 TIMESTAMP_HEADER = "X-Scimctl-Timestamp"
@@ -54,6 +60,9 @@ class Webhook:
     secret: str
     http: httpx.Client | None = None
 
+    def __repr__(self) -> str:
+        return f"Webhook(url={mask_url(self.url)!r})"
+
     def post(self, payload: dict[str, Any]) -> None:
         body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
         stamp = str(int(time.time()))
@@ -66,12 +75,12 @@ class Webhook:
         try:
             resp = http.post(self.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
-            raise WebhookError(f"webhook {self.url}: {exc.__class__.__name__}") from None
+            raise WebhookError(f"webhook {mask_url(self.url)}: {exc.__class__.__name__}") from None
         finally:
             if self.http is None:
                 http.close()
         if resp.status_code // 100 != 2:
-            raise WebhookError(f"webhook {self.url}: HTTP {resp.status_code}")
+            raise WebhookError(f"webhook {mask_url(self.url)}: HTTP {resp.status_code}")
 
 
 @dataclass

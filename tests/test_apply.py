@@ -72,7 +72,7 @@ def test_apply_and_replan_on_each_database(ws):
     assert kinds == {"plan": 2, "apply": 1}
     listed = ws.run("state", "list")
     assert "user   E000\tuser000@example.com" in listed.stdout
-    shown = ws.run("state", "show", "user001@example.com")
+    shown = ws.run("state", "show", "user001@example.com", "--format", "json")
     assert '"externalId": "E001"' in shown.stdout and '"Sales"' in shown.stdout
 
 

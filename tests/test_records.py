@@ -128,7 +128,10 @@ def test_history_and_metrics_match_what_the_emulator_saw(start_emulator, tmp_pat
     assert len(run["operations"]) == 13
 
     mine = json.loads(ws.run("history", "--user", "P3@example.com", "--format", "json").stdout)
-    assert [(r["action"], r["outcome"], r["method"]) for r in mine] == [("create", "ok", "POST")]
+    assert [(r["action"], r["outcome"], r["method"]) for r in mine] == [
+        ("add_members", "ok", "PATCH"),  # the membership that gave them the group
+        ("create", "ok", "POST"),
+    ]
     clean = [op for op in run["operations"] if op["attempts"] == 1]
     assert clean and all(op["status"] == (201 if op["method"] == "POST" else 200) for op in clean)
     by_key = json.loads(ws.run("history", "--user", "E3", "--format", "json").stdout)
@@ -138,9 +141,11 @@ def test_history_and_metrics_match_what_the_emulator_saw(start_emulator, tmp_pat
     assert json.loads(ws.run("history", "--since", "2999-01-01", "--format", "json").stdout) == []
 
     prom = ws.run("metrics", "--format", "prometheus").stdout
-    assert "# TYPE scimctl_run_requests_total counter" in prom
-    assert f'scimctl_run_requests_total{{run_id="{doc[0]["run_id"]}"' in prom
-    assert "scimctl_run_operations{run_id=" in prom and 'action="create",outcome="ok"} 12' in prom
+    label = f'workspace="genesys:{emu.url}"'
+    assert "# TYPE scimctl_http_requests_total counter" in prom
+    assert f"scimctl_http_requests_total{{{label}}} {float(seen[0])}" in prom
+    assert f'scimctl_operations_total{{action="create",outcome="ok",{label}}} 12.0' in prom
+    assert doc[0]["run_id"] not in prom and "run_id" not in prom
 
 
 def test_tampering_is_found_by_history_verify(workspace):
@@ -159,7 +164,8 @@ def test_tampering_is_found_by_history_verify(workspace):
         conn.execute(sa.text("UPDATE operations SET status = 299 WHERE id = :i"), {"i": ids[3]})
     edited = ws.run("history", "verify")
     assert edited.returncode == 1
-    assert f"broken at operation {ids[3]}" in edited.stderr and "edited" in edited.stderr
+    assert f"operation {ids[3]} " in edited.stderr
+    assert "operations.status edited after it was written" in edited.stderr
     with engine.begin() as conn:
         conn.execute(
             sa.text("UPDATE operations SET status = :s WHERE id = :i"), {"s": original, "i": ids[3]}
@@ -170,7 +176,8 @@ def test_tampering_is_found_by_history_verify(workspace):
     engine.dispose()
     removed = ws.run("history", "verify")
     assert removed.returncode == 1
-    assert f"broken at operation {ids[6]}" in removed.stderr and "removed" in removed.stderr
+    assert f"operation {ids[6]} " in removed.stderr
+    assert "1 journal entry before it" in removed.stderr and "removed" in removed.stderr
 
 
 def test_events_survive_a_receiver_that_is_down(workspace, receiver):

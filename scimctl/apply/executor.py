@@ -12,6 +12,7 @@ so whatever was created is adopted, never created twice.
 
 from __future__ import annotations
 
+import re
 import secrets
 import string
 import threading
@@ -216,18 +217,25 @@ class Executor:
         self, node: _Node, phase: str, res: OpResult | None = None,
         method: str | None = None, path: str | None = None,
     ) -> dict[str, Any]:  # fmt: skip
-        """One journal row; a group's additions and removals are one "members" row."""
+        """One journal row, with the attribute changes (or members) it carries.
+
+        A group's additions and removals go out as one PATCH, so they are one row,
+        named with the plan's words (``add_members``, ``remove_members`` or both).
+        """
         action = node.actions[0]
+        user_name = action.userName
+        if "userName" in action.changes:
+            user_name = action.changes["userName"].after or user_name
         return {
             "workspace": self.workspace,
             "run_id": self.run_id,
             "phase": phase,
             "action_id": node.name,
-            "action": action.kind if len(node.actions) == 1 else "members",
+            "action": "+".join(a.kind for a in node.actions),
             "resource": action.resource,
             "resource_key": action.key,
             "resource_id": action.live_id or self.created.get(action.key),
-            "user_name": action.userName,
+            "user_name": None if action.resource == "group" else user_name,
             "method": method,
             "path": path,
             "status": res.status if res else None,
@@ -235,6 +243,7 @@ class Executor:
             "attempts": res.attempts if res else None,
             "latency_ms": round(res.latency_ms, 3) if res else None,
             "error": res.error if res else None,
+            "changes": journal_changes(node.actions),
         }
 
     def _run_node(self, node: _Node) -> OpResult:
@@ -465,6 +474,26 @@ class Executor:
         return lambda conn: store.put_memberships(
             conn, ws, group.key, group.live_id, add_keys, remove_keys
         )
+
+
+SECRET_ATTR = re.compile(r"pass(word)?|secret|token|credential", re.IGNORECASE)
+
+
+def journal_changes(actions: list[Action]) -> dict[str, Any]:
+    """What the journal records of a node's actions: before and after, never a secret."""
+    if actions[0].resource == "group":
+        members: dict[str, list[str]] = {}
+        for action in actions:
+            side = "added" if action.kind == "add_members" else "removed"
+            members.setdefault(side, []).extend(
+                m.userName or m.key or m.id or "?" for m in action.members
+            )
+        return {"members": members}
+    return {
+        attr: {"before": change.before, "after": change.after}
+        for attr, change in actions[0].changes.items()
+        if not SECRET_ATTR.search(attr)
+    }
 
 
 def _explain(exc: ApiError) -> str:

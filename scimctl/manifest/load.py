@@ -35,6 +35,7 @@ from scimctl.manifest.models import (
 from scimctl.manifest.sources import read_source
 from scimctl.model import Desired, GroupSpec, Location, Policy, UserSpec
 from scimctl.problems import InputError, Problem, error_message, field_path
+from scimctl.urlmask import mask_url
 
 SINGLE_SECTIONS = ("target", "defaults", "policy", "hris", "review")
 MAX_MANIFEST_BYTES = 10 * 1024 * 1024
@@ -93,7 +94,8 @@ def load_manifest(
         deprovision=policy_model.deprovision,
         max_deprovision=policy_model.max_deprovision,
         password=policy_model.password,
-        hris_webhook=hris.webhook_url if hris else None,
+        # Plans show the URL; any credential in it stays in the manifest.
+        hris_webhook=mask_url(hris.webhook_url) if hris else None,
     )
     if policy.password == "generate" and hris is None:
         where = sections["policy"][1]

@@ -9,8 +9,6 @@ workspace.
 from __future__ import annotations
 
 import getpass
-import hashlib
-import json
 import os
 import socket
 import threading
@@ -27,24 +25,30 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from scimctl.errors import LockError, StaleState, StateError
+from scimctl.errors import AuditKeyError, LockError, StaleState, StateError
 from scimctl.model import ManagedUser, StateView
+from scimctl.state import chain
 from scimctl.state import tables as t
+from scimctl.state.chain import GENESIS
 from scimctl.state.url import normalize_state_url
 
-GENESIS = "0" * 64
+__all__ = ["GENESIS", "LockError", "LockInfo", "StaleState", "Store", "now"]
+
 # The newest migration in migrations/versions (a test keeps the two in step). Knowing
 # it lets an up-to-date database skip loading Alembic on every command.
-SCHEMA_HEAD = "0001"
+SCHEMA_HEAD = "0002"
 
 
-_LAST_HASH = (
-    sa.select(t.operations.c.hash)
-    .where(t.operations.c.workspace == sa.bindparam("ws"))
-    .order_by(t.operations.c.id.desc())
-    .limit(1)
-)
 _INSERT_OPERATION = t.operations.insert()
+_HEAD = t.journal_head
+# Built once: an apply appends two journal rows per operation.
+_HEAD_TAKE = _HEAD.update().where(_HEAD.c.name == "main").values(seq=_HEAD.c.seq + 1)
+_HEAD_READ = sa.select(_HEAD.c.seq, _HEAD.c.hash, _HEAD.c.key_id).where(_HEAD.c.name == "main")
+_HEAD_MOVE = (
+    _HEAD.update()
+    .where(_HEAD.c.name == "main")
+    .values(hash=sa.bindparam("b_hash"), key_id=sa.bindparam("b_key_id"))
+)
 _USER_VALUES = {
     c: sa.bindparam(f"b_{c}") for c in ("live_id", "user_name", "attrs", "version", "updated_at")
 }
@@ -65,12 +69,13 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def _ts(value: datetime | None) -> str | None:
+def iso(value: datetime | None) -> str:
+    """The one timestamp format people see: ISO 8601, UTC, seconds, ``Z``."""
     if value is None:
-        return None
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%f")
+        return "-"
+    if value.tzinfo is None:  # SQLite gives back the UTC time without its zone
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def actor() -> str:
@@ -111,14 +116,12 @@ def ci_context() -> dict[str, str]:
     return out
 
 
-def _holder_is_dead(holder: str) -> bool:
-    """True only when the holder ran on this host and its process is gone."""
-    who, _, pid = holder.rpartition(" pid ")
-    host = who.rpartition("@")[2]
-    if host != socket.gethostname() or not pid.isdigit():
+def _process_is_gone(host: str | None, pid: int | str | None) -> bool:
+    """True only when the process ran on this host and no longer exists."""
+    if host != socket.gethostname() or not str(pid or "").isdigit():
         return False
     try:
-        os.kill(int(pid), 0)
+        os.kill(int(pid), 0)  # type: ignore[arg-type]
     except ProcessLookupError:
         return True
     except PermissionError:
@@ -126,18 +129,9 @@ def _holder_is_dead(holder: str) -> bool:
     return False
 
 
-def operation_hash(prev: str, row: dict[str, Any]) -> str:
-    fields = {k: row.get(k) for k in HASHED_FIELDS}
-    fields["at"] = _ts(row["at"])
-    raw = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256((prev + raw).encode()).hexdigest()
-
-
-HASHED_FIELDS = (
-    "workspace", "run_id", "phase", "action_id", "action", "resource", "resource_key",
-    "resource_id", "user_name", "method", "path", "status", "outcome", "attempts",
-    "latency_ms", "error", "at",
-)  # fmt: skip
+def _holder_is_dead(holder: str) -> bool:
+    who, _, pid = holder.rpartition(" pid ")
+    return _process_is_gone(who.rpartition("@")[2], pid)
 
 
 @dataclass
@@ -187,12 +181,17 @@ def make_engine(url: str) -> Engine:
 class Store:
     """State, runs, journal, metrics and outbox for every workspace in one database."""
 
-    def __init__(self, url: str, *, upgrade: bool = True) -> None:
+    def __init__(self, url: str, *, upgrade: bool = True, audit_key: str | None = None) -> None:
+        """``audit_key`` (default: ``SCIMCTL_AUDIT_KEY``) makes the journal an HMAC chain."""
         self.url = url
         self.engine = make_engine(url)
         self._write = threading.Lock()
-        self._chain: dict[str, str] = {}
-        self._pending_chain: dict[str, str] = {}
+        if audit_key is None:
+            from scimctl.config import environment
+
+            audit_key = environment().get("SCIMCTL_AUDIT_KEY") or None
+        self.audit_key = audit_key
+        self.key_id = chain.key_id(audit_key)
         if upgrade:
             self.upgrade()
 
@@ -222,11 +221,8 @@ class Store:
     @contextmanager
     def tx(self) -> Iterator[Connection]:
         """One write transaction; in-process writers take turns."""
-        with self._write:
-            self._pending_chain = {}
-            with self.engine.begin() as conn:
-                yield conn
-            self._chain.update(self._pending_chain)
+        with self._write, self.engine.begin() as conn:
+            yield conn
 
     # -- state ---------------------------------------------------------------
     def state(self, workspace: str) -> StateView:
@@ -335,22 +331,26 @@ class Store:
         while True:
             try:
                 with self.tx() as conn:
+                    stamp = now()
                     conn.execute(
                         t.locks.insert().values(
-                            workspace=workspace, holder=holder, run_id=run_id, acquired_at=now()
+                            workspace=workspace, holder=holder, run_id=run_id, acquired_at=stamp
                         )
                     )
-                self._chain.pop(workspace, None)
+                    if run_id:
+                        conn.execute(
+                            t.runs.update().where(t.runs.c.id == run_id).values(locked_at=stamp)
+                        )
                 break
             except IntegrityError:
                 info = self.lock_info(workspace)
                 if info is None:
                     continue
                 if _holder_is_dead(info.holder):
-                    self._break(info)
+                    self._break(info, notify)
                     notify(f"released the lock of {info.holder}, which no longer runs")
                     continue
-                who = f"{info.holder} since {_ts(info.acquired_at)} UTC (run {info.run_id})"
+                who = f"{info.holder} since {iso(info.acquired_at)} (run {info.run_id})"
                 if time.monotonic() >= deadline:
                     raise LockError(
                         f"state for {workspace} is locked by {who}; if that run crashed, "
@@ -361,6 +361,7 @@ class Store:
                     told = True
                 time.sleep(poll)
         try:
+            self.close_dead_runs(workspace, notify, keep=run_id)
             yield
         finally:
             with self.tx() as conn:
@@ -370,25 +371,101 @@ class Store:
                     )
                 )
 
-    def _break(self, info: LockInfo) -> None:
+    def _break(self, info: LockInfo, notify: Callable[[str], None]) -> None:
         with self.tx() as conn:
             conn.execute(
                 t.locks.delete().where(
                     (t.locks.c.workspace == info.workspace) & (t.locks.c.holder == info.holder)
                 )
             )
-            if info.run_id:
-                conn.execute(
-                    t.runs.update()
-                    .where((t.runs.c.id == info.run_id) & (t.runs.c.outcome == "running"))
-                    .values(outcome="crashed", finished_at=now())
-                )
+        if info.run_id:
+            self.close_run(info.run_id, notify)
 
-    def unlock(self, workspace: str) -> LockInfo | None:
+    def unlock(
+        self, workspace: str, notify: Callable[[str], None] | None = None
+    ) -> LockInfo | None:
+        """Release the lock; the operator says its run is dead, so it is closed as crashed."""
         info = self.lock_info(workspace)
         with self.tx() as conn:
             conn.execute(t.locks.delete().where(t.locks.c.workspace == workspace))
+        if info is not None and info.run_id:
+            self.close_run(info.run_id, notify or (lambda message: None))
         return info
+
+    # -- runs that died --------------------------------------------------------------
+    def close_dead_runs(
+        self, workspace: str, notify: Callable[[str], None], keep: str | None = None
+    ) -> list[str]:
+        """Close every run of this workspace whose process on this host is gone.
+
+        Called by whoever takes the lock, so that no run stays ``running``: one that
+        held the lock (or sent anything) ends ``crashed``, one that died waiting for
+        it ends ``abandoned``. Runs on other hosts cannot be checked from here; their
+        lock, once released with ``state unlock``, closes them.
+        """
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.runs.c.id, t.runs.c.host, t.runs.c.pid).where(
+                    (t.runs.c.workspace == workspace) & (t.runs.c.outcome == "running")
+                )
+            ).all()
+        closed = []
+        for run_id, host, pid in rows:
+            # A run without a pid was started before migration 0002 and so by a process
+            # older than the lock we now hold: it is not running any more.
+            if run_id != keep and (pid is None or _process_is_gone(host, pid)):
+                self.close_run(run_id, notify)
+                closed.append(run_id)
+        return closed
+
+    def unfinished_operations(self, conn: Connection, run_id: str) -> list[dict[str, Any]]:
+        """Operations of a run that were sent (intent journaled) but have no result."""
+        o = t.operations
+        done = sa.select(o.c.action_id).where((o.c.run_id == run_id) & (o.c.phase == "result"))
+        q = (
+            sa.select(o)
+            .where((o.c.run_id == run_id) & (o.c.phase == "intent") & o.c.action_id.not_in(done))
+            .order_by(o.c.id)
+        )
+        return [dict(r._mapping) for r in conn.execute(q)]
+
+    def close_run(self, run_id: str, notify: Callable[[str], None]) -> str | None:
+        """End a dead run: ``crashed`` with its unfinished operations, or ``abandoned``."""
+        with self.tx() as conn:
+            run = conn.execute(
+                sa.select(t.runs).where((t.runs.c.id == run_id) & (t.runs.c.outcome == "running"))
+            ).first()
+            if run is None:
+                return None
+            unfinished = self.unfinished_operations(conn, run_id)
+            sent = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(t.operations)
+                .where(t.operations.c.run_id == run_id)
+            ).scalar()
+            if run.kind == "apply" and run.locked_at is None and not sent:
+                outcome = "abandoned"
+                error = "the process ended while waiting for the state lock; nothing was sent"
+            else:
+                outcome = "crashed"
+                error = f"the process (pid {run.pid} on {run.host}) ended before the run finished"
+                if unfinished:
+                    error += (
+                        f"; {len(unfinished)} operation(s) were sent but never finished "
+                        "(outcome unknown; the next plan reconciles them)"
+                    )
+            summary = {
+                "unfinished": [
+                    {k: op[k] for k in ("action_id", "action", "user_name", "method", "path")}
+                    for op in unfinished
+                ]
+            }
+            self._finish(conn, run_id, outcome, summary, error, None)
+        message = f"run {run_id} ({run.kind}, started {iso(run.started_at)}) {outcome}: {error}"
+        for op in unfinished:
+            message += f"\n  outcome unknown: {op['action_id']} ({op['method']} {op['path']})"
+        notify(message)
+        return outcome
 
     # -- runs ----------------------------------------------------------------
     def start_run(
@@ -398,6 +475,7 @@ class Store:
         manifest_digest: str | None = None,
         plan_digest: str | None = None,
     ) -> str:
+        self.check_audit_key(kind)
         run_id = str(uuid.uuid4())
         with self.tx() as conn:
             conn.execute(
@@ -412,9 +490,39 @@ class Store:
                     plan_digest=plan_digest,
                     started_at=now(),
                     outcome="running",
+                    pid=os.getpid(),
                 )
             )
         return run_id
+
+    def check_audit_key(self, kind: str = "apply") -> None:
+        """Refuse to extend an HMAC-keyed journal without its key (or with another one).
+
+        Plan runs change nothing, so they may run without the key (a pull request's
+        CI should not hold it); they are then left out of the chain.
+        """
+        head = self._head()
+        if head.key_id is None or head.key_id == self.key_id or kind == "plan":
+            return
+        if self.key_id is None:
+            raise AuditKeyError(
+                "the audit journal is HMAC-chained: set SCIMCTL_AUDIT_KEY to the key it uses"
+            )
+        raise AuditKeyError(
+            "SCIMCTL_AUDIT_KEY is not the key the audit journal is chained with "
+            f"(fingerprint {head.key_id}, yours {self.key_id})"
+        )
+
+    def _head(self) -> Any:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                sa.select(t.journal_head).where(t.journal_head.c.name == "main")
+            ).one()
+
+    def journal_head(self) -> tuple[int, str, str | None]:
+        """(seq, hash, key fingerprint) of the chain's last entry, as the head row says."""
+        head = self._head()
+        return head.seq, head.hash, head.key_id
 
     def finish_run(
         self,
@@ -424,18 +532,44 @@ class Store:
         error: str | None = None,
         plan_digest: str | None = None,
     ) -> None:
+        with self.tx() as conn:
+            self._finish(conn, run_id, outcome, summary, error, plan_digest)
+
+    def _finish(
+        self, conn: Connection, run_id: str, outcome: str, summary: dict[str, Any] | None,
+        error: str | None, plan_digest: str | None,
+    ) -> None:  # fmt: skip
+        """Record how a run ended and seal it into the chain, once.
+
+        A sealed run is not changed again (that would break the chain): if a run that
+        ``state unlock`` declared crashed finishes after all, its operations are in the
+        journal but its run record keeps saying crashed.
+        """
         values: dict[str, Any] = {"finished_at": now(), "outcome": outcome, "summary": summary}
         if error is not None:
             values["error"] = error
         if plan_digest is not None:
             values["plan_digest"] = plan_digest
-        with self.tx() as conn:
-            conn.execute(t.runs.update().where(t.runs.c.id == run_id).values(**values))
+        where = (t.runs.c.id == run_id) & t.runs.c.seq.is_(None)
+        conn.execute(t.runs.update().where(where).values(**values))
+        row = conn.execute(sa.select(t.runs).where(where)).first()
+        if row is None:
+            return
+        run = dict(row._mapping)
+        if run["kind"] == "plan" and not self._may_append(conn):
+            return  # a keyed chain and no key: see check_audit_key
+        sealed = self._append(conn, "runs", run)
+        conn.execute(t.runs.update().where(t.runs.c.id == run_id).values(**sealed))
 
-    def runs(self, workspace: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+    def runs(
+        self, workspace: str | None = None, limit: int = 20, kind: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The newest runs; ``kind`` filters in the query, before the limit."""
         q = sa.select(t.runs).order_by(t.runs.c.started_at.desc()).limit(limit)
         if workspace:
             q = q.where(t.runs.c.workspace == workspace)
+        if kind:
+            q = q.where(t.runs.c.kind == kind)
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
@@ -446,19 +580,39 @@ class Store:
 
     # -- journal -------------------------------------------------------------
     def append_operation(self, conn: Connection, row: dict[str, Any]) -> None:
-        """Append one journal row, chained to the workspace's previous row.
+        """Append one journal row to the chain, in the caller's transaction."""
+        row = {**row, "at": row.get("at") or now()}
+        conn.execute(_INSERT_OPERATION, {**row, **self._append(conn, "operations", row)})
 
-        The chain's head is cached per workspace: only the lock holder appends, and
-        taking the lock forgets the cache, so the database is read once per run.
+    def _may_append(self, conn: Connection) -> bool:
+        key = conn.execute(
+            sa.select(t.journal_head.c.key_id).where(t.journal_head.c.name == "main")
+        ).scalar()
+        return key is None or key == self.key_id
+
+    def _append(self, conn: Connection, table: str, row: dict[str, Any]) -> dict[str, Any]:
+        """Take the next place in the chain; return the chain columns for ``row``.
+
+        Moving the head row first locks it (a row lock on PostgreSQL, the write lock
+        on SQLite) until the caller's transaction ends, so appenders in any number of
+        processes extend one chain in one order.
         """
-        ws = row["workspace"]
-        prev = self._pending_chain.get(ws) or self._chain.get(ws)
-        if prev is None:
-            prev = conn.execute(_LAST_HASH, {"ws": ws}).scalar() or GENESIS
-        row = {**row, "at": row.get("at") or now(), "prev_hash": prev}
-        row["hash"] = operation_hash(prev, row)
-        conn.execute(_INSERT_OPERATION, row)
-        self._pending_chain[ws] = row["hash"]
+        conn.execute(_HEAD_TAKE)
+        head = conn.execute(_HEAD_READ).one()
+        if head.key_id is not None and head.key_id != self.key_id:
+            raise AuditKeyError(
+                "the audit journal is HMAC-chained with another key than SCIMCTL_AUDIT_KEY"
+            )
+        entry = {**row, "seq": head.seq, "key_id": self.key_id}
+        digest = chain.entry_hash(head.hash, table, entry, self.audit_key)
+        conn.execute(_HEAD_MOVE, {"b_hash": digest, "b_key_id": self.key_id})
+        return {
+            "seq": head.seq,
+            "key_id": self.key_id,
+            "prev_hash": head.hash,
+            "hash": digest,
+            "seal": chain.seal(table, entry),
+        }
 
     def operations(self, **where: Any) -> list[dict[str, Any]]:
         q = sa.select(t.operations).order_by(t.operations.c.id)

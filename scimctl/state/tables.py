@@ -95,11 +95,24 @@ runs = Table(
     Column("outcome", String(32)),  # running | no-changes | changes | succeeded | failed | ...
     Column("summary", JSON),
     Column("error", Text),
+    # Which process ran it, so the next lock holder can tell a dead run from a live one.
+    Column("pid", Integer),
+    Column("locked_at", TS),  # when it got the state lock (never: it ended "abandoned")
+    # Sealed into the journal's chain when the run ends: its hash is the chain head at
+    # its end, so journal rows removed after it are detected (see scimctl/history.py).
+    Column("seq", Integer),
+    Column("prev_hash", String(64)),
+    Column("hash", String(64)),
+    Column("key_id", String(16)),
+    Column("seal", JSON),
     Index("ix_runs_workspace_started", "workspace", "started_at"),
+    Index("ix_runs_kind_started", "kind", "started_at"),
+    Index("ix_runs_seq", "seq"),
 )
 
 # Append-only: a row when an operation is about to be sent (intent) and one with its
-# result. Each row's hash covers its content and the previous row's hash.
+# result. Each row's hash covers its content and the previous entry's hash; rows from
+# before migration 0002 have no ``seq`` and form one legacy chain per workspace.
 operations = Table(
     "operations",
     metadata,
@@ -123,8 +136,24 @@ operations = Table(
     Column("at", TS, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    Column("changes", JSON),  # {attr: {"before", "after"}} or {"members": {"added", "removed"}}
+    Column("seq", Integer),  # position in the database-wide chain (runs share it)
+    Column("key_id", String(16)),  # fingerprint of SCIMCTL_AUDIT_KEY when HMAC-chained
+    Column("seal", JSON),  # per-field digests, so verify can name the edited field
     Index("ix_operations_run", "run_id"),
     Index("ix_operations_key", "workspace", "resource_key"),
+    Index("ix_operations_seq", "seq"),
+)
+
+# The chain's head: one row, locked by every append so that writers in several
+# processes (and on PostgreSQL, several hosts) extend one chain in one order.
+journal_head = Table(
+    "journal_head",
+    metadata,
+    Column("name", String(16), primary_key=True),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("key_id", String(16)),
 )
 
 metrics = Table(
