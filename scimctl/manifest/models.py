@@ -33,6 +33,10 @@ class TargetModel(Strict):
     region: str | None = None
     api_url: str | None = None
     login_url: str | None = None
+    # provider scim: the SCIM root (RFC 7644 base URL) and, for client credentials, the
+    # OAuth token endpoint. Credentials themselves never live in the manifest.
+    base_url: str | None = None
+    token_url: str | None = None
 
 
 class PolicyModel(Strict):

@@ -6,7 +6,7 @@ from scimctl.config import Target
 from scimctl.manifest import Manifest
 from scimctl.plan.diff import PlanRefused, compute_plan
 from scimctl.plan.model import Plan, PlanFileError
-from scimctl.scim.client import GenesysClient
+from scimctl.scim.client import ScimClient
 from scimctl.state.store import Store
 
 __all__ = ["Plan", "PlanFileError", "PlanRefused", "compute_plan", "make_plan"]
@@ -15,7 +15,7 @@ __all__ = ["Plan", "PlanFileError", "PlanRefused", "compute_plan", "make_plan"]
 def make_plan(
     manifest: Manifest,
     target: Target,
-    client: GenesysClient,
+    client: ScimClient,
     store: Store,
     *,
     max_deprovision: int | None = None,

@@ -9,27 +9,23 @@ from __future__ import annotations
 from typing import Any
 
 from scimctl.model import Attrs, LiveGroup, LiveRole, LiveUser
-from scimctl.scim.schema import ENTERPRISE_USER, PATCH_OP, USER_SCHEMAS
+from scimctl.scim.schema import CORE_USER, ENTERPRISE_USER, PATCH_OP
 
 ENTERPRISE_ATTRS = ("department", "division", "employeeNumber")
 CORE_ATTRS = ("userName", "displayName", "active", "title")
 
-# What a bulk read asks for: enough to diff, nothing that costs Genesys secondary calls
-# beyond externalId and roles, which the diff needs.
-LIST_ATTRIBUTES = ",".join(
-    [
-        "id",
-        "userName",
-        "externalId",
-        "displayName",
-        "active",
-        "title",
-        "roles",
-        "phoneNumbers",
-        *(f"{ENTERPRISE_USER}:{a}" for a in ENTERPRISE_ATTRS),
-        "meta",
-    ]
-)
+CORE_LIST = ("id", "userName", "externalId", "displayName", "active", "title", "roles")
+
+
+def list_attributes(enterprise: bool = True) -> str:
+    """What a bulk read asks for: enough to diff, nothing that costs Genesys secondary
+    calls beyond externalId and roles. A server without the enterprise extension may
+    refuse attribute names of it, so those are asked for only where it exists."""
+    ent = [f"{ENTERPRISE_USER}:{a}" for a in ENTERPRISE_ATTRS] if enterprise else []
+    return ",".join([*CORE_LIST, "phoneNumbers", *ent, "meta"])
+
+
+LIST_ATTRIBUTES = list_attributes()
 
 
 def canonical_phones(phones: Any) -> list[list[str]]:
@@ -73,8 +69,12 @@ def role_from_platform(doc: dict[str, Any]) -> LiveRole:
 
 
 def user_to_scim(attrs: Attrs, external_id: str, password: str | None = None) -> dict[str, Any]:
-    """A create body in the shape Genesys staff document (all three schemas)."""
-    body: dict[str, Any] = {"schemas": USER_SCHEMAS, "externalId": external_id}
+    """A create (or PUT) body.
+
+    ``schemas`` lists only the URNs whose attributes are present: RFC 7643 3 lets a
+    server refuse an extension it does not know, even with no attributes of it.
+    """
+    body: dict[str, Any] = {"schemas": [CORE_USER], "externalId": external_id}
     for name in CORE_ATTRS:
         if attrs.get(name) is not None:
             body[name] = attrs[name]
@@ -84,6 +84,7 @@ def user_to_scim(attrs: Attrs, external_id: str, password: str | None = None) ->
         body["roles"] = [{"value": r} for r in attrs["roles"]]
     ent = {a: attrs[a] for a in ENTERPRISE_ATTRS if attrs.get(a) is not None}
     if ent:
+        body["schemas"] = [CORE_USER, ENTERPRISE_USER]
         body[ENTERPRISE_USER] = ent
     if "userName" in attrs:
         body["emails"] = [{"value": attrs["userName"], "type": "other", "primary": True}]

@@ -8,6 +8,7 @@ Everything here is thread-safe: apply's workers share one transport.
 
 from __future__ import annotations
 
+import json as jsonlib
 import random
 import threading
 import time
@@ -22,6 +23,9 @@ from scimctl.errors import ScimctlError
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
+# RFC 7644 3.1: SCIM messages are application/scim+json; Genesys accepts both.
+SCIM_JSON = "application/scim+json"
+ACCEPT = f"{SCIM_JSON}, application/json"
 
 
 class ApiError(ScimctlError):
@@ -41,6 +45,11 @@ class ApiError(ScimctlError):
         self.scim_type = scim_type
         self.method = method
         self.path = path
+
+    @property
+    def version_conflict(self) -> bool:
+        """The If-Match version is stale: Genesys says 400 invalidVers, RFC 7644 says 412."""
+        return self.status == 412 or self.scim_type == "invalidVers"
 
 
 class OutcomeUnknown(ApiError):
@@ -71,14 +80,38 @@ class RequestTrace:
     status: int | None = None
 
 
+class StaticToken:
+    """A bearer token handed over as it is (``SCIM_TOKEN``); nothing to refresh."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+        self.fetched = 0
+
+    def get(self) -> str:
+        return self._token
+
+    def invalidate(self, token: str) -> None:
+        """A refused static token stays refused: the 401 goes to the caller."""
+
+
 class TokenSource:
-    """Client-credentials token from the ``login.`` host, cached until near expiry."""
+    """Client-credentials token from the token endpoint, cached until near expiry.
+
+    The client authenticates with HTTP Basic, as Genesys documents and RFC 6749 2.3.1
+    requires every authorization server to accept.
+    """
 
     def __init__(
-        self, http: httpx.Client, login_url: str, client_id: str, client_secret: str
+        self,
+        http: httpx.Client,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        hint: str = "GENESYS_CLIENT_ID and GENESYS_CLIENT_SECRET",
     ) -> None:
         self._http = http
-        self._url = login_url.rstrip("/") + "/oauth/token"
+        self._url = token_url
+        self._hint = hint
         self._auth = (client_id, client_secret)
         self._lock = threading.Lock()
         self._token: str | None = None
@@ -105,11 +138,7 @@ class TokenSource:
         except httpx.HTTPError as exc:
             raise AuthError(f"cannot reach {self._url}: {exc.__class__.__name__}") from None
         if resp.status_code != 200:
-            hint = (
-                "; check GENESYS_CLIENT_ID and GENESYS_CLIENT_SECRET"
-                if resp.status_code in (400, 401, 403)
-                else ""
-            )
+            hint = f"; check {self._hint}" if resp.status_code in (400, 401, 403) else ""
             reason = _oauth_error(resp)
             raise AuthError(
                 f"token request to {self._url} failed: HTTP {resp.status_code}"
@@ -117,9 +146,17 @@ class TokenSource:
                 + hint,
                 status=resp.status_code,
             )
-        body = resp.json()
-        ttl = float(body.get("expires_in", 3600))
-        self._token = body["access_token"]
+        try:
+            body = resp.json()
+            token = body["access_token"]
+            ttl = float(body.get("expires_in") or 3600)
+        except (ValueError, KeyError, TypeError):
+            raise AuthError(
+                f"token request to {self._url}: the answer has no access_token", status=200
+            ) from None
+        if not isinstance(token, str) or not token:
+            raise AuthError(f"token request to {self._url}: the access_token is empty")
+        self._token = token
         # Renew a little early so a token never expires mid-request.
         self._expires_at = time.monotonic() + max(1.0, ttl - min(60.0, ttl * 0.1))
         self.fetched += 1
@@ -212,7 +249,7 @@ class Transport:
     def __init__(
         self,
         api_url: str,
-        tokens: TokenSource,
+        tokens: TokenSource | StaticToken,
         http: httpx.Client,
         budget: RateBudget | None = None,
         retry: RetryPolicy | None = None,
@@ -251,6 +288,7 @@ class Transport:
         :class:`OutcomeUnknown` so the caller can look before trying again.
         """
         url = self.api_url + path
+        content = None if json is None else jsonlib.dumps(json).encode()
         refreshed = False
         failures = throttles = 0
         attempt = 0
@@ -260,11 +298,17 @@ class Transport:
                 trace.attempts += 1
             waited = self.budget.acquire()
             token = self.tokens.get()
-            hdrs = {"Authorization": f"Bearer {token}", "User-Agent": f"scimctl/{__version__}"}
+            hdrs = {
+                "Authorization": f"Bearer {token}",
+                "User-Agent": f"scimctl/{__version__}",
+                "Accept": ACCEPT,
+            }
+            if content is not None:
+                hdrs["Content-Type"] = SCIM_JSON
             hdrs.update(headers or {})
             self._count(requests=1, rate_wait_seconds=waited)
             try:
-                resp = self.http.request(method, url, json=json, params=params, headers=hdrs)
+                resp = self.http.request(method, url, content=content, params=params, headers=hdrs)
                 resp.read()
             except httpx.ConnectError as exc:
                 # Nothing reached the server: always safe to try again.
@@ -343,3 +387,20 @@ def api_error(resp: httpx.Response, method: str, path: str) -> ApiError:
         text += f": {detail}"
     cls = AuthError if resp.status_code in (401, 403) else ApiError
     return cls(text, status=resp.status_code, scim_type=scim_type, method=method, path=path)
+
+
+def json_body(resp: httpx.Response, method: str, path: str) -> dict[str, Any]:
+    """The JSON object of a 2xx answer, or one clear error instead of a decoder traceback."""
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        kind = "an empty body" if not resp.content else "a body that is not a JSON object"
+        raise ApiError(
+            f"{method} {path}: HTTP {resp.status_code} with {kind}",
+            status=resp.status_code,
+            method=method,
+            path=path,
+        )
+    return body

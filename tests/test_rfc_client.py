@@ -1,0 +1,101 @@
+"""The Genesys provider against RFC 7644 behaviours the emulator can switch on.
+
+Each option reproduces something a SCIM service may do that Genesys does not do
+today: 204 No Content on PATCH, pages capped below the requested count, and 412
+Precondition Failed for a stale If-Match. The whole quickstart flow has to pass
+against each, every apply converging in one run.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import httpx
+import pytest
+from conftest import BASE_SEED, CLIENT_ID, CLIENT_SECRET, SCIMCTL, Workspace
+from flows import EmulatorLive, lost_reply_recovered, many, quickstart
+from starlette.responses import JSONResponse
+
+from scimctl.config import Credentials, resolve_target
+from scimctl.emulator.server import free_port
+from scimctl.scim.client import GenesysClient
+from scimctl.scim.transport import ApiError
+
+
+def test_quickstart_flow_with_every_rfc_option(start_emulator, tmp_path, sqlite_url):
+    # All three at once: the flow is long, and each option alone already breaks the
+    # old client (204 -> JSON error, cap -> missing users, 412 -> unexplained failure).
+    emu = start_emulator(patch_204=True, page_cap=2, version_conflict=412)
+    quickstart(Workspace(tmp_path, emu, sqlite_url), EmulatorLive(emu))
+    counted = emu.emulator.counters.by_route
+    assert any(k.startswith("PATCH") for k in counted), "no PATCH was answered with 204"
+
+
+def test_capped_pages_are_read_to_the_end(start_emulator, tmp_path, sqlite_url):
+    emu = start_emulator(page_cap=50)
+    many(Workspace(tmp_path, emu, sqlite_url), EmulatorLive(emu))
+    # The client steps by what the server gives: every user, each page at most 50.
+    target = resolve_target(api_url=emu.url)
+    with GenesysClient.connect(target, Credentials(CLIENT_ID, CLIENT_SECRET)) as client:
+        pages: list[int] = []
+        client.on_page = pages.append
+        assert len(client.list_users()) == 205
+    assert max(pages) == 50 and sum(pages) == 205
+
+
+def test_a_server_that_stops_paging_is_an_error_not_a_short_read(start_emulator):
+    users = [{"userName": f"u{i}@example.com", "displayName": "U"} for i in range(5)]
+    emu = start_emulator({**BASE_SEED, "users": users}, page_cap=2)
+    real = emu.emulator._list
+
+    def stuck(request, *args, **kw):
+        # totalResults keeps saying 5, but from the second page on there is nothing.
+        response = real(request, *args, **kw)
+        body = json.loads(response.body)
+        if body["startIndex"] > 1:
+            body["Resources"], body["itemsPerPage"] = [], 0
+        return JSONResponse(body)
+
+    emu.emulator._list = stuck
+    target = resolve_target(api_url=emu.url)
+    with GenesysClient.connect(target, Credentials(CLIENT_ID, CLIENT_SECRET)) as client:
+        with pytest.raises(ApiError, match="no items at startIndex 3 although totalResults is 5"):
+            client.list_users()
+        assert emu.emulator.counters.requests < 10
+
+
+def test_lost_patch_reply_then_412_is_already_applied(start_emulator, tmp_path, sqlite_url):
+    emu = start_emulator(version_conflict=412)
+    ws = Workspace(tmp_path, emu, sqlite_url)
+    lost_reply_recovered(ws, emu.emulator.lose_replies, EmulatorLive(emu))
+
+
+def test_emulator_cli_options(tmp_path):
+    port = free_port()
+    proc = subprocess.Popen(
+        [SCIMCTL, "emulator", "--port", str(port), "--patch-204", "--page-cap", "7",
+         "--version-conflict", "412"],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert "emulator on" in proc.stderr.readline()
+        token = httpx.post(
+            f"http://127.0.0.1:{port}/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=("scimctl-emulator", "emulator-secret"),
+            timeout=10,
+        ).json()["access_token"]
+        spc = httpx.get(
+            f"http://127.0.0.1:{port}/api/v2/scim/v2/ServiceProviderConfig",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        ).json()
+        assert spc["filter"]["maxResults"] == 7
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    bad = subprocess.run(
+        [SCIMCTL, "emulator", "--version-conflict", "409"], capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
