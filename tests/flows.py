@@ -224,7 +224,7 @@ def lost_reply_recovered(ws: Workspace, lose: list[str], live: Live, conflict: i
     out = ok(ws, "apply", "--auto-approve")
     assert "1 of 1 operations succeeded" in out, out
     assert not lose, "no reply was lost: the test did not test anything"
-    assert recovered_statuses(ws).count(conflict) == 1
+    assert recovered_statuses(ws).count(conflict) == 1, recovered_statuses(ws)
     converged(ws)
     assert live.users()["E1"]["title"] == "Lead"
     # Membership PATCH, same story.
