@@ -372,6 +372,31 @@ def emulator(
     serve(emu, host, port)
 
 
+@main.command()
+@manifest_option
+@click.option(
+    "--write", is_flag=True,
+    help="Also create, patch and delete one throw-away user to probe PATCH and conflicts.",
+)  # fmt: skip
+@handled
+def doctor(manifests: tuple[str, ...], write: bool) -> None:
+    """Probe the manifest's target before a first apply: reachability, auth,
+    capabilities, paging, inactive users, versions, roles (read-only by default)."""
+    from scimctl.scim.doctor import FAIL, run_doctor
+
+    target = _target(_manifest(manifests))
+    click.echo(f"Target {target.workspace}")
+    with _client(target) as client:
+        checks = run_doctor(client, write=write)
+    colours = {"ok": "green", "warn": "yellow", "fail": "red", "skip": None}
+    for c in checks:
+        status = click.style(f"{c.status:<4}", fg=colours[c.status]) if _colour() else c.status
+        click.echo(f"{status:<4}  {c.name:<12}  {c.detail}")
+    failed = [c for c in checks if c.status == FAIL]
+    if failed:
+        fail(f"{len(failed)} check{'s' if len(failed) != 1 else ''} failed")
+
+
 @main.group()
 def db() -> None:
     """The state database."""

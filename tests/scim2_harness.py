@@ -201,6 +201,18 @@ class Scim2Server:
             resp.raise_for_status()
             return resp.json()["id"]
 
+    def create_user(self, user_name: str, active: bool = True) -> str:
+        doc = {
+            "schemas": [_USER],
+            "userName": user_name,
+            "displayName": user_name,
+            "active": active,
+        }
+        with self.http() as h:
+            resp = h.post("/Users", json=doc)
+            resp.raise_for_status()
+            return resp.json()["id"]
+
     def members(self, name: str) -> set[str]:
         """externalIds of a group's members."""
         by_id = {u["id"]: key for key, u in self.users().items()}
@@ -218,3 +230,4 @@ class Scim2Server:
 
 
 _GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+_USER = "urn:ietf:params:scim:schemas:core:2.0:User"

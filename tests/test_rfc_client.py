@@ -14,7 +14,7 @@ import subprocess
 import httpx
 import pytest
 from conftest import BASE_SEED, CLIENT_ID, CLIENT_SECRET, SCIMCTL, Workspace
-from flows import EmulatorLive, lost_reply_recovered, many, quickstart
+from flows import EmulatorLive, apply_once, lost_replies, manifest, many, people, quickstart
 from starlette.responses import JSONResponse
 
 from scimctl.config import Credentials, resolve_target
@@ -27,7 +27,8 @@ def test_quickstart_flow_with_every_rfc_option(start_emulator, tmp_path, sqlite_
     # All three at once: the flow is long, and each option alone already breaks the
     # old client (204 -> JSON error, cap -> missing users, 412 -> unexplained failure).
     emu = start_emulator(patch_204=True, page_cap=2, version_conflict=412)
-    quickstart(Workspace(tmp_path, emu, sqlite_url), EmulatorLive(emu))
+    ws = Workspace(tmp_path, emu, sqlite_url)
+    quickstart(ws, EmulatorLive(emu), emu.emulator.lose_replies)
     counted = emu.emulator.counters.by_route
     assert any(k.startswith("PATCH") for k in counted), "no PATCH was answered with 204"
 
@@ -65,10 +66,13 @@ def test_a_server_that_stops_paging_is_an_error_not_a_short_read(start_emulator)
         assert emu.emulator.counters.requests < 10
 
 
-def test_lost_patch_reply_then_412_is_already_applied(start_emulator, tmp_path, sqlite_url):
-    emu = start_emulator(version_conflict=412)
+def test_lost_patch_reply_then_invalidvers_is_already_applied(start_emulator, tmp_path, sqlite_url):
+    # Genesys's own answer (400 invalidVers) takes the same recovery as 412.
+    emu = start_emulator()
     ws = Workspace(tmp_path, emu, sqlite_url)
-    lost_reply_recovered(ws, emu.emulator.lose_replies, EmulatorLive(emu))
+    ws.write_manifest(manifest(people("Lead", e2_groups=("Sales", "Support"))))
+    apply_once(ws)
+    lost_replies(ws, emu.emulator.lose_replies, EmulatorLive(emu), 400)
 
 
 def test_emulator_cli_options(tmp_path):

@@ -83,8 +83,9 @@ class RequestTrace:
 class StaticToken:
     """A bearer token handed over as it is (``SCIM_TOKEN``); nothing to refresh."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, hint: str = "SCIM_TOKEN") -> None:
         self._token = token
+        self.hint = hint
         self.fetched = 0
 
     def get(self) -> str:
@@ -111,7 +112,7 @@ class TokenSource:
     ) -> None:
         self._http = http
         self._url = token_url
-        self._hint = hint
+        self._hint = self.hint = hint
         self._auth = (client_id, client_secret)
         self._lock = threading.Lock()
         self._token: str | None = None
@@ -361,6 +362,9 @@ class Transport:
                     raise api_error(resp, method, path)
                 self._backoff(failures)
                 continue
+            if resp.status_code == 401:
+                # Refused even with a fresh token: say which credentials to check.
+                raise api_error(resp, method, path, hint=getattr(self.tokens, "hint", None))
             if resp.status_code >= 400:
                 raise api_error(resp, method, path)
             return resp
@@ -370,7 +374,7 @@ class Transport:
         self._sleep(self.retry.delay(failures))
 
 
-def api_error(resp: httpx.Response, method: str, path: str) -> ApiError:
+def api_error(resp: httpx.Response, method: str, path: str, hint: str | None = None) -> ApiError:
     """Turn a SCIM or Platform error body into an :class:`ApiError`."""
     detail, scim_type = "", None
     try:
@@ -385,6 +389,8 @@ def api_error(resp: httpx.Response, method: str, path: str) -> ApiError:
         text += f" {scim_type}"
     if detail:
         text += f": {detail}"
+    if hint:
+        text += f"; check {hint}"
     cls = AuthError if resp.status_code in (401, 403) else ApiError
     return cls(text, status=resp.status_code, scim_type=scim_type, method=method, path=path)
 
