@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -43,6 +43,22 @@ USERS = f"{SCIM_PREFIX}/Users"
 GROUPS = f"{SCIM_PREFIX}/Groups"
 ROLES = "/api/v2/authorization/roles"
 GROUP_ATTRIBUTES = "id,displayName,members,meta"
+
+
+T = TypeVar("T")
+
+
+def parsed(read: Callable[[dict[str, Any]], T], doc: Any, method: str, path: str) -> T:
+    """One resource from a document, or one clear error naming what is missing."""
+    try:
+        return read(doc)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        what = f"missing {exc}" if isinstance(exc, KeyError) else exc.__class__.__name__
+        raise ApiError(
+            f"{method} {path}: the server sent a resource scimctl cannot read ({what})",
+            method=method,
+            path=path,
+        ) from None
 
 
 def quote(value: str) -> str:
@@ -293,11 +309,12 @@ class ScimClient:
         params = {"attributes": self._user_attributes()}
         if filter:
             params["filter"] = filter
-        return [user_from_scim(d) for d in self._scim_list(self.users_path, params)]
+        docs = self._scim_list(self.users_path, params)
+        return [parsed(user_from_scim, d, "GET", self.users_path) for d in docs]
 
     def list_groups(self) -> list[LiveGroup]:
         docs = self._scim_list(self.groups_path, {"attributes": GROUP_ATTRIBUTES})
-        return [group_from_scim(d) for d in docs]
+        return [parsed(group_from_scim, d, "GET", self.groups_path) for d in docs]
 
     def list_roles(self) -> list[LiveRole]:
         return []
@@ -333,15 +350,17 @@ class ScimClient:
             params = {"filter": f"{attr} eq {quote(value)}", "attributes": self._user_attributes()}
             found = self._get(self.users_path, params=params, **kw).get("Resources") or []
             if found:
-                return user_from_scim(found[0])
+                return parsed(user_from_scim, found[0], "GET", self.users_path)
         return None
 
     def get_user(self, user_id: str, **kw: Any) -> LiveUser:
-        params = {"attributes": self._user_attributes()}
-        return user_from_scim(self._get(f"{self.users_path}/{user_id}", params=params, **kw))
+        path = f"{self.users_path}/{user_id}"
+        doc = self._get(path, params={"attributes": self._user_attributes()}, **kw)
+        return parsed(user_from_scim, doc, "GET", path)
 
     def get_group(self, group_id: str, **kw: Any) -> LiveGroup:
-        return group_from_scim(self._get(f"{self.groups_path}/{group_id}", **kw))
+        path = f"{self.groups_path}/{group_id}"
+        return parsed(group_from_scim, self._get(path, **kw), "GET", path)
 
     # -- writes ----------------------------------------------------------------
     @staticmethod
@@ -351,7 +370,7 @@ class ScimClient:
     def create_user(self, body: dict[str, Any], **kw: Any) -> LiveUser:
         resp = self.transport.request("POST", self.users_path, json=body, idempotent=False, **kw)
         doc = json_body(resp, "POST", self.users_path)
-        return _with_etag(user_from_scim(doc), resp)
+        return _with_etag(parsed(user_from_scim, doc, "POST", self.users_path), resp)
 
     def patch_user(
         self, user_id: str, body: dict[str, Any], version: str | None, **kw: Any
@@ -366,7 +385,8 @@ class ScimClient:
             "PATCH", path, json=body, headers=self._if_match(version), **kw
         )
         if resp.status_code != 204 and resp.content:
-            return _with_etag(user_from_scim(json_body(resp, "PATCH", path)), resp)
+            doc = json_body(resp, "PATCH", path)
+            return _with_etag(parsed(user_from_scim, doc, "PATCH", path), resp)
         return self.get_user(user_id, trace=kw.get("trace"))
 
     def delete_user(self, user_id: str, version: str | None, **kw: Any) -> None:
@@ -391,7 +411,7 @@ class ScimClient:
         if new:
             return new
         if resp.status_code != 204 and resp.content:
-            new = group_from_scim(json_body(resp, "PATCH", path)).version
+            new = parsed(group_from_scim, json_body(resp, "PATCH", path), "PATCH", path).version
         if new is None and version is not None:
             new = self.get_group(group_id, trace=kw.get("trace")).version
         return new
@@ -455,7 +475,7 @@ class GenesysClient(ScimClient):
         if rest:
             with ThreadPoolExecutor(self.read_concurrency) as pool:
                 docs += [d for items, _ in pool.map(fetch, rest) for d in items]
-        return [role_from_platform(d) for d in docs]
+        return [parsed(role_from_platform, d, "GET", ROLES) for d in docs]
 
 
 def connect(target: Target, credentials: Credentials | BearerToken, **kw: Any) -> ScimClient:
