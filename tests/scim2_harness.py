@@ -139,12 +139,18 @@ def genesys_schemas() -> tuple[list[Schema], list[ResourceType]]:
 class Scim2Server:
     """A running scim2-server; ``scim_url`` is its SCIM root for scimctl."""
 
-    def __init__(self, max_results: int | None = None, genesys: bool = False) -> None:
+    def __init__(
+        self, max_results: int | None = None, genesys: bool = False, enterprise: bool = True
+    ) -> None:
         if genesys:
             schemas, types = genesys_schemas()
         else:
             schemas = list(load_default_schemas().values())
             types = list(load_default_resource_types().values())
+        if not enterprise:
+            user = next(t for t in types if t.id == "User").model_dump()
+            user["schemaExtensions"] = []
+            types = [ResourceType.model_validate(user) if t.id == "User" else t for t in types]
         config = load_default_service_provider_config()
         if max_results:
             config.filter.max_results = max_results

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from flows import TargetWorkspace, many, quickstart
+from flows import TargetWorkspace, manifest, many, people, quickstart
 from scim2_harness import CLIENT_ID, CLIENT_SECRET, TOKEN, Scim2Server
 
 GROUP_NAMES = ("Support", "Support Tier1", "Sales")
@@ -60,3 +60,16 @@ def test_quickstart_flow_genesys_provider(scim2, tmp_path, sqlite_url):
 def test_205_users_with_max_results_50(scim2, tmp_path, sqlite_url):
     server = scim2(max_results=50)
     many(scim_workspace(tmp_path, server, sqlite_url), server)
+
+
+def test_enterprise_attributes_without_the_extension_are_refused_at_plan(
+    scim2, tmp_path, sqlite_url
+):
+    server = scim2(enterprise=False)
+    ws = scim_workspace(tmp_path, server, sqlite_url)
+    ws.write_manifest(manifest(people()))
+    result = ws.run("plan")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "no enterprise User extension, so department cannot be managed" in result.stderr
+    assert "no enterprise User extension, so division cannot be managed" in result.stderr
+    assert not server.users()

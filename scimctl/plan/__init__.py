@@ -6,6 +6,7 @@ from scimctl.config import Target
 from scimctl.manifest import Manifest
 from scimctl.plan.diff import PlanRefused, compute_plan
 from scimctl.plan.model import Plan, PlanFileError
+from scimctl.problems import InputError
 from scimctl.scim.client import ScimClient
 from scimctl.state.store import Store
 
@@ -23,6 +24,9 @@ def make_plan(
     """Read the directory and state, compute the plan, and record the run."""
     run_id = store.start_run(target.workspace, "plan", manifest.digest)
     try:
+        unsupported = client.unsupported(manifest.desired)
+        if unsupported:
+            raise InputError(unsupported)
         snapshot = client.snapshot()
         state = store.state(target.workspace)
         plan = compute_plan(

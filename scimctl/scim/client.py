@@ -19,8 +19,10 @@ from typing import Any, TypeVar
 import httpx
 
 from scimctl.config import BearerToken, ConfigError, Credentials, Target
-from scimctl.model import LiveGroup, LiveRole, LiveUser, Snapshot
+from scimctl.model import Desired, LiveGroup, LiveRole, LiveUser, Snapshot
+from scimctl.problems import Problem
 from scimctl.scim.mapping import (
+    ENTERPRISE_ATTRS,
     group_from_scim,
     list_attributes,
     role_from_platform,
@@ -228,6 +230,29 @@ class ScimClient:
                 notes.append(f"/{name}: {exc}")
         caps = parse_capabilities(config, listed["ResourceTypes"], listed["Schemas"])
         return Capabilities(**{**caps.__dict__, "notes": tuple(notes)})
+
+    def unsupported(self, desired: Desired) -> list[Problem]:
+        """Manifest attributes this service cannot hold, found before any write.
+
+        Without the enterprise extension, department, division and employeeNumber
+        would be sent on every apply and never read back: a plan that never settles.
+        """
+        if self.capabilities.enterprise:
+            return []
+        by_attr: dict[str, list[str]] = {}
+        for key, spec in sorted(desired.users.items()):
+            for name in ENTERPRISE_ATTRS:
+                if spec.attrs.get(name) is not None:
+                    by_attr.setdefault(name, []).append(key)
+        return [
+            Problem(
+                "directory",
+                name,
+                f"the service announces no enterprise User extension, so {name} cannot be "
+                f"managed (set for {len(keys)} users, e.g. {keys[0]}); remove it from the manifest",
+            )
+            for name, keys in sorted(by_attr.items())
+        ]
 
     # -- reads -----------------------------------------------------------------
     def _scim_list(self, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
