@@ -43,6 +43,8 @@ def test_quickstart_flow_provider_scim(scim2, tmp_path, sqlite_url):
     ws = scim_workspace(tmp_path, server, sqlite_url)
     quickstart(ws, server, server.front.lose_replies)
     assert server.front.lost == 2
+    for kept in (tmp_path / "plan.json", tmp_path / "state.db"):
+        assert TOKEN.encode() not in kept.read_bytes()
     # It really was 204s and a 412 that scimctl met, not 200s and 400s.
     seen = set(server.front.statuses)
     assert ("PATCH", 204) in seen and ("PATCH", 412) in seen
