@@ -74,6 +74,27 @@ def test_a_server_that_stops_paging_is_an_error_not_a_short_read(start_emulator)
         assert emu.emulator.counters.requests < 10
 
 
+def test_pages_of_varying_length_are_stitched_without_gaps_or_repeats(start_emulator):
+    users = [{"userName": f"v{i:02}@example.com", "displayName": "V"} for i in range(23)]
+    emu = start_emulator({**BASE_SEED, "users": users}, page_cap=3)
+    real = emu.emulator._list
+
+    def uneven(request, *args, **kw):
+        # Pages of 3, then 2, then 1 item, over and over: every guess at the next
+        # startIndex made from the previous page's length is wrong somewhere.
+        body = json.loads(real(request, *args, **kw).body)
+        keep = 3 - body["startIndex"] % 3
+        body["Resources"] = body["Resources"][:keep]
+        body["itemsPerPage"] = len(body["Resources"])
+        return JSONResponse(body)
+
+    emu.emulator._list = uneven
+    target = resolve_target(api_url=emu.url)
+    with GenesysClient.connect(target, Credentials(CLIENT_ID, CLIENT_SECRET)) as client:
+        found = client.list_users()
+    assert sorted(u.user_name for u in found) == sorted(u["userName"] for u in users)
+
+
 def test_emulator_cli_options(tmp_path):
     port = free_port()
     proc = subprocess.Popen(

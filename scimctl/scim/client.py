@@ -11,8 +11,9 @@ on either side costs a wrong answer nowhere.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -261,8 +262,8 @@ class ScimClient:
         RFC 7644 3.4.2.4 makes ``count`` a wish: a server may return fewer items per
         page (its ``filter.maxResults``). The first page tells how many it gives; the
         next pages are read ``read_concurrency`` at a time from there, and if any page
-        comes back shorter the read carries on from where that page ended, discarding
-        the guesses after it. A page that is empty before ``totalResults`` is reached
+        comes back with another length the read carries on from where that page ended,
+        dropping the guesses after it. A page that is empty before ``totalResults`` is reached
         is an error: a plan made from half a directory would re-create the other half.
         """
         size = self._page_size()
@@ -286,32 +287,37 @@ class ScimClient:
         out = list(items)
         step = len(items)
         start = 1 + len(items)
-        pool = None
-        try:
+        if start > total:
+            return out
+        if step == 0:
+            raise self._short_read(path, start, total)
+        # A sliding window of guesses at where the next pages start, so that
+        # read_concurrency requests stay in flight; any page of another length than
+        # the step makes the guesses behind it wrong, and they are dropped.
+        with ThreadPoolExecutor(self.read_concurrency) as pool:
+            window: deque[tuple[int, Future[tuple[list[dict[str, Any]], int]]]] = deque()
+            guess = start
             while start <= total:
-                if step == 0:
+                while len(window) < self.read_concurrency and guess <= total:
+                    window.append((guess, pool.submit(fetch, guess)))
+                    guess += step
+                if not window:
                     raise self._short_read(path, start, total)
-                starts = [start + i * step for i in range(self.read_concurrency)]
-                starts = [s for s in starts if s <= total]
-                if len(starts) > 1:
-                    pool = pool or ThreadPoolExecutor(self.read_concurrency)
-                    pages = list(pool.map(fetch, starts))
-                else:
-                    pages = [fetch(starts[0])]
-                for page_start, (page, page_total) in zip(starts, pages, strict=True):
-                    if page_start != start:
-                        break  # an earlier page was short: re-read from where it ended
-                    total = page_total
-                    if not page:
-                        if start <= total:
-                            raise self._short_read(path, start, total)
-                        break
-                    out.extend(page)
-                    start += len(page)
-                    step = max(step, len(page))
-        finally:
-            if pool is not None:
-                pool.shutdown()
+                page_start, future = window.popleft()
+                if page_start != start:
+                    continue
+                page, total = future.result()
+                if not page:
+                    if start <= total:
+                        raise self._short_read(path, start, total)
+                    break
+                out.extend(page)
+                start += len(page)
+                if len(page) != step:
+                    for _, stale in window:
+                        stale.cancel()
+                    window.clear()
+                    step, guess = len(page), start
         return out
 
     @staticmethod
