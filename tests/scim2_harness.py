@@ -140,7 +140,11 @@ class Scim2Server:
     """A running scim2-server; ``scim_url`` is its SCIM root for scimctl."""
 
     def __init__(
-        self, max_results: int | None = None, genesys: bool = False, enterprise: bool = True
+        self,
+        max_results: int | None = None,
+        genesys: bool = False,
+        enterprise: bool = True,
+        patch: bool = True,
     ) -> None:
         if genesys:
             schemas, types = genesys_schemas()
@@ -154,6 +158,7 @@ class Scim2Server:
         config = load_default_service_provider_config()
         if max_results:
             config.filter.max_results = max_results
+        config.patch.supported = patch
         config.authentication_schemes = [BEARER_TOKEN_SCHEME]
         provider = ScimProvider.from_discovery(schemas, types, config=config)
         service = ScimService(provider, secret="interop-cursor-secret")

@@ -64,14 +64,13 @@ def test_205_users_with_max_results_50(scim2, tmp_path, sqlite_url):
     many(scim_workspace(tmp_path, server, sqlite_url), server)
 
 
-def test_enterprise_attributes_without_the_extension_are_refused_at_plan(
-    scim2, tmp_path, sqlite_url
-):
-    server = scim2(enterprise=False)
+def test_what_the_service_cannot_do_is_refused_at_plan(scim2, tmp_path, sqlite_url):
+    server = scim2(enterprise=False, patch=False)
     ws = scim_workspace(tmp_path, server, sqlite_url)
     ws.write_manifest(manifest(people()))
     result = ws.run("plan")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "no enterprise User extension, so department cannot be managed" in result.stderr
     assert "no enterprise User extension, so division cannot be managed" in result.stderr
+    assert "the service announces no PATCH support" in result.stderr
     assert not server.users()

@@ -238,14 +238,26 @@ class ScimClient:
         Without the enterprise extension, department, division and employeeNumber
         would be sent on every apply and never read back: a plan that never settles.
         """
-        if self.capabilities.enterprise:
-            return []
+        caps = self.capabilities
+        problems = []
+        if not caps.patch:
+            problems.append(
+                Problem(
+                    "directory",
+                    "target",
+                    "the service announces no PATCH support "
+                    "(ServiceProviderConfig patch.supported); scimctl updates users and "
+                    "group members with PATCH",
+                )  # fmt: skip
+            )
+        if caps.enterprise:
+            return problems
         by_attr: dict[str, list[str]] = {}
         for key, spec in sorted(desired.users.items()):
             for name in ENTERPRISE_ATTRS:
                 if spec.attrs.get(name) is not None:
                     by_attr.setdefault(name, []).append(key)
-        return [
+        return problems + [
             Problem(
                 "directory",
                 name,
