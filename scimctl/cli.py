@@ -215,7 +215,7 @@ def _as_of_env() -> Any:
 
 def _target(manifest: Any) -> Target:
     t = manifest.target
-    return resolve_target(t.provider, t.region, t.api_url, t.login_url)
+    return resolve_target(t.provider, t.region, t.api_url, t.login_url, t.base_url, t.token_url)
 
 
 def _store(url: str | None) -> Any:
@@ -233,9 +233,10 @@ def _plan_key() -> str | None:
 
 
 def _client(target: Target, parallelism: int = 8) -> Any:
-    from scimctl.scim.client import GenesysClient
+    from scimctl.scim.client import connect
 
-    return GenesysClient.connect(target, load_credentials(), parallelism=parallelism)
+    credentials = load_credentials(provider=target.provider)
+    return connect(target, credentials, parallelism=parallelism)
 
 
 @main.command()
@@ -488,12 +489,25 @@ def _report(report: Any, exit_on_failure: bool = True) -> None:
     "--reset-rate", default=0.0, type=click.FloatRange(0, 1), help="Share of dropped connections."
 )
 @click.option("--random-seed", default=None, type=int, help="Make injected faults reproducible.")
+@click.option(
+    "--patch-204", is_flag=True, help="Answer a successful PATCH with 204 and no body (RFC 7644)."
+)
+@click.option(
+    "--page-cap", default=None, type=click.IntRange(1), help="Return at most N items per page."
+)
+@click.option(
+    "--version-conflict",
+    default="400",
+    show_default=True,
+    type=click.Choice(["400", "412"]),
+    help="Stale If-Match: 400 invalidVers (Genesys) or 412 Precondition Failed (RFC 7644).",
+)
 @handled
 def emulator(
     host: str, port: int, seed: str | None, client_id: str, client_secret: str, token_ttl: int,
     rate_limit: str | None, rate_window: float, latency: float, error_rate: float,
     reset_rate: float,
-    random_seed: int | None,
+    random_seed: int | None, patch_204: bool, page_cap: int | None, version_conflict: str,
 ) -> None:  # fmt: skip
     """Serve a local Genesys Cloud SCIM API for tests and demos."""
     from scimctl.emulator.app import EmulatorConfig
@@ -511,6 +525,7 @@ def emulator(
         client_id=client_id, client_secret=client_secret, token_ttl=token_ttl, rate_limit=limit,
         rate_window=rate_window,
         latency_ms=latency, error_rate=error_rate, reset_rate=reset_rate, random_seed=random_seed,
+        patch_204=patch_204, page_cap=page_cap, version_conflict=int(version_conflict),
     )  # fmt: skip
     emu = build_emulator(seed, config)
     d = emu.directory
@@ -523,6 +538,31 @@ def emulator(
         )
 
     serve(emu, host, port, announce)
+
+
+@main.command()
+@manifest_option
+@click.option(
+    "--write", is_flag=True,
+    help="Also create, patch and delete one throw-away user to probe PATCH and conflicts.",
+)  # fmt: skip
+@handled
+def doctor(manifests: tuple[str, ...], write: bool) -> None:
+    """Probe the manifest's target before a first apply: reachability, auth,
+    capabilities, paging, inactive users, versions, roles (read-only by default)."""
+    from scimctl.scim.doctor import FAIL, run_doctor
+
+    target = _target(_manifest(manifests))
+    click.echo(f"Target {target.workspace}")
+    with _client(target) as client:
+        checks = run_doctor(client, write=write)
+    colours = {"ok": "green", "warn": "yellow", "fail": "red", "skip": None}
+    for c in checks:
+        status = click.style(f"{c.status:<4}", fg=colours[c.status]) if _colour() else c.status
+        click.echo(f"{status:<4}  {c.name:<12}  {c.detail}")
+    failed = [c for c in checks if c.status == FAIL]
+    if failed:
+        fail(f"{len(failed)} check{'s' if len(failed) != 1 else ''} failed")
 
 
 @main.group()

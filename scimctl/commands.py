@@ -10,18 +10,19 @@ from __future__ import annotations
 
 from scimctl.apply.guard import target_document
 from scimctl.config import Target
+from scimctl.errors import InputError
 from scimctl.manifest import Manifest
 from scimctl.plan.diff import compute_plan
 from scimctl.plan.model import Plan
 from scimctl.plan.warnings import new_state_warnings
-from scimctl.scim.client import GenesysClient, read_directory
+from scimctl.scim.client import ScimClient, read_directory
 from scimctl.state.store import Store
 
 
 def plan(
     manifest: Manifest,
     target: Target,
-    client: GenesysClient,
+    client: ScimClient,
     store: Store,
     *,
     max_deprovision: int | None = None,
@@ -29,6 +30,9 @@ def plan(
     """Read the directory and state, compute the plan, and record the run."""
     run_id = store.start_run(target.workspace, "plan", manifest.digest)
     try:
+        unsupported = client.unsupported(manifest.desired)
+        if unsupported:
+            raise InputError(unsupported)
         snapshot = read_directory(client, manifest.desired)
         state = store.state(target.workspace)
         result = compute_plan(

@@ -106,6 +106,11 @@ class ApiError(ScimctlError):
         self.method = method
         self.path = path
 
+    @property
+    def version_conflict(self) -> bool:
+        """The If-Match version is stale: Genesys says 400 invalidVers, RFC 7644 says 412."""
+        return self.status == 412 or self.scim_type == "invalidVers"
+
 
 class OutcomeUnknown(ApiError):
     """A non-idempotent request may or may not have taken effect (reset, timeout, 5xx)."""

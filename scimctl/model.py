@@ -136,6 +136,9 @@ class Snapshot:
     users: tuple[LiveUser, ...]
     groups: tuple[LiveGroup, ...]
     roles: tuple[LiveRole, ...]
+    # False for a generic SCIM service: roles are plain values with no catalogue to
+    # check names or permissions against (the deny_permissions policy is Genesys-only).
+    roles_known: bool = True
     # Routing skill and language names (Platform API); None when not read.
     skills: frozenset[str] | None = None
     languages: frozenset[str] | None = None

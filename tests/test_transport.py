@@ -48,7 +48,7 @@ def make(
         return handler(request, len(seen))
 
     http = httpx.Client(transport=httpx.MockTransport(route))
-    tokens = TokenSource(http, "http://login", "id", "secret")
+    tokens = TokenSource(http, "http://login/oauth/token", "id", "secret")
     budget = RateBudget(clock=clock, sleep=clock.sleep)
     retry = RetryPolicy(rng=random.Random(1))
     transport = Transport("http://api", tokens, http, budget, retry, sleep=clock.sleep, clock=clock)

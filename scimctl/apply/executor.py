@@ -26,7 +26,7 @@ from typing import Any
 from scimctl.errors import ApiError, OperationFailed, OutcomeUnknown
 from scimctl.model import LiveUser, same
 from scimctl.plan.model import Action, Plan
-from scimctl.scim.client import GROUPS, USERS, GenesysClient
+from scimctl.scim.client import ScimClient
 from scimctl.scim.mapping import members_patch, user_patch, user_to_scim
 from scimctl.scim.transport import RequestTrace
 from scimctl.state.store import Store
@@ -122,7 +122,7 @@ class Executor:
     def __init__(
         self,
         plan: Plan,
-        client: GenesysClient,
+        client: ScimClient,
         store: Store,
         run_id: str,
         *,
@@ -284,14 +284,15 @@ class Executor:
     def _route(self, node: _Node) -> tuple[str | None, str | None]:
         action = node.actions[0]
         if action.resource == "group":
-            return "PATCH", f"{GROUPS}/{action.live_id}"
+            return "PATCH", f"{self.client.groups_path}/{action.live_id}"
+        users = self.client.users_path
         if action.kind == "create":
-            return "POST", USERS
+            return "POST", users
         if action.kind == "delete":
-            return "DELETE", f"{USERS}/{action.live_id}"
+            return "DELETE", f"{users}/{action.live_id}"
         if action.kind == "forget" or not action.changes:
             return None, None
-        return "PATCH", f"{USERS}/{action.live_id}"
+        return "PATCH", f"{users}/{action.live_id}"
 
     # -- users -------------------------------------------------------------------
     def _user(self, action: Action, count: RequestTrace, res: OpResult) -> Commit:
@@ -389,7 +390,7 @@ class Executor:
                 action.live_id, user_patch(changes, ext), action.version, trace=count
             )
         except ApiError as exc:
-            if exc.scim_type == "invalidVers" and count.attempts > 1:
+            if exc.version_conflict and count.attempts > 1:
                 # Our own earlier attempt may have landed before the connection broke.
                 live = self.client.find_user(ext or action.key, trace=count)
                 if live and all(same(k, live.attrs.get(k), v) for k, v in changes.items()):
@@ -458,16 +459,16 @@ class Executor:
             add = [i for op, i in chunk if op == "add"]
             remove = [i for op, i in chunk if op == "remove"]
             try:
-                live = self.client.patch_group(
+                version = self.client.patch_group(
                     group.live_id, members_patch(add, remove), version, trace=count
                 )
             except ApiError as exc:
-                if not (exc.scim_type == "invalidVers" and count.attempts > 1):
+                if not (exc.version_conflict and count.attempts > 1):
                     raise
                 live = self.client.get_group(group.live_id, trace=count)
                 if not (set(add) <= live.members and not set(remove) & live.members):
                     raise
-            version = live.version
+                version = live.version
         if missing:
             res.error = f"left out members whose create failed: {', '.join(sorted(missing))}"
         ws, store = self.workspace, self.store
@@ -497,9 +498,6 @@ def journal_changes(actions: list[Action]) -> dict[str, Any]:
 
 
 def _explain(exc: ApiError) -> str:
-    if exc.scim_type == "invalidVers":
-        return (
-            f"{exc} -- the resource changed in Genesys Cloud since the plan was made; "
-            "run plan again"
-        )
+    if exc.version_conflict:
+        return f"{exc} -- the resource changed since the plan was made; run plan again"
     return str(exc)

@@ -13,7 +13,7 @@ from scimctl.errors import InputError, LockError, PlanRefused, StalePlan, StaleS
 from scimctl.metrics import run_metrics
 from scimctl.model import Desired
 from scimctl.plan.model import Plan
-from scimctl.scim.client import GenesysClient, read_directory
+from scimctl.scim.client import ScimClient, read_directory
 from scimctl.state.store import Store
 
 
@@ -55,7 +55,7 @@ def check_target(plan: Plan, target: Target) -> None:
 
 def apply_plan(
     plan: Plan,
-    client: GenesysClient,
+    client: ScimClient,
     store: Store,
     *,
     review: Review | None = None,

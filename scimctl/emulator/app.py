@@ -69,6 +69,10 @@ class EmulatorConfig:
     error_rate: float = 0.0
     reset_rate: float = 0.0
     random_seed: int | None = None
+    # RFC 7644 behaviours Genesys does not show today but a SCIM service may:
+    patch_204: bool = False  # a successful PATCH answers 204 No Content (3.5.2)
+    page_cap: int | None = None  # pages hold at most this many items (3.4.2.4)
+    version_conflict: int = 400  # 400 invalidVers (Genesys) or 412 (RFC 7644 3.14)
 
 
 @dataclass
@@ -150,7 +154,16 @@ class Emulator:
         self.tokens: dict[str, float] = {}
         self.windows: dict[str, tuple[float, int]] = {}
         self.rng = random.Random(self.config.random_seed)
+        # Methods whose next successful answer is lost on the way back, one entry per
+        # answer: tests use it to reproduce "it landed but the client never heard".
+        self.lose_replies: list[str] = []
+        self.directory.conflict_status = self.config.version_conflict
         self.app = self._build()
+
+    @property
+    def max_results(self) -> int:
+        cap = self.config.page_cap
+        return min(cap, MAX_PAGE_SIZE) if cap else MAX_PAGE_SIZE
 
     # -- plumbing ------------------------------------------------------------
     def _build(self) -> Starlette:
@@ -238,13 +251,19 @@ class Emulator:
             if fault == "error-after":
                 self.counters.injected_errors += 1
                 return scim_error(502, "Injected fault: bad gateway")
-            if fault == "reset-after":
+            if fault == "reset-after" or self._lose(request.method, response.status_code):
                 self.counters.injected_resets += 1
                 return _Dropped()
             response.headers.update(limit_headers)
             return response
 
         return endpoint
+
+    def _lose(self, method: str, status: int) -> bool:
+        if status < 400 and method in self.lose_replies:
+            self.lose_replies.remove(method)
+            return True
+        return False
 
     def _fault(self) -> str | None:
         cfg = self.config
@@ -343,6 +362,8 @@ class Emulator:
         res = self.directory.patch_user(
             request.path_params["id"], body.get("Operations"), request.headers.get("if-match")
         )
+        if self.config.patch_204:
+            return Response(status_code=204, headers={"ETag": etag(res)})
         return self._user_response(res)
 
     async def delete_user(self, request: Request) -> Response:
@@ -374,6 +395,8 @@ class Emulator:
         res = self.directory.patch_group(
             request.path_params["id"], body.get("Operations"), request.headers.get("if-match")
         )
+        if self.config.patch_204:
+            return Response(status_code=204, headers={"ETag": etag(res)})
         return self._group_response(res)
 
     async def refuse_group(self, request: Request) -> Response:
@@ -402,7 +425,7 @@ class Emulator:
             count = int(q.get("count", str(DEFAULT_PAGE_SIZE)))
         except ValueError:
             raise ScimError(400, "startIndex and count must be integers", "invalidValue") from None
-        count = max(0, min(count, MAX_PAGE_SIZE))
+        count = max(0, min(count, self.max_results))
         attributes, excluded = q.get("attributes"), q.get("excludedAttributes")
         if attrs_needed and count > DEFAULT_PAGE_SIZE and not (attributes or excluded):
             raise ScimError(
@@ -483,7 +506,7 @@ class Emulator:
                 "schemas": [SERVICE_PROVIDER_CONFIG],
                 "patch": {"supported": True},
                 "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
-                "filter": {"supported": True, "maxResults": MAX_PAGE_SIZE},
+                "filter": {"supported": True, "maxResults": self.max_results},
                 "changePassword": {"supported": False},
                 "sort": {"supported": False},
                 "etag": {"supported": True},

@@ -197,6 +197,8 @@ class Directory:
 
     def __init__(self, base_url: str = "") -> None:
         self.base_url = base_url
+        # Genesys answers a stale If-Match with 400 invalidVers; RFC 7644 3.14 with 412.
+        self.conflict_status = 400
         self.users: dict[str, Resource] = {}
         self.groups: dict[str, Resource] = {}
         self.roles: dict[str, Role] = {}
@@ -493,19 +495,19 @@ class Directory:
             "version": etag(res),
         }
 
-    @staticmethod
-    def check_version(res: Resource, if_match: str | None) -> None:
+    def check_version(self, res: Resource, if_match: str | None) -> None:
         """Genesys answers a stale If-Match with 400 invalidVers, not RFC 7232's 412."""
         if if_match is None or if_match.strip() == "*":
             return
         wanted = {normalize_etag(v) for v in if_match.split(",")}
         if str(res.version) not in wanted:
-            raise ScimError(
-                400,
+            detail = (
                 f"The version supplied ({if_match}) does not match the current version "
-                f"({etag(res)})",
-                "invalidVers",
+                f"({etag(res)})"
             )
+            if self.conflict_status == 412:
+                raise ScimError(412, detail)
+            raise ScimError(400, detail, "invalidVers")
 
 
 def etag(res: Resource) -> str:

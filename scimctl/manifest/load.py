@@ -85,7 +85,9 @@ def load_manifest(
     if "target" not in sections:
         if not any(p.field == "" for p in problems):  # an unreadable file may have set it
             problems.append(Problem(str(paths[0]), "target", "no file sets the target"))
-    elif not (target.api_url or target.region):
+    elif target.provider == "scim" and not target.base_url:
+        problems.append(Problem(sections["target"][1], "target", "provider scim needs base_url"))
+    elif target.provider != "scim" and not (target.api_url or target.region):
         where = sections["target"][1]
         problems.append(Problem(where, "target", "needs region or api_url"))
     policy = Policy(

@@ -108,6 +108,10 @@ class TargetModel(Clean):
     region: str | None = None
     api_url: str | None = None
     login_url: str | None = None
+    # provider scim: the SCIM root (RFC 7644 base URL) and, for client credentials, the
+    # OAuth token endpoint. Credentials themselves never live in the manifest.
+    base_url: str | None = None
+    token_url: str | None = None
 
 
 class PolicyModel(Clean):

@@ -53,7 +53,7 @@ def check_directory(desired: Desired, snapshot: Snapshot, state: StateView) -> l
         spec = desired.users[key]
         for role in spec.attrs.get("roles", []):
             users_by_role.setdefault(role, []).append(spec)
-    for role_name, specs in sorted(users_by_role.items()):
+    for role_name, specs in sorted(users_by_role.items() if snapshot.roles_known else []):
         role = roles.get(role_name)
         if role is None:
             problems.append(
@@ -86,8 +86,8 @@ def check_directory(desired: Desired, snapshot: Snapshot, state: StateView) -> l
                 Problem(
                     str(spec.location) if spec.location else "manifest",
                     "groups",
-                    f"group {name!r} does not exist in the directory; Genesys Cloud cannot "
-                    "create groups through SCIM, so create it there first",
+                    f"group {name!r} does not exist in the directory; scimctl does not "
+                    "create groups (Genesys Cloud cannot through SCIM), so create it there first",
                 )
             )
     problems.extend(_routing(desired, snapshot))

@@ -1,35 +1,69 @@
-"""Genesys Cloud resources over the transport: users, groups, roles, snapshots."""
+"""Directory resources over the transport: users, groups, roles, snapshots.
+
+:class:`ScimClient` speaks RFC 7644 to any SCIM 2.0 service and reads its
+capabilities from the discovery endpoints. :class:`GenesysClient` is the same
+client under Genesys Cloud's path, with roles from the Platform API. Both accept
+what RFC 7644 allows a server to do that Genesys does not do today (204 on PATCH,
+pages smaller than asked for, 412 on a stale version), so a change of behaviour
+on either side costs a wrong answer nowhere.
+"""
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import httpx
 
-from scimctl.config import Credentials, Target
+from scimctl.config import BearerToken, ConfigError, Credentials, Target
 from scimctl.model import Desired, LiveGroup, LiveRole, LiveUser, Snapshot
+from scimctl.problems import Problem
 from scimctl.scim.mapping import (
-    LIST_ATTRIBUTES,
+    ENTERPRISE_ATTRS,
+    GENESYS_ATTRS,
     group_from_scim,
+    list_attributes,
     role_from_platform,
     user_from_scim,
 )
 from scimctl.scim.routing import with_routing
-from scimctl.scim.schema import SCIM_PREFIX
+from scimctl.scim.schema import CORE_USER, ENTERPRISE_USER, GENESYS_USER, SCIM_PREFIX
 from scimctl.scim.transport import (
     DEFAULT_TIMEOUT,
+    ApiError,
     RateBudget,
     RetryPolicy,
+    StaticToken,
     TokenSource,
     Transport,
+    json_body,
 )
 
+# Genesys paths, kept for callers that name them (the journal, benchmarks).
 USERS = f"{SCIM_PREFIX}/Users"
 GROUPS = f"{SCIM_PREFIX}/Groups"
 ROLES = "/api/v2/authorization/roles"
+GROUP_ATTRIBUTES = "id,displayName,members,meta"
+
+
+T = TypeVar("T")
+
+
+def parsed(read: Callable[[dict[str, Any]], T], doc: Any, method: str, path: str) -> T:
+    """One resource from a document, or one clear error naming what is missing."""
+    try:
+        return read(doc)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        what = f"missing {exc}" if isinstance(exc, KeyError) else exc.__class__.__name__
+        raise ApiError(
+            f"{method} {path}: the server sent a resource scimctl cannot read ({what})",
+            method=method,
+            path=path,
+        ) from None
 
 
 def quote(value: str) -> str:
@@ -37,15 +71,95 @@ def quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-class GenesysClient:
-    """What scimctl asks of Genesys Cloud; one instance is shared by all workers."""
+@dataclass(frozen=True)
+class Capabilities:
+    """What a service says it supports (RFC 7643 5-7), with RFC-friendly defaults for
+    anything it leaves out, so that a terse ServiceProviderConfig still works."""
+
+    patch: bool = True
+    etag: bool = False
+    filter: bool = True
+    max_results: int | None = None
+    bulk: bool = False
+    sort: bool = False
+    auth_schemes: tuple[str, ...] = ()
+    user_extensions: tuple[str, ...] = ()
+    resource_types: tuple[str, ...] = ("User", "Group")
+    schemas: tuple[str, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def enterprise(self) -> bool:
+        return ENTERPRISE_USER in self.user_extensions
+
+
+GENESYS_CAPABILITIES = Capabilities(
+    patch=True, etag=True, filter=True, user_extensions=(ENTERPRISE_USER, GENESYS_USER)
+)
+
+
+def _flag(doc: dict[str, Any], name: str, default: bool) -> bool:
+    value = doc.get(name)
+    if isinstance(value, dict) and isinstance(value.get("supported"), bool):
+        return value["supported"]
+    return default
+
+
+def parse_capabilities(
+    config: dict[str, Any], resource_types: list[dict[str, Any]], schemas: list[dict[str, Any]]
+) -> Capabilities:
+    """Capabilities from the three discovery documents, lenient about their shape."""
+    max_results = (config.get("filter") or {}).get("maxResults")
+    user_type = next(
+        (t for t in resource_types if isinstance(t, dict) and t.get("schema") == CORE_USER), {}
+    )
+    extensions = tuple(
+        str(e.get("schema"))
+        for e in user_type.get("schemaExtensions") or []
+        if isinstance(e, dict) and e.get("schema")
+    )
+    return Capabilities(
+        patch=_flag(config, "patch", True),
+        etag=_flag(config, "etag", False),
+        filter=_flag(config, "filter", True),
+        max_results=max_results if isinstance(max_results, int) and max_results > 0 else None,
+        bulk=_flag(config, "bulk", False),
+        sort=_flag(config, "sort", False),
+        auth_schemes=tuple(
+            str(s.get("type"))
+            for s in config.get("authenticationSchemes") or []
+            if isinstance(s, dict)
+        ),
+        user_extensions=extensions,
+        resource_types=tuple(
+            str(t.get("name")) for t in resource_types if isinstance(t, dict) and t.get("name")
+        ),
+        schemas=tuple(str(s.get("id")) for s in schemas if isinstance(s, dict) and s.get("id")),
+    )
+
+
+class ScimClient:
+    """What scimctl asks of a SCIM 2.0 service; one instance is shared by all workers."""
+
+    provider = "scim"
+    # A generic service has no role catalogue: roles are plain values, not checked.
+    roles_known = False
 
     def __init__(
-        self, transport: Transport, page_size: int = 100, read_concurrency: int = 4
+        self,
+        transport: Transport,
+        page_size: int = 100,
+        read_concurrency: int = 4,
+        scim_path: str = "",
+        capabilities: Capabilities | None = None,
     ) -> None:
         self.transport = transport
         self.page_size = page_size
         self.read_concurrency = read_concurrency
+        self.scim_path = scim_path
+        self.users_path = f"{scim_path}/Users"
+        self.groups_path = f"{scim_path}/Groups"
+        self._capabilities = capabilities
         # Called with the number of items on each page read, for progress displays.
         self.on_page: Callable[[int], None] = lambda items: None
 
@@ -53,91 +167,230 @@ class GenesysClient:
     def connect(
         cls,
         target: Target,
-        credentials: Credentials,
+        credentials: Credentials | BearerToken,
         *,
         parallelism: int = 8,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
-    ) -> GenesysClient:
+    ) -> ScimClient:
         limits = httpx.Limits(
             max_connections=parallelism + 4, max_keepalive_connections=parallelism + 4
         )
         http = httpx.Client(timeout=timeout, limits=limits)
-        tokens = TokenSource(
-            http, target.login_url, credentials.client_id, credentials.client_secret
-        )
+        tokens: TokenSource | StaticToken
+        if isinstance(credentials, BearerToken):
+            tokens = StaticToken(credentials.token)
+        else:
+            if not target.token_url:
+                http.close()
+                raise ConfigError(
+                    f"{credentials.source} are client credentials, which need target.token_url; "
+                    "or set SCIM_TOKEN for a static bearer token"
+                )
+            tokens = TokenSource(
+                http,
+                target.token_url,
+                credentials.client_id,
+                credentials.client_secret,
+                hint=credentials.source,
+            )
         transport = Transport(target.api_url, tokens, http, RateBudget(), retry)
         return cls(transport)
 
     def close(self) -> None:
         self.transport.http.close()
 
-    def __enter__(self) -> GenesysClient:
+    def __enter__(self) -> ScimClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- reads ---------------------------------------------------------------
-    def _pages(
-        self, fetch: Callable[[int], tuple[list[Any], int]], pages_of: Callable[[int], int]
-    ) -> list[Any]:
-        def page(n: int) -> tuple[list[Any], int]:
-            items, total = fetch(n)
+    # -- discovery -------------------------------------------------------------
+    @property
+    def capabilities(self) -> Capabilities:
+        if self._capabilities is None:
+            self._capabilities = self.discover()
+        return self._capabilities
+
+    def _get(self, path: str, **kw: Any) -> dict[str, Any]:
+        return json_body(self.transport.request("GET", path, **kw), "GET", path)
+
+    def discover(self) -> Capabilities:
+        """Read /ServiceProviderConfig, /ResourceTypes and /Schemas (RFC 7644 4).
+
+        Only the first is required; services that leave out the others still work,
+        with the extensions they do not announce treated as absent.
+        """
+        config = self._get(f"{self.scim_path}/ServiceProviderConfig")
+        notes = []
+        listed: dict[str, list[dict[str, Any]]] = {}
+        for name in ("ResourceTypes", "Schemas"):
+            try:
+                listed[name] = self._get(f"{self.scim_path}/{name}").get("Resources") or []
+            except ApiError as exc:
+                listed[name] = []
+                notes.append(f"/{name}: {exc}")
+        caps = parse_capabilities(config, listed["ResourceTypes"], listed["Schemas"])
+        return Capabilities(**{**caps.__dict__, "notes": tuple(notes)})
+
+    def unsupported(self, desired: Desired) -> list[Problem]:
+        """Manifest attributes this service cannot hold, found before any write.
+
+        Without the enterprise extension, department, division and employeeNumber
+        would be sent on every apply and never read back: a plan that never settles.
+        """
+        caps = self.capabilities
+        problems = []
+        if not caps.patch:
+            problems.append(
+                Problem(
+                    "directory",
+                    "target",
+                    "the service announces no PATCH support "
+                    "(ServiceProviderConfig patch.supported); scimctl updates users and "
+                    "group members with PATCH",
+                )  # fmt: skip
+            )
+        needs = [
+            (ENTERPRISE_USER, "enterprise User", (*ENTERPRISE_ATTRS, "manager")),
+            (GENESYS_USER, "Genesys User", GENESYS_ATTRS),
+        ]
+        by_attr: dict[tuple[str, str], list[str]] = {}
+        for urn, label, names in needs:
+            if urn in caps.user_extensions:
+                continue
+            for key, spec in sorted(desired.users.items()):
+                for name in names:
+                    if spec.attrs.get(name) not in (None, [], ""):
+                        by_attr.setdefault((label, name), []).append(key)
+        return problems + [
+            Problem(
+                "directory",
+                name,
+                f"the service announces no {label} extension, so {name} cannot be "
+                f"managed (set for {len(keys)} users, e.g. {keys[0]}); remove it from the manifest",
+            )
+            for (label, name), keys in sorted(by_attr.items())
+        ]
+
+    # -- reads -----------------------------------------------------------------
+    def _scim_list(self, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
+        """Every resource of a listing, stepping by what the server actually returns.
+
+        RFC 7644 3.4.2.4 makes ``count`` a wish: a server may return fewer items per
+        page (its ``filter.maxResults``). The first page tells how many it gives; the
+        next pages are read ``read_concurrency`` at a time from there, and if any page
+        comes back with another length the read carries on from where that page ended,
+        dropping the guesses after it. A page that is empty before ``totalResults`` is reached
+        is an error: a plan made from half a directory would re-create the other half.
+        """
+        size = self._page_size()
+
+        def fetch(start: int) -> tuple[list[dict[str, Any]], int]:
+            query = {**params, "startIndex": str(start), "count": str(size)}
+            body = self._get(path, params=query)
+            items = body.get("Resources") or []
+            if not isinstance(items, list):
+                raise ApiError(f"GET {path}: Resources is not a list", method="GET", path=path)
+            try:
+                total = int(body.get("totalResults", len(items)))
+            except (TypeError, ValueError):
+                raise ApiError(
+                    f"GET {path}: totalResults is not a number", method="GET", path=path
+                ) from None
             self.on_page(len(items))
             return items, total
 
-        first, total = page(1)
-        rest = range(2, pages_of(total) + 1)
-        if not rest:
-            return first
+        items, total = fetch(1)
+        out = list(items)
+        step = len(items)
+        start = 1 + len(items)
+        if start > total:
+            return out
+        if step == 0:
+            raise self._short_read(path, start, total)
+        # A sliding window of guesses at where the next pages start, so that
+        # read_concurrency requests stay in flight; any page of another length than
+        # the step makes the guesses behind it wrong, and they are dropped.
         with ThreadPoolExecutor(self.read_concurrency) as pool:
-            return first + [
-                item for items in pool.map(lambda n: page(n)[0], rest) for item in items
-            ]
+            window: deque[tuple[int, Future[tuple[list[dict[str, Any]], int]]]] = deque()
+            guess = start
+            while start <= total:
+                while len(window) < self.read_concurrency and guess <= total:
+                    window.append((guess, pool.submit(fetch, guess)))
+                    guess += step
+                if not window:
+                    raise self._short_read(path, start, total)
+                page_start, future = window.popleft()
+                if page_start != start:
+                    continue
+                page, total = future.result()
+                if not page:
+                    if start <= total:
+                        raise self._short_read(path, start, total)
+                    break
+                out.extend(page)
+                start += len(page)
+                if len(page) != step:
+                    for _, stale in window:
+                        stale.cancel()
+                    window.clear()
+                    step, guess = len(page), start
+        return out
 
-    def _scim_list(self, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
-        size = self.page_size
+    @staticmethod
+    def _short_read(path: str, start: int, total: int) -> ApiError:
+        return ApiError(
+            f"GET {path}: the server returned no items at startIndex {start} although "
+            f"totalResults is {total}; refusing to plan from a partial listing",
+            method="GET",
+            path=path,
+        )
 
-        def fetch(n: int) -> tuple[list[Any], int]:
-            query = {**params, "startIndex": str((n - 1) * size + 1), "count": str(size)}
-            body = self.transport.request("GET", path, params=query).json()
-            return body.get("Resources") or [], int(body.get("totalResults", 0))
+    def _page_size(self) -> int:
+        cap = self.capabilities.max_results
+        return min(self.page_size, cap) if cap else self.page_size
 
-        return self._pages(fetch, lambda total: math.ceil(total / size))
+    def _user_attributes(self) -> str:
+        return list_attributes(
+            enterprise=self.capabilities.enterprise,
+            genesys=GENESYS_USER in self.capabilities.user_extensions,
+        )
 
     def list_users(self, filter: str | None = None) -> list[LiveUser]:
-        params = {"attributes": LIST_ATTRIBUTES}
+        params = {"attributes": self._user_attributes()}
         if filter:
             params["filter"] = filter
-        return [user_from_scim(d) for d in self._scim_list(USERS, params)]
+        docs = self._scim_list(self.users_path, params)
+        return [parsed(user_from_scim, d, "GET", self.users_path) for d in docs]
 
     def list_groups(self) -> list[LiveGroup]:
-        docs = self._scim_list(GROUPS, {"attributes": "id,displayName,members,meta"})
-        return [group_from_scim(d) for d in docs]
+        docs = self._scim_list(self.groups_path, {"attributes": GROUP_ATTRIBUTES})
+        return [parsed(group_from_scim, d, "GET", self.groups_path) for d in docs]
 
     def list_roles(self) -> list[LiveRole]:
-        size = self.page_size
-
-        def fetch(n: int) -> tuple[list[Any], int]:
-            params = {"pageSize": str(size), "pageNumber": str(n), "userCount": "false"}
-            body = self.transport.request("GET", ROLES, params=params).json()
-            return body.get("entities") or [], int(body.get("total", 0))
-
-        return [role_from_platform(d) for d in self._pages(fetch, lambda t: math.ceil(t / size))]
+        return []
 
     def snapshot(self) -> Snapshot:
-        """Everything a plan needs in one read; Genesys hides inactive users unless asked."""
+        """Everything a plan needs in one read.
+
+        Inactive users are read with a filter of their own as well, because Genesys
+        hides them from plain listings and other services may too; duplicates merge.
+        """
+        caps = self.capabilities
         with ThreadPoolExecutor(4) as pool:
             active = pool.submit(self.list_users)
-            inactive = pool.submit(self.list_users, "active eq false")
+            inactive = pool.submit(self.list_users, "active eq false") if caps.filter else None
             groups = pool.submit(self.list_groups)
             roles = pool.submit(self.list_roles)
-            users = {u.id: u for u in [*active.result(), *inactive.result()]}
+            found = [*active.result(), *(inactive.result() if inactive else [])]
+            users = {u.id: u for u in found}
             return Snapshot(
                 users=tuple(sorted(users.values(), key=lambda u: u.id)),
                 groups=tuple(sorted(groups.result(), key=lambda g: g.name)),
                 roles=tuple(sorted(roles.result(), key=lambda r: r.name)),
+                roles_known=self.roles_known,
             )
 
     def find_user(
@@ -147,49 +400,144 @@ class GenesysClient:
         for attr, value in (("externalId", external_id), ("userName", user_name)):
             if not value:
                 continue
-            params = {"filter": f"{attr} eq {quote(value)}", "attributes": LIST_ATTRIBUTES}
-            body = self.transport.request("GET", USERS, params=params, **kw).json()
-            found = body.get("Resources") or []
+            params = {"filter": f"{attr} eq {quote(value)}", "attributes": self._user_attributes()}
+            found = self._get(self.users_path, params=params, **kw).get("Resources") or []
             if found:
-                return user_from_scim(found[0])
+                return parsed(user_from_scim, found[0], "GET", self.users_path)
         return None
 
-    def get_group(self, group_id: str, **kw: Any) -> LiveGroup:
-        resp = self.transport.request("GET", f"{GROUPS}/{group_id}", **kw)
-        return group_from_scim(resp.json())
+    def get_user(self, user_id: str, **kw: Any) -> LiveUser:
+        path = f"{self.users_path}/{user_id}"
+        doc = self._get(path, params={"attributes": self._user_attributes()}, **kw)
+        return parsed(user_from_scim, doc, "GET", path)
 
-    # -- writes --------------------------------------------------------------
+    def get_group(self, group_id: str, **kw: Any) -> LiveGroup:
+        path = f"{self.groups_path}/{group_id}"
+        return parsed(group_from_scim, self._get(path, **kw), "GET", path)
+
+    # -- writes ----------------------------------------------------------------
     @staticmethod
     def _if_match(version: str | None) -> dict[str, str]:
         return {"If-Match": version} if version else {}
 
     def create_user(self, body: dict[str, Any], **kw: Any) -> LiveUser:
-        resp = self.transport.request("POST", USERS, json=body, idempotent=False, **kw)
-        return user_from_scim(resp.json())
+        resp = self.transport.request("POST", self.users_path, json=body, idempotent=False, **kw)
+        doc = json_body(resp, "POST", self.users_path)
+        return _with_etag(parsed(user_from_scim, doc, "POST", self.users_path), resp)
 
     def patch_user(
         self, user_id: str, body: dict[str, Any], version: str | None, **kw: Any
     ) -> LiveUser:
+        """PATCH, then the user as it now is.
+
+        RFC 7644 3.5.2 lets a server answer 204 with no body; then the user is read
+        back, since the state records what the directory holds, not what was sent.
+        """
+        path = f"{self.users_path}/{user_id}"
         resp = self.transport.request(
-            "PATCH", f"{USERS}/{user_id}", json=body, headers=self._if_match(version), **kw
+            "PATCH", path, json=body, headers=self._if_match(version), **kw
         )
-        return user_from_scim(resp.json())
+        if resp.status_code != 204 and resp.content:
+            doc = json_body(resp, "PATCH", path)
+            return _with_etag(parsed(user_from_scim, doc, "PATCH", path), resp)
+        return self.get_user(user_id, trace=kw.get("trace"))
 
     def delete_user(self, user_id: str, version: str | None, **kw: Any) -> None:
         self.transport.request(
-            "DELETE", f"{USERS}/{user_id}", headers=self._if_match(version), **kw
+            "DELETE", f"{self.users_path}/{user_id}", headers=self._if_match(version), **kw
         )
 
     def patch_group(
         self, group_id: str, body: dict[str, Any], version: str | None, **kw: Any
-    ) -> LiveGroup:
+    ) -> str | None:
+        """PATCH a group's members; return its new version for the next chunk's If-Match.
+
+        The version comes from the ``ETag`` header (RFC 7644 3.14), else the body, else
+        a read when the group had one before: a 204 with no ETag must not turn the
+        next chunk into an unconditional write.
+        """
+        path = f"{self.groups_path}/{group_id}"
         resp = self.transport.request(
-            "PATCH", f"{GROUPS}/{group_id}", json=body, headers=self._if_match(version), **kw
+            "PATCH", path, json=body, headers=self._if_match(version), **kw
         )
-        return group_from_scim(resp.json())
+        new = resp.headers.get("etag")
+        if new:
+            return new
+        if resp.status_code != 204 and resp.content:
+            new = parsed(group_from_scim, json_body(resp, "PATCH", path), "PATCH", path).version
+        if new is None and version is not None:
+            new = self.get_group(group_id, trace=kw.get("trace")).version
+        return new
 
 
-def read_directory(client: GenesysClient, desired: Desired) -> Snapshot:
+def _with_etag(user: LiveUser, resp: httpx.Response) -> LiveUser:
+    """A body without meta.version still has a version when the ETag header says it."""
+    if user.version is None and resp.headers.get("etag"):
+        return LiveUser(user.id, user.external_id, user.attrs, resp.headers["etag"])
+    return user
+
+
+class GenesysClient(ScimClient):
+    """Genesys Cloud: SCIM under /api/v2/scim/v2, OAuth on the login host, Platform roles."""
+
+    provider = "genesys"
+    roles_known = True
+
+    def __init__(
+        self, transport: Transport, page_size: int = 100, read_concurrency: int = 4
+    ) -> None:
+        # Genesys's capabilities are known (see the reference); asking costs requests
+        # that every plan would pay.
+        super().__init__(transport, page_size, read_concurrency, SCIM_PREFIX, GENESYS_CAPABILITIES)
+
+    @classmethod
+    def connect(
+        cls,
+        target: Target,
+        credentials: Credentials | BearerToken,
+        *,
+        parallelism: int = 8,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+    ) -> GenesysClient:
+        if isinstance(credentials, BearerToken):
+            raise ConfigError("Genesys Cloud takes GENESYS_CLIENT_ID and GENESYS_CLIENT_SECRET")
+        limits = httpx.Limits(
+            max_connections=parallelism + 4, max_keepalive_connections=parallelism + 4
+        )
+        http = httpx.Client(timeout=timeout, limits=limits)
+        tokens = TokenSource(
+            http, target.token_url, credentials.client_id, credentials.client_secret
+        )
+        transport = Transport(target.api_url, tokens, http, RateBudget(), retry)
+        return cls(transport)
+
+    def list_roles(self) -> list[LiveRole]:
+        size = self.page_size
+
+        def fetch(n: int) -> tuple[list[Any], int]:
+            params = {"pageSize": str(size), "pageNumber": str(n), "userCount": "false"}
+            body = self._get(ROLES, params=params)
+            items = body.get("entities") or []
+            self.on_page(len(items))
+            return items, int(body.get("total", 0))
+
+        first, total = fetch(1)
+        rest = range(2, math.ceil(total / size) + 1)
+        docs = list(first)
+        if rest:
+            with ThreadPoolExecutor(self.read_concurrency) as pool:
+                docs += [d for items, _ in pool.map(fetch, rest) for d in items]
+        return [parsed(role_from_platform, d, "GET", ROLES) for d in docs]
+
+
+def connect(target: Target, credentials: Credentials | BearerToken, **kw: Any) -> ScimClient:
+    """The client for a target's provider."""
+    cls = GenesysClient if target.provider == "genesys" else ScimClient
+    return cls.connect(target, credentials, **kw)
+
+
+def read_directory(client: ScimClient, desired: Desired) -> Snapshot:
     """The snapshot a plan is computed from: users, groups, roles, and the routing
     skills and languages the manifest names. Plan and apply's recomputation both read
     through here, so they can never read different things."""

@@ -9,30 +9,26 @@ from __future__ import annotations
 from typing import Any
 
 from scimctl.model import Attrs, LiveGroup, LiveRole, LiveUser
-from scimctl.scim.schema import ENTERPRISE_USER, GENESYS_USER, PATCH_OP, USER_SCHEMAS
+from scimctl.scim.schema import CORE_USER, ENTERPRISE_USER, GENESYS_USER, PATCH_OP
 
 ENTERPRISE_ATTRS = ("department", "division", "employeeNumber", "dateHire")
 GENESYS_ATTRS = ("routingSkills", "routingLanguages")
 CORE_ATTRS = ("userName", "displayName", "active", "title")
 
-# What a bulk read asks for: enough to diff, nothing that costs Genesys secondary calls
-# beyond externalId and roles, which the diff needs.
-LIST_ATTRIBUTES = ",".join(
-    [
-        "id",
-        "userName",
-        "externalId",
-        "displayName",
-        "active",
-        "title",
-        "roles",
-        "phoneNumbers",
-        "emails",
-        *(f"{ENTERPRISE_USER}:{a}" for a in (*ENTERPRISE_ATTRS, "manager")),
-        *(f"{GENESYS_USER}:{a}" for a in GENESYS_ATTRS),
-        "meta",
-    ]
-)
+CORE_LIST = ("id", "userName", "externalId", "displayName", "active", "title", "roles")
+
+
+def list_attributes(enterprise: bool = True, genesys: bool = True) -> str:
+    """What a bulk read asks for: enough to diff, nothing that costs Genesys secondary
+    calls beyond externalId and roles, which the diff needs. A server without an
+    extension may refuse attribute names of it, so those are asked for only where
+    it exists."""
+    ent = [f"{ENTERPRISE_USER}:{a}" for a in (*ENTERPRISE_ATTRS, "manager")] if enterprise else []
+    gen = [f"{GENESYS_USER}:{a}" for a in GENESYS_ATTRS] if genesys else []
+    return ",".join([*CORE_LIST, "phoneNumbers", "emails", *ent, *gen, "meta"])
+
+
+LIST_ATTRIBUTES = list_attributes()
 
 
 def canonical_phones(phones: Any) -> list[list[str]]:
@@ -116,12 +112,14 @@ def _proficiencies(pairs: Any) -> list[dict[str, Any]]:
 
 
 def user_to_scim(attrs: Attrs, external_id: str, password: str | None = None) -> dict[str, Any]:
-    """A create body in the shape Genesys staff document (all three schemas).
+    """A create (or PUT) body.
 
+    ``schemas`` lists only the URNs whose attributes are present: RFC 7643 3 lets a
+    server refuse an extension it does not know, even with no attributes of it.
     ``attrs["manager"]`` must already be the manager's live id (apply resolves the
     key after the manager exists).
     """
-    body: dict[str, Any] = {"schemas": USER_SCHEMAS, "externalId": external_id}
+    body: dict[str, Any] = {"schemas": [CORE_USER], "externalId": external_id}
     for name in CORE_ATTRS:
         if attrs.get(name) is not None:
             body[name] = attrs[name]
@@ -133,9 +131,11 @@ def user_to_scim(attrs: Attrs, external_id: str, password: str | None = None) ->
     if attrs.get("manager"):
         ent["manager"] = {"value": attrs["manager"]}
     if ent:
+        body["schemas"].append(ENTERPRISE_USER)
         body[ENTERPRISE_USER] = ent
     ext = {a: _proficiencies(attrs[a]) for a in GENESYS_ATTRS if attrs.get(a) is not None}
     if ext:
+        body["schemas"].append(GENESYS_USER)
         body[GENESYS_USER] = ext
     if "userName" in attrs:
         body["emails"] = [{"value": attrs["userName"], "type": "other", "primary": True}]

@@ -8,6 +8,7 @@ Everything here is thread-safe: apply's workers share one transport.
 
 from __future__ import annotations
 
+import json as jsonlib
 import logging
 import math
 import random
@@ -28,6 +29,9 @@ __all__ = ["ApiError", "AuthError", "OutcomeUnknown", "Transport"]
 log = logging.getLogger(f"{LOGGER}.http")
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
+# RFC 7644 3.1: SCIM messages are application/scim+json; Genesys accepts both.
+SCIM_JSON = "application/scim+json"
+ACCEPT = f"{SCIM_JSON}, application/json"
 
 
 @dataclass
@@ -50,14 +54,39 @@ class RequestTrace:
     status: int | None = None
 
 
+class StaticToken:
+    """A bearer token handed over as it is (``SCIM_TOKEN``); nothing to refresh."""
+
+    def __init__(self, token: str, hint: str = "SCIM_TOKEN") -> None:
+        self._token = token
+        self.hint = hint
+        self.fetched = 0
+
+    def get(self) -> str:
+        return self._token
+
+    def invalidate(self, token: str) -> None:
+        """A refused static token stays refused: the 401 goes to the caller."""
+
+
 class TokenSource:
-    """Client-credentials token from the ``login.`` host, cached until near expiry."""
+    """Client-credentials token from the token endpoint, cached until near expiry.
+
+    The client authenticates with HTTP Basic, as Genesys documents and RFC 6749 2.3.1
+    requires every authorization server to accept.
+    """
 
     def __init__(
-        self, http: httpx.Client, login_url: str, client_id: str, client_secret: str
+        self,
+        http: httpx.Client,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        hint: str = "GENESYS_CLIENT_ID and GENESYS_CLIENT_SECRET",
     ) -> None:
         self._http = http
-        self._url = login_url.rstrip("/") + "/oauth/token"
+        self._url = token_url
+        self._hint = self.hint = hint
         self._auth = (client_id, client_secret)
         self._lock = threading.Lock()
         self._token: str | None = None
@@ -84,11 +113,7 @@ class TokenSource:
         except httpx.HTTPError as exc:
             raise AuthError(f"cannot get a token from {self._url}: {network_reason(exc)}") from exc
         if resp.status_code != 200:
-            hint = (
-                "; check GENESYS_CLIENT_ID and GENESYS_CLIENT_SECRET"
-                if resp.status_code in (400, 401, 403)
-                else ""
-            )
+            hint = f"; check {self._hint}" if resp.status_code in (400, 401, 403) else ""
             reason = _oauth_error(resp)
             raise AuthError(
                 f"token request to {self._url} failed: HTTP {resp.status_code}"
@@ -195,26 +220,35 @@ def network_reason(exc: Exception) -> str:
     return f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
 
 
-def json_body(resp: httpx.Response, method: str, path: str) -> Any:
-    """The parsed JSON of ``resp``, or an :class:`ApiError` that says what came instead.
+def json_body(resp: httpx.Response, method: str, path: str) -> dict[str, Any]:
+    """The JSON object of an answer, or one clear error instead of a decoder traceback.
 
     A wrong ``api_url`` usually lands on a web page or a proxy, which answers with
     HTML; saying so beats a ``JSONDecodeError``.
     """
     try:
-        return resp.json()
+        body = resp.json()
     except ValueError:
-        pass
-    head = resp.content[:200].lstrip().lower()
-    kind = "HTML" if head.startswith((b"<!doctype html", b"<html", b"<")) else "something else"
-    raise ApiError(
-        f"{method} {path}: the target answered with {kind}, not JSON "
-        f"(HTTP {resp.status_code}, {resp.headers.get('content-type', 'no content type')}): "
-        "is api_url right?",
-        status=resp.status_code,
-        method=method,
-        path=path,
-    )
+        body = None
+        head = resp.content[:200].lstrip().lower()
+        if head.startswith(b"<"):
+            raise ApiError(
+                f"{method} {path}: the target answered with HTML, not JSON "
+                f"(HTTP {resp.status_code}, {resp.headers.get('content-type', 'no content type')})"
+                ": is api_url right?",
+                status=resp.status_code,
+                method=method,
+                path=path,
+            ) from None
+    if not isinstance(body, dict):
+        kind = "an empty body" if not resp.content else "a body that is not a JSON object"
+        raise ApiError(
+            f"{method} {path}: HTTP {resp.status_code} with {kind}",
+            status=resp.status_code,
+            method=method,
+            path=path,
+        )
+    return body
 
 
 @dataclass
@@ -244,7 +278,7 @@ class Transport:
     def __init__(
         self,
         api_url: str,
-        tokens: TokenSource,
+        tokens: TokenSource | StaticToken,
         http: httpx.Client,
         budget: RateBudget | None = None,
         retry: RetryPolicy | None = None,
@@ -285,6 +319,7 @@ class Transport:
         :class:`OutcomeUnknown` so the caller can look before trying again.
         """
         url = self.api_url + path
+        content = None if json is None else jsonlib.dumps(json).encode()
         refreshed = False
         failures = throttles = 0
         if trace is None:
@@ -296,12 +331,18 @@ class Transport:
             trace.attempts += 1
             waited = self.budget.acquire()
             token = self.tokens.get()
-            hdrs = {"Authorization": f"Bearer {token}", "User-Agent": f"scimctl/{__version__}"}
+            hdrs = {
+                "Authorization": f"Bearer {token}",
+                "User-Agent": f"scimctl/{__version__}",
+                "Accept": ACCEPT,
+            }
+            if content is not None:
+                hdrs["Content-Type"] = SCIM_JSON
             hdrs.update(headers or {})
             self._count(requests=1, rate_wait_seconds=waited)
             sent = self._clock()
             try:
-                resp = self.http.request(method, url, json=json, params=params, headers=hdrs)
+                resp = self.http.request(method, url, content=content, params=params, headers=hdrs)
                 resp.read()
             except httpx.ConnectError as exc:
                 # Nothing reached the server: always safe to try again, but a target
@@ -373,6 +414,9 @@ class Transport:
                     raise api_error(resp, method, path)
                 self._backoff(failures, deadline)
                 continue
+            if resp.status_code == 401:
+                # Refused even with a fresh token: say which credentials to check.
+                raise api_error(resp, method, path, hint=getattr(self.tokens, "hint", None))
             if resp.status_code >= 400:
                 raise api_error(resp, method, path)
             if resp.content and "json" not in resp.headers.get("content-type", "json"):
@@ -386,7 +430,7 @@ class Transport:
         self._sleep(max(0.0, min(self.retry.delay(failures), left)))
 
 
-def api_error(resp: httpx.Response, method: str, path: str) -> ApiError:
+def api_error(resp: httpx.Response, method: str, path: str, hint: str | None = None) -> ApiError:
     """Turn a SCIM or Platform error body into an :class:`ApiError`."""
     detail, scim_type = "", None
     try:
@@ -401,5 +445,7 @@ def api_error(resp: httpx.Response, method: str, path: str) -> ApiError:
         text += f" {scim_type}"
     if detail:
         text += f": {detail}"
+    if hint:
+        text += f"; check {hint}"
     cls = AuthError if resp.status_code in (401, 403) else ApiError
     return cls(text, status=resp.status_code, scim_type=scim_type, method=method, path=path)

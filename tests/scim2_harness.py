@@ -1,0 +1,244 @@
+"""scim2-server (python-scim's RFC 7643/7644 server) on a free loopback port, for interop tests.
+
+It is built the way its ``scim2-server`` command builds it (default RFC schemas,
+static bearer token, in-memory storage, threading WSGI server), with two additions
+in a WSGI front: a Genesys-shaped surface (``/oauth/token``, the Platform roles
+listing and the ``/api/v2/scim/v2`` prefix) for the Genesys provider, and a switch
+that loses the reply to the next request of a method after the server acted on it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+from collections.abc import Iterable, Iterator
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+import httpx
+from scim2_models import ResourceType, Schema, ScimProvider
+from scim2_server.memory import InMemoryStorage
+from scim2_server.service import ScimService
+from scim2_server.testserver.application import BEARER_TOKEN_SCHEME, BearerTokenApplication
+from scim2_server.testserver.cli import ThreadingWSGIServer
+from scim2_server.utils import (
+    load_default_resource_types,
+    load_default_schemas,
+    load_default_service_provider_config,
+)
+
+from scimctl.emulator.app import SCHEMAS as EMULATOR_SCHEMAS
+from scimctl.emulator.server import free_port
+from scimctl.scim.schema import GENESYS_USER, PATCH_OP
+
+TOKEN = "interop-token-Zq8#not-for-logs"
+CLIENT_ID = "interop-client"
+CLIENT_SECRET = "interop-secret-Zq8#not-for-logs"
+GENESYS_PREFIX = "/api/v2/scim/v2"
+ROLES = [
+    {"name": "Employee", "permissions": ["directory:user:view"]},
+    {"name": "Agent", "permissions": ["routing:agent:view"]},
+    {"name": "Supervisor", "permissions": ["routing:queue:view"]},
+]
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass
+
+
+class Front:
+    """WSGI middleware: the Genesys surface, and lost replies on demand."""
+
+    def __init__(self, app: Any, genesys: bool) -> None:
+        self.app = app
+        self.genesys = genesys
+        self.lose_replies: list[str] = []
+        self.lost = 0
+        self.statuses: list[tuple[str, int]] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        method = environ["REQUEST_METHOD"]
+        if self.genesys:
+            if path == "/oauth/token" and method == "POST":
+                return self._token(environ, start_response)
+            if path == "/api/v2/authorization/roles":
+                return self._roles(environ, start_response)
+            if not path.startswith(GENESYS_PREFIX):
+                return _json(start_response, "404 Not Found", {"message": "not found"})
+            environ = {**environ, "PATH_INFO": path[len(GENESYS_PREFIX) :] or "/"}
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured["status"], captured["headers"] = status, headers
+            return lambda data: None
+
+        body = b"".join(self.app(environ, capture))
+        code = int(captured["status"].split()[0])
+        with self.lock:
+            self.statuses.append((method, code))
+            lose = code < 400 and method in self.lose_replies
+            if lose:
+                self.lose_replies.remove(method)
+                self.lost += 1
+        if not lose:
+            start_response(captured["status"], captured["headers"])
+            return [body]
+        # The answer breaks off mid-body. A 204 cannot carry a body to break, so the
+        # status line says 200: either way the client never learns the outcome.
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+        status = "200 OK" if code == 204 else captured["status"]
+        start_response(status, [*headers, ("Content-Length", "4096")])
+        return _broken()
+
+    def _token(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        expected = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+        if auth != f"Basic {expected}":
+            return _json(start_response, "401 Unauthorized", {"error": "invalid_client"})
+        doc = {"access_token": TOKEN, "token_type": "bearer", "expires_in": 3600}
+        return _json(start_response, "200 OK", doc)
+
+    def _roles(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if environ.get("HTTP_AUTHORIZATION") != f"Bearer {TOKEN}":
+            return _json(start_response, "401 Unauthorized", {"message": "no token"})
+        entities = [{"id": f"role-{i}", **r} for i, r in enumerate(ROLES)]
+        doc = {"entities": entities, "pageSize": 100, "pageNumber": 1, "total": len(ROLES)}
+        return _json(start_response, "200 OK", doc)
+
+
+def _broken() -> Iterator[bytes]:
+    # Fewer bytes than Content-Length, then wsgiref closes the connection.
+    yield b'{"id": "'
+
+
+def _json(start_response: Any, status: str, doc: dict[str, Any]) -> list[bytes]:
+    body = json.dumps(doc).encode()
+    start_response(
+        status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    )
+    return [body]
+
+
+def genesys_schemas() -> tuple[list[Schema], list[ResourceType]]:
+    """RFC schemas plus the Genesys user extension, served as Genesys announces it."""
+    schemas = load_default_schemas()
+    genesys = next(s for s in EMULATOR_SCHEMAS if s["id"] == GENESYS_USER)
+    schemas[GENESYS_USER] = Schema.model_validate(genesys)
+    types = load_default_resource_types()
+    user = types["User"].model_dump()
+    user["schemaExtensions"].append({"schema": GENESYS_USER, "required": False})
+    types["User"] = ResourceType.model_validate(user)
+    return list(schemas.values()), list(types.values())
+
+
+class Scim2Server:
+    """A running scim2-server; ``scim_url`` is its SCIM root for scimctl."""
+
+    def __init__(
+        self,
+        max_results: int | None = None,
+        genesys: bool = False,
+        enterprise: bool = True,
+        patch: bool = True,
+    ) -> None:
+        if genesys:
+            schemas, types = genesys_schemas()
+        else:
+            schemas = list(load_default_schemas().values())
+            types = list(load_default_resource_types().values())
+        if not enterprise:
+            user = next(t for t in types if t.id == "User").model_dump()
+            user["schemaExtensions"] = []
+            types = [ResourceType.model_validate(user) if t.id == "User" else t for t in types]
+        config = load_default_service_provider_config()
+        if max_results:
+            config.filter.max_results = max_results
+        config.patch.supported = patch
+        config.authentication_schemes = [BEARER_TOKEN_SCHEME]
+        provider = ScimProvider.from_discovery(schemas, types, config=config)
+        service = ScimService(provider, secret="interop-cursor-secret")
+        self.storage = InMemoryStorage()
+        app = BearerTokenApplication(self.storage, provider, service=service, bearer_tokens=[TOKEN])
+        self.front = Front(app, genesys)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.scim_url = self.url + (GENESYS_PREFIX if genesys else "/v2")
+        self._server = make_server(
+            "127.0.0.1",
+            self.port,
+            self.front,
+            server_class=ThreadingWSGIServer,
+            handler_class=_Quiet,
+        )
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        logging.getLogger("scim2_server").setLevel(logging.WARNING)
+
+    def __enter__(self) -> Scim2Server:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)
+
+    # -- what tests do out of band --------------------------------------------
+    def http(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.scim_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+        )
+
+    def users(self) -> dict[str, dict[str, Any]]:
+        """Every user by externalId, read without scimctl."""
+        out: dict[str, dict[str, Any]] = {}
+        with self.http() as h:
+            start = 1
+            while True:
+                page = h.get("/Users", params={"startIndex": start, "count": 1000}).json()
+                for u in page.get("Resources") or []:
+                    out[u.get("externalId") or u["id"]] = u
+                start += len(page.get("Resources") or [])
+                if not page.get("Resources") or start > page["totalResults"]:
+                    return out
+
+    def create_group(self, name: str) -> str:
+        with self.http() as h:
+            resp = h.post("/Groups", json={"schemas": [_GROUP], "displayName": name})
+            resp.raise_for_status()
+            return resp.json()["id"]
+
+    def create_user(self, user_name: str, active: bool = True) -> str:
+        doc = {
+            "schemas": [_USER],
+            "userName": user_name,
+            "displayName": user_name,
+            "active": active,
+        }
+        with self.http() as h:
+            resp = h.post("/Users", json=doc)
+            resp.raise_for_status()
+            return resp.json()["id"]
+
+    def members(self, name: str) -> set[str]:
+        """externalIds of a group's members."""
+        by_id = {u["id"]: key for key, u in self.users().items()}
+        with self.http() as h:
+            groups = h.get("/Groups", params={"filter": f'displayName eq "{name}"'}).json()
+        members = groups["Resources"][0].get("members") or []
+        return {by_id[m["value"]] for m in members}
+
+    def set_title(self, external_id: str, title: str) -> None:
+        user = self.users()[external_id]
+        op = {"op": "replace", "path": "title", "value": title}
+        with self.http() as h:
+            resp = h.patch(f"/Users/{user['id']}", json={"schemas": [PATCH_OP], "Operations": [op]})
+            resp.raise_for_status()
+
+
+_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
