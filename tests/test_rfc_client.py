@@ -14,8 +14,8 @@ import time
 
 import httpx
 import pytest
-from conftest import BASE_SEED, CLIENT_ID, CLIENT_SECRET, SCIMCTL, Workspace
-from flows import EmulatorLive, quickstart
+from conftest import BASE_SEED, CLIENT_ID, CLIENT_SECRET, SCIMCTL
+from flows import EmulatorLive, EmulatorWorkspace, quickstart
 from starlette.responses import JSONResponse
 
 from scimctl.config import Credentials, resolve_target
@@ -28,7 +28,7 @@ def test_quickstart_flow_with_every_rfc_option(start_emulator, tmp_path, sqlite_
     # All three at once: the flow is long, and each option alone already breaks the
     # old client (204 -> JSON error, cap -> missing users, 412 -> unexplained failure).
     emu = start_emulator(patch_204=True, page_cap=2, version_conflict=412)
-    ws = Workspace(tmp_path, emu, sqlite_url)
+    ws = EmulatorWorkspace(tmp_path, emu, sqlite_url)
     quickstart(ws, EmulatorLive(emu), emu.emulator.lose_replies)
     counted = emu.emulator.counters.by_route
     assert any(k.startswith("PATCH") for k in counted), "no PATCH was answered with 204"
