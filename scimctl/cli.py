@@ -416,12 +416,31 @@ def _report(report: Any, exit_on_failure: bool = True) -> None:
     "--reset-rate", default=0.0, type=click.FloatRange(0, 1), help="Share of dropped connections."
 )
 @click.option("--random-seed", default=None, type=int, help="Make injected faults reproducible.")
-@handled
+@click.option(
+    "--search-lag", default=0.0, type=FiniteFloat(0, 3_600),
+    help="Seconds before listings and filters show a write (GET by id is immediate).",
+)  # fmt: skip
+@click.option(
+    "--default-role", default="Employee", show_default=True,
+    help="Role given to a user created without roles.",
+)  # fmt: skip
+@click.option("--no-default-role", is_flag=True, help="Give new users no role by default.")
+@click.option(
+    "--default-role-mode", type=click.Choice(["empty", "always"]), default="empty",
+    show_default=True,
+    help="empty: only a create without roles gets it, a roles write may remove it; "
+    "always: every create gets it and no roles write removes it.",
+)  # fmt: skip
+@click.option(
+    "--max-body", default=512_000, show_default=True, type=click.IntRange(0),
+    help="Largest request body in bytes (413 above it); 0 for no limit.",
+)  # fmt: skip
 def emulator(
     host: str, port: int, seed: str | None, client_id: str, client_secret: str, token_ttl: int,
     rate_limit: str | None, rate_window: float, latency: float, error_rate: float,
     reset_rate: float,
-    random_seed: int | None,
+    random_seed: int | None, search_lag: float, default_role: str, no_default_role: bool,
+    default_role_mode: str, max_body: int,
 ) -> None:  # fmt: skip
     """Serve a local Genesys Cloud SCIM API for tests and demos."""
     from scimctl.emulator.app import EmulatorConfig
@@ -439,6 +458,8 @@ def emulator(
         client_id=client_id, client_secret=client_secret, token_ttl=token_ttl, rate_limit=limit,
         rate_window=rate_window,
         latency_ms=latency, error_rate=error_rate, reset_rate=reset_rate, random_seed=random_seed,
+        search_lag=search_lag, default_role=None if no_default_role else default_role,
+        default_role_mode=default_role_mode, max_body_bytes=max_body or None,
     )  # fmt: skip
     emu = build_emulator(seed, config)
     d = emu.directory
