@@ -280,10 +280,15 @@ def show(plan_file: str, fmt: str, redact: bool) -> None:
     help="Seconds to wait for another apply's lock.",
 )  # fmt: skip
 @click.option("--max-deprovision", type=click.IntRange(min=0))
+@click.option(
+    "--search-wait", default=2.0, show_default=True, type=FiniteFloat(0, 3_600),
+    help="Seconds to keep looking up a create whose outcome is unknown before sending "
+    "it again (Genesys search lags behind writes).",
+)  # fmt: skip
 @handled
 def apply(
     plan_file: str | None, manifests: tuple[str, ...], state: str | None, auto_approve: bool,
-    parallelism: int, lock_timeout: float, max_deprovision: int | None,
+    parallelism: int, lock_timeout: float, max_deprovision: int | None, search_wait: float,
 ) -> None:  # fmt: skip
     """Run a saved plan, or plan now and run it after confirmation."""
     from scimctl.apply import apply_plan
@@ -318,6 +323,7 @@ def apply(
 
     generate = the_plan.policy.get("password") == "generate"
     with _client(target, parallelism) as client, Progress(len(_nodes(the_plan))) as progress:
+        client.search_wait = search_wait
         report = apply_plan(
             the_plan,
             client,

@@ -13,6 +13,7 @@ from scimctl.manifest import Manifest
 from scimctl.plan.diff import compute_plan
 from scimctl.plan.model import Plan
 from scimctl.scim.client import GenesysClient
+from scimctl.scim.fresh import freshen
 from scimctl.state.store import Store
 
 
@@ -29,6 +30,7 @@ def plan(
     try:
         snapshot = client.snapshot()
         state = store.state(target.workspace)
+        snapshot = freshen(client, snapshot, state)  # listings may lag behind writes
         result = compute_plan(
             manifest.desired,
             snapshot,

@@ -72,6 +72,7 @@ def load_manifest(paths: list[str | Path] | str | Path) -> Manifest:
         deprovision=policy_model.deprovision,
         max_deprovision=policy_model.max_deprovision,
         password=policy_model.password,
+        default_role=policy_model.default_role or None,
         hris_webhook=hris.webhook_url if hris else None,
     )
     if policy.password == "generate" and hris is None:

@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 
 from scimctl.config import Credentials, Target
-from scimctl.model import LiveGroup, LiveRole, LiveUser, Snapshot
+from scimctl.errors import ApiError
+from scimctl.model import LiveDivision, LiveGroup, LiveRole, LiveUser, Snapshot
 from scimctl.scim.mapping import (
     LIST_ATTRIBUTES,
     group_from_scim,
@@ -29,6 +30,8 @@ from scimctl.scim.transport import (
 USERS = f"{SCIM_PREFIX}/Users"
 GROUPS = f"{SCIM_PREFIX}/Groups"
 ROLES = "/api/v2/authorization/roles"
+DIVISIONS = "/api/v2/authorization/divisions"
+PERMITTED = "/api/v2/authorization/divisionspermitted/paged/me"
 
 
 def quote(value: str) -> str:
@@ -38,6 +41,13 @@ def quote(value: str) -> str:
 
 class GenesysClient:
     """What scimctl asks of Genesys Cloud; one instance is shared by all workers."""
+
+    # How long search (listings, filters) may take to show a write: a create whose
+    # outcome is unknown is looked up for ``search_wait`` seconds before it is sent
+    # again; a 409 on that second try means the first one landed, and it is looked up
+    # for ``conflict_wait`` (the Terraform provider's three minutes) before giving up.
+    search_wait: float = 2.0
+    conflict_wait: float = 180.0
 
     def __init__(
         self, transport: Transport, page_size: int = 100, read_concurrency: int = 4
@@ -125,18 +135,55 @@ class GenesysClient:
 
         return [role_from_platform(d) for d in self._pages(fetch, lambda t: math.ceil(t / size))]
 
+    def _platform_list(self, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
+        size = self.page_size
+
+        def fetch(n: int) -> tuple[list[Any], int]:
+            query = {**params, "pageSize": str(size), "pageNumber": str(n)}
+            body = self.transport.request("GET", path, params=query).json()
+            return body.get("entities") or [], int(body.get("total", 0))
+
+        return self._pages(fetch, lambda t: math.ceil(t / size))
+
+    def list_divisions(self) -> tuple[LiveDivision, ...] | None:
+        """Every division, marked writable where the client may edit users; None when
+        the service has no divisions API (a generic SCIM target)."""
+        try:
+            docs = self._platform_list(DIVISIONS, {})
+        except ApiError as exc:
+            if exc.status in (404, 405, 501):
+                return None
+            raise
+        try:
+            permitted = {
+                d["id"]
+                for d in self._platform_list(PERMITTED, {"permission": "directory:user:edit"})
+            }
+        except ApiError as exc:
+            if exc.status not in (404, 405, 501):
+                raise
+            permitted = {d["id"] for d in docs}  # cannot tell: let the write decide
+        return tuple(
+            sorted(
+                (LiveDivision(d["id"], d["name"], d["id"] in permitted) for d in docs),
+                key=lambda d: d.name,
+            )
+        )
+
     def snapshot(self) -> Snapshot:
         """Everything a plan needs in one read; Genesys hides inactive users unless asked."""
-        with ThreadPoolExecutor(4) as pool:
+        with ThreadPoolExecutor(5) as pool:
             active = pool.submit(self.list_users)
             inactive = pool.submit(self.list_users, "active eq false")
             groups = pool.submit(self.list_groups)
             roles = pool.submit(self.list_roles)
+            divisions = pool.submit(self.list_divisions)
             users = {u.id: u for u in [*active.result(), *inactive.result()]}
             return Snapshot(
                 users=tuple(sorted(users.values(), key=lambda u: u.id)),
                 groups=tuple(sorted(groups.result(), key=lambda g: g.name)),
                 roles=tuple(sorted(roles.result(), key=lambda r: r.name)),
+                divisions=divisions.result(),
             )
 
     def find_user(
@@ -152,6 +199,16 @@ class GenesysClient:
             if found:
                 return user_from_scim(found[0])
         return None
+
+    def get_user(self, user_id: str, **kw: Any) -> LiveUser | None:
+        """One user by id, straight from the store (no search lag); None if gone."""
+        try:
+            resp = self.transport.request("GET", f"{USERS}/{user_id}", **kw)
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return user_from_scim(resp.json())
 
     def get_group(self, group_id: str, **kw: Any) -> LiveGroup:
         resp = self.transport.request("GET", f"{GROUPS}/{group_id}", **kw)
