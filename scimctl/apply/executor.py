@@ -546,9 +546,9 @@ def _as_planned(action: Action, live: LiveUser) -> bool:
 
 
 def _explain(exc: ApiError) -> str:
-    if exc.scim_type == "invalidVers":
+    if version_conflict(exc):
         return (
-            f"{exc} -- the resource changed in Genesys Cloud since the plan was made; "
-            "run plan again"
+            f"{exc} -- the resource changed since the plan was made (in Genesys Cloud, "
+            "not only in a lagging listing); run plan again"
         )
     return str(exc)
