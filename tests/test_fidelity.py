@@ -124,7 +124,9 @@ def test_default_role_divisions_and_body_limit_over_http(start_emulator):
 
 
 def test_apply_200_users_then_plan_at_once_under_search_lag(start_emulator, tmp_path, sqlite_url):
-    emu = start_emulator(search_lag=3)
+    # The issue asks for 3 s; a longer lag is the same property and stays true however
+    # slowly a busy machine starts the plan. Nothing waits for it to pass.
+    emu = start_emulator(search_lag=30)
     ws = Workspace(tmp_path, emu, sqlite_url)
     ws.write_manifest(many(200, title="Agent"))
     applied = ws.run("apply", "--auto-approve", "--parallelism", "16")
@@ -134,7 +136,7 @@ def test_apply_200_users_then_plan_at_once_under_search_lag(start_emulator, tmp_
     assert again.returncode == 0, again.stdout + again.stderr
     assert "No changes." in again.stdout
     # The listing was still behind: the plan had to read accounts by id.
-    assert gets_by_id(emu) - before > 0
+    assert gets_by_id(emu) - before >= 200
     assert len(live_users(emu)) == 200
 
 
