@@ -323,3 +323,21 @@ def test_a_5000_member_change_goes_through_in_several_patches(start_emulator, tm
     assert 1 <= too_large <= 5
     assert patches - too_large >= 10
     assert executor.member_chunk < 20_000 // 48
+
+
+def test_listed_versions_behind_state_and_the_default_role_rule():
+    from scimctl.model import LiveUser
+    from scimctl.plan.diff import keep_default_role
+    from scimctl.scim.fresh import older
+
+    assert older('"3"', '"4"') and not older('"5"', '"4"') and not older('"4"', '"4"')
+    assert older('"a"', '"b"') and not older(None, None) and older(None, '"1"')
+    live = LiveUser("1", "E1", {"userName": "a@example.com", "roles": ["Agent", "Employee"]})
+    bare = LiveUser("1", "E1", {"userName": "a@example.com", "roles": ["Agent"]})
+    wanted = {"userName": "a@example.com", "roles": ["Supervisor"]}
+    assert keep_default_role(wanted, live, "Employee")["roles"] == ["Employee", "Supervisor"]
+    assert keep_default_role(wanted, bare, "Employee") == wanted, "never asks for it"
+    assert keep_default_role(wanted, live, None) == wanted
+    assert keep_default_role({"userName": "a@example.com"}, live, "Employee") == {
+        "userName": "a@example.com"
+    }

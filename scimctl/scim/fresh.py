@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 
+from scimctl.errors import ApiError
 from scimctl.model import LiveGroup, LiveUser, ManagedUser, Snapshot, StateView
 from scimctl.scim.client import GenesysClient
 
@@ -57,7 +58,7 @@ def freshen(
         return snapshot
     with ThreadPoolExecutor(concurrency) as pool:
         fresh_users = [u for u in pool.map(client.get_user, users) if u is not None]
-        fresh_groups = list(pool.map(lambda g: client.get_group(g.id), groups))
+        fresh_groups = list(pool.map(lambda g: _group(client, g), groups))
     by_id: dict[str, LiveUser] = {u.id: u for u in snapshot.users}
     by_id.update({u.id: u for u in fresh_users})
     group_by_id: dict[str, LiveGroup] = {g.id: g for g in snapshot.groups}
@@ -67,3 +68,12 @@ def freshen(
         users=tuple(sorted(by_id.values(), key=lambda u: u.id)),
         groups=tuple(sorted(group_by_id.values(), key=lambda g: g.name)),
     )
+
+
+def _group(client: GenesysClient, listed: LiveGroup) -> LiveGroup:
+    try:
+        return client.get_group(listed.id)
+    except ApiError as exc:
+        if exc.status == 404:  # gone since the listing: the checks will say so
+            return listed
+        raise
