@@ -365,8 +365,9 @@ class Executor:
             except ApiError as exc:
                 if exc.status == 409:
                     # After an unknown outcome a 409 means our first try landed and
-                    # search has not caught up: look until it does.
-                    wait = self.client.conflict_wait if unknown else self.client.search_wait
+                    # search has not caught up: look until it does. Otherwise the name
+                    # is someone else's (or a deleted user's): one look is enough.
+                    wait = self.client.conflict_wait if unknown else 0.0
                     found = self._look_up(action, count, wait)
                     if found is not None:
                         live = found
