@@ -140,19 +140,22 @@ def test_apply_200_users_then_plan_at_once_under_search_lag(start_emulator, tmp_
     assert len(live_users(emu)) == 200
 
 
+@pytest.mark.parametrize("search_wait", ["0", "3"])
 def test_chaos_and_search_lag_converge_in_one_run_without_duplicates(
-    start_emulator, tmp_path, sqlite_url
+    start_emulator, tmp_path, sqlite_url, search_wait
 ):
     emu = start_emulator(search_lag=1, error_rate=0.1, reset_rate=0.1, random_seed=12)
     ws = Workspace(tmp_path, emu, sqlite_url)
     ws.write_manifest(many(40, title="Agent"))
-    # --search-wait 0: an unknown create is sent again at once, so one that had landed
-    # meets a 409 that only looking again (until search catches up) resolves.
-    result = ws.run("apply", "--auto-approve", "--parallelism", "8", "--search-wait", "0")
+    # --search-wait 3 (longer than the lag): an unknown create that landed is found by
+    # looking again and again. --search-wait 0: it is sent again at once and meets a
+    # 409 that only looking again, until search catches up, resolves.
+    result = ws.run("apply", "--auto-approve", "--parallelism", "8", "--search-wait", search_wait)
     assert result.returncode == 0, result.stdout + result.stderr
     counters = emu.emulator.counters
     assert counters.injected_errors + counters.injected_resets > 0
-    assert counters.by_route[f"POST {USERS.lower()}"] > 40, "some creates were sent again"
+    if search_wait == "0":
+        assert counters.by_route[f"POST {USERS.lower()}"] > 40, "some creates were sent again"
     users = live_users(emu)
     assert len(users) == 40
     assert not [k for k, v in Counter(u["externalId"] for u in users).items() if v > 1]
@@ -272,6 +275,9 @@ def test_unknown_or_unwritable_division_is_a_located_plan_error(
         r"scimctl\.yaml:\d+: division: division 'Finance' is one the OAuth client", result.stderr
     )
     assert live_users(emu) == []
+    routes = emu.emulator.counters.by_route
+    assert routes["GET /api/v2/authorization/divisions"] == 1, "read once for all users"
+    assert routes["GET /api/v2/authorization/divisionspermitted/paged/me"] == 1
     ws.write_manifest({"groups": [], "users": [user("E1", "a@example.com", division="Sales")]})
     assert ws.run("apply", "--auto-approve").returncode == 0
     (only,) = live_users(emu)
