@@ -135,8 +135,8 @@ class FiniteFloat(click.ParamType):
 
     name = "seconds"
 
-    def __init__(self, low: float = 0.0, high: float = 86_400.0) -> None:
-        self.low, self.high = low, high
+    def __init__(self, low: float = 0.0, high: float = 86_400.0, name: str = "seconds") -> None:
+        self.low, self.high, self.name = low, high, name
 
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
@@ -344,10 +344,15 @@ def show(plan_file: str, fmt: str, redact: bool) -> None:
     help="Seconds to wait for another apply's lock.",
 )  # fmt: skip
 @click.option("--max-deprovision", type=click.IntRange(min=0))
+@click.option(
+    "--search-wait", default=2.0, show_default=True, type=FiniteFloat(0, 3_600),
+    help="Seconds to keep looking up a create whose outcome is unknown before sending "
+    "it again (Genesys search lags behind writes).",
+)  # fmt: skip
 @handled
 def apply(
     plan_file: str | None, manifests: tuple[str, ...], state: str | None, auto_approve: bool,
-    parallelism: int, lock_timeout: float, max_deprovision: int | None,
+    parallelism: int, lock_timeout: float, max_deprovision: int | None, search_wait: float,
 ) -> None:  # fmt: skip
     """Run a saved plan, or plan now and run it after confirmation.
 
@@ -392,6 +397,7 @@ def apply(
     )
     generate = policy.password == "generate"
     with _client(target, parallelism) as client, Progress(len(_nodes(the_plan))) as progress:
+        client.search_wait = search_wait
         report = apply_plan(
             the_plan,
             client,
@@ -480,7 +486,10 @@ def _report(report: Any, exit_on_failure: bool = True) -> None:
     help="Rate-limit window (s); tests shorten it.",
 )
 @click.option(
-    "--latency", default=0.0, type=FiniteFloat(0, 60_000), help="Added latency per request (ms)."
+    "--latency",
+    default=0.0,
+    type=FiniteFloat(0, 60_000, "ms"),
+    help="Added latency per request (ms).",
 )
 @click.option(
     "--error-rate", default=0.0, type=click.FloatRange(0, 1), help="Share of 5xx answers."
@@ -502,12 +511,33 @@ def _report(report: Any, exit_on_failure: bool = True) -> None:
     type=click.Choice(["400", "412"]),
     help="Stale If-Match: 400 invalidVers (Genesys) or 412 Precondition Failed (RFC 7644).",
 )
+@click.option(
+    "--search-lag", default=0.0, type=FiniteFloat(0, 3_600),
+    help="Seconds before listings and filters show a write (GET by id is immediate).",
+)  # fmt: skip
+@click.option(
+    "--default-role", default="Employee", show_default=True,
+    help="Role given to a user created without roles.",
+)  # fmt: skip
+@click.option("--no-default-role", is_flag=True, help="Give new users no role by default.")
+@click.option(
+    "--default-role-mode", type=click.Choice(["empty", "always"]), default="empty",
+    show_default=True,
+    help="empty: only a create without roles gets it, a roles write may remove it; "
+    "always: every create gets it and no roles write removes it.",
+)  # fmt: skip
+@click.option(
+    "--max-body", default=512_000, show_default=True, type=click.IntRange(0),
+    help="Largest request body in bytes (413 above it); 0 for no limit.",
+)  # fmt: skip
 @handled
 def emulator(
     host: str, port: int, seed: str | None, client_id: str, client_secret: str, token_ttl: int,
     rate_limit: str | None, rate_window: float, latency: float, error_rate: float,
     reset_rate: float,
     random_seed: int | None, patch_204: bool, page_cap: int | None, version_conflict: str,
+    search_lag: float, default_role: str, no_default_role: bool,
+    default_role_mode: str, max_body: int,
 ) -> None:  # fmt: skip
     """Serve a local Genesys Cloud SCIM API for tests and demos."""
     from scimctl.emulator.app import EmulatorConfig
@@ -526,6 +556,8 @@ def emulator(
         rate_window=rate_window,
         latency_ms=latency, error_rate=error_rate, reset_rate=reset_rate, random_seed=random_seed,
         patch_204=patch_204, page_cap=page_cap, version_conflict=int(version_conflict),
+        search_lag=search_lag, default_role=None if no_default_role else default_role,
+        default_role_mode=default_role_mode, max_body_bytes=max_body or None,
     )  # fmt: skip
     emu = build_emulator(seed, config)
     d = emu.directory

@@ -15,7 +15,8 @@ from scimctl.manifest import Manifest
 from scimctl.plan.diff import compute_plan
 from scimctl.plan.model import Plan
 from scimctl.plan.warnings import new_state_warnings
-from scimctl.scim.client import ScimClient, read_directory
+from scimctl.scim.client import ScimClient
+from scimctl.scim.read import read_directory
 from scimctl.state.store import Store
 
 
@@ -33,8 +34,8 @@ def plan(
         unsupported = client.unsupported(manifest.desired)
         if unsupported:
             raise InputError(unsupported)
-        snapshot = read_directory(client, manifest.desired)
         state = store.state(target.workspace)
+        snapshot = read_directory(client, manifest.desired, state)
         result = compute_plan(
             manifest.desired,
             snapshot,

@@ -88,6 +88,9 @@ class Policy:
     deprovision: str = "deactivate"  # deactivate | delete | ignore
     max_deprovision: str = "10%"  # a count ("25") or a share of managed users ("10%")
     password: str = "none"  # none | generate
+    # The role the service grants on its own (Genesys: Employee to a user created
+    # without roles). A role list that leaves it out keeps it: see docs/emulator.md.
+    default_role: str | None = "Employee"
     hris_webhook: str | None = None  # where provisioning events are delivered, if anywhere
 
 
@@ -130,8 +133,18 @@ class LiveRole:
 
 
 @dataclass(frozen=True)
+class LiveDivision:
+    id: str
+    name: str
+    writable: bool = True  # the client holds a grant to edit users in it
+
+
+@dataclass(frozen=True)
 class Snapshot:
-    """One read of the live directory (active and inactive users, groups, roles)."""
+    """One read of the live directory (active and inactive users, groups, roles).
+
+    ``divisions`` is None when the service has no divisions API (a generic SCIM
+    target): division names are then not checked."""
 
     users: tuple[LiveUser, ...]
     groups: tuple[LiveGroup, ...]
@@ -142,6 +155,7 @@ class Snapshot:
     # Routing skill and language names (Platform API); None when not read.
     skills: frozenset[str] | None = None
     languages: frozenset[str] | None = None
+    divisions: tuple[LiveDivision, ...] | None = None
 
     @cached_property
     def index(self) -> LiveIndex:
@@ -184,6 +198,7 @@ def same(attr: str, a: Any, b: Any) -> bool:
 class ManagedUser:
     id: str
     user_name: str
+    version: str | None = None  # the version the last apply saw, to spot a lagging listing
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,11 @@ from scimctl.scim.transport import RequestTrace
 from scimctl.state.store import Store
 
 MEMBER_CHUNK = 500
+# Genesys refuses bodies over request.bytes.max (512,000); group PATCHes stay well under.
+MEMBER_BODY_BYTES = 256_000
+# A version conflict on content that did not change is retried with the fresh
+# version; a writer that keeps changing the resource wins after this many tries.
+VERSION_RETRIES = 3
 CREATE_ATTEMPTS = 6
 QUARANTINE_WINDOW = 20
 QUARANTINE_MIN = 10
@@ -141,6 +146,7 @@ class Executor:
         self.on_password = on_password
         self.outbox = outbox
         self.created: dict[str, str] = {}  # user key -> live id, for group nodes
+        self.member_chunk = MEMBER_CHUNK  # lowered for the rest of the run by a 413
         self._lock = threading.Lock()
         self._known_ids = {a.key: a.live_id for a in plan.actions if a.resource == "user"}
         self._state_ids: dict[str, str] | None = None
@@ -312,12 +318,7 @@ class Executor:
 
             return commit
         if action.kind == "delete":
-            try:
-                self.client.delete_user(action.live_id, action.version, trace=count)
-            except ApiError as exc:
-                # A retried DELETE whose first attempt went through finds nothing left.
-                if not (exc.status == 404 and count.attempts > 1):
-                    raise
+            self._delete(action, count)
 
             def commit_delete(conn: Any) -> None:
                 store.drop_user(conn, ws, action.key)
@@ -339,19 +340,42 @@ class Executor:
 
         return commit_patch
 
+    def _delete(self, action: Action, count: RequestTrace) -> None:
+        version = action.version
+        for tries in range(1, VERSION_RETRIES + 1):
+            try:
+                self.client.delete_user(action.live_id, version, trace=count)
+                return
+            except ApiError as exc:
+                # A retried DELETE whose first attempt went through finds nothing left.
+                if exc.status == 404 and count.attempts > 1:
+                    return
+                if not exc.version_conflict:
+                    raise
+                live = self.client.get_user(action.live_id, trace=count)
+                if live is None:
+                    return
+                if tries == VERSION_RETRIES or not same(
+                    "userName", live.user_name, action.userName
+                ):
+                    raise
+                version = live.version
+
     def _create(self, action: Action, count: RequestTrace) -> tuple[LiveUser, bool]:
         password = None
         if self.plan.policy.get("password") == "generate":
             password = temporary_password()
         body = user_to_scim(self._with_manager_id(action.after), action.key, password)
+        unknown = False
         for attempt in range(1, CREATE_ATTEMPTS + 1):
             try:
                 live = self.client.create_user(body, trace=count)
                 break
             except OutcomeUnknown as exc:
-                # Never a duplicate: look before trying again.
-                found = self.client.find_user(action.key, action.after.get("userName"), trace=count)
-                if found is not None and found.external_id == action.key:
+                # Never a duplicate: look (search may lag) before trying again.
+                unknown = True
+                found = self._look_up(action, count, self.client.search_wait)
+                if found is not None:
                     live = found
                     break
                 if attempt == CREATE_ATTEMPTS:
@@ -360,7 +384,11 @@ class Executor:
                     ) from None
             except ApiError as exc:
                 if exc.status == 409:
-                    found = self.client.find_user(action.key, trace=count)
+                    # After an unknown outcome a 409 means our first try landed and
+                    # search has not caught up: look until it does. Otherwise the name
+                    # is someone else's (or a deleted user's): one look is enough.
+                    wait = self.client.conflict_wait if unknown else 0.0
+                    found = self._look_up(action, count, wait)
                     if found is not None:
                         live = found
                         break
@@ -381,21 +409,52 @@ class Executor:
             sent = self.on_password(user, password)
         return live, sent
 
+    def _look_up(self, action: Action, count: RequestTrace, wait: float) -> LiveUser | None:
+        """This create's account by externalId, then userName, asked again with backoff
+        for ``wait`` seconds, since search may not show a new account yet."""
+        deadline = time.monotonic() + wait
+        pause = 0.1
+        while True:
+            found = self.client.find_user(action.key, action.after.get("userName"), trace=count)
+            if found is not None and found.external_id == action.key:
+                return found
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, 1.0)
+
     def _patch_user(self, action: Action, count: RequestTrace) -> LiveUser:
+        """PATCH with If-Match; a version conflict is checked by a GET by id.
+
+        The plan's version may come from a lagging listing. If the attributes this
+        operation changes still hold what the plan saw, nothing was changed under
+        us: send again with the current version. If they already hold the new values
+        (our own earlier attempt landed), it is done. Anything else is a real change
+        since the plan, and the operation fails."""
         changes = {k: c.after for k, c in action.changes.items() if k != "externalId"}
         changes = self._with_manager_id(changes)
         ext = action.changes["externalId"].after if "externalId" in action.changes else None
-        try:
-            return self.client.patch_user(
-                action.live_id, user_patch(changes, ext), action.version, trace=count
-            )
-        except ApiError as exc:
-            if exc.version_conflict and count.attempts > 1:
-                # Our own earlier attempt may have landed before the connection broke.
-                live = self.client.find_user(ext or action.key, trace=count)
-                if live and all(same(k, live.attrs.get(k), v) for k, v in changes.items()):
+        version = action.version
+        for tries in range(1, VERSION_RETRIES + 1):
+            try:
+                return self.client.patch_user(
+                    action.live_id, user_patch(changes, ext), version, trace=count
+                )
+            except ApiError as exc:
+                if not exc.version_conflict:
+                    raise
+                live = self.client.get_user(action.live_id, trace=count)
+                if live is None:
+                    raise
+                if ext in (None, live.external_id) and all(
+                    same(k, live.attrs.get(k), v) for k, v in changes.items()
+                ):
                     return live
-            raise
+                if tries == VERSION_RETRIES or not _as_planned(action, live):
+                    raise
+                version = live.version
+        raise AssertionError("unreachable")
 
     def _with_manager_id(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """The manager's key replaced by its live id (created in this run, or known)."""
@@ -452,29 +511,74 @@ class Executor:
                     remove_ids.append(m.id)
                     if m.key:
                         remove_keys.append(m.key)
-        version = group.version
-        ops = [("add", i) for i in add_ids] + [("remove", i) for i in remove_ids]
-        for start in range(0, len(ops), MEMBER_CHUNK):
-            chunk = ops[start : start + MEMBER_CHUNK]
-            add = [i for op, i in chunk if op == "add"]
-            remove = [i for op, i in chunk if op == "remove"]
-            try:
-                version = self.client.patch_group(
-                    group.live_id, members_patch(add, remove), version, trace=count
-                )
-            except ApiError as exc:
-                if not (exc.version_conflict and count.attempts > 1):
-                    raise
-                live = self.client.get_group(group.live_id, trace=count)
-                if not (set(add) <= live.members and not set(remove) & live.members):
-                    raise
-                version = live.version
+        self._patch_members(group.live_id, group.version, add_ids, remove_ids, count)
         if missing:
             res.error = f"left out members whose create failed: {', '.join(sorted(missing))}"
         ws, store = self.workspace, self.store
         return lambda conn: store.put_memberships(
             conn, ws, group.key, group.live_id, add_keys, remove_keys
         )
+
+    def _patch_members(
+        self,
+        group_id: str,
+        version: str | None,
+        add_ids: list[str],
+        remove_ids: list[str],
+        count: RequestTrace,
+    ) -> None:
+        """Membership changes in PATCHes that fit the service's body limit.
+
+        Chunks are cut at ``MEMBER_BODY_BYTES`` and at most ``member_chunk`` members; a
+        413 halves ``member_chunk`` for the rest of the run and resends that chunk in
+        halves. A version conflict is retried with the current version: additions and
+        removals are deltas that never undo another writer's change."""
+        pending = deque([("add", i) for i in add_ids] + [("remove", i) for i in remove_ids])
+        conflicts = 0
+        while pending:
+            chunk = [pending.popleft() for _ in range(self._chunk_size(pending))]
+            add = [i for op, i in chunk if op == "add"]
+            remove = [i for op, i in chunk if op == "remove"]
+            try:
+                live = self.client.patch_group(
+                    group_id, members_patch(add, remove), version, trace=count
+                )
+            except ApiError as exc:
+                if exc.status == 413 and len(chunk) > 1:
+                    with self._lock:
+                        self.member_chunk = max(1, min(self.member_chunk, len(chunk) // 2))
+                    pending.extendleft(reversed(chunk))
+                    continue
+                if not exc.version_conflict:
+                    raise
+                live = self.client.get_group(group_id, trace=count)
+                if not (set(add) <= live.members and not set(remove) & live.members):
+                    conflicts += 1
+                    if conflicts > VERSION_RETRIES:
+                        raise
+                    pending.extendleft(reversed(chunk))
+            version = live.version
+
+    def _chunk_size(self, pending: deque[tuple[str, str]]) -> int:
+        """How many of ``pending``, from the front, go in the next PATCH (at least one)."""
+        size, n = 200, 0  # the PatchOp envelope
+        for op, member in pending:
+            if n >= self.member_chunk:
+                break
+            size += len(member) + (16 if op == "add" else 64)
+            if size > MEMBER_BODY_BYTES and n:
+                break
+            n += 1
+        return max(1, n)
+
+
+def _as_planned(action: Action, live: LiveUser) -> bool:
+    """Whether the attributes ``action`` changes still hold what the plan saw."""
+    for name, change in action.changes.items():
+        now = live.external_id if name == "externalId" else live.attrs.get(name)
+        if not same(name, now, change.before):
+            return False
+    return True
 
 
 SECRET_ATTR = re.compile(r"pass(word)?|secret|token|credential", re.IGNORECASE)
@@ -499,5 +603,8 @@ def journal_changes(actions: list[Action]) -> dict[str, Any]:
 
 def _explain(exc: ApiError) -> str:
     if exc.version_conflict:
-        return f"{exc} -- the resource changed since the plan was made; run plan again"
+        return (
+            f"{exc} -- the resource changed since the plan was made (in Genesys Cloud, "
+            "not only in a lagging listing); run plan again"
+        )
     return str(exc)

@@ -13,7 +13,8 @@ from scimctl.errors import InputError, LockError, PlanRefused, StalePlan, StaleS
 from scimctl.metrics import run_metrics
 from scimctl.model import Desired
 from scimctl.plan.model import Plan
-from scimctl.scim.client import ScimClient, read_directory
+from scimctl.scim.client import ScimClient
+from scimctl.scim.read import read_directory
 from scimctl.state.store import Store
 
 
@@ -84,9 +85,9 @@ def apply_plan(
                 reads_before = client.transport.stats.requests
                 # What runs is the plan computed now, which equals the reviewed file
                 # (or, for a redacted file, equals it through the same mask).
+                state = store.state(plan.workspace)
                 plan = check_reviewed(
-                    plan, review.desired, read_directory(client, review.desired),
-                    store.state(plan.workspace),
+                    plan, review.desired, read_directory(client, review.desired, state), state,
                     target=review.target, manifest_digest=review.manifest_digest,
                     max_deprovision=review.max_deprovision, source=review.source,
                 )  # fmt: skip

@@ -73,6 +73,12 @@ class EmulatorConfig:
     patch_204: bool = False  # a successful PATCH answers 204 No Content (3.5.2)
     page_cap: int | None = None  # pages hold at most this many items (3.4.2.4)
     version_conflict: int = 400  # 400 invalidVers (Genesys) or 412 (RFC 7644 3.14)
+    # Fidelity (docs/emulator.md): Genesys behaviours that are on by default, and the
+    # choices the reference leaves open (§14) as options.
+    search_lag: float = 0.0  # seconds before listings and filters show a write
+    default_role: str | None = "Employee"  # granted to a user created without roles
+    default_role_mode: str = "empty"  # empty | always (see Directory._with_default_role)
+    max_body_bytes: int | None = 512_000  # Genesys's request.bytes.max; 413 above it
 
 
 @dataclass
@@ -84,6 +90,7 @@ class Counters:
     throttled: int = 0
     injected_errors: int = 0
     injected_resets: int = 0
+    too_large: int = 0
 
 
 class DroppedConnection(Exception):
@@ -158,6 +165,10 @@ class Emulator:
         # answer: tests use it to reproduce "it landed but the client never heard".
         self.lose_replies: list[str] = []
         self.directory.conflict_status = self.config.version_conflict
+        self.directory.default_role = self.config.default_role
+        self.directory.default_role_mode = self.config.default_role_mode
+        if self.config.search_lag > 0:
+            self.directory.enable_search_lag(self.config.search_lag)
         self.app = self._build()
 
     @property
@@ -190,6 +201,11 @@ class Emulator:
             Route("/api/v2/authorization/roles", self.api(self.list_roles)),
             Route("/api/v2/authorization/roles/{id}", self.api(self.get_role)),
             *routing_routes(self),
+            Route("/api/v2/authorization/divisions", self.api(self.list_divisions)),
+            Route(
+                "/api/v2/authorization/divisionspermitted/paged/me",
+                self.api(self.permitted_divisions),
+            ),
         ]
         return Starlette(routes=routes)
 
@@ -242,6 +258,9 @@ class Emulator:
             if fault == "reset-before":
                 self.counters.injected_resets += 1
                 return _Dropped()
+            too_big = await self._too_big(request)
+            if too_big is not None:
+                return too_big
             try:
                 response = await handler(request)
             except ScimError as exc:
@@ -264,6 +283,17 @@ class Emulator:
             self.lose_replies.remove(method)
             return True
         return False
+
+    async def _too_big(self, request: Request) -> Response | None:
+        """Genesys refuses a body over ``request.bytes.max`` (reference §8.4) with 413."""
+        limit = self.config.max_body_bytes
+        if not limit or request.method in ("GET", "HEAD"):
+            return None
+        size = len(await request.body())  # cached: the handler reads it again
+        if size <= limit:
+            return None
+        self.counters.too_large += 1
+        return scim_error(413, f"The request body of {size} bytes exceeds the limit of {limit}")
 
     def _fault(self) -> str | None:
         cfg = self.config
@@ -490,6 +520,42 @@ class Emulator:
         if number < pages:
             body["nextUri"] = uri.format(size, number + 1)
         return JSONResponse(body)
+
+    # -- divisions (Platform API) ---------------------------------------------
+    def _platform_page(self, request: Request, entities: list[dict[str, Any]]) -> Response:
+        q = request.query_params
+        try:
+            size = max(1, min(int(q.get("pageSize", "25")), 500))
+            number = max(1, int(q.get("pageNumber", "1")))
+        except ValueError:
+            return JSONResponse({"message": "pageSize and pageNumber must be integers"}, 400)
+        pages = max(1, math.ceil(len(entities) / size))
+        path = request.url.path
+        uri = path + "?pageSize={}&pageNumber={}"
+        body = {
+            "entities": entities[(number - 1) * size : number * size],
+            "pageSize": size,
+            "pageNumber": number,
+            "total": len(entities),
+            "pageCount": pages,
+            "firstUri": uri.format(size, 1),
+            "lastUri": uri.format(size, pages),
+            "selfUri": uri.format(size, number),
+        }
+        if number < pages:
+            body["nextUri"] = uri.format(size, number + 1)
+        return JSONResponse(body)
+
+    async def list_divisions(self, request: Request) -> Response:
+        divisions = self.directory.divisions.ordered()
+        if request.query_params.get("name"):
+            divisions = [d for d in divisions if d.name == request.query_params["name"]]
+        return self._platform_page(request, [d.doc() for d in divisions])
+
+    async def permitted_divisions(self, request: Request) -> Response:
+        """The divisions this client holds a grant in (only user edits are modelled)."""
+        divisions = [d for d in self.directory.divisions.ordered() if d.writable]
+        return self._platform_page(request, [d.doc() for d in divisions])
 
     async def get_role(self, request: Request) -> Response:
         role = self.directory.roles.get(request.path_params["id"])

@@ -13,7 +13,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scimctl.emulator.routing import RoutingError, check_user_routing, normalise_hire_date
 from scimctl.scim.schema import (
@@ -33,6 +33,9 @@ PHONE_TYPES = {
     "microsoftteams", "zoomphone", "eightbyeight", "ringcentral",
 }  # fmt: skip
 FILTER_RE = re.compile(r'^\s*([\w.:$]+)\s+eq\s+(?:"((?:[^"\\]|\\.)*)"|(\S+))\s*$', re.IGNORECASE)
+if TYPE_CHECKING:
+    from scimctl.emulator.lag import SearchIndex
+
 PATH_RE = re.compile(r"^([A-Za-z$][\w$]*)(?:\[(.+)\])?(?:\.([A-Za-z$][\w$]*))?$")
 
 
@@ -210,6 +213,24 @@ class Directory:
         # user changes.
         self._changes = 0
         self._listed: dict[str | None, tuple[int, list[Resource]]] = {}
+        from scimctl.emulator.divisions import Divisions
+
+        self.divisions = Divisions()
+        # Fidelity options (see docs/emulator.md); the Emulator sets them from its config.
+        self.default_role: str | None = None
+        self.default_role_mode = "empty"  # empty | always
+        self.search: SearchIndex | None = None
+
+    def enable_search_lag(self, lag: float) -> None:
+        """Listings and filters see writes ``lag`` seconds late; what exists now is seen."""
+        from scimctl.emulator.lag import SearchIndex
+
+        self.search = SearchIndex(lag)
+        self.search.prime([*self.users.values(), *self.groups.values()])
+
+    def _indexed(self, res: Resource) -> None:
+        if self.search is not None:
+            self.search.record(res)
 
     # -- roles ---------------------------------------------------------------
     def add_role(self, name: str, permissions: list[str], description: str = "") -> Role:
@@ -221,7 +242,9 @@ class Directory:
         return {r.name for r in self.roles.values()}
 
     # -- users ---------------------------------------------------------------
-    def _clean_user(self, body: dict[str, Any], current_id: str | None) -> dict[str, Any]:
+    def _clean_user(
+        self, body: dict[str, Any], current_id: str | None, current: Resource | None = None
+    ) -> dict[str, Any]:
         doc = {
             k: copy.deepcopy(v)
             for k, v in body.items()
@@ -246,7 +269,7 @@ class Directory:
             name = r.get("value") if isinstance(r, dict) else None
             if name not in known:
                 raise ScimError(400, f"Role {name!r} does not exist", "invalidValue")
-        doc["roles"] = [{"value": r["value"]} for r in roles]
+        doc["roles"] = self._with_default_role([{"value": r["value"]} for r in roles], current)
         for p in doc.get("phoneNumbers") or []:
             if not isinstance(p, dict) or not PHONE_RE.match(str(p.get("value", ""))):
                 raise ScimError(400, f"Invalid phone number: {p}", "invalidValue")
@@ -267,6 +290,11 @@ class Directory:
         for urn in EXTENSIONS:
             if urn in doc and not isinstance(doc[urn], dict):
                 raise ScimError(400, f"{urn} must be an object", "invalidValue")
+        self._check_division(doc, current)
+        ext = doc.get(GENESYS_USER) or {}
+        for key in ("routingSkills", "routingLanguages"):
+            if len(ext.get(key) or []) > 50:
+                raise ScimError(400, f"At most 50 {key}", "invalidValue")
         try:
             check_user_routing(doc, self.skills, self.languages)
             normalise_hire_date(doc)
@@ -274,12 +302,52 @@ class Directory:
             raise ScimError(400, str(exc), "invalidValue") from None
         return doc
 
+    def _with_default_role(
+        self, roles: list[dict[str, Any]], current: Resource | None
+    ) -> list[dict[str, Any]]:
+        """Genesys gives a SCIM-created user without roles the Employee role (reference
+        §13 item 9). Whether a later roles write can take it away is not confirmed
+        (§14), so ``default_role_mode`` chooses: ``empty`` grants it only to a create
+        without roles and lets a write remove it; ``always`` grants it on every create
+        and keeps it through every write."""
+        name = self.default_role
+        if not name or name not in self.role_names():
+            return roles
+        has = any(r["value"] == name for r in roles)
+        if has:
+            return roles
+        if current is None:
+            if not roles or self.default_role_mode == "always":
+                return [*roles, {"value": name}]
+            return roles
+        had = any(r.get("value") == name for r in current.doc.get("roles") or [])
+        if had and self.default_role_mode == "always":
+            return [*roles, {"value": name}]
+        return roles
+
+    def _check_division(self, doc: dict[str, Any], current: Resource | None) -> None:
+        """A division is named, must exist, and must be one the client may write to;
+        a user created without one lands in Home, as on Genesys."""
+        if current is not None:
+            self.divisions.check_writable((current.doc.get(ENTERPRISE_USER) or {}).get("division"))
+        ent = doc.get(ENTERPRISE_USER)
+        if ent is not None and not isinstance(ent, dict):
+            return  # reported as a bad extension below
+        division = (ent or {}).get("division")
+        if division is None:
+            if current is None:
+                self.divisions.check_writable(None)
+                doc[ENTERPRISE_USER] = {**(ent or {}), "division": "Home"}
+            return
+        self.divisions.check(division)
+
     def create_user(self, body: dict[str, Any]) -> Resource:
         doc = self._clean_user(body, None)
         res = Resource(id=str(uuid.uuid4()), doc=doc)
         self.users[res.id] = res
         self._changes += 1
         self._by_username[doc["userName"].lower()] = res.id
+        self._indexed(res)
         return res
 
     def get_user(self, user_id: str) -> Resource:
@@ -291,14 +359,14 @@ class Directory:
     def replace_user(self, user_id: str, body: dict[str, Any], if_match: str | None) -> Resource:
         res = self.get_user(user_id)
         self.check_version(res, if_match)
-        self._store_user(res, self._clean_user(body, res.id))
+        self._store_user(res, self._clean_user(body, res.id, res))
         return res
 
     def patch_user(self, user_id: str, ops: list[dict[str, Any]], if_match: str | None) -> Resource:
         res = self.get_user(user_id)
         self.check_version(res, if_match)
         current = self.user_doc(res)
-        self._store_user(res, self._clean_user(apply_patch(current, ops), res.id))
+        self._store_user(res, self._clean_user(apply_patch(current, ops), res.id, res))
         return res
 
     def _store_user(self, res: Resource, doc: dict[str, Any]) -> None:
@@ -310,14 +378,17 @@ class Directory:
             res.doc = doc
             res.touch()
             self._changes += 1
+            self._indexed(res)
 
     def delete_user(self, user_id: str, if_match: str | None) -> None:
         """Soft delete: hidden everywhere, but the userName stays reserved."""
         res = self.get_user(user_id)
         self.check_version(res, if_match)
+        self.divisions.check_writable((res.doc.get(ENTERPRISE_USER) or {}).get("division"))
         res.deleted = True
         res.touch()
         self._changes += 1
+        self._indexed(res)
         for gid in sorted(self._member_of.pop(user_id, set())):
             group = self.groups[gid]
             self._set_group_doc(
@@ -333,6 +404,9 @@ class Directory:
 
     def find_users(self, flt: str | None) -> list[Resource]:
         """Genesys semantics: no filter lists active users only."""
+        if self.search is not None:  # what the lagging index shows; not cached
+            seen = self.search.view(self.users)
+            return self._find_users(flt, [u for u in seen if not u.deleted])
         cached = self._listed.get(flt)
         if cached is not None and cached[0] == self._changes:
             return cached[1]
@@ -341,8 +415,8 @@ class Directory:
             self._listed[flt] = (self._changes, found)
         return found
 
-    def _find_users(self, flt: str | None) -> list[Resource]:
-        users = self.visible_users()
+    def _find_users(self, flt: str | None, users: list[Resource] | None = None) -> list[Resource]:
+        users = self.visible_users() if users is None else users
         if not flt:
             return [u for u in users if u.doc.get("active", True)]
         attr, value = parse_filter(flt)
@@ -402,6 +476,7 @@ class Directory:
     def add_group(self, name: str) -> Resource:
         res = Resource(id=str(uuid.uuid4()), doc={"displayName": name, "members": []})
         self.groups[res.id] = res
+        self._indexed(res)
         return res
 
     def get_group(self, group_id: str) -> Resource:
@@ -455,9 +530,13 @@ class Directory:
             self._member_of.setdefault(m["value"], set()).add(res.id)
         res.doc = doc
         res.touch()
+        self._indexed(res)
 
     def find_groups(self, flt: str | None) -> list[Resource]:
-        groups = list(self.groups.values())
+        if self.search is not None:
+            groups = self.search.view(self.groups)
+        else:
+            groups = list(self.groups.values())
         if not flt:
             return groups
         attr, value = parse_filter(flt)

@@ -6,11 +6,14 @@ A seed is YAML or JSON::
     groups: [{name: Support}]
     skills: [Billing, Escalations]          # routing skills (Platform API)
     languages: [English, Spanish]
+    divisions: [Sales, {name: Finance, writable: false}]   # Home always exists
     users:  [{userName: a@example.com, displayName: A, externalId: "1",
               active: true, roles: [Agent], groups: [Support], department: Ops}]
 
 Users take SCIM core attributes as they are; ``department``, ``division``,
 ``employeeNumber`` go to the enterprise extension, ``roles`` and ``groups`` are names.
+A division with ``writable: false`` is one the emulated OAuth client holds no grant
+in: it is listed, but users cannot be written into or out of it.
 """
 
 from __future__ import annotations
@@ -39,6 +42,20 @@ def load_seed(path: str | Path, directory: Directory) -> Directory:
 
 
 def apply_seed(data: dict[str, Any], directory: Directory, source: str = "seed") -> Directory:
+    read_only = []
+    for i, division in enumerate(data.get("divisions") or []):
+        if isinstance(division, str):
+            division = {"name": division}
+        if not isinstance(division, dict) or not isinstance(division.get("name"), str):
+            raise SeedError(f"{source}: divisions[{i}] needs a name")
+        writable = division.get("writable", True)
+        if not isinstance(writable, bool):
+            raise SeedError(f"{source}: divisions[{i}].writable must be true or false")
+        # Seeded users may live in a division the client cannot write: grant it until
+        # the users are in, then take the grant away.
+        directory.divisions.add(division["name"], True, division.get("description", ""))
+        if not writable:
+            read_only.append(directory.divisions.by_name[division["name"]])
     for i, role in enumerate(data.get("roles") or []):
         if not isinstance(role, dict) or "name" not in role:
             raise SeedError(f"{source}: roles[{i}] needs a name")
@@ -73,4 +90,6 @@ def apply_seed(data: dict[str, Any], directory: Directory, source: str = "seed")
     for name, group in groups.items():
         if members[name]:
             directory.replace_group(group.id, {"displayName": name, "members": members[name]}, None)
+    for division in read_only:
+        directory.divisions.add(division.name, False, division.description)
     return directory

@@ -96,6 +96,7 @@ def load_manifest(
         deprovision=policy_model.deprovision,
         max_deprovision=policy_model.max_deprovision,
         password=policy_model.password,
+        default_role=policy_model.default_role or None,
         # Plans show the URL; any credential in it stays in the manifest.
         hris_webhook=mask_url(hris.webhook_url) if hris else None,
     )

@@ -120,6 +120,7 @@ class PolicyModel(Clean):
     deprovision: Literal["deactivate", "delete", "ignore"] = "deactivate"
     max_deprovision: str = "10%"
     password: Literal["none", "generate"] = "none"
+    default_role: str | None = "Employee"
 
     @field_validator("max_deprovision", mode="before")
     @classmethod

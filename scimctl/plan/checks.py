@@ -78,6 +78,7 @@ def check_directory(desired: Desired, snapshot: Snapshot, state: StateView) -> l
                         f"{pattern!r}; it would reach {len(specs)} users: {_names(specs)}",
                     )
                 )
+    problems += _check_divisions(desired, snapshot)
     live_groups = {g.name for g in snapshot.groups}
     for name in sorted(desired.groups):
         if name not in live_groups:
@@ -164,6 +165,45 @@ def _routing(desired: Desired, snapshot: Snapshot) -> list[Problem]:
                     attr,
                     f"routing {what} {name!r} does not exist in the directory "
                     f"(used by {len(specs)} users: {_names(specs)}){hint}",
+                )
+            )
+    return problems
+
+
+def _check_divisions(desired: Desired, snapshot: Snapshot) -> list[Problem]:
+    """Genesys names a user's division; an unknown name, or a division the client has
+    no grant in, is refused on write, so it is an input error before apply."""
+    if snapshot.divisions is None:
+        return []
+    known = {d.name: d for d in snapshot.divisions}
+    users_by_division: dict[str, list[UserSpec]] = {}
+    for key in sorted(desired.users):
+        spec = desired.users[key]
+        name = spec.attrs.get("division")
+        if name is not None:
+            users_by_division.setdefault(name, []).append(spec)
+    problems = []
+    for name, specs in sorted(users_by_division.items()):
+        division = known.get(name)
+        if division is None:
+            near = [d for d in known if d.lower() == name.lower()]
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            problems.append(
+                Problem(
+                    _where(specs[0]),
+                    "division",
+                    f"division {name!r} does not exist in the directory{hint} "
+                    f"(set for {len(specs)} users: {_names(specs)})",
+                )
+            )
+        elif not division.writable:
+            problems.append(
+                Problem(
+                    _where(specs[0]),
+                    "division",
+                    f"division {name!r} is one the OAuth client has no grant to edit users "
+                    f"in (set for {len(specs)} users: {_names(specs)}); grant the client a "
+                    "role in it, or choose another division",
                 )
             )
     return problems

@@ -134,7 +134,8 @@ def compute_plan(
             by_email = "@" in spec.attrs["manager"]
             live = _manager_as_key(live, key_of, names, by_email)
         old_key = next((o for o, i in matcher.rekeys.items() if live and i == live.id), None)
-        action = _user_action(key, spec.attrs, live, in_state=key in state.users, old_key=old_key)
+        attrs = keep_default_role(spec.attrs, live, desired.policy.default_role)
+        action = _user_action(key, attrs, live, in_state=key in state.users, old_key=old_key)
         if action:
             actions.append(action)
     ignored: set[str] = set()
@@ -227,6 +228,25 @@ def effects_of(action: Action, privileged: frozenset[str]) -> list[Effect]:
             for m in action.members
         ]
     return out
+
+
+def keep_default_role(
+    attrs: dict[str, Any], live: LiveUser | None, role: str | None
+) -> dict[str, Any]:
+    """The roles a user should end with, given the role the service grants itself.
+
+    Genesys gives a user created without roles the default role (Employee). The rule:
+    a manifest role list that leaves the default role out neither asks for it nor
+    takes it away; a user that holds it keeps it, so a plan never proposes removing
+    it and Genesys then adding it back. A manifest that lists it manages it like any
+    other role; a user whose manifest gives no roles has its roles left alone.
+    """
+    roles = attrs.get("roles")
+    if not role or roles is None or role in roles or live is None:
+        return attrs
+    if role not in (live.attrs.get("roles") or []):
+        return attrs
+    return {**attrs, "roles": sorted([*roles, role])}
 
 
 def _user_action(

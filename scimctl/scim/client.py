@@ -20,7 +20,8 @@ from typing import Any, TypeVar
 import httpx
 
 from scimctl.config import BearerToken, ConfigError, Credentials, Target
-from scimctl.model import Desired, LiveGroup, LiveRole, LiveUser, Snapshot
+from scimctl.errors import ApiError
+from scimctl.model import Desired, LiveDivision, LiveGroup, LiveRole, LiveUser, Snapshot
 from scimctl.problems import Problem
 from scimctl.scim.mapping import (
     ENTERPRISE_ATTRS,
@@ -30,11 +31,9 @@ from scimctl.scim.mapping import (
     role_from_platform,
     user_from_scim,
 )
-from scimctl.scim.routing import with_routing
 from scimctl.scim.schema import CORE_USER, ENTERPRISE_USER, GENESYS_USER, SCIM_PREFIX
 from scimctl.scim.transport import (
     DEFAULT_TIMEOUT,
-    ApiError,
     RateBudget,
     RetryPolicy,
     StaticToken,
@@ -64,6 +63,10 @@ def parsed(read: Callable[[dict[str, Any]], T], doc: Any, method: str, path: str
             method=method,
             path=path,
         ) from None
+
+
+DIVISIONS = "/api/v2/authorization/divisions"
+PERMITTED = "/api/v2/authorization/divisionspermitted/paged/me"
 
 
 def quote(value: str) -> str:
@@ -144,6 +147,13 @@ class ScimClient:
     provider = "scim"
     # A generic service has no role catalogue: roles are plain values, not checked.
     roles_known = False
+
+    # How long search (listings, filters) may take to show a write: a create whose
+    # outcome is unknown is looked up for ``search_wait`` seconds before it is sent
+    # again; a 409 on that second try means the first one landed, and it is looked up
+    # for ``conflict_wait`` (the Terraform provider's three minutes) before giving up.
+    search_wait: float = 2.0
+    conflict_wait: float = 180.0
 
     def __init__(
         self,
@@ -372,6 +382,43 @@ class ScimClient:
     def list_roles(self) -> list[LiveRole]:
         return []
 
+    def _platform_list(self, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
+        size = self.page_size
+
+        def fetch(n: int) -> tuple[list[Any], int]:
+            query = {**params, "pageSize": str(size), "pageNumber": str(n)}
+            body = self.transport.request("GET", path, params=query).json()
+            return body.get("entities") or [], int(body.get("total", 0))
+
+        return self._pages(fetch, lambda t: math.ceil(t / size))
+
+    def list_divisions(self) -> tuple[LiveDivision, ...] | None:
+        """Every division, marked writable where the client may edit users; None when
+        the service has no divisions API (a generic SCIM target)."""
+        if self.provider != "genesys":
+            return None
+        try:
+            docs = self._platform_list(DIVISIONS, {})
+        except ApiError as exc:
+            if exc.status in (404, 405, 501):
+                return None
+            raise
+        try:
+            permitted = {
+                d["id"]
+                for d in self._platform_list(PERMITTED, {"permission": "directory:user:edit"})
+            }
+        except ApiError as exc:
+            if exc.status not in (404, 405, 501):
+                raise
+            permitted = {d["id"] for d in docs}  # cannot tell: let the write decide
+        return tuple(
+            sorted(
+                (LiveDivision(d["id"], d["name"], d["id"] in permitted) for d in docs),
+                key=lambda d: d.name,
+            )
+        )
+
     def snapshot(self) -> Snapshot:
         """Everything a plan needs in one read.
 
@@ -379,11 +426,12 @@ class ScimClient:
         hides them from plain listings and other services may too; duplicates merge.
         """
         caps = self.capabilities
-        with ThreadPoolExecutor(4) as pool:
+        with ThreadPoolExecutor(5) as pool:
             active = pool.submit(self.list_users)
             inactive = pool.submit(self.list_users, "active eq false") if caps.filter else None
             groups = pool.submit(self.list_groups)
             roles = pool.submit(self.list_roles)
+            divisions = pool.submit(self.list_divisions)
             found = [*active.result(), *(inactive.result() if inactive else [])]
             users = {u.id: u for u in found}
             return Snapshot(
@@ -391,6 +439,7 @@ class ScimClient:
                 groups=tuple(sorted(groups.result(), key=lambda g: g.name)),
                 roles=tuple(sorted(roles.result(), key=lambda r: r.name)),
                 roles_known=self.roles_known,
+                divisions=divisions.result(),
             )
 
     def find_user(
@@ -406,9 +455,15 @@ class ScimClient:
                 return parsed(user_from_scim, found[0], "GET", self.users_path)
         return None
 
-    def get_user(self, user_id: str, **kw: Any) -> LiveUser:
+    def get_user(self, user_id: str, **kw: Any) -> LiveUser | None:
+        """One user by id, straight from the store (no search lag); None if gone."""
         path = f"{self.users_path}/{user_id}"
-        doc = self._get(path, params={"attributes": self._user_attributes()}, **kw)
+        try:
+            doc = self._get(path, params={"attributes": self._user_attributes()}, **kw)
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
         return parsed(user_from_scim, doc, "GET", path)
 
     def get_group(self, group_id: str, **kw: Any) -> LiveGroup:
@@ -535,10 +590,3 @@ def connect(target: Target, credentials: Credentials | BearerToken, **kw: Any) -
     """The client for a target's provider."""
     cls = GenesysClient if target.provider == "genesys" else ScimClient
     return cls.connect(target, credentials, **kw)
-
-
-def read_directory(client: ScimClient, desired: Desired) -> Snapshot:
-    """The snapshot a plan is computed from: users, groups, roles, and the routing
-    skills and languages the manifest names. Plan and apply's recomputation both read
-    through here, so they can never read different things."""
-    return with_routing(client.snapshot(), desired, client)

@@ -233,7 +233,7 @@ class Store:
             if ws is None:
                 return StateView.empty()
             users = {
-                r.key: ManagedUser(r.live_id, r.user_name)
+                r.key: ManagedUser(r.live_id, r.user_name, r.version)
                 for r in conn.execute(
                     sa.select(t.managed_users).where(t.managed_users.c.workspace == workspace)
                 )

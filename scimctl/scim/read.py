@@ -1,0 +1,21 @@
+"""The one read of the directory a plan is computed from.
+
+``plan`` and apply's recomputation both read through :func:`read_directory`, so the
+reviewed plan and the plan recomputed before writing can never be computed from
+different reads (a missing step here would make every apply refuse its plan).
+"""
+
+from __future__ import annotations
+
+from scimctl.model import Desired, Snapshot, StateView
+from scimctl.scim.client import ScimClient
+from scimctl.scim.fresh import freshen
+from scimctl.scim.routing import with_routing
+
+
+def read_directory(client: ScimClient, desired: Desired, state: StateView) -> Snapshot:
+    """Users, groups and roles; the routing skills and languages the manifest names;
+    and, since listings lag behind writes, a fresh read by id of every account the
+    state knows that the listing misses or shows older than state recorded."""
+    snapshot = with_routing(client.snapshot(), desired, client)
+    return freshen(client, snapshot, state)
