@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Callable
 from typing import Any, NoReturn
 
 import click
@@ -39,11 +38,6 @@ class CommandFailed(ScimctlError):
 
 def fail(message: str, code: int = 1) -> NoReturn:
     raise CommandFailed(message, code)
-
-
-def handled(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Kept for commands written before the group-level boundary; it adds nothing."""
-    return fn
 
 
 class FullHelpGroup(click.Group):
@@ -247,7 +241,6 @@ def _client(target: Target, parallelism: int = 8) -> Any:
     help="Validate for this day: users whose provision_from is later are not desired yet. "
     "Plan and apply take SCIMCTL_AS_OF.",
 )
-@handled
 def validate(manifests: tuple[str, ...], as_of: Any) -> None:
     """Check manifests offline: schema, emails, duplicates, groups, templates."""
     manifest = _manifest(manifests, as_of.date() if as_of else None)
@@ -272,7 +265,6 @@ def validate(manifests: tuple[str, ...], as_of: Any) -> None:
     help="Exit 0: no changes, 1: error, 2: changes or warnings to review.",
 )  # fmt: skip
 @click.option("--max-deprovision", type=click.IntRange(min=0), help="Allow this many deprovisions.")
-@handled
 def plan(
     manifests: tuple[str, ...], state: str | None, out: str | None, fmt: str, redact: bool,
     redact_out: bool, detailed_exitcode: bool, max_deprovision: int | None,
@@ -324,7 +316,6 @@ def _colour() -> bool:
 @click.argument("plan_file", type=click.Path(dir_okay=False))
 @format_option
 @redact_option
-@handled
 def show(plan_file: str, fmt: str, redact: bool) -> None:
     """Render a saved plan: the same bytes `plan` printed for it."""
     from scimctl.plan import Plan
@@ -349,7 +340,6 @@ def show(plan_file: str, fmt: str, redact: bool) -> None:
     help="Seconds to keep looking up a create whose outcome is unknown before sending "
     "it again (Genesys search lags behind writes).",
 )  # fmt: skip
-@handled
 def apply(
     plan_file: str | None, manifests: tuple[str, ...], state: str | None, auto_approve: bool,
     parallelism: int, lock_timeout: float, max_deprovision: int | None, search_wait: float,
@@ -530,7 +520,6 @@ def _report(report: Any, exit_on_failure: bool = True) -> None:
     "--max-body", default=512_000, show_default=True, type=click.IntRange(0),
     help="Largest request body in bytes (413 above it); 0 for no limit.",
 )  # fmt: skip
-@handled
 def emulator(
     host: str, port: int, seed: str | None, client_id: str, client_secret: str, token_ttl: int,
     rate_limit: str | None, rate_window: float, latency: float, error_rate: float,
@@ -578,7 +567,6 @@ def emulator(
     "--write", is_flag=True,
     help="Also create, patch and delete one throw-away user to probe PATCH and conflicts.",
 )  # fmt: skip
-@handled
 def doctor(manifests: tuple[str, ...], write: bool) -> None:
     """Probe the manifest's target before a first apply: reachability, auth,
     capabilities, paging, inactive users, versions, roles (read-only by default)."""
@@ -604,7 +592,6 @@ def db() -> None:
 
 @db.command("upgrade")
 @state_option
-@handled
 def db_upgrade(state: str | None) -> None:
     """Create or migrate the state schema to the newest version."""
     store = _store(state)
@@ -633,7 +620,6 @@ workspace_option = click.option("--workspace", help="Workspace (default: the man
 @manifest_option
 @state_option
 @workspace_option
-@handled
 def state_list(manifests: tuple[str, ...], state: str | None, workspace: str | None) -> None:
     """List the users scimctl manages."""
     store = _store(state)
@@ -653,7 +639,6 @@ def state_list(manifests: tuple[str, ...], state: str | None, workspace: str | N
 @state_option
 @workspace_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-@handled
 def state_show(
     key: str, manifests: tuple[str, ...], state: str | None, workspace: str | None, fmt: str
 ) -> None:
@@ -676,7 +661,6 @@ def state_show(
 @manifest_option
 @state_option
 @workspace_option
-@handled
 def state_unlock(manifests: tuple[str, ...], state: str | None, workspace: str | None) -> None:
     """Release the lock left by a crashed apply."""
     store = _store(state)
@@ -706,7 +690,6 @@ def state_unlock(manifests: tuple[str, ...], state: str | None, workspace: str |
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @state_option
 @click.pass_context
-@handled
 def history(
     ctx: click.Context, user: str | None, group: str | None, attribute: str | None,
     run_id: str | None, since: str | None, until: str | None, workspace: str | None,
@@ -770,7 +753,6 @@ def _operations_table(rows: list[dict[str, Any]], with_run: bool) -> None:
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1))
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @state_option
-@handled
 def history_runs(
     kind: str | None, outcome: str | None, since: str | None, until: str | None,
     workspace: str | None, limit: int, fmt: str, state: str | None,
@@ -812,7 +794,6 @@ def history_runs(
 @click.option("--redact", is_flag=True, help="Mask personal data (emails, names, phones).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @state_option
-@handled
 def history_show(run_id: str, redact: bool, fmt: str, state: str | None) -> None:
     """One run: who, when, from where, every operation it sent, how each went."""
     from scimctl.history import redact as mask
@@ -853,7 +834,6 @@ def history_show(run_id: str, redact: bool, fmt: str, state: str | None) -> None
     help="A head printed by an earlier verify and kept elsewhere (CI log, artifact).",
 )  # fmt: skip
 @state_option
-@handled
 def history_verify(expect: str | None, state: str | None) -> None:
     """Check the journal's hash chain over runs and operations; print its head."""
     from scimctl.history import verify_chain
@@ -884,7 +864,6 @@ def history_verify(expect: str | None, state: str | None) -> None:
 )  # fmt: skip
 @click.option("--workspace", help="Only this workspace.")
 @state_option
-@handled
 def metrics(
     run_id: str | None, last: int, fmt: str, workspace: str | None, state: str | None
 ) -> None:
@@ -940,7 +919,6 @@ def hris() -> None:
 @hris.command("deliver")
 @manifest_option
 @state_option
-@handled
 def hris_deliver(manifests: tuple[str, ...], state: str | None) -> None:
     """Deliver the events still pending in the outbox to hris.webhook_url."""
     manifest = _manifest(manifests)

@@ -76,7 +76,7 @@ def plan(d: Desired, snap: Snapshot, state: StateView | None = None, **kw: Any) 
         snap,
         state or StateView.empty(),
         workspace="test",
-        target={"provider": "genesys", "api_url": "http://x"},
+        target={"provider": "genesys", "api_url": "http://x", "login_url": "http://x"},
         manifest_digest="sha256:0",
         **kw,
     )
@@ -441,7 +441,7 @@ def test_existing_accounts_changing_access_need_review_and_attribute_edits_do_no
     assert review == {"E1", "E2", "E4", "Sales"}
     assert p.summary.effects == {
         "deletion": 0, "deactivation": 0, "reactivation": 1, "privileged_role_granted": 0,
-        "role_granted": 1, "role_removed": 0, "group_removal": 1, "username_change": 1,
+        "role_granted": 1, "role_removed": 0, "group_removal": 1, "username_change": 1, "rekey": 0,
         "adoption": 0,
     }  # fmt: skip
 

@@ -158,8 +158,8 @@ def test_target_policy_and_state_are_compared_too():
     p = plan(d, snap, st)
     tampered = edited(
         p,
-        target={"provider": "genesys", "api_url": "https://evil.example"},
-        policy={**p.policy, "hris_webhook": "https://evil.example/hook"},
+        target={"provider": "genesys", "api_url": "https://evil.example", "login_url": "x"},
+        policy={**p.policy.model_dump(), "hris_webhook": "https://evil.example/hook"},
         state={"lineage": "lin", "serial": 2},
     )
     lines = "\n".join(str(x) for x in compare_plans(tampered, p))

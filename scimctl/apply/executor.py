@@ -363,7 +363,7 @@ class Executor:
 
     def _create(self, action: Action, count: RequestTrace) -> tuple[LiveUser, bool]:
         password = None
-        if self.plan.policy.get("password") == "generate":
+        if self.plan.policy.password == "generate":
             password = temporary_password()
         body = user_to_scim(self._with_manager_id(action.after), action.key, password)
         unknown = False
@@ -489,7 +489,7 @@ class Executor:
             "status": "succeeded",
             "run_id": self.run_id,
         }
-        if password_sent is False and self.plan.policy.get("password") == "generate":
+        if password_sent is False and self.plan.policy.password == "generate":
             payload["password_reset_required"] = True
         self.store.add_event(conn, self.workspace, self.run_id, payload)
 

@@ -48,7 +48,7 @@ def check_target(plan: Plan, target: Target) -> None:
     Credentials go to the target's login host, so the target comes from the
     manifest and a plan file naming any other host is refused, not followed.
     """
-    if plan.workspace != target.workspace or plan.target != target_document(target):
+    if plan.workspace != target.workspace or plan.target.model_dump() != target_document(target):
         raise StalePlan(
             f"the plan is for {plan.workspace}, but the manifest's target is {target.workspace}"
         )
@@ -92,7 +92,7 @@ def apply_plan(
                     max_deprovision=review.max_deprovision, source=review.source,
                 )  # fmt: skip
                 verification_requests = client.transport.stats.requests - reads_before
-            store.begin_apply(plan.workspace, plan.state["lineage"], plan.state["serial"])
+            store.begin_apply(plan.workspace, plan.state.lineage, plan.state.serial)
             executor = Executor(
                 plan, client, store, run_id,
                 parallelism=parallelism, progress=progress, on_password=on_password, outbox=outbox,

@@ -175,14 +175,42 @@ class Review(PlanModel):
     redacted: bool = False
 
 
+class PlanTarget(PlanModel):
+    """Where the plan's writes go: the manifest's target, resolved to URLs."""
+
+    provider: Literal["genesys", "scim"]
+    api_url: str
+    login_url: str
+
+
+class PlanState(PlanModel):
+    """The state the plan was computed against; apply refuses it once this moved."""
+
+    lineage: str
+    serial: int = Field(ge=0)
+
+
+class PlanPolicy(PlanModel):
+    """The manifest's policy as the plan applied it (apply re-reads it from the manifest
+    and compares; it never trusts these values alone)."""
+
+    max_group_depth: int
+    deny_permissions: list[str]
+    deprovision: Literal["deactivate", "delete", "ignore"]
+    max_deprovision: str
+    password: Literal["none", "generate"]
+    default_role: str | None = None
+    hris_webhook: str | None = None  # masked: a credential in the URL stays in the manifest
+
+
 class Plan(PlanModel):
     format_version: int = FORMAT_VERSION
     scimctl_version: str
     workspace: str
-    target: dict[str, str]
+    target: PlanTarget
     manifest_digest: str
-    state: dict[str, Any]  # {"lineage": str, "serial": int}
-    policy: dict[str, Any]
+    state: PlanState
+    policy: PlanPolicy
     actions: list[Action]
     summary: Summary
     # Each declared group's live id and the managed users it will hold after apply

@@ -192,7 +192,7 @@ def render_text(plan: Plan, color: bool = False) -> str:
         (lambda text, sym: click.style(text, fg=COLOURS[sym])) if color else (lambda t, s: t)
     )
     review, other = _split(plan)
-    out = [f"Workspace: {esc(plan.workspace)}  (state serial {plan.state['serial']})", ""]
+    out = [f"Workspace: {esc(plan.workspace)}  (state serial {plan.state.serial})", ""]
     out += [f"Warning: {esc(w)}" for w in plan.warnings] + ([""] if plan.warnings else [])
     if plan.review.redacted:
         out += [f"Redacted: {', '.join(plan.review.redact)} are masked.", ""]
@@ -252,7 +252,7 @@ def render_markdown(plan: Plan, color: bool = False, limit: int = GITHUB_COMMENT
     head[-1] = head[-1].rstrip()
     head += [
         "",
-        f"Managed users: {s.managed_users} · state serial {plan.state['serial']} · "
+        f"Managed users: {s.managed_users} · state serial {plan.state.serial} · "
         f"manifest `{plan.manifest_digest[:19]}`"
         + (f" · redacted: {', '.join(plan.review.redact)}" if plan.review.redacted else ""),
         "",
