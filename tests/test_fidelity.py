@@ -11,6 +11,7 @@ import pytest
 from conftest import BASE_SEED, CLIENT_ID, CLIENT_SECRET, Workspace, user
 
 from scimctl.apply.executor import Executor
+from scimctl.apply.guard import target_document
 from scimctl.config import Credentials, resolve_target
 from scimctl.emulator.directory import Directory
 from scimctl.emulator.seed import apply_seed
@@ -313,8 +314,9 @@ def test_a_5000_member_change_goes_through_in_several_patches(start_emulator, tm
             "l", 1, users={k: ManagedUser(i, f"m{k[1:]}@example.com") for k, i in ids.items()}
         )
         plan = compute_plan(
-            desired, snapshot, state, workspace=target.workspace, target={}, manifest_digest="x"
-        )
+            desired, snapshot, state, workspace=target.workspace,
+            target=target_document(target), manifest_digest="x",
+        )  # fmt: skip
         assert [(a.kind, len(a.members)) for a in plan.actions] == [("add_members", n)]
         run_id = store.start_run(target.workspace, "apply", "x", plan.digest)
         executor = Executor(plan, client, store, run_id)

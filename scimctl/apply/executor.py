@@ -540,9 +540,10 @@ class Executor:
             add = [i for op, i in chunk if op == "add"]
             remove = [i for op, i in chunk if op == "remove"]
             try:
-                live = self.client.patch_group(
+                version = self.client.patch_group(
                     group_id, members_patch(add, remove), version, trace=count
                 )
+                continue
             except ApiError as exc:
                 if exc.status == 413 and len(chunk) > 1:
                     with self._lock:
@@ -557,7 +558,7 @@ class Executor:
                     if conflicts > VERSION_RETRIES:
                         raise
                     pending.extendleft(reversed(chunk))
-            version = live.version
+                version = live.version
 
     def _chunk_size(self, pending: deque[tuple[str, str]]) -> int:
         """How many of ``pending``, from the front, go in the next PATCH (at least one)."""

@@ -103,6 +103,16 @@ def _user_rules(
         if a.kind == "adopt" and a.live_id in owner and owner[a.live_id] != a.key:
             out.append(f"{where}: the account is managed as {owner[a.live_id]}")
         return out
+    if a.kind == "rekey":
+        # The account moves from an earlier key the manifest names for this person.
+        old = a.changes["externalId"].before if "externalId" in a.changes else None
+        if spec is None:
+            out.append(f"{where}: {a.key} is not in the manifest")
+        elif old not in spec.previous_keys:
+            out.append(f"{where}: {old!r} is not among {a.key}'s previousExternalIds")
+        elif a.live_id in owner and owner[a.live_id] not in (a.key, old):
+            out.append(f"{where}: the account is managed as {owner[a.live_id]}")
+        return out
     if managed is None or (a.live_id is not None and a.live_id != managed.id):
         return [f"{where}: the account is not one scimctl manages as {a.key}"]
     if a.kind == "delete" and (spec is not None or deprovision != "delete"):

@@ -383,14 +383,25 @@ class ScimClient:
         return []
 
     def _platform_list(self, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
+        """Every entity of a Platform API listing (``pageNumber``/``pageSize``/``total``):
+        the first page says how many there are, the rest are read concurrently."""
         size = self.page_size
 
         def fetch(n: int) -> tuple[list[Any], int]:
             query = {**params, "pageSize": str(size), "pageNumber": str(n)}
-            body = self.transport.request("GET", path, params=query).json()
-            return body.get("entities") or [], int(body.get("total", 0))
+            body = self._get(path, params=query)
+            items = body.get("entities") or []
+            self.on_page(len(items))
+            total = body.get("total", 0)
+            return list(items), total if isinstance(total, int) and total >= 0 else 0
 
-        return self._pages(fetch, lambda t: math.ceil(t / size))
+        first, total = fetch(1)
+        docs = list(first)
+        rest = range(2, math.ceil(total / size) + 1) if first else range(0)
+        if rest:
+            with ThreadPoolExecutor(self.read_concurrency) as pool:
+                docs += [d for items, _ in pool.map(fetch, rest) for d in items]
+        return docs
 
     def list_divisions(self) -> tuple[LiveDivision, ...] | None:
         """Every division, marked writable where the client may edit users; None when
@@ -568,21 +579,7 @@ class GenesysClient(ScimClient):
         return cls(transport)
 
     def list_roles(self) -> list[LiveRole]:
-        size = self.page_size
-
-        def fetch(n: int) -> tuple[list[Any], int]:
-            params = {"pageSize": str(size), "pageNumber": str(n), "userCount": "false"}
-            body = self._get(ROLES, params=params)
-            items = body.get("entities") or []
-            self.on_page(len(items))
-            return items, int(body.get("total", 0))
-
-        first, total = fetch(1)
-        rest = range(2, math.ceil(total / size) + 1)
-        docs = list(first)
-        if rest:
-            with ThreadPoolExecutor(self.read_concurrency) as pool:
-                docs += [d for items, _ in pool.map(fetch, rest) for d in items]
+        docs = self._platform_list(ROLES, {"userCount": "false"})
         return [parsed(role_from_platform, d, "GET", ROLES) for d in docs]
 
 
