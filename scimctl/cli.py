@@ -536,6 +536,39 @@ def state_show(
     fail(f"nothing named {key!r} is managed in {ws}")
 
 
+@state_group.command("rm")
+@click.argument("address")
+@manifest_option
+@state_option
+@workspace_option
+@click.option(
+    "--lock-timeout", default=0.0, show_default=True, type=FiniteFloat(0, 86_400),
+    help="Seconds to wait for an apply's lock.",
+)  # fmt: skip
+def state_rm(
+    address: str, manifests: tuple[str, ...], state: str | None, workspace: str | None,
+    lock_timeout: float,
+) -> None:  # fmt: skip
+    """Stop managing user:KEY or group:NAME without touching it in Genesys."""
+    from scimctl import commands
+
+    store = _store(state)
+    done = commands.state_rm(
+        store, _workspace(manifests, workspace), address, lock_timeout=lock_timeout
+    )
+    who = f"{done.key} ({done.user_name})" if done.user_name else done.key
+    click.echo(
+        f"Released {done.resource} {who}, live id {done.live_id}: scimctl no longer manages it "
+        f"and changed nothing in Genesys (run {done.run_id})."
+    )
+    if done.resource == "user":
+        click.echo(
+            "If the manifest still lists it, the next plan adopts it again; "
+            "list it under exclude: to keep it out.",
+            err=True,
+        )
+
+
 @state_group.command("unlock")
 @manifest_option
 @state_option

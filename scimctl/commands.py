@@ -8,7 +8,11 @@ parses options, calls one of these, renders the result and sets the exit code
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+from typing import Any
+
 from scimctl.config import Target
+from scimctl.errors import ConfigError, StateError
 from scimctl.manifest import Manifest
 from scimctl.plan.diff import compute_plan
 from scimctl.plan.model import Plan
@@ -29,20 +33,24 @@ def plan(
     try:
         snapshot = client.snapshot()
         state = store.state(target.workspace)
-        result = compute_plan(
-            manifest.desired,
-            snapshot,
-            state,
-            workspace=target.workspace,
-            target={
+        options: dict[str, Any] = {
+            "workspace": target.workspace,
+            "target": {
                 "provider": target.provider,
                 "api_url": target.api_url,
                 "login_url": target.login_url,
             },
-            manifest_digest=manifest.digest,
-            max_deprovision=max_deprovision,
-            redact=manifest.review.redact,
-        )
+            "manifest_digest": manifest.digest,
+            "max_deprovision": max_deprovision,
+            "redact": manifest.review.redact,
+        }
+        result = compute_plan(manifest.desired, snapshot, state, **options)
+        if any(a.kind == "create" for a in result.actions) and target.provider == "genesys":
+            # Deleted accounts keep their userName reserved and SCIM cannot see them:
+            # read them (Platform API) only when a create might meet one.
+            snapshot = replace(snapshot, deleted=tuple(client.list_deleted_users()))
+            if snapshot.deleted:
+                result = compute_plan(manifest.desired, snapshot, state, **options)
     except BaseException as exc:
         store.finish_run(run_id, "error", error=str(exc) or exc.__class__.__name__)
         raise
@@ -53,3 +61,66 @@ def plan(
         plan_digest=result.digest,
     )
     return result
+
+
+@dataclass(frozen=True)
+class Released:
+    """What ``state rm`` stopped managing, and the run that records who and when."""
+
+    resource: str  # user | group
+    key: str
+    live_id: str
+    user_name: str | None
+    run_id: str
+
+
+def state_rm(store: Store, workspace: str, address: str, *, lock_timeout: float = 0.0) -> Released:
+    """Stop managing one user or group without touching it (Terraform's ``state rm``).
+
+    The account keeps everything it has in Genesys; only the state forgets it, under
+    the workspace lock, with the serial moved (plans made before are stale) and a
+    journal row saying who released it and when.
+    """
+    kind, sep, name = address.partition(":")
+    if not sep or kind not in ("user", "group") or not name:
+        raise ConfigError(f"{address!r}: use user:KEY (externalId or userName) or group:NAME")
+    view = store.state(workspace)
+    user_name: str | None = None
+    if kind == "user":
+        key = name if name in view.users else None
+        if key is None:
+            key = next(
+                (k for k, m in view.users.items() if m.user_name.lower() == name.lower()), None
+            )
+        if key is None:
+            raise StateError(f"user {name!r} is not managed in {workspace}")
+        live_id, user_name = view.users[key].id, view.users[key].user_name
+    else:
+        if name not in view.groups:
+            raise StateError(f"group {name!r} is not managed in {workspace}")
+        key, live_id = name, view.groups[name]
+    run_id = store.start_run(workspace, "state-rm")
+    try:
+        with store.lock(workspace, run_id, timeout=lock_timeout):
+            store.begin_apply(workspace, view.lineage, view.serial)
+            with store.tx() as conn:
+                store.append_operation(
+                    conn,
+                    {
+                        "workspace": workspace, "run_id": run_id, "phase": "result",
+                        "action_id": f"release:{kind}:{key}", "action": "release",
+                        "resource": kind, "resource_key": key, "resource_id": live_id,
+                        "user_name": user_name, "method": None, "path": None, "status": None,
+                        "outcome": "ok", "attempts": 0, "latency_ms": None,
+                        "error": None,
+                    },
+                )  # fmt: skip
+                if kind == "user":
+                    store.drop_user(conn, workspace, key)
+                else:
+                    store.drop_group(conn, workspace, key)
+    except BaseException as exc:
+        store.finish_run(run_id, "failed", error=str(exc) or exc.__class__.__name__)
+        raise
+    store.finish_run(run_id, "succeeded", summary={"released": f"{kind}:{key}"})
+    return Released(kind, key, live_id, user_name, run_id)

@@ -90,6 +90,9 @@ class Desired:
     users: dict[str, UserSpec]
     groups: dict[str, GroupSpec]
     policy: Policy = field(default_factory=Policy)
+    # Accounts scimctl must never touch (externalIds or userNames): not desired, not
+    # deprovisioned, and released from state if it manages them.
+    exclude: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -124,12 +127,34 @@ class LiveRole:
 
 
 @dataclass(frozen=True)
+class DeletedUser:
+    """A soft-deleted account (Platform API): invisible to SCIM, its email still reserved."""
+
+    id: str
+    user_name: str
+    version: int
+    display_name: str | None = None
+
+
+@dataclass(frozen=True)
 class Snapshot:
-    """One read of the live directory (active and inactive users, groups, roles)."""
+    """One read of the live directory (active and inactive users, groups, roles).
+
+    ``deleted`` holds deleted accounts, read through the Platform API only when the
+    plan has creates (a create whose userName a deleted account holds is a restore).
+    """
 
     users: tuple[LiveUser, ...]
     groups: tuple[LiveGroup, ...]
     roles: tuple[LiveRole, ...]
+    deleted: tuple[DeletedUser, ...] = ()
+
+    @cached_property
+    def deleted_by_name(self) -> dict[str, DeletedUser]:
+        out: dict[str, DeletedUser] = {}
+        for d in self.deleted:
+            out.setdefault(d.user_name.lower(), d)
+        return out
 
     @cached_property
     def index(self) -> LiveIndex:

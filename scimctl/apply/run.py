@@ -16,7 +16,7 @@ from scimctl.state.store import Store
 def _record_memberships(plan: Plan, report: ApplyReport, store: Store) -> None:
     """State's memberships become what the plan intended, where that went through."""
     not_done = [a for r in report.results if r.outcome != "ok" for a in r.actions]
-    missing = {a.key for a in not_done if a.kind == "create"}
+    missing = {a.key for a in not_done if a.kind in ("create", "restore")}
     groups = {a.key for a in not_done if a.resource == "group"}
     done = {
         name: (g.id, [k for k in g.members if k not in missing])

@@ -54,8 +54,9 @@ def load_manifest(paths: list[str | Path] | str | Path) -> Manifest:
     sections: dict[str, tuple[Any, str]] = {}
     users: list[tuple[UserModel, Location]] = []
     groups: list[tuple[GroupModel, Location]] = []
+    exclude: list[tuple[str, str]] = []  # (externalId or userName, where)
     for path in map(Path, paths):
-        _load_file(path, problems, sections, users, groups)
+        _load_file(path, problems, sections, users, groups, exclude)
     target = sections.get("target", (TargetModel(), ""))[0]
     defaults = sections.get("defaults", (DefaultsModel(), ""))[0]
     policy_model = sections.get("policy", (PolicyModel(), ""))[0]
@@ -80,12 +81,20 @@ def load_manifest(paths: list[str | Path] | str | Path) -> Manifest:
             Problem(where, "policy.password", "generate needs hris.webhook_url to hand it over")
         )
     problems.extend(check_records(users, groups, policy))
+    names = {e.lower(): w for e, w in exclude}
+    for u, loc in users:
+        hit = names.get(u.userName.lower()) or dict(exclude).get(u.externalId)
+        if hit:
+            problems.append(
+                Problem(str(loc), "exclude", f"{u.externalId} is both desired and excluded ({hit})")
+            )
     if problems:
         raise InputError(problems)
     desired = Desired(
         users={u.externalId: _user_spec(u, loc, defaults) for u, loc in users},
         groups={g.name: GroupSpec(g.name, g.parent, g.authoritative, loc) for g, loc in groups},
         policy=policy,
+        exclude=frozenset(e for e, _ in exclude),
     )
     return Manifest(
         files=tuple(str(p) for p in paths),
@@ -103,6 +112,7 @@ def _load_file(
     sections: dict[str, tuple[Any, str]],
     users: list[tuple[UserModel, Location]],
     groups: list[tuple[GroupModel, Location]],
+    exclude: list[tuple[str, str]],
 ) -> None:
     try:
         data = yamlsrc.load(path.read_text(encoding="utf-8"))
@@ -133,7 +143,9 @@ def _load_file(
 
     lists = ("users", "groups", "sources")
     top = {k: v for k, v in data.items() if k not in (*lists, *SINGLE_SECTIONS)}
-    validate(ManifestModel, top, ())
+    top_model = validate(ManifestModel, top, ())
+    if top_model is not None:
+        exclude.extend((e, where(("exclude", i))) for i, e in enumerate(top_model.exclude))
     for name, model in (
         ("target", TargetModel),
         ("defaults", DefaultsModel),
@@ -206,5 +218,7 @@ def digest(desired: Desired, target: TargetModel) -> str:
         "groups": {k: [g.parent, g.authoritative] for k, g in desired.groups.items()},
         "policy": asdict(desired.policy),
     }
+    if desired.exclude:  # only then, so digests of manifests without it do not move
+        doc["exclude"] = sorted(desired.exclude)
     raw = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=list)
     return "sha256:" + hashlib.sha256(raw.encode()).hexdigest()

@@ -99,10 +99,27 @@ def compute_plan(
         live = matcher.match(key, spec.attrs["userName"])
         matched[key] = live
         action = _user_action(key, spec.attrs, live, in_state=key in state.users)
+        if action is not None and action.kind == "create":
+            action = _restore(action, snapshot) or action
         if action:
             actions.append(action)
     ignored: set[str] = set()
-    for key in sorted(set(state.users) - set(desired.users)):
+    released = excluded_keys(desired, snapshot, state)
+    for key in sorted(released):
+        managed = state.users[key]
+        actions.append(
+            Action(
+                id=f"release:user:{key}",
+                kind="release",
+                resource="user",
+                key=key,
+                live_id=managed.id,
+                userName=managed.user_name,
+                reason="listed in exclude: scimctl stops managing it and changes nothing",
+            )
+        )
+    ignored |= released
+    for key in sorted(set(state.users) - set(desired.users) - released):
         managed = state.users[key]
         live = matcher.by_id.get(managed.id)
         action = _deprovision(key, managed.user_name, live, desired.policy.deprovision)
@@ -118,7 +135,7 @@ def compute_plan(
     privileged = privileged_roles(snapshot.roles, desired.policy.deny_permissions)
     actions = [a.model_copy(update={"effects": effects_of(a, privileged)}) for a in actions]
     _guard(actions, desired.policy.max_deprovision, len(state.users), max_deprovision)
-    managed_ids = {m.id for m in state.users.values()} | {
+    managed_ids = {m.id for k, m in state.users.items() if k not in released} | {
         u.id for u in matched.values() if u is not None
     }
     counts = {k: 0 for k in KIND_ORDER}
@@ -161,15 +178,19 @@ def effects_of(action: Action, privileged: frozenset[str]) -> list[Effect]:
     out: list[Effect] = []
     if action.kind == "adopt":
         out.append(Effect(kind="adoption"))
+    if action.kind == "restore":
+        out.append(Effect(kind="restore"))
+    if action.kind == "release":
+        out.append(Effect(kind="release"))
     if action.kind == "delete":
         out.append(Effect(kind="deletion"))
-    active = action.changes.get("active") if action.kind != "create" else None
+    active = action.changes.get("active") if action.kind not in ("create", "restore") else None
     if action.kind == "deactivate" or (active is not None and active.after is False):
         out.append(Effect(kind="deactivation"))
     elif active is not None and active.after is True and active.before is False:
         out.append(Effect(kind="reactivation"))
     name = action.changes.get("userName")
-    if name is not None and action.kind != "create":
+    if name is not None and action.kind not in ("create", "restore"):
         out.append(Effect(kind="username_change"))
     roles = action.changes.get("roles")
     if roles is not None:
@@ -229,6 +250,43 @@ def _user_action(
     )
 
 
+def _restore(create: Action, snapshot: Snapshot) -> Action | None:
+    """A create whose userName a deleted account holds: restore that account instead.
+
+    Genesys keeps a deleted user's email reserved, so the create would fail with 409.
+    The restored account comes back without roles; apply then sets every desired
+    attribute (so ``before`` is unknown) and the memberships.
+    """
+    held = snapshot.deleted_by_name.get((create.userName or "").lower())
+    if held is None:
+        return None
+    changes = {"externalId": Change(after=create.key), **create.changes}
+    return create.model_copy(
+        update={
+            "id": f"restore:user:{create.key}",
+            "kind": "restore",
+            "live_id": held.id,
+            "version": str(held.version),
+            "changes": changes,
+            "reason": f"userName is held by deleted account {held.id}; restore it",
+        }
+    )
+
+
+def excluded_keys(desired: Desired, snapshot: Snapshot, state: StateView) -> set[str]:
+    """Managed users the manifest's ``exclude:`` names (by externalId or userName)."""
+    if not desired.exclude:
+        return set()
+    names = {e.lower() for e in desired.exclude}
+    out = set()
+    for key, managed in state.users.items():
+        live = snapshot.index.by_id.get(managed.id)
+        user_names = {managed.user_name.lower()} | ({live.user_name.lower()} if live else set())
+        if key in desired.exclude or names & user_names:
+            out.add(key)
+    return out - set(desired.users)
+
+
 def _deprovision(key: str, user_name: str, live: LiveUser | None, policy: str) -> Action | None:
     common = {"resource": "user", "key": key, "userName": user_name}
     if live is None:
@@ -281,10 +339,10 @@ def _memberships(
             key = key_of.get(member_id)
             if key is not None and key in wanted[name]:
                 continue
-            if key is None and not desired.groups[name].authoritative:
+            live = live_users.get(member_id)
+            if key is None and (not desired.groups[name].authoritative or _excluded(desired, live)):
                 unmanaged += 1
                 continue
-            live = live_users.get(member_id)
             remove.append(Member(key=key, id=member_id, userName=live.user_name if live else None))
         remove.sort(key=lambda m: (m.key or "", m.id or ""))
         for kind, members in (("add_members", add), ("remove_members", remove)):
@@ -301,6 +359,13 @@ def _memberships(
                     )
                 )
     return actions, unmanaged, wanted
+
+
+def _excluded(desired: Desired, live: LiveUser | None) -> bool:
+    if live is None or not desired.exclude:
+        return False
+    names = {e.lower() for e in desired.exclude}
+    return live.external_id in desired.exclude or live.user_name.lower() in names
 
 
 def deprovision_limit(policy_limit: str, managed: int) -> int:

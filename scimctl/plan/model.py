@@ -22,18 +22,21 @@ FORMAT_VERSION = 2
 
 ActionKind = Literal[
     "create",
+    "restore",
     "adopt",
     "update",
     "reactivate",
     "deactivate",
     "delete",
     "forget",
+    "release",
     "add_members",
     "remove_members",
 ]
 # The order actions are listed and, within dependencies, run.
 KIND_ORDER: tuple[str, ...] = (
     "create",
+    "restore",
     "adopt",
     "update",
     "reactivate",
@@ -42,6 +45,7 @@ KIND_ORDER: tuple[str, ...] = (
     "deactivate",
     "delete",
     "forget",
+    "release",
 )
 USER_KINDS = frozenset(KIND_ORDER) - {"add_members", "remove_members"}
 DEPROVISION_KINDS = frozenset({"deactivate", "delete"})
@@ -55,6 +59,8 @@ EffectKind = Literal[
     "group_removal",
     "username_change",
     "adoption",
+    "restore",
+    "release",
 ]
 # Summary keys, most dangerous first; the summary line and every renderer use this order.
 # A role effect counts under "privileged_role_granted" when the role is privileged.
@@ -68,10 +74,21 @@ EFFECT_ORDER: tuple[str, ...] = (
     "group_removal",
     "username_change",
     "adoption",
+    "restore",
+    "release",
 )
 # Effects that take access away or change it on an account that exists already.
 ALWAYS_REVIEW = frozenset(
-    {"deletion", "deactivation", "reactivation", "role_removed", "group_removal", "username_change"}
+    {
+        "deletion",
+        "deactivation",
+        "reactivation",
+        "role_removed",
+        "group_removal",
+        "username_change",
+        "restore",
+        "release",
+    }
 )
 
 

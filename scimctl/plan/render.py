@@ -31,13 +31,14 @@ ATTRIBUTE_ORDER = ("externalId", *USER_ATTRIBUTES)
 # When a comment must be cut, actions are kept in this order: additions and creates
 # are the first to go.
 KEEP_ORDER = (
-    "delete", "deactivate", "remove_members", "reactivate", "update", "adopt", "forget",
-    "create", "add_members",
+    "delete", "deactivate", "remove_members", "reactivate", "restore", "update", "adopt",
+    "forget", "release", "create", "add_members",
 )  # fmt: skip
 
 SYMBOLS = {
     "create": "+", "adopt": "<=", "update": "~", "reactivate": "~", "deactivate": "-",
     "delete": "-", "forget": "-", "add_members": "+", "remove_members": "-",
+    "restore": "+", "release": "-",
 }  # fmt: skip
 COLOURS = {"+": "green", "~": "yellow", "<=": "cyan", "-": "red"}
 # (singular, plural) after a count.
@@ -49,6 +50,8 @@ KIND_LABELS = {
     "deactivate": ("to deactivate", "to deactivate"),
     "delete": ("to delete", "to delete"),
     "forget": ("to forget", "to forget"),
+    "restore": ("to restore", "to restore"),
+    "release": ("to release", "to release"),
     "add_members": ("group gaining members", "groups gaining members"),
     "remove_members": ("group losing members", "groups losing members"),
 }
@@ -62,6 +65,8 @@ EFFECT_LABELS = {
     "group_removal": ("removal from a group", "removals from groups"),
     "username_change": ("userName change", "userName changes"),
     "adoption": ("adoption", "adoptions"),
+    "restore": ("restore of a deleted account", "restores of deleted accounts"),
+    "release": ("account released from management", "accounts released from management"),
 }
 ROLE_EFFECTS = ("privileged_role_granted", "role_granted", "role_removed")
 
@@ -169,7 +174,7 @@ def details(a: Action, members_shown: int | None = None) -> list[str]:
     lines = []
     for attr in attrs:
         c = a.changes[attr]
-        if a.kind == "create":
+        if a.kind in ("create", "restore"):
             lines.append(f"{attr.ljust(width)} = {value(c.after)}")
         else:
             lines.append(f"{attr.ljust(width)} : {value(c.before)} -> {value(c.after)}")

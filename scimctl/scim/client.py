@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from scimctl.config import Credentials, Target
-from scimctl.model import LiveGroup, LiveRole, LiveUser, Snapshot
+from scimctl.model import DeletedUser, LiveGroup, LiveRole, LiveUser, Snapshot
 from scimctl.scim.mapping import (
     LIST_ATTRIBUTES,
     group_from_scim,
@@ -29,6 +29,8 @@ from scimctl.scim.transport import (
 USERS = f"{SCIM_PREFIX}/Users"
 GROUPS = f"{SCIM_PREFIX}/Groups"
 ROLES = "/api/v2/authorization/roles"
+PLATFORM_USERS = "/api/v2/users"
+PLATFORM_PAGE_SIZE = 500
 
 
 def quote(value: str) -> str:
@@ -139,6 +141,38 @@ class GenesysClient:
                 roles=tuple(sorted(roles.result(), key=lambda r: r.name)),
             )
 
+    def list_deleted_users(self) -> list[DeletedUser]:
+        """Deleted accounts (Platform API, ``state=deleted``): SCIM cannot see them."""
+
+        def fetch(n: int) -> tuple[list[Any], int]:
+            params = {"state": "deleted", "pageSize": str(PLATFORM_PAGE_SIZE), "pageNumber": str(n)}
+            body = self.transport.request("GET", PLATFORM_USERS, params=params).json()
+            return body.get("entities") or [], int(body.get("total", 0))
+
+        docs = self._pages(fetch, lambda t: math.ceil(t / PLATFORM_PAGE_SIZE))
+        return [
+            DeletedUser(
+                id=str(d["id"]),
+                user_name=str(d.get("email") or d.get("username") or ""),
+                version=int(d.get("version", 0)),
+                display_name=d.get("name"),
+            )
+            for d in docs
+            if d.get("email") or d.get("username")
+        ]
+
+    def find_deleted_user(self, user_name: str, **kw: Any) -> DeletedUser | None:
+        """The deleted account holding ``user_name``, if any (for 409 explanations)."""
+        wanted = user_name.lower()
+        for d in self.list_deleted_users():
+            if d.user_name.lower() == wanted:
+                return d
+        return None
+
+    def get_user(self, user_id: str, **kw: Any) -> LiveUser:
+        resp = self.transport.request("GET", f"{USERS}/{user_id}", **kw)
+        return user_from_scim(resp.json())
+
     def find_user(
         self, external_id: str | None = None, user_name: str | None = None, **kw: Any
     ) -> LiveUser | None:
@@ -173,6 +207,13 @@ class GenesysClient:
             "PATCH", f"{USERS}/{user_id}", json=body, headers=self._if_match(version), **kw
         )
         return user_from_scim(resp.json())
+
+    def restore_user(self, user_id: str, version: int, **kw: Any) -> None:
+        """Bring a deleted account back (Platform PATCH of its state, with its version)."""
+        self.transport.request(
+            "PATCH", f"{PLATFORM_USERS}/{user_id}",
+            json={"state": "active", "version": version}, idempotent=False, **kw,
+        )  # fmt: skip
 
     def delete_user(self, user_id: str, version: str | None, **kw: Any) -> None:
         self.transport.request(

@@ -494,6 +494,13 @@ class Store:
         )
 
     @staticmethod
+    def drop_group(conn: Connection, workspace: str, name: str) -> None:
+        """Stop managing a group: its row and the managed memberships recorded in it."""
+        mt, gt = t.memberships, t.managed_groups
+        conn.execute(mt.delete().where((mt.c.workspace == workspace) & (mt.c.group_name == name)))
+        conn.execute(gt.delete().where((gt.c.workspace == workspace) & (gt.c.name == name)))
+
+    @staticmethod
     def put_memberships(
         conn: Connection,
         workspace: str,
