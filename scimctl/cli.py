@@ -145,6 +145,10 @@ format_option = click.option(
     "--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text",
     show_default=True,
 )  # fmt: skip
+target_option = click.option(
+    "--target", "targets", multiple=True, metavar="user:KEY|group:NAME",
+    help="Plan only this user or group and what it needs (repeatable); the plan is partial.",
+)  # fmt: skip
 redact_option = click.option(
     "--redact", is_flag=True,
     help="Mask contact data (the manifest's review.redact; default phoneNumbers, workEmail).",
@@ -212,10 +216,11 @@ def validate(manifests: tuple[str, ...]) -> None:
 )  # fmt: skip
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0: no changes, 1: error, 2: changes.")
 @click.option("--max-deprovision", type=click.IntRange(min=0), help="Allow this many deprovisions.")
-@handled
+@target_option
 def plan(
     manifests: tuple[str, ...], state: str | None, out: str | None, fmt: str, redact: bool,
     redact_out: bool, detailed_exitcode: bool, max_deprovision: int | None,
+    targets: tuple[str, ...],
 ) -> None:  # fmt: skip
     """Compute the operations that would make the directory match the manifest."""
     from scimctl.files import check_writable
@@ -228,7 +233,7 @@ def plan(
     target = _target(manifest)
     with _client(target) as client:
         store = _store(state)
-        result = _make_plan(manifest, target, client, store, max_deprovision)
+        result = _make_plan(manifest, target, client, store, max_deprovision, targets)
     if redact_out:
         result = redact_plan(result)
     if out:
@@ -242,14 +247,17 @@ def plan(
 
 
 def _make_plan(
-    manifest: Any, target: Target, client: Any, store: Any, max_deprovision: int | None
-) -> Any:
+    manifest: Any, target: Target, client: Any, store: Any, max_deprovision: int | None,
+    targets: tuple[str, ...] = (),
+) -> Any:  # fmt: skip
     from scimctl import commands
     from scimctl.progress import Reading
 
     with Reading() as reading:
         client.on_page = reading.page
-        return commands.plan(manifest, target, client, store, max_deprovision=max_deprovision)
+        return commands.plan(
+            manifest, target, client, store, max_deprovision=max_deprovision, targets=targets
+        )
 
 
 def _colour() -> bool:
@@ -280,10 +288,11 @@ def show(plan_file: str, fmt: str, redact: bool) -> None:
     help="Seconds to wait for another apply's lock.",
 )  # fmt: skip
 @click.option("--max-deprovision", type=click.IntRange(min=0))
-@handled
+@target_option
 def apply(
     plan_file: str | None, manifests: tuple[str, ...], state: str | None, auto_approve: bool,
     parallelism: int, lock_timeout: float, max_deprovision: int | None,
+    targets: tuple[str, ...],
 ) -> None:  # fmt: skip
     """Run a saved plan, or plan now and run it after confirmation."""
     from scimctl.apply import apply_plan
@@ -293,6 +302,8 @@ def apply(
     load_credentials()  # fail before touching the database
     store = _store(state)
     manifest = _manifest(manifests) if (manifests or plan_file is None) else None
+    if plan_file and targets:
+        fail("--target is for planning; a saved plan carries its own targets")
     if plan_file:
         the_plan = Plan.load(plan_file)
         t = the_plan.target
@@ -300,7 +311,7 @@ def apply(
     else:
         target = _target(manifest)
         with _client(target) as client:
-            the_plan = _make_plan(manifest, target, client, store, max_deprovision)
+            the_plan = _make_plan(manifest, target, client, store, max_deprovision, targets)
         click.echo(render_text(the_plan, color=_colour()), nl=False)
     if not the_plan.has_changes:
         click.echo("Nothing to apply: the plan has no changes.")

@@ -27,8 +27,13 @@ def plan(
     store: Store,
     *,
     max_deprovision: int | None = None,
+    targets: tuple[str, ...] | list[str] = (),
 ) -> Plan:
-    """Read the directory and state, compute the plan, and record the run."""
+    """Read the directory and state, compute the plan, and record the run.
+
+    ``targets`` (``user:KEY``, ``group:NAME``) makes a partial plan; a recomputation
+    for apply must pass the saved plan's ``targets`` to compare equal.
+    """
     run_id = store.start_run(target.workspace, "plan", manifest.digest)
     try:
         snapshot = client.snapshot()
@@ -43,6 +48,7 @@ def plan(
             "manifest_digest": manifest.digest,
             "max_deprovision": max_deprovision,
             "redact": manifest.review.redact,
+            "targets": tuple(targets),
         }
         result = compute_plan(manifest.desired, snapshot, state, **options)
         if any(a.kind == "create" for a in result.actions) and target.provider == "genesys":

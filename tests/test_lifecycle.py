@@ -273,3 +273,66 @@ def test_restore_not_planned_without_creates(workspace):
     emu.emulator.counters.by_route.clear()
     assert ws.run("plan", "--detailed-exitcode").returncode == 0
     assert "GET /api/v2/users" not in emu.emulator.counters.by_route
+
+
+# -- targeted plans ---------------------------------------------------------------------
+
+
+def test_targeted_plan_plans_and_applies_only_that_user(workspace):
+    ws, emu = workspace, workspace.emulator
+    ws.write_manifest(manifest())
+    planned = ws.run("plan", "--target", "user:E1", "--out", "plan.json", "--detailed-exitcode")
+    assert planned.returncode == 2, planned.stderr
+    out = planned.stdout
+    assert "Warning: this plan is partial (targets: user:E1)" in out
+    assert "create user E1" in out and "E2" not in out and "amir" not in out
+    doc = json.loads((ws.path / "plan.json").read_text())
+    assert doc["targets"] == ["user:E1"]
+    assert {a["id"] for a in doc["actions"]} == {
+        "create:user:E1",
+        "add_members:group:Support",
+        "add_members:group:Support Tier1",
+    }
+    assert ws.run("show", "plan.json").stdout == out
+    markdown = ws.run("show", "plan.json", "--format", "markdown").stdout
+    assert "this plan is partial" in markdown
+    applied = ws.run("apply", "plan.json")
+    assert applied.returncode == 0, applied.stderr
+    assert {u["userName"] for u in emu.users()} == {"jane@example.com"}
+    assert set(rows(ws.state, "SELECT group_name, user_key FROM memberships")) == {
+        ("Support", "E1"),
+        ("Support Tier1", "E1"),
+    }
+    assert ws.run("plan", "--out", "rest.json").returncode == 0
+    rest_doc = json.loads((ws.path / "rest.json").read_text())
+    assert rest_doc["targets"] == []
+    assert {a["id"] for a in rest_doc["actions"]} == {
+        "create:user:E2",
+        "add_members:group:Support",
+    }
+    assert [m["key"] for m in rest_doc["actions"][1]["members"]] == ["E2"]
+    assert ws.run("apply", "rest.json").returncode == 0
+    assert ws.run("plan", "--detailed-exitcode").returncode == 0
+
+
+def test_targeted_group_brings_the_creates_it_needs_and_nothing_else(workspace):
+    ws = workspace
+    ws.write_manifest(manifest())
+    planned = ws.run("plan", "--target", "group:Support", "--out", "plan.json")
+    assert planned.returncode == 0, planned.stderr
+    ids = {a["id"] for a in json.loads((ws.path / "plan.json").read_text())["actions"]}
+    assert ids == {"create:user:E1", "create:user:E2", "add_members:group:Support"}
+    assert ws.run("apply", "plan.json").returncode == 0
+    assert ws.emulator.member_names("Support Tier1") == set()
+    assert ws.run("plan", "--out", "next.json").returncode == 0
+    ids = {a["id"] for a in json.loads((ws.path / "next.json").read_text())["actions"]}
+    assert ids == {"add_members:group:Support Tier1"}
+
+
+def test_unknown_target_is_one_clear_error(workspace):
+    ws = workspace
+    ws.write_manifest(manifest())
+    for bad in ("user:nobody", "group:Nope", "E1"):
+        result = ws.run("plan", "--target", bad)
+        assert result.returncode == 1 and "--target" in result.stderr
+        assert "Traceback" not in result.stderr

@@ -42,6 +42,8 @@ from scimctl.plan.model import (
     Review,
     Summary,
 )
+from scimctl.plan.targets import memberships as targeted_memberships
+from scimctl.plan.targets import parse_targets, select
 
 
 def ancestry(groups: dict[str, GroupSpec], name: str) -> list[str]:
@@ -85,8 +87,14 @@ def compute_plan(
     manifest_digest: str,
     max_deprovision: int | None = None,
     redact: tuple[str, ...] | list[str] = DEFAULT_REDACT,
+    targets: tuple[str, ...] | list[str] = (),
 ) -> Plan:
-    """Validate against the directory, then diff; raise on problems or a refused plan."""
+    """Validate against the directory, then diff; raise on problems or a refused plan.
+
+    With ``targets`` the plan is partial: only those resources and what they need
+    (see :mod:`scimctl.plan.targets`), and the plan document lists the targets.
+    """
+    target_users, target_groups = parse_targets(targets, desired, state)
     problems = check_directory(desired, snapshot, state)
     if problems:
         raise InputError(problems)
@@ -131,6 +139,15 @@ def compute_plan(
         desired, snapshot, groups, state, matched, ignored
     )
     actions.extend(member_actions)
+    plan_memberships = {
+        name: GroupMembers(id=groups[name].id, members=sorted(keys))
+        for name, keys in sorted(wanted.items())
+    }
+    if targets:
+        actions, _ = select(actions, target_users, target_groups)
+        plan_memberships = targeted_memberships(
+            plan_memberships, state, target_users, target_groups
+        )
     actions.sort(key=lambda a: (KIND_ORDER.index(a.kind), a.key))
     privileged = privileged_roles(snapshot.roles, desired.policy.deny_permissions)
     actions = [a.model_copy(update={"effects": effects_of(a, privileged)}) for a in actions]
@@ -164,11 +181,9 @@ def compute_plan(
             effects=effects,
             through_adoption=through_adoption,
         ),
-        memberships={
-            name: GroupMembers(id=groups[name].id, members=sorted(keys))
-            for name, keys in sorted(wanted.items())
-        },
+        memberships=plan_memberships,
         review=Review(redact=list(redact)),
+        targets=sorted(set(targets)),
     )
 
 

@@ -192,6 +192,13 @@ class Plan(PlanModel):
     # (hierarchy flattened), so apply can record the managed memberships in state.
     memberships: dict[str, GroupMembers] = Field(default_factory=dict)
     review: Review = Field(default_factory=Review)
+    # A targeted plan (``plan --target``) is partial: it holds only these resources and
+    # what they need; apply recomputes with the same targets. Empty: the whole manifest.
+    targets: list[str] = Field(default_factory=list)
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.targets)
 
     @property
     def has_changes(self) -> bool:

@@ -198,6 +198,8 @@ def render_text(plan: Plan, color: bool = False) -> str:
     out = [f"Workspace: {esc(plan.workspace)}  (state serial {plan.state['serial']})", ""]
     if plan.review.redacted:
         out += [f"Redacted: {', '.join(plan.review.redact)} are masked.", ""]
+    if plan.partial:
+        out += [style(partial_warning(plan), "-"), ""]
 
     def block(actions: list[Action], with_effects: bool) -> None:
         for a in _sorted(actions):
@@ -218,6 +220,15 @@ def render_text(plan: Plan, color: bool = False) -> str:
         block(other, with_effects=False)
     out.extend(summary_lines(plan))
     return "\n".join(out) + "\n"
+
+
+def partial_warning(plan: Plan) -> str:
+    """Terraform's -target warning: what is left out is neither shown nor applied."""
+    return (
+        f"Warning: this plan is partial (targets: {esc(', '.join(plan.targets))}). Other "
+        "changes the manifest needs are not shown and will not be applied; run plan "
+        "without --target to see them all."
+    )
 
 
 def render_json(plan: Plan) -> str:
@@ -249,6 +260,8 @@ def render_markdown(plan: Plan, color: bool = False, limit: int = GITHUB_COMMENT
     del color
     s = plan.summary
     head = [f"### scimctl plan for {md(esc(plan.workspace))}", ""]
+    if plan.partial:
+        head += [f"> **{md(partial_warning(plan))}**", ""]
     head += [f"**{md(line)}**  " for line in summary_lines(plan)]
     head[-1] = head[-1].rstrip()
     head += [
