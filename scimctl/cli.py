@@ -265,6 +265,26 @@ def _colour() -> bool:
 
 
 @main.command()
+@manifest_option
+@state_option
+@format_option
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0: no drift, 1: error, 2: drift.")
+def drift(manifests: tuple[str, ...], state: str | None, fmt: str, detailed_exitcode: bool) -> None:
+    """List changes made in Genesys, outside scimctl, since scimctl last applied."""
+    from scimctl import commands
+    from scimctl.drift import render_drift
+
+    manifest = _manifest(manifests)
+    target = _target(manifest)
+    store = _store(state)
+    with _client(target) as client:
+        report = commands.drift(target, client, store)
+    click.echo(render_drift(report, fmt), nl=False)
+    if detailed_exitcode and report.has_drift:
+        raise Exit(2)
+
+
+@main.command()
 @click.argument("plan_file", type=click.Path(dir_okay=False))
 @format_option
 @redact_option

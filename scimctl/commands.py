@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from scimctl.config import Target
+from scimctl.drift import DriftReport, compute_drift
 from scimctl.errors import ConfigError, StateError
 from scimctl.manifest import Manifest
 from scimctl.plan.diff import compute_plan
@@ -130,3 +131,21 @@ def state_rm(store: Store, workspace: str, address: str, *, lock_timeout: float 
         raise
     store.finish_run(run_id, "succeeded", summary={"released": f"{kind}:{key}"})
     return Released(kind, key, live_id, user_name, run_id)
+
+
+def drift(target: Target, client: GenesysClient, store: Store) -> DriftReport:
+    """Changes made in Genesys since scimctl last applied, recorded as a ``drift`` run
+    (its summary holds the count, for metrics and for whoever asks later)."""
+    run_id = store.start_run(target.workspace, "drift")
+    try:
+        state = store.state(target.workspace)
+        report = compute_drift(target.workspace, state, client.snapshot())
+    except BaseException as exc:
+        store.finish_run(run_id, "error", error=str(exc) or exc.__class__.__name__)
+        raise
+    store.finish_run(
+        run_id,
+        "drift" if report.has_drift else "no-drift",
+        summary={"drift": len(report.items), "managed_users": report.managed_users},
+    )
+    return report

@@ -101,6 +101,7 @@ class LiveUser:
     external_id: str | None
     attrs: Attrs
     version: str | None = None
+    modified: str | None = None  # meta.lastModified: when the directory says it changed
 
     @property
     def user_name(self) -> str:
@@ -208,6 +209,9 @@ class StateView:
     users: dict[str, ManagedUser] = field(default_factory=dict)  # key -> live id
     groups: dict[str, str] = field(default_factory=dict)  # name -> live id
     memberships: frozenset[tuple[str, str]] = frozenset()  # (group name, user key)
+    # The attributes scimctl last applied (or adopted) per user key: what "drift" and
+    # the plan's "reverts a change made in Genesys" effect compare the directory with.
+    applied: dict[str, Attrs] = field(default_factory=dict)
 
     @classmethod
     def empty(cls, lineage: str = "") -> StateView:

@@ -8,6 +8,8 @@ import json
 import sqlalchemy as sa
 from conftest import user
 
+from scimctl.scim.schema import PATCH_OP
+
 
 def manifest(**extra):
     return {
@@ -336,3 +338,62 @@ def test_unknown_target_is_one_clear_error(workspace):
         result = ws.run("plan", "--target", bad)
         assert result.returncode == 1 and "--target" in result.stderr
         assert "Traceback" not in result.stderr
+
+
+# -- drift --------------------------------------------------------------------------------
+
+
+def test_drift_reports_hand_changes_and_plan_marks_their_revert(workspace):
+    ws, emu = workspace, workspace.emulator
+    ws.write_manifest(manifest())
+    assert ws.run("apply", "--auto-approve").returncode == 0
+    clean = ws.run("drift", "--detailed-exitcode")
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "No drift" in clean.stdout
+
+    jane, amir = by_name(emu, "jane@example.com"), by_name(emu, "amir@example.com")
+    with emu.http() as h:
+        h.patch(
+            f"/api/v2/scim/v2/Users/{jane['id']}",
+            json={
+                "schemas": [PATCH_OP],
+                "Operations": [{"op": "replace", "path": "title", "value": "Boss"}],
+            },
+        ).raise_for_status()
+        support = emu.group("Support")
+        h.patch(
+            f"/api/v2/scim/v2/Groups/{support['id']}",
+            json={
+                "schemas": [PATCH_OP],
+                "Operations": [{"op": "remove", "path": f'members[value eq "{amir["id"]}"]'}],
+            },
+        ).raise_for_status()
+    changed_at = by_name(emu, "jane@example.com")["meta"]["lastModified"]
+
+    text = ws.run("drift", "--detailed-exitcode")
+    assert text.returncode == 2, text.stderr
+    assert "2 changes made outside scimctl" in text.stdout
+    assert f'~ E1 (jane@example.com) title: "Agent" -> "Boss"  (changed {changed_at})' in (
+        text.stdout
+    )
+    assert 'E2 (amir@example.com) group:Support: "member" -> "removed"' in text.stdout
+    doc = json.loads(ws.run("drift", "--format", "json").stdout)
+    assert doc["drift"] is True
+    title = next(c for c in doc["changes"] if c["attribute"] == "title")
+    assert (title["key"], title["before"], title["after"], title["changed_at"]) == (
+        "E1",
+        "Agent",
+        "Boss",
+        changed_at,
+    )
+    markdown = ws.run("drift", "--format", "markdown").stdout
+    assert '| E1 (jane@example.com) | title | "Agent" | "Boss" |' in markdown
+
+    planned = ws.run("plan", "--out", "plan.json")
+    assert "reverts a change made in Genesys: title" in planned.stdout
+    update = next(
+        a for a in json.loads((ws.path / "plan.json").read_text())["actions"] if a["key"] == "E1"
+    )
+    assert {"kind": "reverts_drift", "subject": "title", "privileged": False} in update["effects"]
+    assert ws.run("apply", "plan.json").returncode == 0
+    assert ws.run("drift", "--detailed-exitcode").returncode == 0

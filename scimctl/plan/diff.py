@@ -150,7 +150,10 @@ def compute_plan(
         )
     actions.sort(key=lambda a: (KIND_ORDER.index(a.kind), a.key))
     privileged = privileged_roles(snapshot.roles, desired.policy.deny_permissions)
-    actions = [a.model_copy(update={"effects": effects_of(a, privileged)}) for a in actions]
+    actions = [
+        a.model_copy(update={"effects": effects_of(a, privileged) + _reverts(a, state)})
+        for a in actions
+    ]
     _guard(actions, desired.policy.max_deprovision, len(state.users), max_deprovision)
     managed_ids = {m.id for k, m in state.users.items() if k not in released} | {
         u.id for u in matched.values() if u is not None
@@ -224,6 +227,19 @@ def effects_of(action: Action, privileged: frozenset[str]) -> list[Effect]:
             for m in action.members
         ]
     return out
+
+
+def _reverts(action: Action, state: StateView) -> list[Effect]:
+    """Changes that overwrite a live value someone set in Genesys since scimctl last
+    applied this user (the drift report's finding), one effect per attribute."""
+    applied = state.applied.get(action.key) if action.resource == "user" else None
+    if not applied or action.kind in ("create", "restore", "adopt"):
+        return []
+    return [
+        Effect(kind="reverts_drift", subject=attr)
+        for attr, change in sorted(action.changes.items())
+        if attr in applied and not same(attr, applied[attr], change.before)
+    ]
 
 
 def _user_action(

@@ -61,6 +61,7 @@ EffectKind = Literal[
     "adoption",
     "restore",
     "release",
+    "reverts_drift",
 ]
 # Summary keys, most dangerous first; the summary line and every renderer use this order.
 # A role effect counts under "privileged_role_granted" when the role is privileged.
@@ -76,6 +77,7 @@ EFFECT_ORDER: tuple[str, ...] = (
     "adoption",
     "restore",
     "release",
+    "reverts_drift",
 )
 # Effects that take access away or change it on an account that exists already.
 ALWAYS_REVIEW = frozenset(
@@ -88,6 +90,7 @@ ALWAYS_REVIEW = frozenset(
         "username_change",
         "restore",
         "release",
+        "reverts_drift",
     }
 )
 
@@ -111,7 +114,8 @@ class Effect(PlanModel):
     """What an action does to someone's access, so review can start with the risky ones."""
 
     kind: EffectKind
-    subject: str | None = None  # the role (role effects) or the member (group_removal)
+    # the role (role effects), the member (group_removal), the attribute (reverts_drift)
+    subject: str | None = None
     privileged: bool = False  # role effects: the role grants a privileged permission
 
     @property

@@ -67,6 +67,7 @@ EFFECT_LABELS = {
     "adoption": ("adoption", "adoptions"),
     "restore": ("restore of a deleted account", "restores of deleted accounts"),
     "release": ("account released from management", "accounts released from management"),
+    "reverts_drift": ("reverts a change made in Genesys", "revert changes made in Genesys"),
 }
 ROLE_EFFECTS = ("privileged_role_granted", "role_granted", "role_removed")
 
@@ -153,7 +154,7 @@ def effects_text(a: Action) -> str:
         found = [e for e in a.effects if e.summary_key == key]
         if not found:
             continue
-        if key in ROLE_EFFECTS:
+        if key in ROLE_EFFECTS or key == "reverts_drift":
             names = ", ".join(esc(e.subject or "?") for e in found)
             parts.append(f"{EFFECT_LABELS[key][0 if len(found) == 1 else 1]}: {names}")
         elif key == "group_removal":

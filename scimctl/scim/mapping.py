@@ -58,8 +58,14 @@ def user_from_scim(doc: dict[str, Any]) -> LiveUser:
         "phoneNumbers": canonical_phones(doc.get("phoneNumbers")),
         "roles": canonical_roles(doc.get("roles")),
     }
-    version = (doc.get("meta") or {}).get("version")
-    return LiveUser(id=doc["id"], external_id=doc.get("externalId"), attrs=attrs, version=version)
+    meta = doc.get("meta") or {}
+    return LiveUser(
+        id=doc["id"],
+        external_id=doc.get("externalId"),
+        attrs=attrs,
+        version=meta.get("version"),
+        modified=meta.get("lastModified"),
+    )
 
 
 def group_from_scim(doc: dict[str, Any]) -> LiveGroup:

@@ -236,12 +236,13 @@ class Store:
             ).first()
             if ws is None:
                 return StateView.empty()
-            users = {
-                r.key: ManagedUser(r.live_id, r.user_name)
-                for r in conn.execute(
-                    sa.select(t.managed_users).where(t.managed_users.c.workspace == workspace)
-                )
-            }
+            users: dict[str, ManagedUser] = {}
+            applied: dict[str, dict[str, Any]] = {}
+            for r in conn.execute(
+                sa.select(t.managed_users).where(t.managed_users.c.workspace == workspace)
+            ):
+                users[r.key] = ManagedUser(r.live_id, r.user_name)
+                applied[r.key] = r.attrs if isinstance(r.attrs, dict) else {}
             groups = {
                 r.name: r.live_id
                 for r in conn.execute(
@@ -254,7 +255,7 @@ class Store:
                     sa.select(t.memberships).where(t.memberships.c.workspace == workspace)
                 )
             )
-        return StateView(ws.lineage, ws.serial, users, groups, members)
+        return StateView(ws.lineage, ws.serial, users, groups, members, applied)
 
     def managed_user_rows(self, workspace: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
