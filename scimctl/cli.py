@@ -264,6 +264,57 @@ def _colour() -> bool:
     return sys.stdout.isatty()
 
 
+@main.command("import")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Manifest to write.")
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@click.option("--api-url", help="Genesys API URL (or the emulator's); else the manifest's target.")
+@click.option("--region", help="Genesys region such as mypurecloud.com.")
+@manifest_option
+@state_option
+@click.option("--where", help="Only users for which this holds: 'department == \"Support\"'.")
+@click.option("--has-external-id", is_flag=True, help="Only users that have an externalId.")
+@click.option("--user-name", "user_names", multiple=True, help="Only these userNames (repeatable).")
+@click.option(
+    "--key-from", type=click.Choice(["userName"]),
+    help="Include users without externalId, keyed by this (the first plan sets it).",
+)  # fmt: skip
+def import_(
+    out: str, force: bool, api_url: str | None, region: str | None,
+    manifests: tuple[str, ...], state: str | None, where: str | None, has_external_id: bool,
+    user_names: tuple[str, ...], key_from: str | None,
+) -> None:  # fmt: skip
+    """Write a manifest reproducing the live directory and record its accounts in state."""
+    from scimctl import commands
+    from scimctl.config import resolve_target
+    from scimctl.importer import ImportOptions
+
+    if api_url or region:
+        target = resolve_target("genesys", region, api_url, None)
+        written = {"provider": "genesys", **({"region": region} if region else {})}
+        if api_url:
+            written["api_url"] = api_url
+    else:
+        manifest = _manifest(manifests)
+        target = _target(manifest)
+        written = {k: v for k, v in manifest.target.model_dump().items() if v is not None}
+    options = ImportOptions(where, has_external_id, user_names, key_from)
+    store = _store(state)
+    with _client(target) as client:
+        result = commands.import_directory(
+            target, client, store, options, out=out, force=force, manifest_target=written
+        )
+    click.echo(
+        f"Wrote {out}: {len(result.users)} users, {len(result.groups)} groups; "
+        f"recorded them in state ({target.workspace}). Plan with: scimctl plan -m {out}"
+    )
+    if result.filtered:
+        click.echo(f"Not chosen by the filters: {result.filtered} users.")
+    if result.left_out:
+        click.echo(f"Left out {len(result.left_out)} users:", err=True)
+        for name, reason in result.left_out:
+            click.echo(f"  {name}: {reason}", err=True)
+
+
 @main.command()
 @manifest_option
 @state_option

@@ -14,6 +14,7 @@ from typing import Any
 from scimctl.config import Target
 from scimctl.drift import DriftReport, compute_drift
 from scimctl.errors import ConfigError, StateError
+from scimctl.importer import ImportOptions, ImportResult, build_manifest
 from scimctl.manifest import Manifest
 from scimctl.plan.diff import compute_plan
 from scimctl.plan.model import Plan
@@ -149,3 +150,83 @@ def drift(target: Target, client: GenesysClient, store: Store) -> DriftReport:
         summary={"drift": len(report.items), "managed_users": report.managed_users},
     )
     return report
+
+
+def import_directory(
+    target: Target,
+    client: GenesysClient,
+    store: Store,
+    options: ImportOptions,
+    *,
+    out: str,
+    force: bool = False,
+    manifest_target: dict[str, str],
+    lock_timeout: float = 0.0,
+) -> ImportResult:
+    """Write a manifest reproducing the directory and record its accounts in state.
+
+    The file is written first (to a temporary name, then renamed) and state second:
+    if recording fails, the next plan adopts the accounts instead of deactivating
+    them. Refuses to overwrite ``out`` unless ``force``.
+    """
+    from pathlib import Path
+
+    from scimctl.files import check_writable
+
+    path = check_writable(out, "--out")
+    if path.exists() and not force:
+        raise ConfigError(f"{out} exists; pass --force to overwrite it")
+    ws = target.workspace
+    run_id = store.start_run(ws, "import")
+    try:
+        snapshot = client.snapshot()
+        result = build_manifest(snapshot, options, target=manifest_target, source=target.api_url)
+        tmp = Path(f"{path}.tmp-{run_id[:8]}")
+        tmp.write_text(result.text, encoding="utf-8")
+        tmp.replace(path)
+        with store.lock(ws, run_id, timeout=lock_timeout):
+            view = store.state(ws)
+            store.begin_apply(ws, view.lineage, view.serial)
+            owned = {m.id: k for k, m in view.users.items()}
+            keys = {}
+            with store.tx() as conn:
+                for u in result.users:
+                    if owned.get(u.live.id, u.key) != u.key:
+                        continue  # managed under another key already: leave state as is
+                    keys[u.live.id] = u.key
+                    attrs = {k: v for k, v in u.live.attrs.items() if v not in (None, [])}
+                    attrs["roles"] = u.live.attrs.get("roles") or []
+                    store.put_user(
+                        conn, ws, u.key, u.live.id, u.live.user_name, attrs, u.live.version
+                    )
+                    store.append_operation(
+                        conn,
+                        {
+                            "workspace": ws, "run_id": run_id, "phase": "result",
+                            "action_id": f"import:user:{u.key}", "action": "import",
+                            "resource": "user", "resource_key": u.key,
+                            "resource_id": u.live.id, "user_name": u.live.user_name,
+                            "method": None, "path": None, "status": None, "outcome": "ok",
+                            "attempts": 0, "latency_ms": None, "error": None,
+                        },
+                    )  # fmt: skip
+                members: dict[str, list[str]] = {}
+                for u in result.users:
+                    for g in u.groups:
+                        if u.live.id in keys:
+                            members.setdefault(g, []).append(u.key)
+                for name, group_id in sorted(result.groups.items()):
+                    store.put_memberships(conn, ws, name, group_id, members.get(name, []), [])
+    except BaseException as exc:
+        store.finish_run(run_id, "failed", error=str(exc) or exc.__class__.__name__)
+        raise
+    store.finish_run(
+        run_id,
+        "succeeded",
+        summary={
+            "imported": len(result.users),
+            "groups": len(result.groups),
+            "left_out": len(result.left_out),
+        },
+    )
+    return result
