@@ -397,3 +397,14 @@ def test_drift_reports_hand_changes_and_plan_marks_their_revert(workspace):
     assert {"kind": "reverts_drift", "subject": "title", "privileged": False} in update["effects"]
     assert ws.run("apply", "plan.json").returncode == 0
     assert ws.run("drift", "--detailed-exitcode").returncode == 0
+
+
+def test_key_lengths_are_bounded_with_a_located_error(workspace):
+    ws = workspace
+    long_key = "K" * 256
+    long_name = "a" * 250 + "@example.com"
+    ws.write_manifest({"users": [user(long_key, "ok@example.com"), user("E1", long_name)]})
+    result = ws.run("validate")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "2 problems found" in result.stderr
+    assert "at most 255 characters" in result.stderr and "at most 254 characters" in result.stderr
