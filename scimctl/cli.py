@@ -304,13 +304,13 @@ def import_(
             target, client, store, options, out=out, force=force, manifest_target=written
         )
     click.echo(
-        f"Wrote {out}: {len(result.users)} users, {len(result.groups)} groups; "
+        f"Wrote {out}: {len(result.users)} user(s), {len(result.groups)} group(s); "
         f"recorded them in state ({target.workspace}). Plan with: scimctl plan -m {out}"
     )
     if result.filtered:
         click.echo(f"Not chosen by the filters: {result.filtered} users.")
     if result.left_out:
-        click.echo(f"Left out {len(result.left_out)} users:", err=True)
+        click.echo(f"Left out {len(result.left_out)} user(s):", err=True)
         for name, reason in result.left_out:
             click.echo(f"  {name}: {reason}", err=True)
 

@@ -190,15 +190,18 @@ def import_directory(
             owned = {m.id: k for k, m in view.users.items()}
             keys = {}
             with store.tx() as conn:
+                records = []
                 for u in result.users:
                     if owned.get(u.live.id, u.key) != u.key:
                         continue  # managed under another key already: leave state as is
                     keys[u.live.id] = u.key
                     attrs = {k: v for k, v in u.live.attrs.items() if v not in (None, [])}
                     attrs["roles"] = u.live.attrs.get("roles") or []
-                    store.put_user(
-                        conn, ws, u.key, u.live.id, u.live.user_name, attrs, u.live.version
-                    )
+                    records.append((u.key, u.live.id, u.live.user_name, attrs, u.live.version))
+                store.put_users(conn, ws, records)
+                for u in result.users:
+                    if keys.get(u.live.id) != u.key:
+                        continue
                     store.append_operation(
                         conn,
                         {

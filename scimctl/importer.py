@@ -34,7 +34,13 @@ from scimctl.plan.checks import grants
 
 KEY_RULES = ("userName",)
 _env = SandboxedEnvironment(undefined=jinja2.ChainableUndefined, autoescape=False)
-_Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """libyaml when present; never anchors and aliases, which people cannot read."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 @dataclass(frozen=True)
@@ -94,8 +100,10 @@ def build_manifest(
     for g in snapshot.groups:
         for uid in g.members:
             member_of.setdefault(uid, []).append(g.name)
-    roles = {r.name: r for r in snapshot.roles}
     deny = tuple(PolicyModel().deny_permissions)
+    denied_roles = {
+        r.name for r in snapshot.roles if any(grants(p, d) for p in r.permissions for d in deny)
+    }
     result = ImportResult(text="", users=[], groups={})
     seen: set[str] = set()
     entries: list[dict[str, Any]] = []
@@ -113,11 +121,7 @@ def build_manifest(
         if key in seen:
             result.left_out.append((live.user_name, f"externalId {key!r} is not unique"))
             continue
-        denied = sorted(
-            r
-            for r in live.attrs.get("roles") or []
-            if r in roles and any(grants(p, d) for p in roles[r].permissions for d in deny)
-        )
+        denied = sorted(r for r in live.attrs.get("roles") or [] if r in denied_roles)
         if denied:
             result.left_out.append(
                 (live.user_name, f"holds {', '.join(denied)}, denied by the default policy")
@@ -146,17 +150,31 @@ def build_manifest(
     doc["users"] = entries
     header = [
         f"# Written by scimctl import {__version__} from {source}",
-        f"# on {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}: {len(entries)} users, "
-        f"{len(declared)} groups (Genesys groups are flat; add parent: to nest).",
+        f"# on {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}: "
+        f"{_count(len(entries), 'user')}, {_count(len(declared), 'group')} "
+        "(Genesys groups are flat; add parent: to nest).",
         "# scimctl records these accounts in its state, so a plan against this file",
         "# shows no changes until you edit it. Defaults hold the most common division",
         "# and roles; a user lists only what differs.",
     ]
     if result.left_out:
-        header.append(f"# Left out: {len(result.left_out)} accounts (listed by scimctl import).")
-    body = yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+        header.append(
+            f"# Left out: {_count(len(result.left_out), 'account')} (listed by scimctl import)."
+        )
+    body = yaml.dump(
+        doc,
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        width=100,
+        default_flow_style=None,  # short lists inline: roles: [Agent, Employee]
+    )
     result.text = "\n".join(header) + "\n" + body
     return result
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _entry(key: str, live: LiveUser, groups: tuple[str, ...]) -> dict[str, Any]:

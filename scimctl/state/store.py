@@ -482,6 +482,33 @@ class Store:
             conn.execute(_INSERT_USER, values)
 
     @staticmethod
+    def put_users(
+        conn: Connection,
+        workspace: str,
+        users: list[tuple[str, str, str, dict[str, Any], str | None]],
+    ) -> None:
+        """Many (key, live_id, user_name, attrs, version) at once (import): new keys go
+        in as one executemany insert, existing ones are updated one by one."""
+        ut = t.managed_users
+        existing = set(
+            conn.execute(sa.select(ut.c.key).where(ut.c.workspace == workspace)).scalars()
+        )
+        stamp = now()
+        rows = [
+            {
+                "b_ws": workspace, "b_key": k, "b_live_id": i, "b_user_name": n,
+                "b_attrs": a, "b_version": v, "b_updated_at": stamp,
+            }
+            for k, i, n, a, v in users
+        ]  # fmt: skip
+        new = [r for r in rows if r["b_key"] not in existing]
+        if new:
+            conn.execute(_INSERT_USER, new)
+        for r in rows:
+            if r["b_key"] in existing:
+                conn.execute(_UPDATE_USER, r)
+
+    @staticmethod
     def drop_user(conn: Connection, workspace: str, key: str) -> None:
         conn.execute(
             t.managed_users.delete().where(
