@@ -16,6 +16,8 @@ pure: no I/O.
 
 from __future__ import annotations
 
+import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,12 +37,8 @@ from scimctl.plan.checks import grants
 KEY_RULES = ("userName",)
 _env = SandboxedEnvironment(undefined=jinja2.ChainableUndefined, autoescape=False)
 
-
-class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
-    """libyaml when present; never anchors and aliases, which people cannot read."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
+_PLAIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 .@_+/()'-]*(?<! )$")
+_resolver = yaml.resolver.Resolver()
 
 
 @dataclass(frozen=True)
@@ -161,16 +159,64 @@ def build_manifest(
         header.append(
             f"# Left out: {_count(len(result.left_out), 'account')} (listed by scimctl import)."
         )
-    body = yaml.dump(
-        doc,
-        Dumper=_Dumper,
-        sort_keys=False,
-        allow_unicode=True,
-        width=100,
-        default_flow_style=None,  # short lists inline: roles: [Agent, Employee]
-    )
+    body = dump(doc)
     result.text = "\n".join(header) + "\n" + body
     return result
+
+
+def _scalar(value: Any) -> str:
+    """A YAML scalar that reads back as exactly ``value``: plain when that is safe
+    (``Support``, ``jane@example.com``), else a JSON string, which YAML reads as a
+    double-quoted scalar (``"1004"``, ``"yes"``, ``"a: b"``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    text = str(value)
+    if _PLAIN.match(text) and _resolver.resolve(yaml.ScalarNode, text, (True, False)) == (
+        "tag:yaml.org,2002:str"
+    ):
+        return text
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _inline(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_inline(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_inline(v)}" for k, v in value.items()) + "}"
+    return _scalar(value)
+
+
+def dump(doc: dict[str, Any]) -> str:
+    """The manifest as block YAML with short lists inline, key order kept.
+
+    Written by hand for the manifest's fixed shape: PyYAML's representer spends
+    seconds on 20,000 users. Tests read the output back with PyYAML.
+    """
+    out: list[str] = []
+
+    def mapping(d: dict[str, Any], indent: str, first_prefix: str | None = None) -> None:
+        for i, (k, v) in enumerate(d.items()):
+            lead = first_prefix if (i == 0 and first_prefix is not None) else indent
+            if isinstance(v, dict) and v and any(isinstance(x, list | dict) for x in v.values()):
+                out.append(f"{lead}{k}:")
+                mapping(v, indent + "  ")
+            elif isinstance(v, dict) and v:
+                if len(v) > 2:
+                    out.append(f"{lead}{k}:")
+                    mapping(v, indent + "  ")
+                else:
+                    out.append(f"{lead}{k}: {_inline(v)}")
+            elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+                out.append(f"{lead}{k}:")
+                for item in v:
+                    mapping(item, indent + "  ", first_prefix=indent + "- ")
+            else:
+                out.append(f"{lead}{k}: {_inline(v)}")
+
+    mapping(doc, "")
+    return "\n".join(out) + "\n"
 
 
 def _count(n: int, noun: str) -> str:
