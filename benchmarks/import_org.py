@@ -58,6 +58,11 @@ def main() -> None:
         out = Path(tmp) / "imported.yaml"
         with GenesysClient.connect(target, CLIENT) as client:
             start = time.monotonic()
+            client.snapshot()
+            read_seconds = time.monotonic() - start
+            read_requests = client.transport.stats.requests
+        with GenesysClient.connect(target, CLIENT) as client:
+            start = time.monotonic()
             result = commands.import_directory(
                 target, client, store, ImportOptions(), out=str(out),
                 manifest_target={"api_url": target.api_url},
@@ -75,6 +80,7 @@ def main() -> None:
             f"{len(result.groups)} groups)",
             ["step", "requests", "seconds", "goal"],
             [
+                ["directory read alone (reference)", read_requests, f"{read_seconds:.2f}", "-"],
                 [
                     "import",
                     import_requests,
