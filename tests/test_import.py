@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import yaml
 from conftest import BASE_SEED, Workspace
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def org(n: int) -> list[dict]:
@@ -101,3 +105,16 @@ def test_import_filters_and_key_rule(seeded):
     bad = ws.run("import", "--out", "x.yaml", "--api-url", emu.url, "--where", "department ==")
     assert bad.returncode == 1 and "--where" in bad.stderr and "Traceback" not in bad.stderr
     assert not (ws.path / "x.yaml").exists()
+
+
+def test_quickstart_import_with_default_options_then_plan_exits_0(
+    start_emulator, tmp_path, sqlite_url
+):
+    seed = yaml.safe_load((ROOT / "examples/quickstart/seed.yaml").read_text())
+    ws = Workspace(tmp_path, start_emulator(seed), sqlite_url)
+    ws.write_manifest({})  # scimctl.yaml: just the target
+    imported = ws.run("import", "--out", "imported.yaml")
+    assert imported.returncode == 0, imported.stderr
+    assert "it.admin@example.com: no externalId" in imported.stderr
+    planned = ws.run("plan", "--manifest", "imported.yaml", "--detailed-exitcode")
+    assert planned.returncode == 0, planned.stdout + planned.stderr

@@ -192,6 +192,9 @@ def test_group_whose_only_new_member_failed_is_skipped_not_succeeded(workspace):
     )
     assert outcomes == {"create:user:E9": "failed", "group:Support": "skipped"}
     assert emu.member_names("Support") == set()
+    again = ws.run("plan")  # not the same create again: it says what holds the name
+    assert again.returncode == 1 and "create user E9" not in again.stdout
+    assert "belongs to live user" in again.stderr and "'X1'" in again.stderr
 
 
 # -- releasing accounts -----------------------------------------------------------------
