@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PORT   ?= 8999
 DEMO   := examples/quickstart
 
-.PHONY: setup demo test lint format bench-plan bench-apply soak clean
+.PHONY: setup demo test lint format bench-plan bench-apply bench-import soak clean
 
 setup: $(STAMP)
 
@@ -38,6 +38,9 @@ bench-plan: $(STAMP)
 
 bench-apply: $(STAMP)
 	$(BIN)/python benchmarks/apply.py
+
+bench-import: $(STAMP)
+	$(BIN)/python benchmarks/import_org.py
 
 soak: $(STAMP)
 	SCIMCTL_TEST_DATABASE_URL=$${SCIMCTL_TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} \

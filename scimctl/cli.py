@@ -159,6 +159,10 @@ format_option = click.option(
     "--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text",
     show_default=True,
 )  # fmt: skip
+target_option = click.option(
+    "--target", "targets", multiple=True, metavar="user:KEY|group:NAME",
+    help="Plan only this user or group and what it needs (repeatable); the plan is partial.",
+)  # fmt: skip
 redact_option = click.option(
     "--redact", is_flag=True,
     help="Mask contact data (the manifest's review.redact; default phoneNumbers, workEmail).",
@@ -265,9 +269,11 @@ def validate(manifests: tuple[str, ...], as_of: Any) -> None:
     help="Exit 0: no changes, 1: error, 2: changes or warnings to review.",
 )  # fmt: skip
 @click.option("--max-deprovision", type=click.IntRange(min=0), help="Allow this many deprovisions.")
+@target_option
 def plan(
     manifests: tuple[str, ...], state: str | None, out: str | None, fmt: str, redact: bool,
     redact_out: bool, detailed_exitcode: bool, max_deprovision: int | None,
+    targets: tuple[str, ...],
 ) -> None:  # fmt: skip
     """Compute the operations that would make the directory match the manifest."""
     from scimctl.files import check_writable
@@ -282,7 +288,7 @@ def plan(
     target = _target(manifest)
     with _client(target) as client:
         store = _store(url)
-        result = _make_plan(manifest, target, client, store, max_deprovision)
+        result = _make_plan(manifest, target, client, store, max_deprovision, targets)
     if redact_out:
         result = redact_plan(result)
     if out:
@@ -296,20 +302,94 @@ def plan(
 
 
 def _make_plan(
-    manifest: Any, target: Target, client: Any, store: Any, max_deprovision: int | None
-) -> Any:
+    manifest: Any, target: Target, client: Any, store: Any, max_deprovision: int | None,
+    targets: tuple[str, ...] = (),
+) -> Any:  # fmt: skip
     from scimctl import commands
     from scimctl.progress import Reading
 
     with Reading() as reading:
         client.on_page = reading.page
-        return commands.plan(manifest, target, client, store, max_deprovision=max_deprovision)
+        return commands.plan(
+            manifest, target, client, store, max_deprovision=max_deprovision, targets=targets
+        )
 
 
 def _colour() -> bool:
     from scimctl.output import colour_enabled
 
     return sys.stdout.isatty() and colour_enabled()
+
+
+@main.command("import")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Manifest to write.")
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@click.option("--api-url", help="Genesys API URL (or the emulator's); else the manifest's target.")
+@click.option("--region", help="Genesys region such as mypurecloud.com.")
+@manifest_option
+@state_option
+@click.option("--where", help="Only users for which this holds: 'department == \"Support\"'.")
+@click.option("--has-external-id", is_flag=True, help="Only users that have an externalId.")
+@click.option("--user-name", "user_names", multiple=True, help="Only these userNames (repeatable).")
+@click.option(
+    "--key-from", type=click.Choice(["userName"]),
+    help="Include users without externalId, keyed by this (the first plan sets it).",
+)  # fmt: skip
+def import_(
+    out: str, force: bool, api_url: str | None, region: str | None,
+    manifests: tuple[str, ...], state: str | None, where: str | None, has_external_id: bool,
+    user_names: tuple[str, ...], key_from: str | None,
+) -> None:  # fmt: skip
+    """Write a manifest reproducing the live directory and record its accounts in state."""
+    from scimctl import commands
+    from scimctl.config import resolve_target
+    from scimctl.importer import ImportOptions
+
+    if api_url or region:
+        target = resolve_target("genesys", region, api_url, None)
+        written = {"provider": "genesys", **({"region": region} if region else {})}
+        if api_url:
+            written["api_url"] = api_url
+    else:
+        manifest = _manifest(manifests)
+        target = _target(manifest)
+        written = {k: v for k, v in manifest.target.model_dump().items() if v is not None}
+    options = ImportOptions(where, has_external_id, user_names, key_from)
+    store = _store(state)
+    with _client(target) as client:
+        result = commands.import_directory(
+            target, client, store, options, out=out, force=force, manifest_target=written
+        )
+    click.echo(
+        f"Wrote {out}: {len(result.users)} user(s), {len(result.groups)} group(s); "
+        f"recorded them in state ({target.workspace}). Plan with: scimctl plan -m {out}"
+    )
+    if result.filtered:
+        click.echo(f"Not chosen by the filters: {result.filtered} users.")
+    if result.left_out:
+        click.echo(f"Left out {len(result.left_out)} user(s):", err=True)
+        for name, reason in result.left_out:
+            click.echo(f"  {name}: {reason}", err=True)
+
+
+@main.command()
+@manifest_option
+@state_option
+@format_option
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0: no drift, 1: error, 2: drift.")
+def drift(manifests: tuple[str, ...], state: str | None, fmt: str, detailed_exitcode: bool) -> None:
+    """List changes made in Genesys, outside scimctl, since scimctl last applied."""
+    from scimctl import commands
+    from scimctl.drift import render_drift
+
+    manifest = _manifest(manifests)
+    target = _target(manifest)
+    store = _store(state)
+    with _client(target) as client:
+        report = commands.drift(target, client, store)
+    click.echo(render_drift(report, fmt), nl=False)
+    if detailed_exitcode and report.has_drift:
+        raise Exit(2)
 
 
 @main.command()
@@ -340,9 +420,11 @@ def show(plan_file: str, fmt: str, redact: bool) -> None:
     help="Seconds to keep looking up a create whose outcome is unknown before sending "
     "it again (Genesys search lags behind writes).",
 )  # fmt: skip
+@target_option
 def apply(
     plan_file: str | None, manifests: tuple[str, ...], state: str | None, auto_approve: bool,
     parallelism: int, lock_timeout: float, max_deprovision: int | None, search_wait: float,
+    targets: tuple[str, ...],
 ) -> None:  # fmt: skip
     """Run a saved plan, or plan now and run it after confirmation.
 
@@ -353,6 +435,8 @@ def apply(
     from scimctl.plan import Plan
     from scimctl.plan.render import render_text
 
+    if plan_file and targets:
+        fail("--target is for planning; a saved plan carries its own targets")
     # Everything that can be checked offline is, before any connection or file.
     the_plan = Plan.load(plan_file, key=_plan_key()) if plan_file else None
     load_credentials()
@@ -364,7 +448,7 @@ def apply(
     store = _store(url)
     if the_plan is None:
         with _client(target) as client:
-            the_plan = _make_plan(manifest, target, client, store, max_deprovision)
+            the_plan = _make_plan(manifest, target, client, store, max_deprovision, targets)
         click.echo(render_text(the_plan, color=_colour()), nl=False)
     if not the_plan.has_changes:
         click.echo("Nothing to apply: the plan has no changes.")
@@ -655,6 +739,39 @@ def state_show(
         click.echo(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False))
     else:
         click.echo(render_record(doc), nl=False)
+
+
+@state_group.command("rm")
+@click.argument("address")
+@manifest_option
+@state_option
+@workspace_option
+@click.option(
+    "--lock-timeout", default=0.0, show_default=True, type=FiniteFloat(0, 86_400),
+    help="Seconds to wait for an apply's lock.",
+)  # fmt: skip
+def state_rm(
+    address: str, manifests: tuple[str, ...], state: str | None, workspace: str | None,
+    lock_timeout: float,
+) -> None:  # fmt: skip
+    """Stop managing user:KEY or group:NAME without touching it in Genesys."""
+    from scimctl import commands
+
+    store = _store(state)
+    done = commands.state_rm(
+        store, _workspace(manifests, workspace), address, lock_timeout=lock_timeout
+    )
+    who = f"{done.key} ({done.user_name})" if done.user_name else done.key
+    click.echo(
+        f"Released {done.resource} {who}, live id {done.live_id}: scimctl no longer manages it "
+        f"and changed nothing in Genesys (run {done.run_id})."
+    )
+    if done.resource == "user":
+        click.echo(
+            "If the manifest still lists it, the next plan adopts it again; "
+            "list it under exclude: to keep it out.",
+            err=True,
+        )
 
 
 @state_group.command("unlock")

@@ -8,15 +8,20 @@ parses options, calls one of these, renders the result and sets the exit code
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from scimctl.apply.guard import target_document
 from scimctl.config import Target
-from scimctl.errors import InputError
+from scimctl.drift import DriftReport, compute_drift
+from scimctl.errors import ConfigError, InputError, StateError
+from scimctl.importer import ImportOptions, ImportResult, build_manifest
 from scimctl.manifest import Manifest
 from scimctl.plan.diff import compute_plan
 from scimctl.plan.model import Plan
 from scimctl.plan.warnings import new_state_warnings
 from scimctl.scim.client import ScimClient
-from scimctl.scim.read import read_directory
+from scimctl.scim.read import may_restore, read_directory, with_deleted
 from scimctl.state.store import Store
 
 
@@ -27,8 +32,13 @@ def plan(
     store: Store,
     *,
     max_deprovision: int | None = None,
+    targets: tuple[str, ...] | list[str] = (),
 ) -> Plan:
-    """Read the directory and state, compute the plan, and record the run."""
+    """Read the directory and state, compute the plan, and record the run.
+
+    ``targets`` (``user:KEY``, ``group:NAME``) makes a partial plan; a recomputation
+    for apply must pass the saved plan's ``targets`` to compare equal.
+    """
     run_id = store.start_run(target.workspace, "plan", manifest.digest)
     try:
         unsupported = client.unsupported(manifest.desired)
@@ -36,16 +46,21 @@ def plan(
             raise InputError(unsupported)
         state = store.state(target.workspace)
         snapshot = read_directory(client, manifest.desired, state)
-        result = compute_plan(
-            manifest.desired,
-            snapshot,
-            state,
-            workspace=target.workspace,
-            target=target_document(target),
-            manifest_digest=manifest.digest,
-            max_deprovision=max_deprovision,
-            redact=manifest.review.redact,
-        )
+        options: dict[str, Any] = {
+            "workspace": target.workspace,
+            "target": target_document(target),
+            "manifest_digest": manifest.digest,
+            "max_deprovision": max_deprovision,
+            "redact": manifest.review.redact,
+            "targets": tuple(targets),
+        }
+        result = compute_plan(manifest.desired, snapshot, state, **options)
+        if may_restore(result, target):
+            # Deleted accounts keep their userName reserved and SCIM cannot see them:
+            # read them (Platform API) only when a create might meet one.
+            snapshot = with_deleted(client, snapshot)
+            if snapshot.deleted:
+                result = compute_plan(manifest.desired, snapshot, state, **options)
         warnings = new_state_warnings(manifest.desired, snapshot, state)
         if warnings:
             result = result.model_copy(update={"warnings": [*result.warnings, *warnings]})
@@ -57,5 +72,169 @@ def plan(
         "changes" if result.has_changes else "no-changes",
         summary=result.summary.model_dump(),
         plan_digest=result.digest,
+    )
+    return result
+
+
+@dataclass(frozen=True)
+class Released:
+    """What ``state rm`` stopped managing, and the run that records who and when."""
+
+    resource: str  # user | group
+    key: str
+    live_id: str
+    user_name: str | None
+    run_id: str
+
+
+def state_rm(store: Store, workspace: str, address: str, *, lock_timeout: float = 0.0) -> Released:
+    """Stop managing one user or group without touching it (Terraform's ``state rm``).
+
+    The account keeps everything it has in Genesys; only the state forgets it, under
+    the workspace lock, with the serial moved (plans made before are stale) and a
+    journal row saying who released it and when.
+    """
+    kind, sep, name = address.partition(":")
+    if not sep or kind not in ("user", "group") or not name:
+        raise ConfigError(f"{address!r}: use user:KEY (externalId or userName) or group:NAME")
+    view = store.state(workspace)
+    user_name: str | None = None
+    if kind == "user":
+        key = name if name in view.users else None
+        if key is None:
+            key = next(
+                (k for k, m in view.users.items() if m.user_name.lower() == name.lower()), None
+            )
+        if key is None:
+            raise StateError(f"user {name!r} is not managed in {workspace}")
+        live_id, user_name = view.users[key].id, view.users[key].user_name
+    else:
+        if name not in view.groups:
+            raise StateError(f"group {name!r} is not managed in {workspace}")
+        key, live_id = name, view.groups[name]
+    run_id = store.start_run(workspace, "state-rm")
+    try:
+        with store.lock(workspace, run_id, timeout=lock_timeout):
+            store.begin_apply(workspace, view.lineage, view.serial)
+            with store.tx() as conn:
+                store.append_operation(
+                    conn,
+                    {
+                        "workspace": workspace, "run_id": run_id, "phase": "result",
+                        "action_id": f"release:{kind}:{key}", "action": "release",
+                        "resource": kind, "resource_key": key, "resource_id": live_id,
+                        "user_name": user_name, "method": None, "path": None, "status": None,
+                        "outcome": "ok", "attempts": 0, "latency_ms": None,
+                        "error": None,
+                    },
+                )  # fmt: skip
+                if kind == "user":
+                    store.drop_user(conn, workspace, key)
+                else:
+                    store.drop_group(conn, workspace, key)
+    except BaseException as exc:
+        store.finish_run(run_id, "failed", error=str(exc) or exc.__class__.__name__)
+        raise
+    store.finish_run(run_id, "succeeded", summary={"released": f"{kind}:{key}"})
+    return Released(kind, key, live_id, user_name, run_id)
+
+
+def drift(target: Target, client: ScimClient, store: Store) -> DriftReport:
+    """Changes made in Genesys since scimctl last applied, recorded as a ``drift`` run
+    (its summary holds the count, for metrics and for whoever asks later)."""
+    run_id = store.start_run(target.workspace, "drift")
+    try:
+        state = store.state(target.workspace)
+        report = compute_drift(target.workspace, state, client.snapshot())
+    except BaseException as exc:
+        store.finish_run(run_id, "error", error=str(exc) or exc.__class__.__name__)
+        raise
+    store.finish_run(
+        run_id,
+        "drift" if report.has_drift else "no-drift",
+        summary={"drift": len(report.items), "managed_users": report.managed_users},
+    )
+    return report
+
+
+def import_directory(
+    target: Target,
+    client: ScimClient,
+    store: Store,
+    options: ImportOptions,
+    *,
+    out: str,
+    force: bool = False,
+    manifest_target: dict[str, str],
+    lock_timeout: float = 0.0,
+) -> ImportResult:
+    """Write a manifest reproducing the directory and record its accounts in state.
+
+    The file is written first (to a temporary name, then renamed) and state second:
+    if recording fails, the next plan adopts the accounts instead of deactivating
+    them. Refuses to overwrite ``out`` unless ``force``.
+    """
+    from pathlib import Path
+
+    from scimctl.files import check_writable
+
+    path = check_writable(out, "--out")
+    if path.exists() and not force:
+        raise ConfigError(f"{out} exists; pass --force to overwrite it")
+    ws = target.workspace
+    run_id = store.start_run(ws, "import")
+    try:
+        snapshot = client.snapshot()
+        result = build_manifest(snapshot, options, target=manifest_target, source=target.api_url)
+        tmp = Path(f"{path}.tmp-{run_id[:8]}")
+        tmp.write_text(result.text, encoding="utf-8")
+        tmp.replace(path)
+        with store.lock(ws, run_id, timeout=lock_timeout):
+            view = store.state(ws)
+            store.begin_apply(ws, view.lineage, view.serial)
+            owned = {m.id: k for k, m in view.users.items()}
+            keys = {}
+            with store.tx() as conn:
+                records = []
+                for u in result.users:
+                    if owned.get(u.live.id, u.key) != u.key:
+                        continue  # managed under another key already: leave state as is
+                    keys[u.live.id] = u.key
+                    attrs = {k: v for k, v in u.live.attrs.items() if v not in (None, [])}
+                    attrs["roles"] = u.live.attrs.get("roles") or []
+                    records.append((u.key, u.live.id, u.live.user_name, attrs, u.live.version))
+                store.put_users(conn, ws, records)
+                for u in result.users:
+                    if keys.get(u.live.id) != u.key:
+                        continue
+                    store.append_operation(
+                        conn,
+                        {
+                            "workspace": ws, "run_id": run_id, "phase": "result",
+                            "action_id": f"import:user:{u.key}", "action": "import",
+                            "resource": "user", "resource_key": u.key,
+                            "resource_id": u.live.id, "user_name": u.live.user_name,
+                            "method": None, "path": None, "status": None, "outcome": "ok",
+                            "attempts": 0, "latency_ms": None, "error": None,
+                        },
+                    )  # fmt: skip
+                members: dict[str, list[str]] = {}
+                for u in result.users:
+                    for g in u.groups:
+                        if u.live.id in keys:
+                            members.setdefault(g, []).append(u.key)
+                for name, group_id in sorted(result.groups.items()):
+                    store.put_memberships(conn, ws, name, group_id, members.get(name, []), [])
+    except BaseException as exc:
+        store.finish_run(run_id, "failed", error=str(exc) or exc.__class__.__name__)
+        raise
+    store.finish_run(
+        run_id,
+        "succeeded",
+        summary={
+            "imported": len(result.users),
+            "groups": len(result.groups),
+            "left_out": len(result.left_out),
+        },
     )
     return result

@@ -99,6 +99,9 @@ class Desired:
     users: dict[str, UserSpec]
     groups: dict[str, GroupSpec]
     policy: Policy = field(default_factory=Policy)
+    # Accounts scimctl must never touch (externalIds or userNames): not desired, not
+    # deprovisioned, and released from state if it manages them.
+    exclude: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,7 @@ class LiveUser:
     external_id: str | None
     attrs: Attrs
     version: str | None = None
+    modified: str | None = None  # meta.lastModified: when the directory says it changed
 
     @property
     def user_name(self) -> str:
@@ -140,11 +144,25 @@ class LiveDivision:
 
 
 @dataclass(frozen=True)
+class DeletedUser:
+    """A soft-deleted account (Platform API): invisible to SCIM, its email still reserved."""
+
+    id: str
+    user_name: str
+    version: int
+    display_name: str | None = None
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """One read of the live directory (active and inactive users, groups, roles).
 
     ``divisions`` is None when the service has no divisions API (a generic SCIM
-    target): division names are then not checked."""
+    target): division names are then not checked.
+
+    ``deleted`` holds deleted accounts, read through the Platform API only when the
+    plan has creates (a create whose userName a deleted account holds is a restore).
+    """
 
     users: tuple[LiveUser, ...]
     groups: tuple[LiveGroup, ...]
@@ -156,6 +174,14 @@ class Snapshot:
     skills: frozenset[str] | None = None
     languages: frozenset[str] | None = None
     divisions: tuple[LiveDivision, ...] | None = None
+    deleted: tuple[DeletedUser, ...] = ()
+
+    @cached_property
+    def deleted_by_name(self) -> dict[str, DeletedUser]:
+        out: dict[str, DeletedUser] = {}
+        for d in self.deleted:
+            out.setdefault(d.user_name.lower(), d)
+        return out
 
     @cached_property
     def index(self) -> LiveIndex:
@@ -210,6 +236,9 @@ class StateView:
     users: dict[str, ManagedUser] = field(default_factory=dict)  # key -> live id
     groups: dict[str, str] = field(default_factory=dict)  # name -> live id
     memberships: frozenset[tuple[str, str]] = frozenset()  # (group name, user key)
+    # The attributes scimctl last applied (or adopted) per user key: what "drift" and
+    # the plan's "reverts a change made in Genesys" effect compare the directory with.
+    applied: dict[str, Attrs] = field(default_factory=dict)
 
     @classmethod
     def empty(cls, lineage: str = "") -> StateView:

@@ -26,7 +26,7 @@ from typing import Any
 from scimctl.errors import ApiError, OperationFailed, OutcomeUnknown
 from scimctl.model import LiveUser, same
 from scimctl.plan.model import Action, Plan
-from scimctl.scim.client import ScimClient
+from scimctl.scim.client import PLATFORM_USERS, ScimClient
 from scimctl.scim.mapping import members_patch, user_patch, user_to_scim
 from scimctl.scim.transport import RequestTrace
 from scimctl.state.store import Store
@@ -47,7 +47,7 @@ QUARANTINE_SHARE = 0.5
 class OpResult:
     node: str
     actions: list[Action]
-    outcome: str  # ok | failed | skipped
+    outcome: str  # ok | failed | skipped | partial (some members left out: their create failed)
     error: str | None = None
     status: int | None = None
     attempts: int = 0
@@ -89,7 +89,7 @@ def build_graph(plan: Plan) -> dict[str, _Node]:
     for action in plan.actions:
         name = f"group:{action.key}" if action.resource == "group" else action.id
         nodes.setdefault(name, _Node(name, [])).actions.append(action)
-    creates = {a.key: a.id for a in plan.actions if a.kind == "create"}
+    creates = {a.key: a.id for a in plan.actions if a.kind in ("create", "restore")}
     removed_in: dict[str, set[str]] = {}
     for action in plan.actions:
         if action.kind == "add_members":
@@ -269,7 +269,6 @@ class Executor:
                 commit = self._group(node, count, res)
             else:
                 commit = self._user(action, count, res)
-            res.outcome = "ok"
         except OperationFailed as exc:
             res.outcome, res.error, res.status = "failed", str(exc), exc.status
         except ApiError as exc:
@@ -283,7 +282,7 @@ class Executor:
             self.store.append_operation(
                 conn, self._row(node, "result", res, method=method, path=path)
             )
-            if commit is not None and res.outcome == "ok":
+            if commit is not None and res.outcome in ("ok", "partial"):
                 commit(conn)
         return res
 
@@ -294,17 +293,30 @@ class Executor:
         users = self.client.users_path
         if action.kind == "create":
             return "POST", users
+        if action.kind == "restore":
+            return "PATCH", f"{PLATFORM_USERS}/{action.live_id}"
         if action.kind == "delete":
             return "DELETE", f"{users}/{action.live_id}"
-        if action.kind == "forget" or not action.changes:
+        if action.kind in ("forget", "release") or not action.changes:
             return None, None
         return "PATCH", f"{users}/{action.live_id}"
 
     # -- users -------------------------------------------------------------------
     def _user(self, action: Action, count: RequestTrace, res: OpResult) -> Commit:
         ws, store = self.workspace, self.store
-        if action.kind == "forget":
+        if action.kind in ("forget", "release"):
             return lambda conn: store.drop_user(conn, ws, action.key)
+        if action.kind == "restore":
+            live = self._restore(action, count)
+            with self._lock:
+                self.created[action.key] = live.id
+
+            def commit_restore(conn: Any) -> None:
+                attrs = {k: v for k, v in live.attrs.items() if v not in (None, [])}
+                store.put_user(conn, ws, action.key, live.id, live.user_name, attrs, live.version)
+                self._event(conn, action, live.id, live.user_name)
+
+            return commit_restore
         if action.kind == "create":
             live, password = self._create(action, count)
             with self._lock:
@@ -386,17 +398,11 @@ class Executor:
                 if exc.status == 409:
                     # After an unknown outcome a 409 means our first try landed and
                     # search has not caught up: look until it does. Otherwise the name
-                    # is someone else's (or a deleted user's): one look is enough.
+                    # is someone else's (or a deleted user's): say whose.
                     wait = self.client.conflict_wait if unknown else 0.0
                     found = self._look_up(action, count, wait)
-                    if found is not None:
-                        live = found
-                        break
-                    raise OperationFailed(
-                        f"userName {action.userName} is taken, possibly by a deleted user "
-                        "(Genesys keeps deleted users' emails reserved): restore or rename it",
-                        409,
-                    ) from None
+                    live = found if found is not None else self._conflict(action, count)
+                    break
                 raise
         sent = False
         if password is not None and self.on_password is not None:
@@ -423,6 +429,57 @@ class Executor:
                 return None
             time.sleep(min(pause, left))
             pause = min(pause * 2, 1.0)
+
+    def _restore(self, action: Action, count: RequestTrace) -> LiveUser:
+        """Platform restore, then every desired attribute: the account comes back with
+        whatever it had when deleted and without roles (reference §7, §11)."""
+        assert action.live_id is not None and action.version is not None
+        try:
+            self.client.restore_user(action.live_id, int(action.version), trace=count)
+        except OutcomeUnknown:
+            pass  # the SCIM read below says whether it came back
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+            raise OperationFailed(
+                f"the deleted account {action.live_id} changed since the plan was made "
+                "(version mismatch); run plan again",
+                409,
+            ) from None
+        try:
+            live = self.client.get_user(action.live_id, trace=count)
+        except ApiError as exc:
+            if exc.status == 404:
+                raise OperationFailed(
+                    f"restoring {action.live_id} did not bring it back; run plan again", 404
+                ) from None
+            raise
+        changes = {k: c.after for k, c in action.changes.items() if k != "externalId"}
+        return self.client.patch_user(
+            live.id, user_patch(changes, action.key), live.version, trace=count
+        )
+
+    def _conflict(self, action: Action, count: RequestTrace) -> LiveUser:
+        """A create answered 409: our own earlier attempt, or say who holds the userName."""
+        user_name = action.userName or ""
+        found = self.client.find_user(action.key, trace=count)
+        if found is not None and found.external_id == action.key:
+            return found
+        holder = self.client.find_user(user_name=user_name, trace=count)
+        if holder is not None:
+            raise OperationFailed(
+                f"userName {user_name} is taken by live account {holder.id} "
+                f"(externalId {holder.external_id or 'none'}); the next plan shows it",
+                409,
+            )
+        deleted = self.client.find_deleted_user(user_name, trace=count)
+        if deleted is not None:
+            raise OperationFailed(
+                f"userName {user_name} is held by deleted account {deleted.id}; "
+                "the next plan restores it",
+                409,
+            )
+        raise OperationFailed(f"userName {user_name} is taken (409) by an account not found", 409)
 
     def _patch_user(self, action: Action, count: RequestTrace) -> LiveUser:
         """PATCH with If-Match; a version conflict is checked by a GET by id.
@@ -494,7 +551,7 @@ class Executor:
         self.store.add_event(conn, self.workspace, self.run_id, payload)
 
     # -- groups ------------------------------------------------------------------
-    def _group(self, node: _Node, count: RequestTrace, res: OpResult) -> Commit:
+    def _group(self, node: _Node, count: RequestTrace, res: OpResult) -> Commit | None:
         group = node.actions[0]
         add_ids, add_keys, remove_ids, remove_keys, missing = [], [], [], [], []
         for action in node.actions:
@@ -511,9 +568,16 @@ class Executor:
                     remove_ids.append(m.id)
                     if m.key:
                         remove_keys.append(m.key)
-        self._patch_members(group.live_id, group.version, add_ids, remove_ids, count)
+        sent = bool(add_ids or remove_ids)
+        if sent:
+            self._patch_members(group.live_id, group.version, add_ids, remove_ids, count)
         if missing:
+            # Never "succeeded" for members nothing was sent for: the node is
+            # reported skipped when all of it depended on failed creates.
             res.error = f"left out members whose create failed: {', '.join(sorted(missing))}"
+            res.outcome = "partial" if sent else "skipped"
+            if not sent:
+                return None
         ws, store = self.workspace, self.store
         return lambda conn: store.put_memberships(
             conn, ws, group.key, group.live_id, add_keys, remove_keys

@@ -103,6 +103,17 @@ def _user_rules(
         if a.kind == "adopt" and a.live_id in owner and owner[a.live_id] != a.key:
             out.append(f"{where}: the account is managed as {owner[a.live_id]}")
         return out
+    if a.kind == "restore":
+        if spec is None:
+            out.append(f"{where}: {a.key} is not in the manifest")
+        if a.live_id is not None and a.live_id in owner and owner[a.live_id] != a.key:
+            out.append(f"{where}: the account is managed as {owner[a.live_id]}")
+        return out
+    if a.kind == "release":
+        # Nothing is sent: the state only forgets an account the manifest excludes.
+        if managed is None:
+            out.append(f"{where}: the account is not one scimctl manages as {a.key}")
+        return out
     if a.kind == "rekey":
         # The account moves from an earlier key the manifest names for this person.
         old = a.changes["externalId"].before if "externalId" in a.changes else None
@@ -195,6 +206,7 @@ def check_reviewed(
             manifest_digest=manifest_digest,
             max_deprovision=max_deprovision,
             redact=plan.review.redact,
+            targets=tuple(plan.targets),
         )
         # A redacted file shows masked values: compare through the same mask, and run
         # the values computed now, never the file's masks.

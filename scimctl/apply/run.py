@@ -11,17 +11,17 @@ from scimctl.apply.guard import PlanNotReviewed, check_reviewed, target_document
 from scimctl.config import Target
 from scimctl.errors import InputError, LockError, PlanRefused, StalePlan, StaleState
 from scimctl.metrics import run_metrics
-from scimctl.model import Desired
+from scimctl.model import Desired, Snapshot, StateView
 from scimctl.plan.model import Plan
 from scimctl.scim.client import ScimClient
-from scimctl.scim.read import read_directory
+from scimctl.scim.read import may_restore, read_directory, with_deleted
 from scimctl.state.store import Store
 
 
 def _record_memberships(plan: Plan, report: ApplyReport, store: Store) -> None:
     """State's memberships become what the plan intended, where that went through."""
     not_done = [a for r in report.results if r.outcome != "ok" for a in r.actions]
-    missing = {a.key for a in not_done if a.kind == "create"}
+    missing = {a.key for a in not_done if a.kind in ("create", "restore")}
     groups = {a.key for a in not_done if a.resource == "group"}
     done = {
         name: (g.id, [k for k in g.members if k not in missing])
@@ -52,6 +52,12 @@ def check_target(plan: Plan, target: Target) -> None:
         raise StalePlan(
             f"the plan is for {plan.workspace}, but the manifest's target is {target.workspace}"
         )
+
+
+def _directory(client: ScimClient, review: Review, state: StateView, plan: Plan) -> Snapshot:
+    """The same read ``plan`` made, deleted accounts included when it could restore."""
+    snapshot = read_directory(client, review.desired, state)
+    return with_deleted(client, snapshot) if may_restore(plan, review.target) else snapshot
 
 
 def apply_plan(
@@ -87,7 +93,7 @@ def apply_plan(
                 # (or, for a redacted file, equals it through the same mask).
                 state = store.state(plan.workspace)
                 plan = check_reviewed(
-                    plan, review.desired, read_directory(client, review.desired, state), state,
+                    plan, review.desired, _directory(client, review, state, plan), state,
                     target=review.target, manifest_digest=review.manifest_digest,
                     max_deprovision=review.max_deprovision, source=review.source,
                 )  # fmt: skip

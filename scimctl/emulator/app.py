@@ -206,6 +206,7 @@ class Emulator:
                 "/api/v2/authorization/divisionspermitted/paged/me",
                 self.api(self.permitted_divisions),
             ),
+            *self._platform_user_routes(),
         ]
         return Starlette(routes=routes)
 
@@ -474,6 +475,24 @@ class Emulator:
             "Resources": [projection(render(r)) for r in page],
         }
         return JSONResponse(body, media_type=SCIM_JSON)
+
+    # -- users (Platform API): deleted accounts and restore ------------------------
+    def _platform_user_routes(self) -> list[Route]:
+        from scimctl.emulator import platform_users as pu
+
+        d = self.directory
+
+        def bound(fn: Callable[[Directory, Request], Awaitable[Response]]) -> Handler:
+            async def handler(request: Request) -> Response:
+                return await fn(d, request)
+
+            return self.api(handler)
+
+        return [
+            Route("/api/v2/users", bound(pu.list_users), methods=["GET"]),
+            Route("/api/v2/users/{id}", bound(pu.patch_user), methods=["PATCH"]),
+            Route("/api/v2/users/{id}", bound(pu.delete_user), methods=["DELETE"]),
+        ]
 
     # -- roles (Platform API) --------------------------------------------------
     def _role_doc(self, role: Role) -> dict[str, Any]:

@@ -89,7 +89,12 @@ def parse_filter(text: str) -> tuple[str, str]:
     if not m:
         raise ScimError(400, f"Unsupported filter: {text}", "invalidFilter")
     value = m.group(2) if m.group(2) is not None else m.group(3)
-    return m.group(1), value.replace('\\"', '"')
+    return m.group(1), _unescape(value)
+
+
+def _unescape(value: str) -> str:
+    """RFC 7644 string literal escapes: backslash-quote and double backslash."""
+    return re.sub(r"\\(.)", r"\1", value)
 
 
 def _split_urn(path: str) -> tuple[str | None, str]:
@@ -398,6 +403,17 @@ class Directory:
                     "members": [m for m in group.doc["members"] if m["value"] != user_id],
                 },
             )
+
+    def set_state(self, res: Resource, state: str) -> None:
+        """Platform state change; restoring a deleted user brings it back without roles."""
+        doc = dict(res.doc)
+        if res.deleted:
+            res.deleted = False
+            doc["roles"] = []
+        doc["active"] = state == "active"
+        res.doc = doc
+        res.touch()
+        self._changes += 1
 
     def visible_users(self) -> list[Resource]:
         return [u for u in self.users.values() if not u.deleted]

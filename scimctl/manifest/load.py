@@ -66,9 +66,10 @@ def load_manifest(
     sections: dict[str, tuple[Any, str]] = {}
     users: list[tuple[UserModel, Location]] = []
     groups: list[tuple[GroupModel, Location]] = []
+    exclude: list[tuple[str, str]] = []  # (externalId or userName, where)
     for path in map(Path, paths):
         try:
-            _load_file(path, problems, sections, users, groups)
+            _load_file(path, problems, sections, users, groups, exclude)
         except Exception as exc:  # a bug in scimctl, reported with its file, not a traceback
             problems.append(
                 Problem(
@@ -108,12 +109,20 @@ def load_manifest(
     current = [(u, loc) for u, loc in users if _started(u, as_of)]
     _managers_by_key(users)
     problems.extend(check_records(users, groups, policy, current={id(u) for u, _ in current}))
+    names = {e.lower(): w for e, w in exclude}
+    for u, loc in users:
+        hit = names.get(u.userName.lower()) or dict(exclude).get(u.externalId)
+        if hit:
+            problems.append(
+                Problem(str(loc), "exclude", f"{u.externalId} is both desired and excluded ({hit})")
+            )
     if problems:
         raise InputError(problems)
     desired = Desired(
         users={u.externalId: _user_spec(u, loc, defaults) for u, loc in current},
         groups={g.name: GroupSpec(g.name, g.parent, g.authoritative, loc) for g, loc in groups},
         policy=policy,
+        exclude=frozenset(e for e, _ in exclude),
     )
     return Manifest(
         files=tuple(str(p) for p in paths),
@@ -131,6 +140,7 @@ def _load_file(
     sections: dict[str, tuple[Any, str]],
     users: list[tuple[UserModel, Location]],
     groups: list[tuple[GroupModel, Location]],
+    exclude: list[tuple[str, str]],
 ) -> None:
     text = _read_manifest(path, problems)
     if text is None:
@@ -189,7 +199,9 @@ def _load_file(
 
     lists = ("users", "groups", "sources")
     top = {k: v for k, v in data.items() if k not in (*lists, *SINGLE_SECTIONS)}
-    validate(ManifestModel, top, ())
+    top_model = validate(ManifestModel, top, ())
+    if top_model is not None:
+        exclude.extend((e, where(("exclude", i))) for i, e in enumerate(top_model.exclude))
     for name, model in (
         ("target", TargetModel),
         ("defaults", DefaultsModel),
@@ -351,5 +363,7 @@ def digest(desired: Desired, target: TargetModel) -> str:
         "groups": {k: [g.parent, g.authoritative] for k, g in desired.groups.items()},
         "policy": asdict(desired.policy),
     }
+    if desired.exclude:  # only then, so digests of manifests without it do not move
+        doc["exclude"] = sorted(desired.exclude)
     raw = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=list)
     return "sha256:" + hashlib.sha256(raw.encode()).hexdigest()

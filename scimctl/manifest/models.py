@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -178,9 +178,15 @@ class DefaultsModel(Clean):
     title: str | None = None
 
 
+# Keys end up in SCIM filter URLs (lookups) and in the state database's 255-character
+# key columns, so they are bounded here, where the error can name file and line.
+MAX_EXTERNAL_ID = 255
+MAX_USER_NAME = 254  # RFC 5321: the longest usable email address
+
+
 class UserModel(Clean):
-    externalId: str = Field(min_length=1)
-    userName: str
+    externalId: str = Field(min_length=1, max_length=MAX_EXTERNAL_ID)
+    userName: str = Field(max_length=MAX_USER_NAME)
     displayName: str = Field(min_length=1)
     active: bool | None = None
     title: str | None = None
@@ -297,3 +303,5 @@ class ManifestModel(Clean):
     sources: list[SourceModel] = []
     hris: HrisModel | None = None
     review: ReviewModel | None = None
+    # Accounts scimctl never touches, by externalId or userName.
+    exclude: list[Annotated[str, Field(min_length=1, max_length=MAX_EXTERNAL_ID)]] = []

@@ -42,6 +42,8 @@ from scimctl.plan.model import (
     Review,
     Summary,
 )
+from scimctl.plan.targets import memberships as targeted_memberships
+from scimctl.plan.targets import parse_targets, select
 
 
 def ancestry(groups: dict[str, GroupSpec], name: str) -> list[str]:
@@ -114,8 +116,14 @@ def compute_plan(
     manifest_digest: str,
     max_deprovision: int | None = None,
     redact: tuple[str, ...] | list[str] = DEFAULT_REDACT,
+    targets: tuple[str, ...] | list[str] = (),
 ) -> Plan:
-    """Validate against the directory, then diff; raise on problems or a refused plan."""
+    """Validate against the directory, then diff; raise on problems or a refused plan.
+
+    With ``targets`` the plan is partial: only those resources and what they need
+    (see :mod:`scimctl.plan.targets`), and the plan document lists the targets.
+    """
+    target_users, target_groups = parse_targets(targets, desired, state)
     problems = check_directory(desired, snapshot, state)
     if problems:
         raise InputError(problems)
@@ -136,10 +144,27 @@ def compute_plan(
         old_key = next((o for o, i in matcher.rekeys.items() if live and i == live.id), None)
         attrs = keep_default_role(spec.attrs, live, desired.policy.default_role)
         action = _user_action(key, attrs, live, in_state=key in state.users, old_key=old_key)
+        if action is not None and action.kind == "create":
+            action = _restore(action, snapshot) or action
         if action:
             actions.append(action)
     ignored: set[str] = set()
-    for key in sorted(set(state.users) - set(desired.users) - set(matcher.rekeys)):
+    released = excluded_keys(desired, snapshot, state)
+    for key in sorted(released):
+        managed = state.users[key]
+        actions.append(
+            Action(
+                id=f"release:user:{key}",
+                kind="release",
+                resource="user",
+                key=key,
+                live_id=managed.id,
+                userName=managed.user_name,
+                reason="listed in exclude: scimctl stops managing it and changes nothing",
+            )
+        )
+    ignored |= released
+    for key in sorted(set(state.users) - set(desired.users) - set(matcher.rekeys) - released):
         managed = state.users[key]
         live = matcher.by_id.get(managed.id)
         action = _deprovision(key, managed.user_name, live, desired.policy.deprovision)
@@ -151,11 +176,23 @@ def compute_plan(
         desired, snapshot, groups, state, matched, ignored
     )
     actions.extend(member_actions)
+    plan_memberships = {
+        name: GroupMembers(id=groups[name].id, members=sorted(keys))
+        for name, keys in sorted(wanted.items())
+    }
+    if targets:
+        actions, _ = select(actions, target_users, target_groups)
+        plan_memberships = targeted_memberships(
+            plan_memberships, state, target_users, target_groups
+        )
     actions.sort(key=lambda a: (KIND_ORDER.index(a.kind), a.key))
     privileged = privileged_roles(snapshot.roles, desired.policy.deny_permissions)
-    actions = [a.model_copy(update={"effects": effects_of(a, privileged)}) for a in actions]
+    actions = [
+        a.model_copy(update={"effects": effects_of(a, privileged) + _reverts(a, state)})
+        for a in actions
+    ]
     _guard(actions, desired.policy.max_deprovision, len(state.users), max_deprovision)
-    managed_ids = {m.id for m in state.users.values()} | {
+    managed_ids = {m.id for k, m in state.users.items() if k not in released} | {
         u.id for u in matched.values() if u is not None
     }
     counts = {k: 0 for k in KIND_ORDER}
@@ -184,11 +221,9 @@ def compute_plan(
             effects=effects,
             through_adoption=through_adoption,
         ),
-        memberships={
-            name: GroupMembers(id=groups[name].id, members=sorted(keys))
-            for name, keys in sorted(wanted.items())
-        },
+        memberships=plan_memberships,
         review=Review(redact=list(redact)),
+        targets=sorted(set(targets)),
     )
 
 
@@ -198,9 +233,13 @@ def effects_of(action: Action, privileged: frozenset[str]) -> list[Effect]:
     out: list[Effect] = []
     if action.kind == "adopt":
         out.append(Effect(kind="adoption"))
+    if action.kind == "restore":
+        out.append(Effect(kind="restore"))
+    if action.kind == "release":
+        out.append(Effect(kind="release"))
     if action.kind == "delete":
         out.append(Effect(kind="deletion"))
-    active = action.changes.get("active") if action.kind != "create" else None
+    active = action.changes.get("active") if action.kind not in ("create", "restore") else None
     if action.kind == "deactivate" or (active is not None and active.after is False):
         out.append(Effect(kind="deactivation"))
     elif active is not None and active.after is True and active.before is False:
@@ -209,7 +248,7 @@ def effects_of(action: Action, privileged: frozenset[str]) -> list[Effect]:
         key = action.changes.get("externalId")
         out.append(Effect(kind="rekey", subject=str(key.before) if key else None))
     name = action.changes.get("userName")
-    if name is not None and action.kind != "create":
+    if name is not None and action.kind not in ("create", "restore"):
         out.append(Effect(kind="username_change"))
     roles = action.changes.get("roles")
     if roles is not None:
@@ -247,6 +286,19 @@ def keep_default_role(
     if role not in (live.attrs.get("roles") or []):
         return attrs
     return {**attrs, "roles": sorted([*roles, role])}
+
+
+def _reverts(action: Action, state: StateView) -> list[Effect]:
+    """Changes that overwrite a live value someone set in Genesys since scimctl last
+    applied this user (the drift report's finding), one effect per attribute."""
+    applied = state.applied.get(action.key) if action.resource == "user" else None
+    if not applied or action.kind in ("create", "restore", "adopt"):
+        return []
+    return [
+        Effect(kind="reverts_drift", subject=attr)
+        for attr, change in sorted(action.changes.items())
+        if attr in applied and not same(attr, applied[attr], change.before)
+    ]
 
 
 def _user_action(
@@ -296,6 +348,43 @@ def _user_action(
         changes=changes,
         reason=reason,
     )
+
+
+def _restore(create: Action, snapshot: Snapshot) -> Action | None:
+    """A create whose userName a deleted account holds: restore that account instead.
+
+    Genesys keeps a deleted user's email reserved, so the create would fail with 409.
+    The restored account comes back without roles; apply then sets every desired
+    attribute (so ``before`` is unknown) and the memberships.
+    """
+    held = snapshot.deleted_by_name.get((create.userName or "").lower())
+    if held is None:
+        return None
+    changes = {"externalId": Change(after=create.key), **create.changes}
+    return create.model_copy(
+        update={
+            "id": f"restore:user:{create.key}",
+            "kind": "restore",
+            "live_id": held.id,
+            "version": str(held.version),
+            "changes": changes,
+            "reason": f"userName is held by deleted account {held.id}; restore it",
+        }
+    )
+
+
+def excluded_keys(desired: Desired, snapshot: Snapshot, state: StateView) -> set[str]:
+    """Managed users the manifest's ``exclude:`` names (by externalId or userName)."""
+    if not desired.exclude:
+        return set()
+    names = {e.lower() for e in desired.exclude}
+    out = set()
+    for key, managed in state.users.items():
+        live = snapshot.index.by_id.get(managed.id)
+        user_names = {managed.user_name.lower()} | ({live.user_name.lower()} if live else set())
+        if key in desired.exclude or names & user_names:
+            out.add(key)
+    return out - set(desired.users)
 
 
 def _deprovision(key: str, user_name: str, live: LiveUser | None, policy: str) -> Action | None:
@@ -350,10 +439,10 @@ def _memberships(
             key = key_of.get(member_id)
             if key is not None and key in wanted[name]:
                 continue
-            if key is None and not desired.groups[name].authoritative:
+            live = live_users.get(member_id)
+            if key is None and (not desired.groups[name].authoritative or _excluded(desired, live)):
                 unmanaged += 1
                 continue
-            live = live_users.get(member_id)
             remove.append(Member(key=key, id=member_id, userName=live.user_name if live else None))
         remove.sort(key=lambda m: (m.key or "", m.id or ""))
         for kind, members in (("add_members", add), ("remove_members", remove)):
@@ -370,6 +459,13 @@ def _memberships(
                     )
                 )
     return actions, unmanaged, wanted
+
+
+def _excluded(desired: Desired, live: LiveUser | None) -> bool:
+    if live is None or not desired.exclude:
+        return False
+    names = {e.lower() for e in desired.exclude}
+    return live.external_id in desired.exclude or live.user_name.lower() in names
 
 
 def deprovision_limit(policy_limit: str, managed: int) -> int:

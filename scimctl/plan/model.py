@@ -24,6 +24,7 @@ FORMAT_VERSION = 2
 
 ActionKind = Literal[
     "create",
+    "restore",
     "adopt",
     "rekey",
     "update",
@@ -31,12 +32,14 @@ ActionKind = Literal[
     "deactivate",
     "delete",
     "forget",
+    "release",
     "add_members",
     "remove_members",
 ]
 # The order actions are listed and, within dependencies, run.
 KIND_ORDER: tuple[str, ...] = (
     "create",
+    "restore",
     "adopt",
     "rekey",  # a managed or live account moves to a new externalId (a rehire)
     "update",
@@ -46,6 +49,7 @@ KIND_ORDER: tuple[str, ...] = (
     "deactivate",
     "delete",
     "forget",
+    "release",
 )
 USER_KINDS = frozenset(KIND_ORDER) - {"add_members", "remove_members"}
 DEPROVISION_KINDS = frozenset({"deactivate", "delete"})
@@ -60,6 +64,9 @@ EffectKind = Literal[
     "username_change",
     "rekey",
     "adoption",
+    "restore",
+    "release",
+    "reverts_drift",
 ]
 # Summary keys, most dangerous first; the summary line and every renderer use this order.
 # A role effect counts under "privileged_role_granted" when the role is privileged.
@@ -74,6 +81,9 @@ EFFECT_ORDER: tuple[str, ...] = (
     "username_change",
     "rekey",
     "adoption",
+    "restore",
+    "release",
+    "reverts_drift",
 )
 # Effects that take access away or change it on an account that exists already.
 ALWAYS_REVIEW = frozenset(
@@ -85,6 +95,9 @@ ALWAYS_REVIEW = frozenset(
         "group_removal",
         "username_change",
         "rekey",
+        "restore",
+        "release",
+        "reverts_drift",
     }
 )
 
@@ -108,7 +121,8 @@ class Effect(PlanModel):
     """What an action does to someone's access, so review can start with the risky ones."""
 
     kind: EffectKind
-    subject: str | None = None  # the role (role effects) or the member (group_removal)
+    # the role (role effects), the member (group_removal), the attribute (reverts_drift)
+    subject: str | None = None
     privileged: bool = False  # role effects: the role grants a privileged permission
 
     @property
@@ -220,6 +234,13 @@ class Plan(PlanModel):
     # Things a reviewer must know that are not actions (a new state facing managed
     # accounts, for one); every renderer shows them and --detailed-exitcode is not 0.
     warnings: list[str] = Field(default_factory=list)
+    # A targeted plan (``plan --target``) is partial: it holds only these resources and
+    # what they need; apply recomputes with the same targets. Empty: the whole manifest.
+    targets: list[str] = Field(default_factory=list)
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.targets)
 
     @property
     def has_changes(self) -> bool:

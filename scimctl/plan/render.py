@@ -31,13 +31,14 @@ ATTRIBUTE_ORDER = ("externalId", *USER_ATTRIBUTES)
 # When a comment must be cut, actions are kept in this order: additions and creates
 # are the first to go.
 KEEP_ORDER = (
-    "delete", "deactivate", "remove_members", "reactivate", "update", "adopt", "forget",
-    "create", "add_members",
+    "delete", "deactivate", "remove_members", "reactivate", "restore", "update", "adopt",
+    "forget", "release", "create", "add_members",
 )  # fmt: skip
 
 SYMBOLS = {
     "create": "+", "adopt": "<=", "rekey": "~", "update": "~", "reactivate": "~", "deactivate": "-",
     "delete": "-", "forget": "-", "add_members": "+", "remove_members": "-",
+    "restore": "+", "release": "-",
 }  # fmt: skip
 COLOURS = {"+": "green", "~": "yellow", "<=": "cyan", "-": "red"}
 # (singular, plural) after a count.
@@ -50,6 +51,8 @@ KIND_LABELS = {
     "deactivate": ("to deactivate", "to deactivate"),
     "delete": ("to delete", "to delete"),
     "forget": ("to forget", "to forget"),
+    "restore": ("to restore", "to restore"),
+    "release": ("to release", "to release"),
     "add_members": ("group gaining members", "groups gaining members"),
     "remove_members": ("group losing members", "groups losing members"),
 }
@@ -64,6 +67,9 @@ EFFECT_LABELS = {
     "username_change": ("userName change", "userName changes"),
     "rekey": ("re-key to a new externalId", "re-keys to new externalIds"),
     "adoption": ("adoption", "adoptions"),
+    "restore": ("restore of a deleted account", "restores of deleted accounts"),
+    "release": ("account released from management", "accounts released from management"),
+    "reverts_drift": ("reverts a change made in Genesys", "revert changes made in Genesys"),
 }
 ROLE_EFFECTS = ("privileged_role_granted", "role_granted", "role_removed")
 
@@ -150,7 +156,7 @@ def effects_text(a: Action) -> str:
         found = [e for e in a.effects if e.summary_key == key]
         if not found:
             continue
-        if key in ROLE_EFFECTS:
+        if key in ROLE_EFFECTS or key == "reverts_drift":
             names = ", ".join(esc(e.subject or "?") for e in found)
             parts.append(f"{EFFECT_LABELS[key][0 if len(found) == 1 else 1]}: {names}")
         elif key == "group_removal":
@@ -171,7 +177,7 @@ def details(a: Action, members_shown: int | None = None) -> list[str]:
     lines = []
     for attr in attrs:
         c = a.changes[attr]
-        if a.kind == "create":
+        if a.kind in ("create", "restore"):
             lines.append(f"{attr.ljust(width)} = {value(c.after)}")
         else:
             lines.append(f"{attr.ljust(width)} : {value(c.before)} -> {value(c.after)}")
@@ -196,6 +202,8 @@ def render_text(plan: Plan, color: bool = False) -> str:
     out += [f"Warning: {esc(w)}" for w in plan.warnings] + ([""] if plan.warnings else [])
     if plan.review.redacted:
         out += [f"Redacted: {', '.join(plan.review.redact)} are masked.", ""]
+    if plan.partial:
+        out += [style(partial_warning(plan), "-"), ""]
 
     def block(actions: list[Action], with_effects: bool) -> None:
         for a in _sorted(actions):
@@ -216,6 +224,15 @@ def render_text(plan: Plan, color: bool = False) -> str:
         block(other, with_effects=False)
     out.extend(summary_lines(plan))
     return "\n".join(out) + "\n"
+
+
+def partial_warning(plan: Plan) -> str:
+    """Terraform's -target warning: what is left out is neither shown nor applied."""
+    return (
+        f"Warning: this plan is partial (targets: {esc(', '.join(plan.targets))}). Other "
+        "changes the manifest needs are not shown and will not be applied; run plan "
+        "without --target to see them all."
+    )
 
 
 def render_json(plan: Plan) -> str:
@@ -248,6 +265,8 @@ def render_markdown(plan: Plan, color: bool = False, limit: int = GITHUB_COMMENT
     s = plan.summary
     head = [f"### scimctl plan for {md(esc(plan.workspace))}", ""]
     head += [f"> [!WARNING]\n> {md(esc(w))}\n" for w in plan.warnings]
+    if plan.partial:
+        head += [f"> **{md(partial_warning(plan))}**", ""]
     head += [f"**{md(line)}**  " for line in summary_lines(plan)]
     head[-1] = head[-1].rstrip()
     head += [

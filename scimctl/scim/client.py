@@ -21,7 +21,15 @@ import httpx
 
 from scimctl.config import BearerToken, ConfigError, Credentials, Target
 from scimctl.errors import ApiError
-from scimctl.model import Desired, LiveDivision, LiveGroup, LiveRole, LiveUser, Snapshot
+from scimctl.model import (
+    DeletedUser,
+    Desired,
+    LiveDivision,
+    LiveGroup,
+    LiveRole,
+    LiveUser,
+    Snapshot,
+)
 from scimctl.problems import Problem
 from scimctl.scim.mapping import (
     ENTERPRISE_ATTRS,
@@ -67,6 +75,8 @@ def parsed(read: Callable[[dict[str, Any]], T], doc: Any, method: str, path: str
 
 DIVISIONS = "/api/v2/authorization/divisions"
 PERMITTED = "/api/v2/authorization/divisionspermitted/paged/me"
+PLATFORM_USERS = "/api/v2/users"
+PLATFORM_PAGE_SIZE = 500
 
 
 def quote(value: str) -> str:
@@ -453,6 +463,34 @@ class ScimClient:
                 divisions=divisions.result(),
             )
 
+    def list_deleted_users(self) -> list[DeletedUser]:
+        """Deleted accounts (Platform API, ``state=deleted``): SCIM cannot see them."""
+
+        def fetch(n: int) -> tuple[list[Any], int]:
+            params = {"state": "deleted", "pageSize": str(PLATFORM_PAGE_SIZE), "pageNumber": str(n)}
+            body = self.transport.request("GET", PLATFORM_USERS, params=params).json()
+            return body.get("entities") or [], int(body.get("total", 0))
+
+        docs = self._pages(fetch, lambda t: math.ceil(t / PLATFORM_PAGE_SIZE))
+        return [
+            DeletedUser(
+                id=str(d["id"]),
+                user_name=str(d.get("email") or d.get("username") or ""),
+                version=int(d.get("version", 0)),
+                display_name=d.get("name"),
+            )
+            for d in docs
+            if d.get("email") or d.get("username")
+        ]
+
+    def find_deleted_user(self, user_name: str, **kw: Any) -> DeletedUser | None:
+        """The deleted account holding ``user_name``, if any (for 409 explanations)."""
+        wanted = user_name.lower()
+        for d in self.list_deleted_users():
+            if d.user_name.lower() == wanted:
+                return d
+        return None
+
     def find_user(
         self, external_id: str | None = None, user_name: str | None = None, **kw: Any
     ) -> LiveUser | None:
@@ -507,6 +545,13 @@ class ScimClient:
             doc = json_body(resp, "PATCH", path)
             return _with_etag(parsed(user_from_scim, doc, "PATCH", path), resp)
         return self.get_user(user_id, trace=kw.get("trace"))
+
+    def restore_user(self, user_id: str, version: int, **kw: Any) -> None:
+        """Bring a deleted account back (Platform PATCH of its state, with its version)."""
+        self.transport.request(
+            "PATCH", f"{PLATFORM_USERS}/{user_id}",
+            json={"state": "active", "version": version}, idempotent=False, **kw,
+        )  # fmt: skip
 
     def delete_user(self, user_id: str, version: str | None, **kw: Any) -> None:
         self.transport.request(

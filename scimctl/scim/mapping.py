@@ -93,8 +93,14 @@ def user_from_scim(doc: dict[str, Any]) -> LiveUser:
         "routingLanguages": canonical_proficiencies(ext.get("routingLanguages")),
         "roles": canonical_roles(doc.get("roles")),
     }
-    version = (doc.get("meta") or {}).get("version")
-    return LiveUser(id=doc["id"], external_id=doc.get("externalId"), attrs=attrs, version=version)
+    meta = doc.get("meta") or {}
+    return LiveUser(
+        id=doc["id"],
+        external_id=doc.get("externalId"),
+        attrs=attrs,
+        version=meta.get("version"),
+        modified=meta.get("lastModified"),
+    )
 
 
 def group_from_scim(doc: dict[str, Any]) -> LiveGroup:

@@ -7,8 +7,12 @@ different reads (a missing step here would make every apply refuse its plan).
 
 from __future__ import annotations
 
+import dataclasses
+
+from scimctl.config import Target
 from scimctl.model import Desired, Snapshot, StateView
-from scimctl.scim.client import ScimClient
+from scimctl.plan.model import Plan
+from scimctl.scim.client import GenesysClient, ScimClient
 from scimctl.scim.fresh import freshen
 from scimctl.scim.routing import with_routing
 
@@ -19,3 +23,18 @@ def read_directory(client: ScimClient, desired: Desired, state: StateView) -> Sn
     state knows that the listing misses or shows older than state recorded."""
     snapshot = with_routing(client.snapshot(), desired, client)
     return freshen(client, snapshot, state)
+
+
+def may_restore(plan: Plan, target: Target) -> bool:
+    """Whether a plan could meet a deleted Genesys account: it creates, or restores."""
+    return target.provider == "genesys" and any(
+        a.kind in ("create", "restore") for a in plan.actions
+    )
+
+
+def with_deleted(client: ScimClient, snapshot: Snapshot) -> Snapshot:
+    """``snapshot`` with Genesys's deleted accounts (Platform API), whose userNames stay
+    reserved though SCIM cannot see them; a create meeting one becomes a restore."""
+    if not isinstance(client, GenesysClient):
+        return snapshot
+    return dataclasses.replace(snapshot, deleted=tuple(client.list_deleted_users()))

@@ -232,12 +232,13 @@ class Store:
             ).first()
             if ws is None:
                 return StateView.empty()
-            users = {
-                r.key: ManagedUser(r.live_id, r.user_name, r.version)
-                for r in conn.execute(
-                    sa.select(t.managed_users).where(t.managed_users.c.workspace == workspace)
-                )
-            }
+            users: dict[str, ManagedUser] = {}
+            applied: dict[str, dict[str, Any]] = {}
+            for r in conn.execute(
+                sa.select(t.managed_users).where(t.managed_users.c.workspace == workspace)
+            ):
+                users[r.key] = ManagedUser(r.live_id, r.user_name, r.version)
+                applied[r.key] = r.attrs if isinstance(r.attrs, dict) else {}
             groups = {
                 r.name: r.live_id
                 for r in conn.execute(
@@ -250,7 +251,7 @@ class Store:
                     sa.select(t.memberships).where(t.memberships.c.workspace == workspace)
                 )
             )
-        return StateView(ws.lineage, ws.serial, users, groups, members)
+        return StateView(ws.lineage, ws.serial, users, groups, members, applied)
 
     def managed_user_rows(self, workspace: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
@@ -635,6 +636,33 @@ class Store:
             conn.execute(_INSERT_USER, values)
 
     @staticmethod
+    def put_users(
+        conn: Connection,
+        workspace: str,
+        users: list[tuple[str, str, str, dict[str, Any], str | None]],
+    ) -> None:
+        """Many (key, live_id, user_name, attrs, version) at once (import): new keys go
+        in as one executemany insert, existing ones are updated one by one."""
+        ut = t.managed_users
+        existing = set(
+            conn.execute(sa.select(ut.c.key).where(ut.c.workspace == workspace)).scalars()
+        )
+        stamp = now()
+        rows = [
+            {
+                "b_ws": workspace, "b_key": k, "b_live_id": i, "b_user_name": n,
+                "b_attrs": a, "b_version": v, "b_updated_at": stamp,
+            }
+            for k, i, n, a, v in users
+        ]  # fmt: skip
+        new = [r for r in rows if r["b_key"] not in existing]
+        if new:
+            conn.execute(_INSERT_USER, new)
+        for r in rows:
+            if r["b_key"] in existing:
+                conn.execute(_UPDATE_USER, r)
+
+    @staticmethod
     def drop_user(conn: Connection, workspace: str, key: str) -> None:
         conn.execute(
             t.managed_users.delete().where(
@@ -646,6 +674,13 @@ class Store:
                 (t.memberships.c.workspace == workspace) & (t.memberships.c.user_key == key)
             )
         )
+
+    @staticmethod
+    def drop_group(conn: Connection, workspace: str, name: str) -> None:
+        """Stop managing a group: its row and the managed memberships recorded in it."""
+        mt, gt = t.memberships, t.managed_groups
+        conn.execute(mt.delete().where((mt.c.workspace == workspace) & (mt.c.group_name == name)))
+        conn.execute(gt.delete().where((gt.c.workspace == workspace) & (gt.c.name == name)))
 
     @staticmethod
     def put_memberships(
