@@ -218,7 +218,8 @@ def test_resource_changed_since_the_plan_is_refused_and_if_match_guards_the_rest
         ).raise_for_status()
     result = ws.run("apply", "plan.json")
     assert result.returncode == 1
-    assert "~ update:user:E001: differs in changes.title.before, version" in result.stderr
+    assert "~ update:user:E001: differs in changes.title.before, effects, version" in result.stderr
+    assert "reverts_drift" in result.stderr  # the hand edit would be overwritten
     assert "run plan again" in result.stderr
     titles = {u["externalId"]: u["title"] for u in ws.emulator.users()}
     assert titles == {"E000": "Agent", "E001": "Boss", "E002": "Agent"}, "nothing was written"

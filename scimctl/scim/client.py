@@ -392,10 +392,12 @@ class ScimClient:
     def list_roles(self) -> list[LiveRole]:
         return []
 
-    def _platform_list(self, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
+    def _platform_list(
+        self, path: str, params: dict[str, str], page_size: int | None = None
+    ) -> list[dict[str, Any]]:
         """Every entity of a Platform API listing (``pageNumber``/``pageSize``/``total``):
         the first page says how many there are, the rest are read concurrently."""
-        size = self.page_size
+        size = page_size or self.page_size
 
         def fetch(n: int) -> tuple[list[Any], int]:
             query = {**params, "pageSize": str(size), "pageNumber": str(n)}
@@ -466,17 +468,12 @@ class ScimClient:
     def list_deleted_users(self) -> list[DeletedUser]:
         """Deleted accounts (Platform API, ``state=deleted``): SCIM cannot see them."""
 
-        def fetch(n: int) -> tuple[list[Any], int]:
-            params = {"state": "deleted", "pageSize": str(PLATFORM_PAGE_SIZE), "pageNumber": str(n)}
-            body = self.transport.request("GET", PLATFORM_USERS, params=params).json()
-            return body.get("entities") or [], int(body.get("total", 0))
-
-        docs = self._pages(fetch, lambda t: math.ceil(t / PLATFORM_PAGE_SIZE))
+        docs = self._platform_list(PLATFORM_USERS, {"state": "deleted"}, PLATFORM_PAGE_SIZE)
         return [
             DeletedUser(
                 id=str(d["id"]),
                 user_name=str(d.get("email") or d.get("username") or ""),
-                version=int(d.get("version", 0)),
+                version=_int(d.get("version")),
                 display_name=d.get("name"),
             )
             for d in docs
@@ -632,3 +629,11 @@ def connect(target: Target, credentials: Credentials | BearerToken, **kw: Any) -
     """The client for a target's provider."""
     cls = GenesysClient if target.provider == "genesys" else ScimClient
     return cls.connect(target, credentials, **kw)
+
+
+def _int(value: Any) -> int:
+    """A Platform version number, 0 when the answer has none we can read."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
