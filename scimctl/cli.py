@@ -152,6 +152,11 @@ manifest_option = click.option(
     type=click.Path(dir_okay=False),
     help=f"Manifest file (repeatable). Default: {DEFAULT_MANIFEST}.",
 )
+as_of_option = click.option(
+    "--as-of", envvar="SCIMCTL_AS_OF", type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Plan for this day (YYYY-MM-DD, SCIMCTL_AS_OF): users whose provision_from is "
+    "later are not desired yet. Apply must be given the same day as its plan.",
+)  # fmt: skip
 state_option = click.option(
     "--state", "state", envvar="SCIMCTL_STATE", help="State database URL (SCIMCTL_STATE)."
 )
@@ -194,21 +199,8 @@ def main(ctx: click.Context, debug: bool, no_color: bool) -> None:
 def _manifest(manifests: tuple[str, ...], as_of: Any = None) -> Any:
     from scimctl.manifest import load_manifest
 
-    return load_manifest(list(manifests) or [DEFAULT_MANIFEST], as_of=as_of or _as_of_env())
-
-
-def _as_of_env() -> Any:
-    """SCIMCTL_AS_OF=YYYY-MM-DD: plan, apply and validate for another day (future starters)."""
-    import datetime as dt
-    import os
-
-    text = os.environ.get("SCIMCTL_AS_OF", "").strip()
-    if not text:
-        return None
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise ScimctlError(f"SCIMCTL_AS_OF={text!r} is not a date in the form YYYY-MM-DD") from None
+    day = as_of.date() if hasattr(as_of, "date") else as_of
+    return load_manifest(list(manifests) or [DEFAULT_MANIFEST], as_of=day)
 
 
 def _target(manifest: Any) -> Target:
@@ -239,15 +231,10 @@ def _client(target: Target, parallelism: int = 8) -> Any:
 
 @main.command()
 @manifest_option
-@click.option(
-    "--as-of",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
-    help="Validate for this day: users whose provision_from is later are not desired yet. "
-    "Plan and apply take SCIMCTL_AS_OF.",
-)
+@as_of_option
 def validate(manifests: tuple[str, ...], as_of: Any) -> None:
     """Check manifests offline: schema, emails, duplicates, groups, templates."""
-    manifest = _manifest(manifests, as_of.date() if as_of else None)
+    manifest = _manifest(manifests, as_of)
     d = manifest.desired
     click.echo(
         f"Valid: {len(d.users)} users, {len(d.groups)} groups in {', '.join(manifest.files)}."
@@ -270,10 +257,11 @@ def validate(manifests: tuple[str, ...], as_of: Any) -> None:
 )  # fmt: skip
 @click.option("--max-deprovision", type=click.IntRange(min=0), help="Allow this many deprovisions.")
 @target_option
+@as_of_option
 def plan(
     manifests: tuple[str, ...], state: str | None, out: str | None, fmt: str, redact: bool,
     redact_out: bool, detailed_exitcode: bool, max_deprovision: int | None,
-    targets: tuple[str, ...],
+    targets: tuple[str, ...], as_of: Any,
 ) -> None:  # fmt: skip
     """Compute the operations that would make the directory match the manifest."""
     from scimctl.files import check_writable
@@ -284,7 +272,7 @@ def plan(
         check_writable(out, "--out")
     url = state_url(state, ci_needs_explicit=True)  # before anything connects or writes
     key = _plan_key()
-    manifest = _manifest(manifests)
+    manifest = _manifest(manifests, as_of)
     target = _target(manifest)
     with _client(target) as client:
         store = _store(url)
@@ -421,10 +409,11 @@ def show(plan_file: str, fmt: str, redact: bool) -> None:
     "it again (Genesys search lags behind writes).",
 )  # fmt: skip
 @target_option
+@as_of_option
 def apply(
     plan_file: str | None, manifests: tuple[str, ...], state: str | None, auto_approve: bool,
     parallelism: int, lock_timeout: float, max_deprovision: int | None, search_wait: float,
-    targets: tuple[str, ...],
+    targets: tuple[str, ...], as_of: Any,
 ) -> None:  # fmt: skip
     """Run a saved plan, or plan now and run it after confirmation.
 
@@ -441,7 +430,7 @@ def apply(
     the_plan = Plan.load(plan_file, key=_plan_key()) if plan_file else None
     load_credentials()
     url = state_url(state, ci_needs_explicit=True)
-    manifest = _manifest(manifests)
+    manifest = _manifest(manifests, as_of)
     target = _target(manifest)
     if the_plan is not None:
         check_target(the_plan, target)
