@@ -48,12 +48,12 @@ def table(headers: list[str], rows: list[list[Any]], title: str | None = None) -
 
 
 def _value(value: Any) -> str:
-    if value is None:
+    if value is None or value == {} or value == []:
         return "-"
     if isinstance(value, str):
         return value
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return ", ".join(value) if value else "-"
+        return ", ".join(value)
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 

@@ -114,7 +114,7 @@ def test_adopted_members_are_recorded_as_managed(seeded):
     assert ("Sales", "E7") in {
         (r["group_name"], r["user_key"]) for r in db_rows(ws.state, "memberships")
     }
-    shown = json.loads(ws.run("state", "show", "E7").stdout)
+    shown = json.loads(ws.run("state", "show", "E7", "--format", "json").stdout)
     assert shown["groups"] == ["Sales"]
     ws.write_manifest(
         {"groups": [{"name": "Sales"}], "users": [user("E7", "old@example.com", displayName="Old")]}

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import zlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -73,19 +74,38 @@ def fields(table: str, row: dict[str, Any]) -> dict[str, Any]:
     return {"table": table, **{k: _value(row.get(k)) for k in FIELDS[table]}}
 
 
-def entry_hash(prev: str, table: str, row: dict[str, Any], key: str | None) -> str:
-    data = (prev + "\n" + canonical(fields(table, row))).encode()
+def _hash(prev: str, values: dict[str, Any], key: str | None) -> str:
+    data = (prev + "\n" + canonical(values)).encode()
     if key:
         return hmac.new(key.encode(), data, hashlib.sha256).hexdigest()
     return hashlib.sha256(data).hexdigest()
 
 
+def entry_hash(prev: str, table: str, row: dict[str, Any], key: str | None) -> str:
+    return _hash(prev, fields(table, row), key)
+
+
+def _seal(values: dict[str, Any]) -> dict[str, str]:
+    # A checksum per field, to name what was edited; the hash is the evidence, so a
+    # cheap checksum will do (an apply seals two entries per operation).
+    out = {}
+    for k, v in values.items():
+        if k != "table":
+            text = canonical(v) if isinstance(v, dict | list) else f"{type(v).__name__}:{v}"
+            out[k] = format(zlib.crc32(text.encode()), "08x")
+    return out
+
+
 def seal(table: str, row: dict[str, Any]) -> dict[str, str]:
-    return {
-        k: hashlib.sha256(canonical(v).encode()).hexdigest()[:16]
-        for k, v in fields(table, row).items()
-        if k != "table"
-    }
+    return _seal(fields(table, row))
+
+
+def hash_and_seal(
+    prev: str, table: str, row: dict[str, Any], key: str | None
+) -> tuple[str, dict[str, str]]:
+    """Both at once, reading the row's fields once."""
+    values = fields(table, row)
+    return _hash(prev, values, key), _seal(values)
 
 
 def changed_fields(table: str, row: dict[str, Any]) -> list[str]:

@@ -42,12 +42,17 @@ SCHEMA_HEAD = "0002"
 _INSERT_OPERATION = t.operations.insert()
 _HEAD = t.journal_head
 # Built once: an apply appends two journal rows per operation.
-_HEAD_TAKE = _HEAD.update().where(_HEAD.c.name == "main").values(seq=_HEAD.c.seq + 1)
 _HEAD_READ = sa.select(_HEAD.c.seq, _HEAD.c.hash, _HEAD.c.key_id).where(_HEAD.c.name == "main")
+# Compare-and-set: moves the head only from the entry the appender computed from (the
+# position and its hash, so a rolled-back append cannot leave a head that looks right).
 _HEAD_MOVE = (
     _HEAD.update()
-    .where(_HEAD.c.name == "main")
-    .values(hash=sa.bindparam("b_hash"), key_id=sa.bindparam("b_key_id"))
+    .where(
+        (_HEAD.c.name == "main")
+        & (_HEAD.c.seq == sa.bindparam("b_old"))
+        & (_HEAD.c.hash == sa.bindparam("b_prev"))
+    )
+    .values(seq=sa.bindparam("b_seq"), hash=sa.bindparam("b_hash"), key_id=sa.bindparam("b_key_id"))
 )
 _USER_VALUES = {
     c: sa.bindparam(f"b_{c}") for c in ("live_id", "user_name", "attrs", "version", "updated_at")
@@ -192,6 +197,7 @@ class Store:
             audit_key = environment().get("SCIMCTL_AUDIT_KEY") or None
         self.audit_key = audit_key
         self.key_id = chain.key_id(audit_key)
+        self._head_cache: tuple[int, str, str | None] | None = None
         if upgrade:
             self.upgrade()
 
@@ -594,25 +600,40 @@ class Store:
     def _append(self, conn: Connection, table: str, row: dict[str, Any]) -> dict[str, Any]:
         """Take the next place in the chain; return the chain columns for ``row``.
 
-        Moving the head row first locks it (a row lock on PostgreSQL, the write lock
-        on SQLite) until the caller's transaction ends, so appenders in any number of
-        processes extend one chain in one order.
+        The head moves by compare-and-set in the caller's transaction: it succeeds only
+        from the position the hash was computed from, and then holds the head row (a
+        row lock on PostgreSQL, the write lock on SQLite) until the transaction ends,
+        so appenders in any number of processes extend one chain in one order. This
+        process remembers the head it moved last, so the usual append (one writer) is
+        one UPDATE and one INSERT; when another writer moved it, the head is read
+        again and the hash recomputed.
         """
-        conn.execute(_HEAD_TAKE)
-        head = conn.execute(_HEAD_READ).one()
-        if head.key_id is not None and head.key_id != self.key_id:
-            raise AuditKeyError(
-                "the audit journal is HMAC-chained with another key than SCIMCTL_AUDIT_KEY"
-            )
-        entry = {**row, "seq": head.seq, "key_id": self.key_id}
-        digest = chain.entry_hash(head.hash, table, entry, self.audit_key)
-        conn.execute(_HEAD_MOVE, {"b_hash": digest, "b_key_id": self.key_id})
+        head = self._head_cache
+        while True:
+            if head is None:
+                head = tuple(conn.execute(_HEAD_READ).one())  # type: ignore[assignment]
+            old_seq, prev, key_id = head  # type: ignore[misc]
+            if key_id is not None and key_id != self.key_id:
+                raise AuditKeyError(
+                    "the audit journal is HMAC-chained with another key than SCIMCTL_AUDIT_KEY"
+                )
+            seq = old_seq + 1
+            entry = {**row, "seq": seq, "key_id": self.key_id}
+            digest, seal = chain.hash_and_seal(prev, table, entry, self.audit_key)
+            values = {
+                "b_old": old_seq, "b_prev": prev, "b_seq": seq, "b_hash": digest,
+                "b_key_id": self.key_id,
+            }  # fmt: skip
+            if conn.execute(_HEAD_MOVE, values).rowcount == 1:
+                break
+            head = None  # another writer moved it: read it again
+        self._head_cache = (seq, digest, self.key_id)
         return {
-            "seq": head.seq,
+            "seq": seq,
             "key_id": self.key_id,
-            "prev_hash": head.hash,
+            "prev_hash": prev,
             "hash": digest,
-            "seal": chain.seal(table, entry),
+            "seal": seal,
         }
 
     def operations(self, **where: Any) -> list[dict[str, Any]]:
