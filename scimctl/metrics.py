@@ -200,6 +200,7 @@ class StateCollector:
             yield managed
 
             yield self._pending(conn, GaugeMetricFamily)
+            yield self._drift(conn, GaugeMetricFamily)
 
     def _latency(self, conn: sa.Connection, family_type: Any) -> Any:
         o = t.operations
@@ -263,6 +264,29 @@ class StateCollector:
             # Once an apply ran exactly that plan to success, nothing of it is pending.
             done = digest is not None and conn.execute(applied, {"d": digest}).first()
             family.add_metric([ws], 0.0 if done else float((summary or {}).get("changes", 0)))
+        return family
+
+    def _drift(self, conn: sa.Connection, family_type: Any) -> Any:
+        """Changes made outside scimctl that the newest ``scimctl drift`` run found."""
+        r = t.runs
+        family = family_type(
+            "scimctl_drift_detected",
+            "Changes made outside scimctl found by the last drift check (0: none).",
+            labels=["workspace"],
+        )
+        q = (
+            sa.select(r.c.workspace, r.c.summary)
+            .where((r.c.kind == "drift") & r.c.outcome.in_(["drift", "no-drift"]))
+            .where(self._ws(r.c.workspace))
+            .order_by(r.c.workspace, r.c.started_at.desc())
+        )
+        seen = set()
+        for ws, summary in conn.execute(q):
+            if ws in seen:
+                continue
+            seen.add(ws)
+            count = (summary or {}).get("drift", 0) if isinstance(summary, dict) else 0
+            family.add_metric([ws], float(count) if isinstance(count, int) else 0.0)
         return family
 
 

@@ -90,6 +90,20 @@ def test_prometheus_export_passes_promtool_and_has_no_run_ids(ws):
     assert f"scimctl_apply_duration_seconds_count{{{wsl}}}" in got
     assert "# HELP scimctl_http_requests_total " in text
 
+    # A title changed by hand in Genesys: the daily drift check finds it, and the gauge says so.
+    jane = next(u for u in ws.emulator.users() if u["userName"].startswith("p0"))
+    with ws.emulator.http() as h:
+        h.patch(
+            f"/api/v2/scim/v2/Users/{jane['id']}",
+            json={
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "title", "value": "By hand"}],
+            },
+        ).raise_for_status()
+    assert ws.run("drift", "--detailed-exitcode").returncode == 2
+    text = ws.run("metrics", "--format", "prometheus").stdout
+    assert samples(text)[f"scimctl_drift_detected{{{wsl}}}"] == 1
+
     if PROMTOOL is None:
         pytest.skip("promtool is not installed (apt-get install prometheus); format not linted")
     lint = subprocess.run(
