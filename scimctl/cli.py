@@ -124,7 +124,7 @@ def _error(message: str) -> None:
     click.echo(click.style("Error: ", fg="red", bold=True) + message, err=True)
 
 
-class FiniteFloat(click.ParamType):
+class FiniteFloat(click.ParamType):  # type: ignore[type-arg]
     """A float that is a real number of seconds: no NaN, no infinity, within a range."""
 
     name = "seconds"

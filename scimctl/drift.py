@@ -71,14 +71,14 @@ def compute_drift(workspace: str, state: StateView, snapshot: Snapshot) -> Drift
                 DriftItem(key, live.user_name, live.id, attr, before, after, live.modified)
             )
     for group, key in sorted(state.memberships):
-        managed = state.users.get(key)
+        member = state.users.get(key)
         members = group_members.get(group)
-        if managed is None or members is None or managed.id not in by_id:
+        if member is None or members is None or member.id not in by_id:
             continue
-        if managed.id not in members:
+        if member.id not in members:
             items.append(
                 DriftItem(
-                    key, managed.user_name, managed.id, f"group:{group}", "member", "removed", None
+                    key, member.user_name, member.id, f"group:{group}", "member", "removed", None
                 )
             )
     return DriftReport(workspace, tuple(items), len(state.users))

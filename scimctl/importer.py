@@ -173,9 +173,8 @@ def _scalar(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     text = str(value)
-    if _PLAIN.match(text) and _resolver.resolve(yaml.ScalarNode, text, (True, False)) == (
-        "tag:yaml.org,2002:str"
-    ):
+    resolved = _resolver.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
+    if _PLAIN.match(text) and resolved == ("tag:yaml.org,2002:str"):
         return text
     return json.dumps(text, ensure_ascii=False)
 

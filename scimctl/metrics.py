@@ -183,7 +183,7 @@ class StateCollector:
                 labels=["workspace"],
             )
             for ws, total in sorted(totals.get("wall_seconds", {}).items()):
-                duration.add_metric([ws], totals["wall_count"][ws], total)
+                duration.add_metric([ws], int(totals["wall_count"][ws]), total)
             yield duration
 
             managed = GaugeMetricFamily(

@@ -114,7 +114,7 @@ class LiveUser:
 
     @property
     def user_name(self) -> str:
-        return self.attrs["userName"]
+        return str(self.attrs["userName"])
 
     @property
     def active(self) -> bool:
@@ -216,8 +216,8 @@ def same(attr: str, a: Any, b: Any) -> bool:
     if attr == "userName" and isinstance(a, str) and isinstance(b, str):
         return a.lower() == b.lower()
     if attr in ("phoneNumbers", "roles", "routingSkills", "routingLanguages"):
-        return sorted(a or []) == sorted(b or [])
-    return a == b
+        return bool(sorted(a or []) == sorted(b or []))
+    return bool(a == b)
 
 
 @dataclass(frozen=True)

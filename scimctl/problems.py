@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,6 @@ def field_path(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def error_message(error: dict[str, Any]) -> str:
+def error_message(error: Mapping[str, Any]) -> str:
     """A pydantic error message without pydantic's own prefix."""
     return str(error["msg"]).removeprefix("Value error, ")

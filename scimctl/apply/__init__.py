@@ -1,7 +1,8 @@
 """Running an approved plan against the service."""
 
 from scimctl.apply.guard import PlanNotReviewed, check_reviewed, policy_violations
-from scimctl.apply.run import Review, StalePlan, apply_plan, check_target
+from scimctl.apply.run import Review, apply_plan, check_target
+from scimctl.errors import StalePlan
 
 __all__ = [
     "PlanNotReviewed",

@@ -15,10 +15,10 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from scimctl.config import Target
-from scimctl.errors import ScimctlError
+from scimctl.errors import PlanRefused, ScimctlError
 from scimctl.model import Desired, Snapshot, StateView
 from scimctl.plan.compare import Difference, compare_plans
-from scimctl.plan.diff import PlanRefused, compute_plan, deprovision_limit
+from scimctl.plan.diff import compute_plan, deprovision_limit
 from scimctl.plan.model import DEPROVISION_KINDS, Action, Plan
 from scimctl.plan.redact import redact_plan
 
@@ -62,7 +62,7 @@ def policy_violations(
     owner = {m.id: key for key, m in state.users.items()}
     roles = {r.name: r for r in snapshot.roles}
     groups = {g.name: g for g in snapshot.groups}
-    adopted = {a.live_id for a in plan.actions if a.kind == "adopt" and a.live_id}
+    adopted: set[str | None] = {a.live_id for a in plan.actions if a.kind == "adopt" and a.live_id}
     for a in plan.actions:
         where = f"{a.kind} {a.resource} {a.key}" + (f" (live id {a.live_id})" if a.live_id else "")
         if a.resource == "user":

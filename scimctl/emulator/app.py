@@ -391,7 +391,7 @@ class Emulator:
     async def patch_user(self, request: Request) -> Response:
         body = await _json(request)
         res = self.directory.patch_user(
-            request.path_params["id"], body.get("Operations"), request.headers.get("if-match")
+            request.path_params["id"], body.get("Operations") or [], request.headers.get("if-match")
         )
         if self.config.patch_204:
             return Response(status_code=204, headers={"ETag": etag(res)})
@@ -424,7 +424,7 @@ class Emulator:
     async def patch_group(self, request: Request) -> Response:
         body = await _json(request)
         res = self.directory.patch_group(
-            request.path_params["id"], body.get("Operations"), request.headers.get("if-match")
+            request.path_params["id"], body.get("Operations") or [], request.headers.get("if-match")
         )
         if self.config.patch_204:
             return Response(status_code=204, headers={"ETag": etag(res)})

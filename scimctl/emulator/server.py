@@ -89,7 +89,7 @@ def bind(host: str, port: int) -> socket.socket:
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
-        return s.getsockname()[1]
+        return int(s.getsockname()[1])
 
 
 class BackgroundEmulator:

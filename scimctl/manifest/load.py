@@ -219,16 +219,20 @@ def _load_file(
         value = validate(model, data[name], (name,))
         if value is not None:
             sections[name] = (value, where((name,)))
-    for key, model, out in (("users", UserModel, users), ("groups", GroupModel, groups)):
+    records: tuple[tuple[str, type[Any], list[Any]], ...] = (
+        ("users", UserModel, users),
+        ("groups", GroupModel, groups),
+    )
+    for key, record, out in records:
         items = data.get(key) or []
         if not isinstance(items, list):
             problems.append(Problem(where((key,)), key, "must be a list"))
             continue
         for i, item in enumerate(items):
-            value = validate(model, item, (key, i))
+            value = validate(record, item, (key, i))
             if value is not None:
-                line = yamlsrc.line_of(data, (key, i))
-                out.append((value, Location(str(path), line=line)))
+                at = yamlsrc.line_of(data, (key, i))
+                out.append((value, Location(str(path), line=at)))
     sources = data.get("sources") or []
     if not isinstance(sources, list):
         problems.append(Problem(where(("sources",)), "sources", "must be a list"))
@@ -333,7 +337,7 @@ def _managers_by_key(users: list[tuple[UserModel, Location]]) -> None:
 
     Any other email stays a (lower-cased) live userName, which the plan resolves.
     """
-    key_of = {}
+    key_of: dict[str, str] = {}
     for u, _ in users:
         if isinstance(getattr(u, "userName", None), str) and isinstance(u.externalId, str):
             key_of.setdefault(u.userName.lower(), u.externalId)
@@ -354,7 +358,7 @@ def _first(*values: Any) -> Any:
 
 def digest(desired: Desired, target: TargetModel) -> str:
     """A digest of what the manifest means, not how it is formatted."""
-    doc = {
+    doc: dict[str, Any] = {
         "target": target.model_dump(),
         "users": {
             k: {"attrs": u.attrs, "groups": u.groups, "previous": u.previous_keys}

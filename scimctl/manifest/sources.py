@@ -144,14 +144,16 @@ def columns_used(source: str) -> frozenset[str]:
     used = set()
     called = {id(call.node) for call in ast.find_all(nodes.Call)}  # row.get(...) is a method
     for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
-        target = node.node
+        target = getattr(node, "node", None)
         if not (isinstance(target, nodes.Name) and target.name == "row"):
             continue
         if isinstance(node, nodes.Getattr):
             if id(node) not in called and not node.attr.startswith("_"):
                 used.add(node.attr)
-        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-            used.add(node.arg.value)
+        elif isinstance(arg := getattr(node, "arg", None), nodes.Const) and isinstance(
+            arg.value, str
+        ):
+            used.add(arg.value)
     return frozenset(used)
 
 

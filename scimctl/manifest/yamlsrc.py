@@ -18,14 +18,14 @@ MAX_DEPTH = 64  # nesting of mappings and sequences
 MAX_NODES = 1_000_000  # nodes after expanding aliases
 
 
-class Mapping(dict):
+class Mapping(dict[Any, Any]):
     """A dict that remembers the line of itself and of each of its keys."""
 
     line: int = 0
     key_lines: dict[Any, int]
 
 
-class Sequence(list):
+class Sequence(list[Any]):
     line: int = 0
     item_lines: list[int]
 
@@ -52,7 +52,7 @@ class _Loader(yaml.SafeLoader):
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
-                event = self.peek_event()
+                event = self.peek_event()  # type: ignore[no-untyped-call]
                 raise TooComplex(
                     problem=f"nested deeper than {MAX_DEPTH} levels", problem_mark=event.start_mark
                 )

@@ -82,10 +82,10 @@ def check_directory(desired: Desired, snapshot: Snapshot, state: StateView) -> l
     live_groups = {g.name for g in snapshot.groups}
     for name in sorted(desired.groups):
         if name not in live_groups:
-            spec = desired.groups[name]
+            group = desired.groups[name]
             problems.append(
                 Problem(
-                    str(spec.location) if spec.location else "manifest",
+                    str(group.location) if group.location else "manifest",
                     "groups",
                     f"group {name!r} does not exist in the directory; scimctl does not "
                     "create groups (Genesys Cloud cannot through SCIM), so create it there first",

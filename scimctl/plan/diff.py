@@ -20,6 +20,7 @@ from typing import Any
 from scimctl import __version__
 from scimctl.errors import InputError, PlanRefused
 from scimctl.model import (
+    DEFAULT_REDACT,
     Desired,
     GroupSpec,
     LiveGroup,
@@ -30,7 +31,6 @@ from scimctl.model import (
 )
 from scimctl.plan.checks import check_directory, privileged_roles
 from scimctl.plan.model import (
-    DEFAULT_REDACT,
     EFFECT_ORDER,
     KIND_ORDER,
     Action,

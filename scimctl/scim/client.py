@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from scimctl.config import BearerToken, ConfigError, Credentials, Target
-from scimctl.errors import ApiError
+from scimctl.config import BearerToken, Credentials, Target
+from scimctl.errors import ApiError, ConfigError
 from scimctl.model import (
     DeletedUser,
     Desired,
@@ -114,7 +114,7 @@ GENESYS_CAPABILITIES = Capabilities(
 def _flag(doc: dict[str, Any], name: str, default: bool) -> bool:
     value = doc.get(name)
     if isinstance(value, dict) and isinstance(value.get("supported"), bool):
-        return value["supported"]
+        return bool(value["supported"])
     return default
 
 
@@ -541,7 +541,10 @@ class ScimClient:
         if resp.status_code != 204 and resp.content:
             doc = json_body(resp, "PATCH", path)
             return _with_etag(parsed(user_from_scim, doc, "PATCH", path), resp)
-        return self.get_user(user_id, trace=kw.get("trace"))
+        live = self.get_user(user_id, trace=kw.get("trace"))
+        if live is None:
+            raise ApiError(f"PATCH {path}: the user is gone", status=404, method="PATCH", path=path)
+        return live
 
     def restore_user(self, user_id: str, version: int, **kw: Any) -> None:
         """Bring a deleted account back (Platform PATCH of its state, with its version)."""
@@ -568,7 +571,7 @@ class ScimClient:
         resp = self.transport.request(
             "PATCH", path, json=body, headers=self._if_match(version), **kw
         )
-        new = resp.headers.get("etag")
+        new: str | None = resp.headers.get("etag")
         if new:
             return new
         if resp.status_code != 204 and resp.content:

@@ -54,7 +54,7 @@ _HEAD_MOVE = (
     )
     .values(seq=sa.bindparam("b_seq"), hash=sa.bindparam("b_hash"), key_id=sa.bindparam("b_key_id"))
 )
-_USER_VALUES = {
+_USER_VALUES: dict[str, Any] = {
     c: sa.bindparam(f"b_{c}") for c in ("live_id", "user_name", "attrs", "version", "updated_at")
 }
 _UPDATE_USER = (
@@ -96,7 +96,7 @@ def actor() -> str:
 def ci_context() -> dict[str, str]:
     """Where a run came from, when a CI system says so in the environment."""
     env = os.environ
-    out = {}
+    out: dict[str, str] = {}
     for key, name in (
         ("GITHUB_REPOSITORY", "repository"),
         ("GITHUB_SHA", "commit"),
@@ -150,7 +150,7 @@ class LockInfo:
 def migrations_config(connection: Connection | None = None) -> Any:
     from alembic.config import Config
 
-    import scimctl.migrations as mig
+    import scimctl.migrations as mig  # type: ignore[import-not-found]
 
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(mig.__file__).parent))
@@ -611,8 +611,8 @@ class Store:
         head = self._head_cache
         while True:
             if head is None:
-                head = tuple(conn.execute(_HEAD_READ).one())  # type: ignore[assignment]
-            old_seq, prev, key_id = head  # type: ignore[misc]
+                head = tuple(conn.execute(_HEAD_READ).one())
+            old_seq, prev, key_id = head
             if key_id is not None and key_id != self.key_id:
                 raise AuditKeyError(
                     "the audit journal is HMAC-chained with another key than SCIMCTL_AUDIT_KEY"
