@@ -84,16 +84,19 @@ def test_the_sql_store_and_the_fake_satisfy_every_protocol(tmp_path, protocol):
         sql.close()
 
 
-def test_the_types_check_statically():
+def test_the_types_check_statically() -> None:
     """Read by a type checker (mypy/pyright): both stores are ApplyStores and the real
     client is a Directory, so the annotations on Executor and apply_plan hold."""
 
     def as_directory(client: ScimClient) -> Directory:
         return client
 
+    def as_apply_store(store: Store) -> ApplyStore:
+        return store
+
     memory: ApplyStore = MemoryStore()
     executor_store: ExecutorStore = memory
-    assert executor_store is memory and callable(as_directory)
+    assert executor_store is memory and callable(as_directory) and callable(as_apply_store)
 
 
 def test_the_lock_holder_is_typed_from_the_sql_lock_row(tmp_path):
@@ -121,7 +124,8 @@ def test_lock_info_keeps_a_holder_it_cannot_split():
 def test_the_memory_lock_refuses_a_second_holder():
     store = MemoryStore()
     with store.lock("ws", store.start_run("ws", "apply")):
-        assert store.lock_holder("ws").operation == "apply"
+        holder = store.lock_holder("ws")
+        assert holder is not None and holder.operation == "apply"
         with pytest.raises(LockError), store.lock("ws"):
             pass
     assert store.lock_holder("ws") is None
@@ -195,7 +199,7 @@ def test_a_failed_create_skips_only_its_dependents():
         "group:Support": "skipped",
         "group:Sales": "partial",
     }
-    skipped = {r.node: r.error for r in report.results if r.outcome == "skipped"}
+    skipped = {r.node: r.error or "" for r in report.results if r.outcome == "skipped"}
     assert "depends on create:user:E1" in skipped["create:user:E2"]
     assert "E1" in skipped["group:Support"]
     assert not report.ok
@@ -217,7 +221,7 @@ def test_quarantine_stops_when_more_than_half_of_recent_operations_fail():
     assert [m for m, _ in d.calls].count("create_user") == QUARANTINE_MIN
     counts = list(outcomes(report).values())
     assert counts.count("failed") == QUARANTINE_MIN and counts.count("skipped") == 20
-    assert all("quarantine" in r.error for r in report.results if r.outcome == "skipped")
+    assert all("quarantine" in (r.error or "") for r in report.results if r.outcome == "skipped")
 
 
 def test_quarantine_lets_a_minority_of_failures_run_on():
@@ -271,8 +275,8 @@ def test_state_and_outbox_change_only_for_operations_that_succeeded():
     leaver = d.add_user("E9", "e9@example.com")
     store = MemoryStore()
     with store.tx() as conn:
-        for user in (stays, leaver):
-            store.put_user(conn, "unit", user.external_id, user.id, user.user_name, {}, "1")
+        for key, user in (("E8", stays), ("E9", leaver)):
+            store.put_user(conn, "unit", key, user.id, user.user_name, {}, "1")
     d.fail("create_user", "E1")
     d.fail("patch_user", stays.id)
     plan = plan_of(create("E1"), create("E2"), update(stays, title="Lead"), deactivate(leaver))
