@@ -123,6 +123,12 @@ Commit = Callable[[Any], None]
 
 
 def build_graph(plan: Plan) -> dict[str, _Node]:
+    """The plan's nodes by name, each with what must succeed before it may run.
+
+    A group waits for the creates of its new members (their live ids go in the PATCH),
+    a deactivation or deletion for the removal of the user's memberships, and a user
+    whose manager is created in this run for that create (the manager is sent by id).
+    """
     nodes: dict[str, _Node] = {}
     for action in plan.actions:
         name = f"group:{action.key}" if action.resource == "group" else action.id
