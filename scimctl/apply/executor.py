@@ -21,15 +21,15 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from scimctl.errors import ApiError, OperationFailed, OutcomeUnknown
-from scimctl.model import LiveUser, same
+from scimctl.model import DeletedUser, LiveGroup, LiveUser, same
 from scimctl.plan.model import Action, Plan
-from scimctl.scim.client import PLATFORM_USERS, ScimClient
+from scimctl.scim.client import PLATFORM_USERS
 from scimctl.scim.mapping import members_patch, user_patch, user_to_scim
 from scimctl.scim.transport import RequestTrace
-from scimctl.state.store import Store
+from scimctl.state.interfaces import ExecutorStore
 
 MEMBER_CHUNK = 500
 # Genesys refuses bodies over request.bytes.max (512,000); group PATCHes stay well under.
@@ -41,6 +41,44 @@ CREATE_ATTEMPTS = 6
 QUARANTINE_WINDOW = 20
 QUARANTINE_MIN = 10
 QUARANTINE_SHARE = 0.5
+
+
+class Directory(Protocol):
+    """The directory calls the executor makes; ``ScimClient`` is the real one.
+
+    Typed as a protocol so the executor's scheduling can be tested against a small
+    in-process directory (tests/fakes.py) rather than through HTTP. Every call takes
+    ``trace=`` (a ``RequestTrace``) to count the attempts of one operation.
+    """
+
+    users_path: str
+    groups_path: str
+    search_wait: float  # how long a create of unknown outcome is looked up
+    conflict_wait: float  # how long a 409 after an unknown outcome is looked up
+
+    def create_user(self, body: dict[str, Any], **kw: Any) -> LiveUser: ...
+
+    def patch_user(
+        self, user_id: str, body: dict[str, Any], version: str | None, **kw: Any
+    ) -> LiveUser: ...
+
+    def restore_user(self, user_id: str, version: int, **kw: Any) -> None: ...
+
+    def delete_user(self, user_id: str, version: str | None, **kw: Any) -> None: ...
+
+    def find_user(
+        self, external_id: str | None = None, user_name: str | None = None, **kw: Any
+    ) -> LiveUser | None: ...
+
+    def find_deleted_user(self, user_name: str, **kw: Any) -> DeletedUser | None: ...
+
+    def get_user(self, user_id: str, **kw: Any) -> LiveUser | None: ...
+
+    def get_group(self, group_id: str, **kw: Any) -> LiveGroup: ...
+
+    def patch_group(
+        self, group_id: str, body: dict[str, Any], version: str | None, **kw: Any
+    ) -> str | None: ...
 
 
 @dataclass
@@ -85,6 +123,12 @@ Commit = Callable[[Any], None]
 
 
 def build_graph(plan: Plan) -> dict[str, _Node]:
+    """The plan's nodes by name, each with what must succeed before it may run.
+
+    A group waits for the creates of its new members (their live ids go in the PATCH),
+    a deactivation or deletion for the removal of the user's memberships, and a user
+    whose manager is created in this run for that create (the manager is sent by id).
+    """
     nodes: dict[str, _Node] = {}
     for action in plan.actions:
         name = f"group:{action.key}" if action.resource == "group" else action.id
@@ -127,8 +171,8 @@ class Executor:
     def __init__(
         self,
         plan: Plan,
-        client: ScimClient,
-        store: Store,
+        client: Directory,
+        store: ExecutorStore,
         run_id: str,
         *,
         parallelism: int = 8,

@@ -15,10 +15,10 @@ from scimctl.model import Desired, Snapshot, StateView
 from scimctl.plan.model import Plan
 from scimctl.scim.client import ScimClient
 from scimctl.scim.read import may_restore, read_directory, with_deleted
-from scimctl.state.store import Store
+from scimctl.state.interfaces import ApplyStore, StateStore
 
 
-def _record_memberships(plan: Plan, report: ApplyReport, store: Store) -> None:
+def _record_memberships(plan: Plan, report: ApplyReport, store: StateStore) -> None:
     """State's memberships become what the plan intended, where that went through."""
     not_done = [a for r in report.results if r.outcome != "ok" for a in r.actions]
     missing = {a.key for a in not_done if a.kind in ("create", "restore")}
@@ -63,7 +63,7 @@ def _directory(client: ScimClient, review: Review, state: StateView, plan: Plan)
 def apply_plan(
     plan: Plan,
     client: ScimClient,
-    store: Store,
+    store: ApplyStore,
     *,
     review: Review | None = None,
     parallelism: int = 8,

@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 
 from scimctl.errors import AuditKeyError, LockError, StaleState, StateError
 from scimctl.model import ManagedUser, StateView
-from scimctl.state import chain
+from scimctl.state import chain, interfaces
 from scimctl.state import tables as t
 from scimctl.state.chain import GENESIS
 from scimctl.state.url import normalize_state_url
@@ -316,6 +316,20 @@ class Store:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(t.locks).where(t.locks.c.workspace == workspace)).first()
         return LockInfo(row.workspace, row.holder, row.run_id, row.acquired_at) if row else None
+
+    def lock_holder(self, workspace: str) -> interfaces.LockInfo | None:
+        """The holder as typed fields (the ``Locker`` interface), named by its run's kind.
+
+        An adapter over ``lock_info``: the lock row and its SQL stay as they are.
+        """
+        info = self.lock_info(workspace)
+        if info is None:
+            return None
+        run = self.run(info.run_id) if info.run_id else None
+        return interfaces.LockInfo.from_holder(
+            info.workspace, info.holder, info.run_id, info.acquired_at,
+            operation=run["kind"] if run else None,
+        )  # fmt: skip
 
     @contextmanager
     def lock(

@@ -1,0 +1,199 @@
+"""The state's small interfaces, split by concern as Terraform's ``statemgr`` is.
+
+``apply`` and the executor need four things from the database: the managed state
+(read it, move its serial, record users, groups and memberships), a lock that keeps
+one apply per workspace, a run log with the journal of every operation, and the HRIS
+outbox. Typing them against these protocols rather than the SQLAlchemy ``Store``
+means the scheduling, the dependency graph and quarantine can be tested against the
+in-memory fakes in :mod:`scimctl.state.memory`, and another backend only has to
+provide these methods. ``Store`` satisfies all of them structurally (a test checks).
+
+State writes take a ``conn``: the transaction handle that ``tx()`` yields. A journal
+row, the state change and the outbox event of one operation are written with the
+same handle, so they land together or not at all; what the handle is belongs to the
+backend (a SQLAlchemy ``Connection`` for ``Store``).
+
+The protocols themselves use no I/O library (``scimctl.state``'s package import does).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from scimctl.model import StateView
+
+__all__ = [
+    "ApplyStore",
+    "ExecutorStore",
+    "Journal",
+    "LockInfo",
+    "Locker",
+    "Outbox",
+    "StateStore",
+    "Transactions",
+]
+
+# A transaction handle from ``Transactions.tx``; opaque to everyone but its backend.
+Conn = Any
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    """Who holds a workspace's state lock, as Terraform's ``statemgr.LockInfo`` says it.
+
+    The SQL lock row stores the holder as one string (``actor@host pid N``); this is
+    that string taken apart once, so that callers deciding whether a holder is dead,
+    or telling a waiting user who holds the lock, read fields instead of parsing.
+    """
+
+    id: str | None  # the run holding the lock (``runs.id``), when it was taken for one
+    workspace: str
+    who: str  # the actor: CI user (GITHUB_ACTOR) or login name
+    operation: str | None  # the run's kind: apply, import, state-rm, ...
+    created: datetime  # when the lock was taken
+    host: str | None = None
+    pid: int | None = None
+
+    @property
+    def holder(self) -> str:
+        """The lock row's holder string, rebuilt (what ``Store`` matches on release)."""
+        where = f"{self.who}@{self.host}" if self.host else self.who
+        return f"{where} pid {self.pid}" if self.pid is not None else where
+
+    @classmethod
+    def from_holder(
+        cls,
+        workspace: str,
+        holder: str,
+        run_id: str | None,
+        acquired_at: datetime,
+        operation: str | None = None,
+    ) -> LockInfo:
+        """The adapter from the lock row's columns; tolerant of a holder it cannot split
+        (an older or hand-made row), which keeps the whole string as ``who``."""
+        match = _HOLDER.fullmatch(holder)
+        if match is None:
+            return cls(run_id, workspace, holder, operation, acquired_at)
+        pid = match["pid"]
+        return cls(
+            run_id,
+            workspace,
+            match["who"],
+            operation,
+            acquired_at,
+            host=match["host"],
+            pid=int(pid) if pid is not None else None,
+        )
+
+
+# ``actor@host pid N``: the host is after the last "@" (an actor may hold one).
+_HOLDER = re.compile(r"(?P<who>.*)@(?P<host>[^@ ]*)(?: pid (?P<pid>\d+))?")
+
+
+@runtime_checkable
+class Transactions(Protocol):
+    """One write transaction at a time per process; what it yields is passed back to
+    the write methods of the other interfaces, so one operation's rows commit together."""
+
+    def tx(self) -> AbstractContextManager[Conn]: ...
+
+
+@runtime_checkable
+class StateStore(Transactions, Protocol):
+    """The managed state: what scimctl created or adopted, by workspace."""
+
+    def state(self, workspace: str) -> StateView: ...
+
+    def begin_apply(self, workspace: str, lineage: str, serial: int) -> tuple[str, int]:
+        """Refuse (``StaleState``) unless the state is at (lineage, serial); move the serial."""
+        ...
+
+    def put_user(
+        self, conn: Conn, workspace: str, key: str, live_id: str, user_name: str,
+        attrs: dict[str, Any], version: str | None,
+    ) -> None: ...  # fmt: skip
+
+    def drop_user(self, conn: Conn, workspace: str, key: str) -> None: ...
+
+    def drop_group(self, conn: Conn, workspace: str, name: str) -> None: ...
+
+    def put_memberships(
+        self, conn: Conn, workspace: str, group: str, group_id: str,
+        add: list[str], remove: list[str],
+    ) -> None: ...  # fmt: skip
+
+    def sync_memberships(
+        self, workspace: str, groups: dict[str, tuple[str, list[str]]], declared: set[str]
+    ) -> None:
+        """After an apply: each fully applied group's members; undeclared groups go."""
+        ...
+
+
+@runtime_checkable
+class Locker(Protocol):
+    """One apply per workspace, across processes and hosts."""
+
+    def lock(
+        self,
+        workspace: str,
+        run_id: str | None = None,
+        timeout: float = 0.0,
+        poll: float = 0.25,
+        notify: Callable[[str], None] | None = None,
+    ) -> AbstractContextManager[None]:
+        """Hold the lock for the ``with`` block; ``LockError`` after ``timeout`` seconds."""
+        ...
+
+    def lock_holder(self, workspace: str) -> LockInfo | None: ...
+
+
+@runtime_checkable
+class Journal(Transactions, Protocol):
+    """The run log and the append-only journal of operations (the audit history)."""
+
+    def start_run(
+        self,
+        workspace: str,
+        kind: str,
+        manifest_digest: str | None = None,
+        plan_digest: str | None = None,
+    ) -> str: ...
+
+    def finish_run(
+        self,
+        run_id: str,
+        outcome: str,
+        summary: dict[str, Any] | None = None,
+        error: str | None = None,
+        plan_digest: str | None = None,
+    ) -> None: ...
+
+    def append_operation(self, conn: Conn, row: dict[str, Any]) -> None:
+        """One journal row (intent before a request, result after), in ``conn``'s tx."""
+        ...
+
+    def put_metrics(self, run_id: str, values: dict[str, float]) -> None: ...
+
+
+@runtime_checkable
+class Outbox(Protocol):
+    """HRIS events, written with the state change they announce, delivered later."""
+
+    def add_event(self, conn: Conn, workspace: str, run_id: str, payload: dict[str, Any]) -> str:
+        """Queue one event; returns its id (also set as the payload's ``event_id``)."""
+        ...
+
+
+@runtime_checkable
+class ExecutorStore(StateStore, Journal, Outbox, Protocol):
+    """What the executor writes through: state, journal and outbox in one transaction."""
+
+
+@runtime_checkable
+class ApplyStore(ExecutorStore, Locker, Protocol):
+    """What ``apply_plan`` needs: the executor's store plus the lock and the run log."""

@@ -1,0 +1,257 @@
+"""In-memory implementations of the state interfaces, for tests and library users.
+
+They keep everything in dicts and lists, so a unit test of the executor, the graph
+or quarantine runs in milliseconds with no database, and its assertions read the
+journal, the state and the outbox as plain values. The behaviour that callers rely
+on is kept: ``begin_apply`` refuses a stale serial, ``lock`` refuses a second holder,
+and ``tx`` commits all of a block's writes or none (the block's writes are undone
+when it raises). Nothing is persisted and there is no hash chain.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from scimctl.errors import LockError, StaleState
+from scimctl.model import ManagedUser, StateView
+from scimctl.state.interfaces import Conn, LockInfo
+from scimctl.state.store import actor, now
+
+__all__ = ["MemoryStore", "Workspace"]
+
+
+@dataclass
+class Workspace:
+    """One workspace's managed state, as the SQL tables hold it."""
+
+    lineage: str
+    serial: int
+    users: dict[str, ManagedUser] = field(default_factory=dict)
+    applied: dict[str, dict[str, Any]] = field(default_factory=dict)
+    groups: dict[str, str] = field(default_factory=dict)
+    memberships: set[tuple[str, str]] = field(default_factory=set)
+
+    def view(self) -> StateView:
+        return StateView(
+            self.lineage,
+            self.serial,
+            dict(self.users),
+            dict(self.groups),
+            frozenset(self.memberships),
+            copy.deepcopy(self.applied),
+        )
+
+
+class MemoryStore:
+    """State, lock, run log, journal, metrics and outbox in one process's memory.
+
+    Satisfies :class:`~scimctl.state.interfaces.ApplyStore`. The attributes are public
+    so tests can look: ``workspaces``, ``runs`` (by id), ``operations`` (journal rows
+    in order, each with an ``id``), ``metrics`` (by run id), ``events`` (the outbox).
+    """
+
+    def __init__(self) -> None:
+        self.workspaces: dict[str, Workspace] = {}
+        self.runs: dict[str, dict[str, Any]] = {}
+        self.operations: list[dict[str, Any]] = []
+        self.metrics: dict[str, dict[str, float]] = {}
+        self.events: list[dict[str, Any]] = []
+        self.locks: dict[str, LockInfo] = {}
+        # Reentrant: sync_memberships opens a tx and calls put_memberships inside it.
+        self._write = threading.RLock()
+
+    # -- transactions ------------------------------------------------------------------
+    @contextmanager
+    def tx(self) -> Iterator[Conn]:
+        """Writers take turns; a block that raises leaves no trace of its writes."""
+        with self._write:
+            saved = self._snapshot()
+            try:
+                yield self
+            except BaseException:
+                self._restore(saved)
+                raise
+
+    def _snapshot(self) -> tuple[Any, ...]:
+        return (
+            copy.deepcopy(self.workspaces),
+            {k: dict(v) for k, v in self.runs.items()},
+            len(self.operations),
+            copy.deepcopy(self.metrics),
+            len(self.events),
+        )
+
+    def _restore(self, saved: tuple[Any, ...]) -> None:
+        self.workspaces, self.runs, ops, self.metrics, events = saved
+        del self.operations[ops:]
+        del self.events[events:]
+
+    # -- state -------------------------------------------------------------------------
+    def state(self, workspace: str) -> StateView:
+        with self._write:
+            ws = self.workspaces.get(workspace)
+            return ws.view() if ws else StateView.empty()
+
+    def begin_apply(self, workspace: str, lineage: str, serial: int) -> tuple[str, int]:
+        """As ``Store.begin_apply``: refuse a plan made against another state, then move
+        the serial first, so any other plan made against the old one is stale."""
+        with self.tx():
+            ws = self.workspaces.get(workspace)
+            current = (ws.lineage, ws.serial) if ws else ("", 0)
+            if current != (lineage, serial):
+                raise StaleState(
+                    f"the plan was made against state {lineage or '(new)'} serial {serial}, "
+                    f"but the state is now {current[0] or '(new)'} serial {current[1]}; "
+                    "run plan again"
+                )
+            if ws is None:
+                ws = self.workspaces[workspace] = Workspace(str(uuid.uuid4()), 0)
+            ws.serial += 1
+            return ws.lineage, ws.serial
+
+    def _ws(self, workspace: str) -> Workspace:
+        # The SQL store writes user rows whether or not begin_apply ran (import does).
+        return self.workspaces.setdefault(workspace, Workspace(str(uuid.uuid4()), 0))
+
+    def put_user(
+        self, conn: Conn, workspace: str, key: str, live_id: str, user_name: str,
+        attrs: dict[str, Any], version: str | None,
+    ) -> None:  # fmt: skip
+        ws = self._ws(workspace)
+        ws.users[key] = ManagedUser(live_id, user_name, version)
+        ws.applied[key] = copy.deepcopy(attrs)
+
+    def drop_user(self, conn: Conn, workspace: str, key: str) -> None:
+        ws = self._ws(workspace)
+        ws.users.pop(key, None)
+        ws.applied.pop(key, None)
+        ws.memberships = {(g, u) for g, u in ws.memberships if u != key}
+
+    def drop_group(self, conn: Conn, workspace: str, name: str) -> None:
+        ws = self._ws(workspace)
+        ws.groups.pop(name, None)
+        ws.memberships = {(g, u) for g, u in ws.memberships if g != name}
+
+    def put_memberships(
+        self, conn: Conn, workspace: str, group: str, group_id: str,
+        add: list[str], remove: list[str],
+    ) -> None:  # fmt: skip
+        ws = self._ws(workspace)
+        ws.groups[group] = group_id
+        ws.memberships -= {(group, k) for k in remove}
+        ws.memberships |= {(group, k) for k in add}
+
+    def sync_memberships(
+        self, workspace: str, groups: dict[str, tuple[str, list[str]]], declared: set[str]
+    ) -> None:
+        with self.tx() as conn:
+            ws = self._ws(workspace)
+            for name in [g for g in ws.groups if g not in declared]:
+                self.drop_group(conn, workspace, name)
+            for name, (group_id, keys) in sorted(groups.items()):
+                ws.memberships = {(g, u) for g, u in ws.memberships if g != name}
+                self.put_memberships(conn, workspace, name, group_id, keys, [])
+
+    # -- lock --------------------------------------------------------------------------
+    @contextmanager
+    def lock(
+        self,
+        workspace: str,
+        run_id: str | None = None,
+        timeout: float = 0.0,
+        poll: float = 0.25,
+        notify: Callable[[str], None] | None = None,
+    ) -> Iterator[None]:
+        """Refuse a second holder, after waiting up to ``timeout`` seconds for it."""
+        deadline = time.monotonic() + timeout
+        run = self.runs.get(run_id or "")
+        mine = LockInfo(
+            run_id, workspace, actor(), run["kind"] if run else None, now(),
+            host=socket.gethostname(), pid=os.getpid(),
+        )  # fmt: skip
+        while True:
+            with self._write:
+                held = self.locks.get(workspace)
+                if held is None:
+                    self.locks[workspace] = mine
+                    break
+            if time.monotonic() >= deadline:
+                raise LockError(f"state for {workspace} is locked by {held.holder} (run {held.id})")
+            time.sleep(poll)
+        try:
+            yield
+        finally:
+            with self._write:
+                if self.locks.get(workspace) is mine:
+                    del self.locks[workspace]
+
+    def lock_holder(self, workspace: str) -> LockInfo | None:
+        return self.locks.get(workspace)
+
+    # -- runs and journal ----------------------------------------------------------------
+    def start_run(
+        self,
+        workspace: str,
+        kind: str,
+        manifest_digest: str | None = None,
+        plan_digest: str | None = None,
+    ) -> str:
+        run_id = str(uuid.uuid4())
+        with self.tx():
+            self.runs[run_id] = {
+                "id": run_id, "workspace": workspace, "kind": kind, "actor": actor(),
+                "manifest_digest": manifest_digest, "plan_digest": plan_digest,
+                "started_at": now(), "finished_at": None, "outcome": "running",
+                "summary": None, "error": None,
+            }  # fmt: skip
+        return run_id
+
+    def finish_run(
+        self,
+        run_id: str,
+        outcome: str,
+        summary: dict[str, Any] | None = None,
+        error: str | None = None,
+        plan_digest: str | None = None,
+    ) -> None:
+        with self.tx():
+            run = self.runs[run_id]
+            run.update(finished_at=now(), outcome=outcome, summary=summary)
+            if error is not None:
+                run["error"] = error
+            if plan_digest is not None:
+                run["plan_digest"] = plan_digest
+
+    def append_operation(self, conn: Conn, row: dict[str, Any]) -> None:
+        self.operations.append(
+            {**row, "id": len(self.operations) + 1, "at": row.get("at") or now()}
+        )
+
+    def put_metrics(self, run_id: str, values: dict[str, float]) -> None:
+        with self.tx():
+            self.metrics[run_id] = {k: float(v) for k, v in values.items()}
+
+    # -- outbox ------------------------------------------------------------------------
+    def add_event(self, conn: Conn, workspace: str, run_id: str, payload: dict[str, Any]) -> str:
+        event_id = str(uuid.uuid4())
+        self.events.append(
+            {
+                "event_id": event_id,
+                "workspace": workspace,
+                "run_id": run_id,
+                "payload": {**payload, "event_id": event_id},
+                "created_at": now(),
+                "status": "pending",
+                "attempts": 0,
+            }
+        )
+        return event_id
