@@ -28,6 +28,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/actionlint $(WORKFLOWS)
+	$(BIN)/mypy scimctl
 
 format: $(STAMP)
 	$(BIN)/ruff format .

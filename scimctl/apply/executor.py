@@ -381,17 +381,17 @@ class Executor:
                 self._event(conn, action, action.live_id, action.userName)
 
             return commit_delete
-        live = self._patch_user(action, count) if action.changes else None
-        user_name = live.user_name if live else action.userName
-        attrs = {k: v for k, v in (live.attrs if live else {}).items() if v not in (None, [])}
-        version = live.version if live else action.version
+        patched = self._patch_user(action, count) if action.changes else None
+        user_name = patched.user_name if patched else action.userName
+        attrs = {k: v for k, v in (patched.attrs if patched else {}).items() if v not in (None, [])}
+        version = patched.version if patched else action.version
 
         def commit_patch(conn: Any) -> None:
             if action.kind == "rekey":
                 old = action.changes["externalId"].before
                 if old and old != action.key:
                     store.drop_user(conn, ws, old)
-            store.put_user(conn, ws, action.key, action.live_id, user_name, attrs, version)
+            store.put_user(conn, ws, action.key, live_id(action), user_name or "", attrs, version)
             self._event(conn, action, action.live_id, user_name)
 
         return commit_patch
@@ -400,7 +400,7 @@ class Executor:
         version = action.version
         for tries in range(1, VERSION_RETRIES + 1):
             try:
-                self.client.delete_user(action.live_id, version, trace=count)
+                self.client.delete_user(live_id(action), version, trace=count)
                 return
             except ApiError as exc:
                 # A retried DELETE whose first attempt went through finds nothing left.
@@ -408,7 +408,7 @@ class Executor:
                     return
                 if not exc.version_conflict:
                     raise
-                live = self.client.get_user(action.live_id, trace=count)
+                live = self.client.get_user(live_id(action), trace=count)
                 if live is None:
                     return
                 if tries == VERSION_RETRIES or not same(
@@ -491,13 +491,17 @@ class Executor:
                 409,
             ) from None
         try:
-            live = self.client.get_user(action.live_id, trace=count)
+            live = self.client.get_user(live_id(action), trace=count)
         except ApiError as exc:
             if exc.status == 404:
                 raise OperationFailed(
                     f"restoring {action.live_id} did not bring it back; run plan again", 404
                 ) from None
             raise
+        if live is None:
+            raise OperationFailed(
+                f"restoring {action.live_id} did not bring it back; run plan again", 404
+            )
         changes = {k: c.after for k, c in action.changes.items() if k != "externalId"}
         return self.client.patch_user(
             live.id, user_patch(changes, action.key), live.version, trace=count
@@ -540,12 +544,12 @@ class Executor:
         for tries in range(1, VERSION_RETRIES + 1):
             try:
                 return self.client.patch_user(
-                    action.live_id, user_patch(changes, ext), version, trace=count
+                    live_id(action), user_patch(changes, ext), version, trace=count
                 )
             except ApiError as exc:
                 if not exc.version_conflict:
                     raise
-                live = self.client.get_user(action.live_id, trace=count)
+                live = self.client.get_user(live_id(action), trace=count)
                 if live is None:
                     raise
                 if ext in (None, live.external_id) and all(
@@ -597,7 +601,11 @@ class Executor:
     # -- groups ------------------------------------------------------------------
     def _group(self, node: _Node, count: RequestTrace, res: OpResult) -> Commit | None:
         group = node.actions[0]
-        add_ids, add_keys, remove_ids, remove_keys, missing = [], [], [], [], []
+        add_ids: list[str] = []
+        add_keys: list[str] = []
+        remove_ids: list[str] = []
+        remove_keys: list[str] = []
+        missing: list[str] = []
         for action in node.actions:
             for m in action.members:
                 if action.kind == "add_members":
@@ -609,12 +617,13 @@ class Executor:
                     if m.key:
                         add_keys.append(m.key)
                 else:
-                    remove_ids.append(m.id)
+                    if m.id is not None:
+                        remove_ids.append(m.id)
                     if m.key:
                         remove_keys.append(m.key)
         sent = bool(add_ids or remove_ids)
         if sent:
-            self._patch_members(group.live_id, group.version, add_ids, remove_ids, count)
+            self._patch_members(live_id(group), group.version, add_ids, remove_ids, count)
         if missing:
             # Never "succeeded" for members nothing was sent for: the node is
             # reported skipped when all of it depended on failed creates.
@@ -624,7 +633,7 @@ class Executor:
                 return None
         ws, store = self.workspace, self.store
         return lambda conn: store.put_memberships(
-            conn, ws, group.key, group.live_id, add_keys, remove_keys
+            conn, ws, group.key, live_id(group), add_keys, remove_keys
         )
 
     def _patch_members(
@@ -717,3 +726,11 @@ def _explain(exc: ApiError) -> str:
             "not only in a lagging listing); run plan again"
         )
     return str(exc)
+
+
+def live_id(action: Action) -> str:
+    """The live id of the account or group an action writes to; the plan always has one
+    for every kind but create (an edited file without it is refused before this)."""
+    if action.live_id is None:
+        raise OperationFailed(f"{action.id}: the plan gives no live id to write to")
+    return action.live_id

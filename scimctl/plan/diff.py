@@ -34,6 +34,7 @@ from scimctl.plan.model import (
     EFFECT_ORDER,
     KIND_ORDER,
     Action,
+    ActionKind,
     Change,
     Effect,
     GroupMembers,
@@ -388,7 +389,7 @@ def excluded_keys(desired: Desired, snapshot: Snapshot, state: StateView) -> set
 
 
 def _deprovision(key: str, user_name: str, live: LiveUser | None, policy: str) -> Action | None:
-    common = {"resource": "user", "key": key, "userName": user_name}
+    common: dict[str, Any] = {"resource": "user", "key": key, "userName": user_name}
     if live is None:
         return Action(
             id=f"forget:user:{key}", kind="forget", reason="no longer in the directory", **common
@@ -436,16 +437,24 @@ def _memberships(
                 add.append(Member(key=key, id=live.id if live else None, userName=user_name))
         remove = []
         for member_id in sorted(live_group.members):
-            key = key_of.get(member_id)
-            if key is not None and key in wanted[name]:
+            member_key = key_of.get(member_id)
+            if member_key is not None and member_key in wanted[name]:
                 continue
             live = live_users.get(member_id)
-            if key is None and (not desired.groups[name].authoritative or _excluded(desired, live)):
+            if member_key is None and (
+                not desired.groups[name].authoritative or _excluded(desired, live)
+            ):
                 unmanaged += 1
                 continue
-            remove.append(Member(key=key, id=member_id, userName=live.user_name if live else None))
+            remove.append(
+                Member(key=member_key, id=member_id, userName=live.user_name if live else None)
+            )
         remove.sort(key=lambda m: (m.key or "", m.id or ""))
-        for kind, members in (("add_members", add), ("remove_members", remove)):
+        changes: tuple[tuple[ActionKind, list[Member]], ...] = (
+            ("add_members", add),
+            ("remove_members", remove),
+        )
+        for kind, members in changes:
             if members:
                 actions.append(
                     Action(
