@@ -83,12 +83,26 @@ def check_directory(desired: Desired, snapshot: Snapshot, state: StateView) -> l
     for name in sorted(desired.groups):
         if name not in live_groups:
             spec = desired.groups[name]
+            where = str(spec.location) if spec.location else "manifest"
+            if spec.create and snapshot.groups_creatable:
+                continue  # the plan creates it
+            if spec.create:
+                problems.append(
+                    Problem(
+                        where,
+                        "groups.create",
+                        f"group {name!r} does not exist and the service cannot create "
+                        "groups (its /ResourceTypes lists no Group), so create it there first",
+                    )
+                )
+                continue
             problems.append(
                 Problem(
-                    str(spec.location) if spec.location else "manifest",
+                    where,
                     "groups",
-                    f"group {name!r} does not exist in the directory; scimctl does not "
-                    "create groups (Genesys Cloud cannot through SCIM), so create it there first",
+                    f"group {name!r} does not exist in the directory; scimctl creates a "
+                    "group only when the manifest says create: true and the service can "
+                    "(Genesys Cloud cannot through SCIM), so create it there first",
                 )
             )
     problems.extend(_routing(desired, snapshot))
