@@ -128,9 +128,7 @@ def test_the_guard_accepts_a_group_create_only_with_the_opt_in():
     st = state(("E1", "u1", "a@example.com"))
     assert policy_violations(p, d, snap, st) == []
 
-    opted_out = dataclasses.replace(
-        d, groups={**d.groups, "Escalations": GroupSpec("Escalations")}
-    )
+    opted_out = dataclasses.replace(d, groups={**d.groups, "Escalations": GroupSpec("Escalations")})
     found = policy_violations(p, opted_out, snap, st)
     assert len(found) == 2  # the create and the additions to the group it would create
     assert all("does not opt in to creating it (create: true)" in v for v in found)
