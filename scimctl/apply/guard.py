@@ -69,7 +69,8 @@ def policy_violations(
             out += _user_rules(a, where, desired, state, owner, policy.deprovision)
         else:
             out += _group_rules(a, where, desired, groups, owner, adopted)
-        out += _role_rules(a, where, roles, policy.deny_permissions)
+        if snapshot.roles_known:  # a generic SCIM service has no catalogue (as plan's checks)
+            out += _role_rules(a, where, roles, policy.deny_permissions)
     count = sum(1 for a in plan.actions if _deprovisions(a))
     if max_deprovision is not None:
         limit, source = max_deprovision, "--max-deprovision"
