@@ -7,6 +7,7 @@ to the same understanding as the client, cannot.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -111,6 +112,8 @@ def test_an_opted_in_group_is_created_with_its_members_in_one_apply(scim2, tmp_p
     assert server.members("Escalations") == {"E1"}
     assert server.members("Support") == {"E1"}  # the parent, as for any group
     assert f"group  Escalations\t1 managed members\t{group_id}" in ok(ws, "state", "list")
+    history = ok(ws, "history", "--group", "Escalations")
+    assert re.search(r"create_group +group Escalations .* ok +201 ", history), history
 
     # The reply to the next group's POST is lost: it is looked up, never sent twice.
     night = {"name": "Night shift", "create": True}
