@@ -16,6 +16,7 @@ from scimctl.apply.guard import policy_violations
 from scimctl.manifest import load_manifest
 from scimctl.model import GroupSpec, Snapshot
 from scimctl.plan.model import Action, Plan
+from scimctl.plan.redact import redact_plan
 from scimctl.plan.render import render_text, summary_lines
 from scimctl.plan.targets import select
 from scimctl.problems import InputError
@@ -183,3 +184,11 @@ def test_renderers_name_the_new_group_with_the_right_number():
     )
     lines = summary_lines(two)
     assert "2 groups to create" in lines[0] and "2 new groups" in lines[1]
+
+
+def test_a_redacted_plan_still_names_the_group_it_creates():
+    p = redact_plan(two_in_a_new_group(), ["displayName", "userName"])
+    create = p.actions[1]
+    assert create.kind == "create_group"
+    assert create.changes["displayName"].after == "Escalations"
+    assert p.actions[0].changes["displayName"].after != "b"  # a user's is masked
