@@ -9,17 +9,21 @@ import dataclasses
 import textwrap
 
 import pytest
+import sqlalchemy as sa
 from test_diff import desired, live, plan, snapshot, spec, state
 
-from scimctl.apply.executor import build_graph
+from scimctl.apply.executor import Executor, build_graph
 from scimctl.apply.guard import policy_violations
+from scimctl.errors import ApiError, OutcomeUnknown
 from scimctl.manifest import load_manifest
-from scimctl.model import GroupSpec, Snapshot
+from scimctl.model import GroupSpec, LiveGroup, LiveUser, Snapshot
 from scimctl.plan.model import Action, Plan
 from scimctl.plan.redact import redact_plan
 from scimctl.plan.render import render_text, summary_lines
 from scimctl.plan.targets import select
 from scimctl.problems import InputError
+from scimctl.state import tables
+from scimctl.state.store import Store
 
 NEW = GroupSpec("Escalations", create=True)
 
@@ -192,3 +196,78 @@ def test_a_redacted_plan_still_names_the_group_it_creates():
     assert create.kind == "create_group"
     assert create.changes["displayName"].after == "Escalations"
     assert p.actions[0].changes["displayName"].after != "b"  # a user's is masked
+
+
+# -- the executor, with a stand-in service ------------------------------------------
+
+
+class Service:
+    """What the executor asks of a client for these plans; ``answers`` scripts the
+    group POSTs (a group, or an exception to raise)."""
+
+    users_path, groups_path = "/Users", "/Groups"
+    search_wait = conflict_wait = 0.0
+
+    def __init__(self, *answers: LiveGroup | Exception) -> None:
+        self.answers = list(answers)
+        self.posts: list[str] = []
+        self.patched: list[tuple[str, str | None]] = []
+        self.exists: LiveGroup | None = None
+
+    def create_group(self, name: str, **kw: object) -> LiveGroup:
+        self.posts.append(name)
+        answer = self.answers.pop(0)
+        if isinstance(answer, OutcomeUnknown):
+            self.exists = LiveGroup("g-new", name, frozenset(), '"1"')  # it landed
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def find_group(self, name: str, **kw: object) -> LiveGroup | None:
+        return self.exists
+
+    def create_user(self, body: dict, **kw: object) -> LiveUser:
+        return LiveUser("u2", body["externalId"], {"userName": body["userName"]}, '"1"')
+
+    def patch_group(self, group_id: str, body: dict, version: str | None, **kw: object) -> str:
+        self.patched.append((group_id, version))
+        return '"2"'
+
+
+def run(service: Service, url: str) -> tuple[dict[str, str], Store]:
+    p = two_in_a_new_group()
+    store = Store(url)
+    run_id = store.start_run(p.workspace, "apply", p.manifest_digest, p.digest)
+    report = Executor(p, service, store, run_id, parallelism=1).run()  # type: ignore[arg-type]
+    return {r.node: r.outcome for r in report.results}, store
+
+
+def managed_groups(store: Store) -> dict[str, str]:
+    """The groups state records as managed (read directly: this store has no apply row)."""
+    with store.engine.connect() as conn:
+        return {r.name: r.live_id for r in conn.execute(sa.select(tables.managed_groups))}
+
+
+def test_members_go_to_the_group_just_created_and_state_records_it(sqlite_url):
+    service = Service(LiveGroup("g-new", "Escalations", frozenset(), '"1"'))
+    outcomes, store = run(service, sqlite_url)
+    assert set(outcomes.values()) == {"ok"}
+    assert service.patched == [("g-new", '"1"')]  # the create's id and version (If-Match)
+    assert managed_groups(store) == {"Escalations": "g-new"}
+
+
+def test_a_lost_create_reply_is_looked_up_not_sent_again(sqlite_url):
+    service = Service(OutcomeUnknown("reply lost"))
+    outcomes, _ = run(service, sqlite_url)
+    assert set(outcomes.values()) == {"ok"}
+    assert service.posts == ["Escalations"] and service.patched == [("g-new", '"1"')]
+
+
+def test_a_failed_group_create_skips_its_members(sqlite_url):
+    service = Service(ApiError("no", status=500))
+    outcomes, store = run(service, sqlite_url)
+    assert outcomes["create_group:group:Escalations"] == "failed"
+    assert outcomes["group:Escalations"] == "skipped"
+    assert outcomes["create:user:E2"] == "ok"
+    assert service.patched == []
+    assert managed_groups(store) == {}
