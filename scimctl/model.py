@@ -79,6 +79,7 @@ class GroupSpec:
     parent: str | None = None
     authoritative: bool = False
     location: Location | None = None
+    create: bool = False  # the manifest lets plan create it when the directory lacks it
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,9 @@ class Snapshot:
     languages: frozenset[str] | None = None
     divisions: tuple[LiveDivision, ...] | None = None
     deleted: tuple[DeletedUser, ...] = ()
+    # The service can create groups (a generic SCIM service listing a Group resource
+    # type); Genesys cannot (POST /groups is gone), so there it stays False.
+    groups_creatable: bool = False
 
     @cached_property
     def deleted_by_name(self) -> dict[str, DeletedUser]:

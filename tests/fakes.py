@@ -117,6 +117,14 @@ class FakeDirectory:
         self._call("get_group", group_id, kw)
         return self.groups[group_id]
 
+    def find_group(self, display_name: str, **kw: Any) -> LiveGroup | None:
+        self._call("find_group", display_name, kw)
+        return next((g for g in self.groups.values() if g.name == display_name), None)
+
+    def create_group(self, name: str, **kw: Any) -> LiveGroup:
+        self._call("create_group", name, kw)
+        return self.add_group(name)
+
     # -- writes ------------------------------------------------------------------------
     def create_user(self, body: dict[str, Any], **kw: Any) -> LiveUser:
         key = body["externalId"]

@@ -443,6 +443,7 @@ def test_existing_accounts_changing_access_need_review_and_attribute_edits_do_no
         "deletion": 0, "deactivation": 0, "reactivation": 1, "privileged_role_granted": 0,
         "role_granted": 1, "role_removed": 0, "group_removal": 1, "username_change": 1,
         "rekey": 0, "adoption": 0, "restore": 0, "release": 0, "reverts_drift": 0,
+        "group_creation": 0,
     }  # fmt: skip
 
 

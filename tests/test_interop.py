@@ -7,11 +7,23 @@ to the same understanding as the client, cannot.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from flows import TargetWorkspace, manifest, many, people, quickstart
+from conftest import user
+from flows import (
+    GROUPS,
+    TargetWorkspace,
+    apply_once,
+    converged,
+    manifest,
+    many,
+    ok,
+    people,
+    quickstart,
+)
 from scim2_harness import CLIENT_ID, CLIENT_SECRET, TOKEN, Scim2Server
 
 GROUP_NAMES = ("Support", "Support Tier1", "Sales")
@@ -74,3 +86,43 @@ def test_what_the_service_cannot_do_is_refused_at_plan(scim2, tmp_path, sqlite_u
     assert "no enterprise User extension, so division cannot be managed" in result.stderr
     assert "the service announces no PATCH support" in result.stderr
     assert not server.users()
+
+
+def groups_named(server: Scim2Server, name: str) -> list[str]:
+    """The ids of every group called ``name``, read without scimctl."""
+    with server.http() as h:
+        found = h.get("/Groups", params={"filter": f'displayName eq "{name}"'}).json()
+    return [g["id"] for g in found.get("Resources") or []]
+
+
+def test_an_opted_in_group_is_created_with_its_members_in_one_apply(scim2, tmp_path, sqlite_url):
+    server = scim2()
+    ws = scim_workspace(tmp_path, server, sqlite_url)
+    new = {"name": "Escalations", "parent": "Support", "create": True}
+    users = [
+        user("E1", "jane@example.com", groups=["Escalations"]),
+        user("E2", "amir@example.com", groups=["Sales"]),
+    ]
+    ws.write_manifest({**manifest(users), "groups": [*GROUPS, new]})
+    assert not groups_named(server, "Escalations")
+    planned = apply_once(ws)  # plans changes, applies in one run, then plans none
+    assert "+ create group 'Escalations'" in planned
+    assert "1 group to create" in planned and "1 new group" in planned
+    (group_id,) = groups_named(server, "Escalations")
+    assert server.members("Escalations") == {"E1"}
+    assert server.members("Support") == {"E1"}  # the parent, as for any group
+    assert f"group  Escalations\t1 managed members\t{group_id}" in ok(ws, "state", "list")
+    history = ok(ws, "history", "--group", "Escalations")
+    assert re.search(r"create_group +group Escalations .* ok +201 ", history), history
+
+    # The reply to the next group's POST is lost: it is looked up, never sent twice.
+    night = {"name": "Night shift", "create": True}
+    users[1] = user("E2", "amir@example.com", groups=["Sales", "Night shift"])
+    ws.write_manifest({**manifest(users), "groups": [*GROUPS, new, night]})
+    server.front.lose_replies.append("POST")
+    out = ok(ws, "apply", "--auto-approve")
+    assert "2 of 2 operations succeeded" in out, out
+    assert not server.front.lose_replies, "no reply was lost: the test did not test anything"
+    converged(ws)
+    assert len(groups_named(server, "Night shift")) == 1
+    assert server.members("Night shift") == {"E2"}

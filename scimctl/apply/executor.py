@@ -76,6 +76,10 @@ class Directory(Protocol):
 
     def get_group(self, group_id: str, **kw: Any) -> LiveGroup: ...
 
+    def find_group(self, display_name: str, **kw: Any) -> LiveGroup | None: ...
+
+    def create_group(self, name: str, **kw: Any) -> LiveGroup: ...
+
     def patch_group(
         self, group_id: str, body: dict[str, Any], version: str | None, **kw: Any
     ) -> str | None: ...
@@ -131,8 +135,14 @@ def build_graph(plan: Plan) -> dict[str, _Node]:
     """
     nodes: dict[str, _Node] = {}
     for action in plan.actions:
-        name = f"group:{action.key}" if action.resource == "group" else action.id
+        name = action.id
+        if action.resource == "group" and action.kind != "create_group":
+            name = f"group:{action.key}"
         nodes.setdefault(name, _Node(name, [])).actions.append(action)
+    for action in plan.actions:
+        # A new group's members are added once it exists.
+        if action.kind == "create_group" and f"group:{action.key}" in nodes:
+            nodes[f"group:{action.key}"].deps.add(action.id)
     creates = {a.key: a.id for a in plan.actions if a.kind in ("create", "restore")}
     removed_in: dict[str, set[str]] = {}
     for action in plan.actions:
@@ -190,6 +200,7 @@ class Executor:
         self.on_password = on_password
         self.outbox = outbox
         self.created: dict[str, str] = {}  # user key -> live id, for group nodes
+        self.created_groups: dict[str, LiveGroup] = {}  # group name -> the group created
         self.member_chunk = MEMBER_CHUNK  # lowered for the rest of the run by a 413
         self._lock = threading.Lock()
         self._known_ids = {a.key: a.live_id for a in plan.actions if a.resource == "user"}
@@ -249,11 +260,12 @@ class Executor:
 
     @staticmethod
     def _blocked_by(node: _Node, outcome: dict[str, OpResult]) -> str | None:
-        # Group nodes go ahead without members whose create failed; user nodes
-        # (deactivate after membership removal) do not run on a failed dependency.
-        if node.name.startswith("group:"):
-            return None
+        # Group nodes go ahead without members whose create failed, but not without
+        # the group itself; user nodes (deactivate after membership removal) do not
+        # run on a failed dependency.
         failed = sorted(d for d in node.deps if outcome[d].outcome != "ok")
+        if node.name.startswith("group:"):
+            failed = [d for d in failed if d.startswith("create_group:")]
         return f"depends on {', '.join(failed)}, which did not succeed" if failed else None
 
     def _skip(self, node: _Node, reason: str) -> OpResult:
@@ -284,7 +296,7 @@ class Executor:
             "action": "+".join(a.kind for a in node.actions),
             "resource": action.resource,
             "resource_key": action.key,
-            "resource_id": action.live_id or self.created.get(action.key),
+            "resource_id": action.live_id or self._created_id(action),
             "user_name": None if action.resource == "group" else user_name,
             "method": method,
             "path": path,
@@ -295,6 +307,14 @@ class Executor:
             "error": res.error if res else None,
             "changes": journal_changes(node.actions),
         }
+
+    def _created_id(self, action: Action) -> str | None:
+        """The live id this run gave the action's resource, if it created it."""
+        with self._lock:
+            if action.resource == "group":
+                group = self.created_groups.get(action.key)
+                return group.id if group else None
+            return self.created.get(action.key)
 
     def _run_node(self, node: _Node) -> OpResult:
         action = node.actions[0]
@@ -309,7 +329,9 @@ class Executor:
         start = time.monotonic()
         commit: Callable[[Any], None] | None = None
         try:
-            if action.resource == "group":
+            if action.kind == "create_group":
+                commit = self._create_group(action, count)
+            elif action.resource == "group":
                 commit = self._group(node, count, res)
             else:
                 commit = self._user(action, count, res)
@@ -332,8 +354,11 @@ class Executor:
 
     def _route(self, node: _Node) -> tuple[str | None, str | None]:
         action = node.actions[0]
+        if action.kind == "create_group":
+            return "POST", self.client.groups_path
         if action.resource == "group":
-            return "PATCH", f"{self.client.groups_path}/{action.live_id}"
+            group_id = action.live_id or self._created_id(action)
+            return "PATCH", f"{self.client.groups_path}/{group_id}"
         users = self.client.users_path
         if action.kind == "create":
             return "POST", users
@@ -599,8 +624,67 @@ class Executor:
         self.store.add_event(conn, self.workspace, self.run_id, payload)
 
     # -- groups ------------------------------------------------------------------
+    def _create_group(self, action: Action, count: RequestTrace) -> Commit:
+        """POST the group, never twice: an unknown outcome is looked up by displayName
+        (search may lag) before the POST is sent again, as user creates are."""
+        unknown = False
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            try:
+                group = self.client.create_group(action.key, trace=count)
+                break
+            except OutcomeUnknown as exc:
+                unknown = True
+                found = self._look_up_group(action.key, count, self.client.search_wait)
+                if found is not None:
+                    group = found
+                    break
+                if attempt == CREATE_ATTEMPTS:
+                    raise OperationFailed(
+                        f"group create outcome unknown after {attempt} attempts: {exc}"
+                    ) from None
+            except ApiError as exc:
+                if exc.status != 409:
+                    raise
+                # After an unknown outcome a 409 is our own first try; otherwise
+                # someone created the group since the plan, and a plan must say so.
+                found = (
+                    self._look_up_group(action.key, count, self.client.conflict_wait)
+                    if unknown
+                    else None
+                )
+                if found is None:
+                    raise OperationFailed(
+                        f"group {action.key!r} exists already (409): it was created since "
+                        "the plan was made; run plan again",
+                        409,
+                    ) from None
+                group = found
+                break
+        with self._lock:
+            self.created_groups[action.key] = group
+        ws, store = self.workspace, self.store
+        return lambda conn: store.put_memberships(conn, ws, action.key, group.id, [], [])
+
+    def _look_up_group(self, name: str, count: RequestTrace, wait: float) -> LiveGroup | None:
+        """The group named ``name``, asked again with backoff for ``wait`` seconds."""
+        deadline = time.monotonic() + wait
+        pause = 0.1
+        while True:
+            found = self.client.find_group(name, trace=count)
+            if found is not None:
+                return found
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, 1.0)
+
     def _group(self, node: _Node, count: RequestTrace, res: OpResult) -> Commit | None:
         group = node.actions[0]
+        if group.live_id is None:  # created earlier in this run (build_graph's dependency)
+            with self._lock:
+                new = self.created_groups[group.key]
+            group = group.model_copy(update={"live_id": new.id, "version": new.version})
         add_ids: list[str] = []
         add_keys: list[str] = []
         remove_ids: list[str] = []
@@ -704,7 +788,7 @@ SECRET_ATTR = re.compile(r"pass(word)?|secret|token|credential", re.IGNORECASE)
 
 def journal_changes(actions: list[Action]) -> dict[str, Any]:
     """What the journal records of a node's actions: before and after, never a secret."""
-    if actions[0].resource == "group":
+    if actions[0].resource == "group" and actions[0].kind != "create_group":
         members: dict[str, list[str]] = {}
         for action in actions:
             side = "added" if action.kind == "add_members" else "removed"

@@ -69,7 +69,8 @@ def policy_violations(
             out += _user_rules(a, where, desired, state, owner, policy.deprovision)
         else:
             out += _group_rules(a, where, desired, groups, owner, adopted)
-        out += _role_rules(a, where, roles, policy.deny_permissions)
+        if snapshot.roles_known:  # a generic SCIM service has no catalogue (as plan's checks)
+            out += _role_rules(a, where, roles, policy.deny_permissions)
     count = sum(1 for a in plan.actions if _deprovisions(a))
     if max_deprovision is not None:
         limit, source = max_deprovision, "--max-deprovision"
@@ -149,6 +150,18 @@ def _group_rules(
     if spec is None:
         return [f"{where}: the group is not in the manifest"]
     live = groups.get(a.key)
+    if a.kind == "create_group" or (live is None and a.live_id is None):
+        # A new group: only one the manifest opts in to creating, and only while the
+        # directory lacks it; its members can only be added.
+        if not spec.create:
+            return [f"{where}: the manifest does not opt in to creating it (create: true)"]
+        if live is not None:
+            return [f"{where}: the group exists already (live id {live.id})"]
+        if a.live_id is not None:
+            return [f"{where}: a group create cannot target an existing group"]
+        if a.kind == "remove_members":
+            return [f"{where}: a group that does not exist yet has no members to remove"]
+        return []
     if live is None or a.live_id != live.id:
         return [f"{where}: the live id is not group {a.key!r}'s"]
     if a.kind != "remove_members" or spec.authoritative:

@@ -18,15 +18,20 @@ from scimctl.scim.read import may_restore, read_directory, with_deleted
 from scimctl.state.interfaces import ApplyStore, StateStore
 
 
-def _record_memberships(plan: Plan, report: ApplyReport, store: StateStore) -> None:
-    """State's memberships become what the plan intended, where that went through."""
+def _record_memberships(
+    plan: Plan, report: ApplyReport, store: StateStore, created: dict[str, str]
+) -> None:
+    """State's memberships become what the plan intended, where that went through.
+
+    ``created`` holds the live ids of the groups this run created (the plan has none).
+    """
     not_done = [a for r in report.results if r.outcome != "ok" for a in r.actions]
     missing = {a.key for a in not_done if a.kind in ("create", "restore")}
     groups = {a.key for a in not_done if a.resource == "group"}
     done = {
-        name: (g.id, [k for k in g.members if k not in missing])
+        name: (group_id, [k for k in g.members if k not in missing])
         for name, g in plan.memberships.items()
-        if name not in groups
+        if name not in groups and (group_id := g.id or created.get(name))
     }
     store.sync_memberships(plan.workspace, done, set(plan.memberships))
 
@@ -104,7 +109,8 @@ def apply_plan(
                 parallelism=parallelism, progress=progress, on_password=on_password, outbox=outbox,
             )  # fmt: skip
             report = executor.run()
-            _record_memberships(plan, report, store)
+            created = {name: g.id for name, g in executor.created_groups.items()}
+            _record_memberships(plan, report, store, created)
     except (LockError, StaleState, PlanNotReviewed, PlanRefused, InputError) as exc:
         store.finish_run(run_id, "refused", error=str(exc))
         raise

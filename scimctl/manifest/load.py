@@ -106,6 +106,18 @@ def load_manifest(
         problems.append(
             Problem(where, "policy.password", "generate needs hris.webhook_url to hand it over")
         )
+    if target.provider == "genesys":
+        problems += [
+            Problem(
+                str(loc),
+                "groups.create",
+                f"group {g.name!r}: Genesys Cloud cannot create groups through SCIM "
+                "(POST /groups was removed in 2021); create it in Genesys Cloud and "
+                "remove create: true",
+            )
+            for g, loc in groups
+            if getattr(g, "create", False) is True  # invalid records are stand-ins
+        ]
     current = [(u, loc) for u, loc in users if _started(u, as_of)]
     _managers_by_key(users)
     problems.extend(check_records(users, groups, policy, current={id(u) for u, _ in current}))
@@ -120,7 +132,10 @@ def load_manifest(
         raise InputError(problems)
     desired = Desired(
         users={u.externalId: _user_spec(u, loc, defaults) for u, loc in current},
-        groups={g.name: GroupSpec(g.name, g.parent, g.authoritative, loc) for g, loc in groups},
+        groups={
+            g.name: GroupSpec(g.name, g.parent, g.authoritative, loc, create=g.create)
+            for g, loc in groups
+        },
         policy=policy,
         exclude=frozenset(e for e, _ in exclude),
     )
@@ -364,7 +379,11 @@ def digest(desired: Desired, target: TargetModel) -> str:
             k: {"attrs": u.attrs, "groups": u.groups, "previous": u.previous_keys}
             for k, u in desired.users.items()
         },
-        "groups": {k: [g.parent, g.authoritative] for k, g in desired.groups.items()},
+        # create only when set, so digests of manifests without it do not move
+        "groups": {
+            k: [g.parent, g.authoritative, *(["create"] if g.create else [])]
+            for k, g in desired.groups.items()
+        },
         "policy": asdict(desired.policy),
     }
     if desired.exclude:  # only then, so digests of manifests without it do not move

@@ -247,6 +247,10 @@ class GroupModel(Clean):
     name: str = Field(min_length=1)
     parent: str | None = None
     authoritative: bool = False
+    # Opt-in: plan creates the group when the directory lacks it (provider scim only,
+    # and only if the service lists a Group resource type). Off, a missing group is an
+    # error, so a typo never becomes a new group.
+    create: bool = False
 
 
 class SourceModel(BaseModel):

@@ -83,12 +83,26 @@ def check_directory(desired: Desired, snapshot: Snapshot, state: StateView) -> l
     for name in sorted(desired.groups):
         if name not in live_groups:
             group = desired.groups[name]
+            where = str(group.location) if group.location else "manifest"
+            if group.create and snapshot.groups_creatable:
+                continue  # the plan creates it
+            if group.create:
+                problems.append(
+                    Problem(
+                        where,
+                        "groups.create",
+                        f"group {name!r} does not exist and the service cannot create "
+                        "groups (its /ResourceTypes lists no Group), so create it there first",
+                    )
+                )
+                continue
             problems.append(
                 Problem(
-                    str(group.location) if group.location else "manifest",
+                    where,
                     "groups",
-                    f"group {name!r} does not exist in the directory; scimctl does not "
-                    "create groups (Genesys Cloud cannot through SCIM), so create it there first",
+                    f"group {name!r} does not exist in the directory; scimctl creates a "
+                    "group only when the manifest says create: true and the service can "
+                    "(Genesys Cloud cannot through SCIM), so create it there first",
                 )
             )
     problems.extend(_routing(desired, snapshot))

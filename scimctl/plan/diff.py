@@ -178,7 +178,7 @@ def compute_plan(
     )
     actions.extend(member_actions)
     plan_memberships = {
-        name: GroupMembers(id=groups[name].id, members=sorted(keys))
+        name: GroupMembers(id=groups[name].id if name in groups else None, members=sorted(keys))
         for name, keys in sorted(wanted.items())
     }
     if targets:
@@ -238,6 +238,8 @@ def effects_of(action: Action, privileged: frozenset[str]) -> list[Effect]:
         out.append(Effect(kind="restore"))
     if action.kind == "release":
         out.append(Effect(kind="release"))
+    if action.kind == "create_group":
+        out.append(Effect(kind="group_creation"))
     if action.kind == "delete":
         out.append(Effect(kind="deletion"))
     active = action.changes.get("active") if action.kind not in ("create", "restore") else None
@@ -428,7 +430,11 @@ def _memberships(
     actions = []
     unmanaged = 0
     for name in sorted(desired.groups):
-        live_group = groups[name]
+        live_group = groups.get(name)
+        if live_group is None:
+            # check_directory let it through: the manifest opts in and the service can.
+            actions.append(_create_group(name))
+            live_group = LiveGroup(id="", name=name, members=frozenset())
         add = []
         for key in sorted(wanted[name]):
             live = matched.get(key)
@@ -462,12 +468,25 @@ def _memberships(
                         kind=kind,
                         resource="group",
                         key=name,
-                        live_id=live_group.id,
+                        live_id=live_group.id or None,
                         version=live_group.version,
                         members=members,
                     )
                 )
     return actions, unmanaged, wanted
+
+
+def _create_group(name: str) -> Action:
+    """A declared group the directory lacks, created empty: its members follow in an
+    ``add_members`` action that apply runs once the group exists."""
+    return Action(
+        id=f"create_group:group:{name}",
+        kind="create_group",
+        resource="group",
+        key=name,
+        changes={"displayName": Change(after=name)},
+        reason="declared with create: true and not in the directory",
+    )
 
 
 def _excluded(desired: Desired, live: LiveUser | None) -> bool:

@@ -33,6 +33,7 @@ ActionKind = Literal[
     "delete",
     "forget",
     "release",
+    "create_group",
     "add_members",
     "remove_members",
 ]
@@ -44,6 +45,7 @@ KIND_ORDER: tuple[str, ...] = (
     "rekey",  # a managed or live account moves to a new externalId (a rehire)
     "update",
     "reactivate",
+    "create_group",  # before its members are added (the executor waits for it too)
     "add_members",
     "remove_members",
     "deactivate",
@@ -51,7 +53,8 @@ KIND_ORDER: tuple[str, ...] = (
     "forget",
     "release",
 )
-USER_KINDS = frozenset(KIND_ORDER) - {"add_members", "remove_members"}
+GROUP_KINDS = frozenset({"create_group", "add_members", "remove_members"})
+USER_KINDS = frozenset(KIND_ORDER) - GROUP_KINDS
 DEPROVISION_KINDS = frozenset({"deactivate", "delete"})
 
 EffectKind = Literal[
@@ -67,6 +70,7 @@ EffectKind = Literal[
     "restore",
     "release",
     "reverts_drift",
+    "group_creation",
 ]
 # Summary keys, most dangerous first; the summary line and every renderer use this order.
 # A role effect counts under "privileged_role_granted" when the role is privileged.
@@ -84,6 +88,7 @@ EFFECT_ORDER: tuple[str, ...] = (
     "restore",
     "release",
     "reverts_drift",
+    "group_creation",  # a new, empty group: it grants nothing until members are added
 )
 # Effects that take access away or change it on an account that exists already.
 ALWAYS_REVIEW = frozenset(
@@ -165,7 +170,7 @@ class Action(PlanModel):
 
 
 class GroupMembers(PlanModel):
-    id: str
+    id: str | None = None  # None: the plan creates the group (create_group)
     members: list[str]  # user keys
 
 

@@ -53,6 +53,9 @@ def redact_plan(plan: Plan, fields: Iterable[str] | None = None) -> Plan:
 
 
 def _action(a: Action, fields: list[str], names: bool) -> Action:
+    # A group's displayName (a create_group) is its name, and group names are never
+    # masked: the key shows it anyway.
+    fields = fields if a.resource == "user" else []
     changes = {
         attr: Change(before=mask_value(attr, c.before), after=mask_value(attr, c.after))
         if attr in fields

@@ -32,13 +32,13 @@ ATTRIBUTE_ORDER = ("externalId", *USER_ATTRIBUTES)
 # are the first to go.
 KEEP_ORDER = (
     "delete", "deactivate", "remove_members", "reactivate", "restore", "update", "adopt",
-    "forget", "release", "create", "add_members",
+    "forget", "release", "create", "create_group", "add_members",
 )  # fmt: skip
 
 SYMBOLS = {
     "create": "+", "adopt": "<=", "rekey": "~", "update": "~", "reactivate": "~", "deactivate": "-",
     "delete": "-", "forget": "-", "add_members": "+", "remove_members": "-",
-    "restore": "+", "release": "-",
+    "restore": "+", "release": "-", "create_group": "+",
 }  # fmt: skip
 COLOURS = {"+": "green", "~": "yellow", "<=": "cyan", "-": "red"}
 # (singular, plural) after a count.
@@ -53,6 +53,7 @@ KIND_LABELS = {
     "forget": ("to forget", "to forget"),
     "restore": ("to restore", "to restore"),
     "release": ("to release", "to release"),
+    "create_group": ("group to create", "groups to create"),
     "add_members": ("group gaining members", "groups gaining members"),
     "remove_members": ("group losing members", "groups losing members"),
 }
@@ -70,6 +71,7 @@ EFFECT_LABELS = {
     "restore": ("restore of a deleted account", "restores of deleted accounts"),
     "release": ("account released from management", "accounts released from management"),
     "reverts_drift": ("reverts a change made in Genesys", "revert changes made in Genesys"),
+    "group_creation": ("new group", "new groups"),
 }
 ROLE_EFFECTS = ("privileged_role_granted", "role_granted", "role_removed")
 
@@ -142,6 +144,8 @@ def summary_lines(plan: Plan) -> list[str]:
 
 
 def headline(a: Action) -> str:
+    if a.kind == "create_group":
+        return f"create group '{esc(a.key)}'"
     if a.resource == "group":
         verb, prep = ("add", "to") if a.kind == "add_members" else ("remove", "from")
         members = plural(len(a.members), ("member", "members"))
@@ -167,6 +171,8 @@ def effects_text(a: Action) -> str:
 
 
 def details(a: Action, members_shown: int | None = None) -> list[str]:
+    if a.kind == "create_group":
+        return [f"displayName = {value(a.key)}"]
     if a.resource == "group":
         names = [esc(m.userName or m.key or m.id or "?") for m in a.members]
         if members_shown is not None and len(names) > members_shown:

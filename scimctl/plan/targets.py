@@ -60,6 +60,10 @@ def select(
             members = [m for m in a.members if m.key in users]
             if members:
                 out.append(a.model_copy(update={"members": members}))
+    # A kept membership in a group the plan creates needs that create.
+    kept = {a.key for a in out if a.resource == "group"}
+    creates = [a for a in actions if a.kind == "create_group" and a.key in kept]
+    out += [a for a in creates if a not in out]
     return out, needed
 
 

@@ -39,7 +39,7 @@ from scimctl.scim.mapping import (
     role_from_platform,
     user_from_scim,
 )
-from scimctl.scim.schema import CORE_USER, ENTERPRISE_USER, GENESYS_USER, SCIM_PREFIX
+from scimctl.scim.schema import CORE_GROUP, CORE_USER, ENTERPRISE_USER, GENESYS_USER, SCIM_PREFIX
 from scimctl.scim.transport import (
     DEFAULT_TIMEOUT,
     RateBudget,
@@ -157,6 +157,8 @@ class ScimClient:
     provider = "scim"
     # A generic service has no role catalogue: roles are plain values, not checked.
     roles_known = False
+    # Whether POST to /Groups may be tried at all (then only if /ResourceTypes lists Group).
+    may_create_groups = True
 
     # How long search (listings, filters) may take to show a write: a create whose
     # outcome is unknown is looked up for ``search_wait`` seconds before it is sent
@@ -463,6 +465,7 @@ class ScimClient:
                 roles=tuple(sorted(roles.result(), key=lambda r: r.name)),
                 roles_known=self.roles_known,
                 divisions=divisions.result(),
+                groups_creatable=self.may_create_groups and "Group" in caps.resource_types,
             )
 
     def list_deleted_users(self) -> list[DeletedUser]:
@@ -512,6 +515,16 @@ class ScimClient:
             raise
         return parsed(user_from_scim, doc, "GET", path)
 
+    def find_group(self, display_name: str, **kw: Any) -> LiveGroup | None:
+        """A group by displayName straight from a filter (for group create retries)."""
+        params = {"filter": f"displayName eq {quote(display_name)}"}
+        found = self._get(self.groups_path, params={**params, "attributes": GROUP_ATTRIBUTES}, **kw)
+        for doc in found.get("Resources") or []:
+            group = parsed(group_from_scim, doc, "GET", self.groups_path)
+            if group.name == display_name:
+                return group
+        return None
+
     def get_group(self, group_id: str, **kw: Any) -> LiveGroup:
         path = f"{self.groups_path}/{group_id}"
         return parsed(group_from_scim, self._get(path, **kw), "GET", path)
@@ -525,6 +538,19 @@ class ScimClient:
         resp = self.transport.request("POST", self.users_path, json=body, idempotent=False, **kw)
         doc = json_body(resp, "POST", self.users_path)
         return _with_etag(parsed(user_from_scim, doc, "POST", self.users_path), resp)
+
+    def create_group(self, name: str, **kw: Any) -> LiveGroup:
+        """POST an empty group; members follow in PATCHes like any group's.
+
+        Not idempotent: a create whose reply is lost is looked up, never re-sent blind.
+        """
+        body = {"schemas": [CORE_GROUP], "displayName": name}
+        path = self.groups_path
+        resp = self.transport.request("POST", path, json=body, idempotent=False, **kw)
+        group = parsed(group_from_scim, json_body(resp, "POST", path), "POST", path)
+        if group.version is None and resp.headers.get("etag"):
+            group = LiveGroup(group.id, group.name, group.members, resp.headers["etag"])
+        return group
 
     def patch_user(
         self, user_id: str, body: dict[str, Any], version: str | None, **kw: Any
@@ -593,6 +619,7 @@ class GenesysClient(ScimClient):
 
     provider = "genesys"
     roles_known = True
+    may_create_groups = False  # POST /groups was removed in 2021
 
     def __init__(
         self, transport: Transport, page_size: int = 100, read_concurrency: int = 4
