@@ -224,13 +224,18 @@ def edits_deprovision_reactivation(ws: Workspace, live: Live) -> None:
 
 
 def conflict_and_lost_replies(ws: Workspace, live: Live, lose: list[str], conflict: int) -> None:
-    # Someone edits E1 between plan and apply: that operation is refused, cleanly.
+    # Someone edits E1 between plan and apply: apply's recomputation sees it and the
+    # whole plan is refused before any write (If-Match stays the guard for an edit that
+    # lands after the recomputation; lost_replies below meets the conflict answer).
     ws.write_manifest(manifest(people("Lead", e2_groups=("Sales", "Support"))))
     assert ws.run("plan", "--out", "plan.json").returncode == 0
+    before = live.members("Support")
     live.set_title("E1", "Boss")
     refused = ws.run("apply", "plan.json")
     assert refused.returncode == 1
-    assert "changed since the plan" in refused.stderr, refused.stderr
+    assert "not what would run now" in refused.stderr, refused.stderr
+    assert "Nothing was changed" in refused.stderr
+    assert live.members("Support") == before  # E2's new membership was not written either
     assert "Traceback" not in refused.stderr
     assert live.users()["E1"]["title"] == "Boss"
     ok(ws, "apply", "--auto-approve")

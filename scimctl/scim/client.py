@@ -471,7 +471,12 @@ class ScimClient:
     def list_deleted_users(self) -> list[DeletedUser]:
         """Deleted accounts (Platform API, ``state=deleted``): SCIM cannot see them."""
 
-        docs = self._platform_list(PLATFORM_USERS, {"state": "deleted"}, PLATFORM_PAGE_SIZE)
+        try:
+            docs = self._platform_list(PLATFORM_USERS, {"state": "deleted"}, PLATFORM_PAGE_SIZE)
+        except ApiError as exc:
+            if exc.status in (404, 405, 501):  # no Platform users API: nothing to restore
+                return []
+            raise
         return [
             DeletedUser(
                 id=str(d["id"]),
