@@ -122,8 +122,12 @@ def load_manifest(
     _managers_by_key(users)
     problems.extend(check_records(users, groups, policy, current={id(u) for u, _ in current}))
     names = {e.lower(): w for e, w in exclude}
+    keys = dict(exclude)
     for u, loc in users:
-        hit = names.get(u.userName.lower()) or dict(exclude).get(u.externalId)
+        name = getattr(u, "userName", None)  # invalid records are stand-ins
+        hit = (names.get(name.lower()) if isinstance(name, str) else None) or keys.get(
+            getattr(u, "externalId", None) or ""
+        )
         if hit:
             problems.append(
                 Problem(str(loc), "exclude", f"{u.externalId} is both desired and excluded ({hit})")
