@@ -6,9 +6,14 @@ from __future__ import annotations
 import json
 
 import sqlalchemy as sa
-from conftest import user
+from conftest import CLIENT_ID, CLIENT_SECRET, user
 
+from scimctl.apply import apply_plan
+from scimctl.config import Credentials, Target
+from scimctl.plan import Plan
+from scimctl.scim.client import GenesysClient
 from scimctl.scim.schema import PATCH_OP
+from scimctl.state import Store
 
 
 def manifest(**extra):
@@ -144,12 +149,22 @@ def test_create_refused_409_is_explained_skips_dependents_then_restored(workspac
         ).json()
     platform_delete(emu, made["id"])
 
-    applied = ws.run("apply", "plan.json")
-    assert applied.returncode == 1
-    assert f"held by deleted account {made['id']}" in applied.stderr
-    assert "the next plan restores it" in applied.stderr
+    # apply's recomputation sees the deleted account and refuses the reviewed plan...
+    refused = ws.run("apply", "plan.json")
+    assert refused.returncode == 1 and "Nothing was changed" in refused.stderr
+    assert "+ restore:user:E2" in refused.stderr
+    # ...and should the account appear after that check, the create's 409 is explained
+    # and only what depends on it is held back (the library, without the check).
+    report = unchecked_apply(ws)
+    results = {r.node: (r.outcome, r.error or "") for r in report.results}
+    assert results["create:user:E2"][0] == "failed"
+    assert f"held by deleted account {made['id']}" in results["create:user:E2"][1]
+    assert "the next plan restores it" in results["create:user:E2"][1]
     # Support gains jane (whose create worked) but not amir: not reported as a success.
-    assert "partial: group:Support: left out members whose create failed: E2" in applied.stderr
+    assert results["group:Support"] == (
+        "partial",
+        "left out members whose create failed: E2",
+    )
     outcomes = dict(
         rows(ws.state, "SELECT action_id, outcome FROM operations WHERE phase = 'result'")
     )
@@ -182,11 +197,14 @@ def test_group_whose_only_new_member_failed_is_skipped_not_succeeded(workspace):
             "/api/v2/scim/v2/Users",
             json={"userName": "kim@example.com", "displayName": "K", "externalId": "X1"},
         ).raise_for_status()
-    applied = ws.run("apply", "plan.json")
-    assert applied.returncode == 1
-    assert "0 of 2 operations succeeded" in applied.stdout
-    assert "taken by live account" in applied.stderr and "externalId X1" in applied.stderr
-    assert "skipped: group:Support" in applied.stderr
+    refused = ws.run("apply", "plan.json")  # the recomputation sees the takeover
+    assert refused.returncode == 1 and "belongs to live user" in refused.stderr
+    report = unchecked_apply(ws)  # as if the account appeared after that check
+    results = {r.node: (r.outcome, r.error or "") for r in report.results}
+    assert [o for o, _ in results.values()].count("ok") == 0 and len(results) == 2
+    outcome, error = results["create:user:E9"]
+    assert outcome == "failed" and "taken by live account" in error and "externalId X1" in error
+    assert results["group:Support"][0] == "skipped"
     outcomes = dict(
         rows(ws.state, "SELECT action_id, outcome FROM operations WHERE phase = 'result'")
     )
@@ -411,3 +429,16 @@ def test_key_lengths_are_bounded_with_a_located_error(workspace):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "2 problems found" in result.stderr
     assert "at most 255 characters" in result.stderr and "at most 254 characters" in result.stderr
+
+
+def unchecked_apply(ws):
+    """apply_plan as a library caller may run it: the saved plan, without the
+    recomputation the CLI always does (a change can also land just after it)."""
+    url = ws.emulator.url
+    creds = Credentials(CLIENT_ID, CLIENT_SECRET)
+    with GenesysClient.connect(Target("genesys", url, url), creds) as client:
+        store = Store(ws.state)
+        try:
+            return apply_plan(Plan.load(ws.path / "plan.json"), client, store)
+        finally:
+            store.close()
