@@ -125,7 +125,9 @@ def build_manifest(
                 (live.user_name, f"holds {', '.join(denied)}, denied by the default policy")
             )
             continue
-        groups = tuple(sorted(member_of.get(live.id, [])))
+        # An inactive account's memberships stay unmanaged: a leaver loses only the
+        # memberships scimctl manages, and these it never did.
+        groups = tuple(sorted(member_of.get(live.id, []))) if live.active else ()
         entry = _entry(key, live, groups)
         try:
             UserModel.model_validate(entry)

@@ -67,8 +67,7 @@ def test_import_round_trip_2000_users_then_plan_shows_no_changes(
         "title": "Agent",
         "department": "Sales",
         "roles": ["Employee"],
-        "groups": ["Sales", "Support Tier1"],
-    }
+    }  # inactive: its memberships stay unmanaged, so the plan leaves them alone
     assert "roles" not in doc["users"][1]  # the common roles are in defaults
 
     planned = ws.run("plan", "-m", "imported.yaml", "--detailed-exitcode", timeout=300)

@@ -44,6 +44,8 @@ def _deprovisions(action: Action) -> bool:
     """A deactivation or deletion, including one hidden in an adoption or an update."""
     if action.kind in DEPROVISION_KINDS:
         return True
+    if action.kind in ("create", "restore"):
+        return False  # a new or restored account starting inactive takes nobody's access
     active = action.changes.get("active")
     return bool(active is not None and active.before is not False and active.after is False)
 

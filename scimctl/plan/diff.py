@@ -447,6 +447,16 @@ def _memberships(
             if member_key is not None and member_key in wanted[name]:
                 continue
             live = live_users.get(member_id)
+            spec = desired.users.get(member_key) if member_key is not None else None
+            if (
+                spec is not None
+                and spec.attrs.get("active") is False
+                and (name, member_key) not in state.memberships
+            ):
+                # A leaver loses the memberships scimctl manages; one it never managed
+                # (an inactive account imported or adopted as it was) is left alone.
+                unmanaged += 1
+                continue
             if member_key is None and (
                 not desired.groups[name].authoritative or _excluded(desired, live)
             ):
