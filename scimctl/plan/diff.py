@@ -447,10 +447,10 @@ def _memberships(
             if member_key is not None and member_key in wanted[name]:
                 continue
             live = live_users.get(member_id)
-            spec = desired.users.get(member_key) if member_key is not None else None
+            member = desired.users.get(member_key) if member_key is not None else None
             if (
-                spec is not None
-                and spec.attrs.get("active") is False
+                member is not None
+                and member.attrs.get("active") is False
                 and (name, member_key) not in state.memberships
             ):
                 # A leaver loses the memberships scimctl manages; one it never managed
