@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import httpx
 
@@ -194,7 +194,7 @@ class ScimClient:
         parallelism: int = 8,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
-    ) -> ScimClient:
+    ) -> Self:
         limits = httpx.Limits(
             max_connections=parallelism + 4, max_keepalive_connections=parallelism + 4
         )
@@ -634,26 +634,10 @@ class GenesysClient(ScimClient):
         super().__init__(transport, page_size, read_concurrency, SCIM_PREFIX, GENESYS_CAPABILITIES)
 
     @classmethod
-    def connect(
-        cls,
-        target: Target,
-        credentials: Credentials | BearerToken,
-        *,
-        parallelism: int = 8,
-        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
-        retry: RetryPolicy | None = None,
-    ) -> GenesysClient:
+    def connect(cls, target: Target, credentials: Credentials | BearerToken, **kw: Any) -> Self:
         if isinstance(credentials, BearerToken):
             raise ConfigError("Genesys Cloud takes GENESYS_CLIENT_ID and GENESYS_CLIENT_SECRET")
-        limits = httpx.Limits(
-            max_connections=parallelism + 4, max_keepalive_connections=parallelism + 4
-        )
-        http = httpx.Client(timeout=timeout, limits=limits)
-        tokens = TokenSource(
-            http, target.token_url, credentials.client_id, credentials.client_secret
-        )
-        transport = Transport(target.api_url, tokens, http, RateBudget(), retry)
-        return cls(transport)
+        return super().connect(target, credentials, **kw)
 
     def list_roles(self) -> list[LiveRole]:
         docs = self._platform_list(ROLES, {"userCount": "false"})
