@@ -515,32 +515,13 @@ class Emulator:
         }
 
     async def list_roles(self, request: Request) -> Response:
-        q = request.query_params
-        try:
-            size = max(1, min(int(q.get("pageSize", "25")), 500))
-            number = max(1, int(q.get("pageNumber", "1")))
-        except ValueError:
-            return JSONResponse({"message": "pageSize and pageNumber must be integers"}, 400)
         roles = sorted(self.directory.roles.values(), key=lambda r: r.name.lower())
-        if q.get("name"):
-            roles = [r for r in roles if r.name == q["name"]]
-        pages = max(1, math.ceil(len(roles) / size))
-        uri = "/api/v2/authorization/roles?pageSize={}&pageNumber={}"
-        body = {
-            "entities": [self._role_doc(r) for r in roles[(number - 1) * size : number * size]],
-            "pageSize": size,
-            "pageNumber": number,
-            "total": len(roles),
-            "pageCount": pages,
-            "firstUri": uri.format(size, 1),
-            "lastUri": uri.format(size, pages),
-            "selfUri": uri.format(size, number),
-        }
-        if number < pages:
-            body["nextUri"] = uri.format(size, number + 1)
-        return JSONResponse(body)
+        name = request.query_params.get("name")
+        if name:
+            roles = [r for r in roles if r.name == name]
+        return self._platform_page(request, [self._role_doc(r) for r in roles])
 
-    # -- divisions (Platform API) ---------------------------------------------
+    # -- Platform API listings (roles, divisions) ------------------------------
     def _platform_page(self, request: Request, entities: list[dict[str, Any]]) -> Response:
         q = request.query_params
         try:
