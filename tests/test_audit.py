@@ -142,7 +142,7 @@ def wait_for(url: str, query: str, deadline: float = 60) -> None:
 
 
 def test_killed_runs_end_crashed_or_abandoned(start_emulator, tmp_path, state_url):
-    emu = start_emulator(latency_ms=2500)  # eight operations one at a time: 20 s or more
+    emu = start_emulator(latency_ms=1000)  # eight operations one at a time: 8 s or more
     ws = Workspace(tmp_path, emu, state_url)
     ws.write_manifest(
         {"groups": [{"name": "Support"}, {"name": "Sales"}],
@@ -164,6 +164,7 @@ def test_killed_runs_end_crashed_or_abandoned(start_emulator, tmp_path, state_ur
     time.sleep(0.5)  # let it reach the lock wait; being killed earlier ends it the same way
     kill(waiter)
     kill(holder)
+    emu.emulator.config.latency_ms = 0  # the rest needs no slow service
 
     listed = json.loads(ws.run("history", "runs", "--format", "json").stdout)
     assert [r["outcome"] for r in listed if r["kind"] == "apply"] == ["running", "running"]
