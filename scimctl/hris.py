@@ -31,11 +31,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import sqlalchemy as sa
 
 from scimctl.errors import WebhookError
-from scimctl.state import tables as t
-from scimctl.state.store import Store, now
+from scimctl.state.interfaces import OutboxReader
 from scimctl.urlmask import mask_url
 
 SIGNATURE_HEADER = "X-Scimctl-Signature"
@@ -91,7 +89,7 @@ class Delivery:
 
 
 def deliver(
-    store: Store,
+    store: OutboxReader,
     webhook: Webhook,
     *,
     workspace: str | None = None,
@@ -101,44 +99,26 @@ def deliver(
     """Send pending outbox events in batches, oldest first, retrying with backoff."""
     result = Delivery()
     while True:
-        q = sa.select(t.outbox).where(t.outbox.c.status == "pending").order_by(t.outbox.c.id)
-        if workspace:
-            q = q.where(t.outbox.c.workspace == workspace)
-        with store.engine.connect() as conn:
-            batch = [dict(r) for r in conn.execute(q.limit(BATCH)).mappings()]
+        batch = store.pending_events(workspace, BATCH)
         if not batch:
             break
-        ids = [row["id"] for row in batch]
-        payload = {"events": [row["payload"] for row in batch]}
+        ids = [event_id for event_id, _ in batch]
+        payload = {"events": [event for _, event in batch]}
         for attempt in range(1, attempts + 1):
             try:
                 webhook.post(payload)
                 break
             except WebhookError as exc:
                 result.error = str(exc)
-                with store.tx() as conn:
-                    conn.execute(
-                        t.outbox.update()
-                        .where(t.outbox.c.id.in_(ids))
-                        .values(attempts=t.outbox.c.attempts + 1, last_error=str(exc))
-                    )
+                store.events_failed(ids, str(exc))
                 if attempt < attempts:
                     time.sleep(backoff * 2 ** (attempt - 1))
         else:
             break
-        with store.tx() as conn:
-            conn.execute(
-                t.outbox.update()
-                .where(t.outbox.c.id.in_(ids))
-                .values(status="delivered", delivered_at=now(), attempts=t.outbox.c.attempts + 1)
-            )
+        store.events_delivered(ids)
         result.delivered += len(ids)
         result.error = None
-    with store.engine.connect() as conn:
-        q = sa.select(sa.func.count()).select_from(t.outbox).where(t.outbox.c.status == "pending")
-        if workspace:
-            q = q.where(t.outbox.c.workspace == workspace)
-        result.pending = conn.execute(q).scalar() or 0
+    result.pending = store.pending_count(workspace)
     return result
 
 

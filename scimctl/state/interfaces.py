@@ -190,6 +190,19 @@ class Outbox(Protocol):
 
 
 @runtime_checkable
+class OutboxReader(Protocol):
+    """What delivery reads and marks: pending events, oldest first (``scimctl.hris``)."""
+
+    def pending_events(self, workspace: str | None, limit: int) -> list[tuple[int, Any]]: ...
+
+    def events_failed(self, ids: list[int], error: str) -> None: ...
+
+    def events_delivered(self, ids: list[int]) -> None: ...
+
+    def pending_count(self, workspace: str | None) -> int: ...
+
+
+@runtime_checkable
 class ExecutorStore(StateStore, Journal, Outbox, Protocol):
     """What the executor writes through: state, journal and outbox in one transaction."""
 

@@ -255,3 +255,26 @@ class MemoryStore:
             }
         )
         return event_id
+
+    def _pending(self, workspace: str | None) -> list[tuple[int, dict[str, Any]]]:
+        return [
+            (i, e)
+            for i, e in enumerate(self.events)
+            if e["status"] == "pending" and (not workspace or e["workspace"] == workspace)
+        ]
+
+    def pending_events(self, workspace: str | None, limit: int) -> list[tuple[int, Any]]:
+        return [(i, e["payload"]) for i, e in self._pending(workspace)[:limit]]
+
+    def events_failed(self, ids: list[int], error: str) -> None:
+        for i in ids:
+            self.events[i]["attempts"] += 1
+            self.events[i]["last_error"] = error
+
+    def events_delivered(self, ids: list[int]) -> None:
+        for i in ids:
+            self.events[i].update(status="delivered", delivered_at=now())
+            self.events[i]["attempts"] += 1
+
+    def pending_count(self, workspace: str | None) -> int:
+        return len(self._pending(workspace))
