@@ -36,6 +36,7 @@ def test_read_only_by_default_and_reports_rfc_behaviour(start_emulator, tmp_path
     assert found["paging"].startswith("ok pages hold at most 2 of the 100")
     assert found["inactive"].startswith("ok 3 inactive users by filter; hidden from plain")
     assert found["roles"] == "ok 4 roles readable (names and permissions checked)"
+    assert found["groups"].startswith("ok not possible")  # Genesys: never via SCIM
     assert found["writes"].startswith("skip read-only")
     assert {route.split()[0] for route in emu.emulator.counters.by_route} == {"GET"}
 
@@ -84,6 +85,7 @@ def test_scim2_server_with_static_token_and_with_client_credentials(tmp_path, sq
         assert found["paging"].startswith("ok pages hold at most 3")
         assert found["inactive"] == "ok 1 inactive users by filter; listed in plain listings too"
         assert found["roles"].startswith("ok plain SCIM roles values")
+        assert found["groups"].startswith("ok possible")  # scim2-server lists Group
         assert found["patch"].startswith("ok PATCH answers 204")
         assert found["conflict"] == "ok a stale If-Match is refused with 412"
         wrong = ws.run("doctor", SCIM_TOKEN="not-the-token")

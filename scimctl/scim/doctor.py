@@ -116,6 +116,14 @@ class Doctor:
         if not caps.enterprise:
             detail += " (department, division, employeeNumber cannot be managed)"
         self._add("extensions", status, detail)
+        creatable = self.client.may_create_groups and "Group" in caps.resource_types
+        self._add(
+            "groups",
+            OK,
+            "possible: groups with create: true in the manifest are created"
+            if creatable
+            else "not possible: every group in the manifest must exist already",
+        )
         for note in caps.notes:
             self._add("discovery", WARN, note)
 
