@@ -207,3 +207,34 @@ def user(key: str, name: str, **attrs: Any) -> dict[str, Any]:
     """A manifest user entry with sensible defaults."""
     first = name.split("@")[0].replace(".", " ").title()
     return {"externalId": key, "userName": name, "displayName": first, **attrs}
+
+
+def db(url: str, query: str, **params: Any) -> list[tuple[Any, ...]]:
+    """Rows of one SQL query against a state database, as tuples."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(sa.text(query), params)]
+    finally:
+        engine.dispose()
+
+
+def apply_unchecked(ws: Workspace, **kw: Any) -> Any:
+    """apply_plan on the saved plan.json as a library caller may run it: without the
+    recomputation the CLI always does (as if a change landed just after that check)."""
+    from scimctl.apply import apply_plan
+    from scimctl.config import Credentials, Target
+    from scimctl.plan import Plan
+    from scimctl.scim.client import GenesysClient
+    from scimctl.state import Store
+
+    url = ws.emulator.url
+    creds = Credentials(CLIENT_ID, CLIENT_SECRET)
+    with GenesysClient.connect(Target("genesys", url, url), creds) as client:
+        store = Store(ws.state)
+        try:
+            return apply_plan(Plan.load(ws.path / "plan.json"), client, store, **kw)
+        finally:
+            store.close()

@@ -12,14 +12,9 @@ from collections import Counter
 
 import pytest
 import sqlalchemy as sa
-from conftest import CLIENT_ID, CLIENT_SECRET, SCIMCTL, Workspace, user
+from conftest import SCIMCTL, Workspace, apply_unchecked, db, user
 
-from scimctl.apply import apply_plan
-from scimctl.config import Credentials, Target
-from scimctl.plan import Plan
-from scimctl.scim.client import GenesysClient
 from scimctl.scim.schema import PATCH_OP
-from scimctl.state import Store
 
 
 def manifest(n: int, groups: tuple[str, ...] = ("Support", "Sales")) -> dict:
@@ -35,15 +30,6 @@ def manifest(n: int, groups: tuple[str, ...] = ("Support", "Sales")) -> dict:
             for i in range(n)
         ],
     }
-
-
-def db(url: str, query: str) -> list[tuple]:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(sa.text(query))]
-    finally:
-        engine.dispose()
 
 
 def assert_converged(ws: Workspace, n: int) -> None:
@@ -225,14 +211,7 @@ def test_resource_changed_since_the_plan_is_refused_and_if_match_guards_the_rest
     assert titles == {"E000": "Agent", "E001": "Boss", "E002": "Agent"}, "nothing was written"
     # A change that lands after apply's check (here the check is skipped, as a library
     # caller may) is still not overwritten: If-Match fails that one operation cleanly.
-    url = ws.emulator.url
-    creds = Credentials(CLIENT_ID, CLIENT_SECRET)
-    with GenesysClient.connect(Target("genesys", url, url), creds) as client:
-        store = Store(ws.state)
-        try:
-            report = apply_plan(Plan.load(ws.path / "plan.json"), client, store)
-        finally:
-            store.close()
+    report = apply_unchecked(ws)
     (failed,) = report.failed
     assert failed.node == "update:user:E001" and "invalidVers" in (failed.error or "")
     titles = {u["externalId"]: u["title"] for u in ws.emulator.users()}
@@ -255,14 +234,7 @@ def test_failures_skip_dependents_and_quarantine_stops_early(workspace):
     assert refused.returncode == 1 and "+ adopt:user:E000 (live id " in refused.stderr
     # Names taken after apply's check (the check skipped here, as a library caller
     # may): the creates fail, their memberships are skipped, and the run stops early.
-    url = ws.emulator.url
-    creds = Credentials(CLIENT_ID, CLIENT_SECRET)
-    with GenesysClient.connect(Target("genesys", url, url), creds) as client:
-        store = Store(ws.state)
-        try:
-            report = apply_plan(Plan.load(ws.path / "plan.json"), client, store, parallelism=1)
-        finally:
-            store.close()
+    report = apply_unchecked(ws, parallelism=1)
     assert report.stopped_early and "quarantine" in report.stopped_early
     assert any("is taken" in (r.error or "") for r in report.failed)
     outcomes = Counter(

@@ -13,21 +13,12 @@ from datetime import datetime
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from conftest import SCIMCTL, Workspace, user
+from conftest import SCIMCTL, Workspace, db, user
 
 from scimctl.state import chain, tables
 from scimctl.state.store import Store, migrations_config
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
-
-
-def db(url: str, query: str, **params) -> list[tuple]:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(sa.text(query), params)]
-    finally:
-        engine.dispose()
 
 
 def execute(url: str, query: str, **params) -> None:

@@ -5,15 +5,9 @@ from __future__ import annotations
 
 import json
 
-import sqlalchemy as sa
-from conftest import CLIENT_ID, CLIENT_SECRET, user
+from conftest import apply_unchecked, db, user
 
-from scimctl.apply import apply_plan
-from scimctl.config import Credentials, Target
-from scimctl.plan import Plan
-from scimctl.scim.client import GenesysClient
 from scimctl.scim.schema import PATCH_OP
-from scimctl.state import Store
 
 
 def manifest(**extra):
@@ -32,15 +26,6 @@ def manifest(**extra):
         ],
         **extra,
     }
-
-
-def rows(url: str, query: str) -> list[tuple]:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(sa.text(query))]
-    finally:
-        engine.dispose()
 
 
 def by_name(emu, user_name):
@@ -155,7 +140,7 @@ def test_create_refused_409_is_explained_skips_dependents_then_restored(workspac
     assert "+ restore:user:E2" in refused.stderr
     # ...and should the account appear after that check, the create's 409 is explained
     # and only what depends on it is held back (the library, without the check).
-    report = unchecked_apply(ws)
+    report = apply_unchecked(ws)
     results = {r.node: (r.outcome, r.error or "") for r in report.results}
     assert results["create:user:E2"][0] == "failed"
     assert f"held by deleted account {made['id']}" in results["create:user:E2"][1]
@@ -166,12 +151,12 @@ def test_create_refused_409_is_explained_skips_dependents_then_restored(workspac
         "left out members whose create failed: E2",
     )
     outcomes = dict(
-        rows(ws.state, "SELECT action_id, outcome FROM operations WHERE phase = 'result'")
+        db(ws.state, "SELECT action_id, outcome FROM operations WHERE phase = 'result'")
     )
     assert outcomes["create:user:E2"] == "failed"
     assert outcomes["group:Support"] == "partial"
     assert ("Support", "E2") not in set(
-        rows(ws.state, "SELECT group_name, user_key FROM memberships")
+        db(ws.state, "SELECT group_name, user_key FROM memberships")
     )
 
     planned = ws.run("plan")
@@ -199,14 +184,14 @@ def test_group_whose_only_new_member_failed_is_skipped_not_succeeded(workspace):
         ).raise_for_status()
     refused = ws.run("apply", "plan.json")  # the recomputation sees the takeover
     assert refused.returncode == 1 and "belongs to live user" in refused.stderr
-    report = unchecked_apply(ws)  # as if the account appeared after that check
+    report = apply_unchecked(ws)  # as if the account appeared after that check
     results = {r.node: (r.outcome, r.error or "") for r in report.results}
     assert [o for o, _ in results.values()].count("ok") == 0 and len(results) == 2
     outcome, error = results["create:user:E9"]
     assert outcome == "failed" and "taken by live account" in error and "externalId X1" in error
     assert results["group:Support"][0] == "skipped"
     outcomes = dict(
-        rows(ws.state, "SELECT action_id, outcome FROM operations WHERE phase = 'result'")
+        db(ws.state, "SELECT action_id, outcome FROM operations WHERE phase = 'result'")
     )
     assert outcomes == {"create:user:E9": "failed", "group:Support": "skipped"}
     assert emu.member_names("Support") == set()
@@ -238,8 +223,8 @@ def test_exclude_releases_an_account_untouched(workspace):
     after = by_name(emu, "amir@example.com")
     assert after == before  # not one write: same version, roles, groups, active
     assert emu.member_names("Support") == {"jane@example.com", "amir@example.com"}
-    assert rows(ws.state, "SELECT key FROM managed_users ORDER BY key") == [("E1",)]
-    released = rows(
+    assert db(ws.state, "SELECT key FROM managed_users ORDER BY key") == [("E1",)]
+    released = db(
         ws.state,
         "SELECT o.action, o.resource_key, r.actor FROM operations o JOIN runs r "
         "ON r.id = o.run_id WHERE o.phase = 'result' AND o.action = 'release'",
@@ -284,7 +269,7 @@ def test_state_rm_group_stops_managing_its_members(workspace):
     ws.write_manifest(manifest())
     assert ws.run("apply", "--auto-approve").returncode == 0
     assert ws.run("state", "rm", "group:Support").returncode == 0
-    assert rows(ws.state, "SELECT count(*) FROM memberships WHERE group_name = 'Support'") == [(0,)]
+    assert db(ws.state, "SELECT count(*) FROM memberships WHERE group_name = 'Support'") == [(0,)]
     assert emu.member_names("Support") == {"jane@example.com", "amir@example.com"}
 
 
@@ -322,7 +307,7 @@ def test_targeted_plan_plans_and_applies_only_that_user(workspace):
     applied = ws.run("apply", "plan.json")
     assert applied.returncode == 0, applied.stderr
     assert {u["userName"] for u in emu.users()} == {"jane@example.com"}
-    assert set(rows(ws.state, "SELECT group_name, user_key FROM memberships")) == {
+    assert set(db(ws.state, "SELECT group_name, user_key FROM memberships")) == {
         ("Support", "E1"),
         ("Support Tier1", "E1"),
     }
@@ -429,16 +414,3 @@ def test_key_lengths_are_bounded_with_a_located_error(workspace):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "2 problems found" in result.stderr
     assert "at most 255 characters" in result.stderr and "at most 254 characters" in result.stderr
-
-
-def unchecked_apply(ws):
-    """apply_plan as a library caller may run it: the saved plan, without the
-    recomputation the CLI always does (a change can also land just after it)."""
-    url = ws.emulator.url
-    creds = Credentials(CLIENT_ID, CLIENT_SECRET)
-    with GenesysClient.connect(Target("genesys", url, url), creds) as client:
-        store = Store(ws.state)
-        try:
-            return apply_plan(Plan.load(ws.path / "plan.json"), client, store)
-        finally:
-            store.close()
