@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import math
 import sys
-from typing import Any, NoReturn
+from datetime import datetime
+from typing import Any
 
 import click
 
 from scimctl import __version__
-from scimctl.config import Target, load_credentials, resolve_target, state_url
-from scimctl.errors import InputError, ScimctlError
+from scimctl.config import Target, load_credentials, state_url
+from scimctl.errors import ChecksFailed, Declined, InputError, ScimctlError
 
 DEFAULT_MANIFEST = "scimctl.yaml"
 
@@ -26,18 +27,6 @@ class Exit(Exception):
 
     def __init__(self, code: int) -> None:
         self.code = code
-
-
-class CommandFailed(ScimctlError):
-    """A command-level refusal with its message (and exit code)."""
-
-    def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = code
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    raise CommandFailed(message, code)
 
 
 class FullHelpGroup(click.Group):
@@ -144,6 +133,40 @@ class FiniteFloat(click.ParamType):  # type: ignore[type-arg]
         return number
 
 
+class Moment(click.ParamType):  # type: ignore[type-arg]
+    """A date (2026-11-01) or an ISO time (2026-11-01T09:00:00Z); naive means UTC."""
+
+    name = "time"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
+        from scimctl.history import parse_time
+
+        if isinstance(value, datetime):
+            return value
+        try:
+            return parse_time(str(value))
+        except ValueError:
+            self.fail(
+                f"{value!r}: use a date such as 2026-11-01 or a time such as 2026-11-01T09:00:00Z",
+                param,
+                ctx,
+            )
+
+
+class PerMinute(click.ParamType):  # type: ignore[type-arg]
+    """A rate such as ``300/min`` (or ``300``): requests per minute, at least 1."""
+
+    name = "N/min"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        text = str(value).strip().lower().removesuffix("/min")
+        if not text.isdigit() or int(text) < 1:
+            self.fail(f"{value!r}: use requests per minute, such as 300/min", param, ctx)
+        return int(text)
+
+
 manifest_option = click.option(
     "-m",
     "--manifest",
@@ -181,8 +204,14 @@ redact_option = click.option(
     help="Show the cause of errors and log requests (SCIMCTL_DEBUG=1).",
 )  # fmt: skip
 @click.option("--no-color", is_flag=True, help="No colours (also: NO_COLOR set to anything).")
+@click.option(
+    "--retry-deadline", default=60.0, show_default=True, type=FiniteFloat(1, 3_600),
+    envvar="SCIMCTL_RETRY_DEADLINE",
+    help="Seconds each request keeps retrying 5xx, throttling and dropped connections "
+    "(SCIMCTL_RETRY_DEADLINE).",
+)  # fmt: skip
 @click.pass_context
-def main(ctx: click.Context, debug: bool, no_color: bool) -> None:
+def main(ctx: click.Context, debug: bool, no_color: bool, retry_deadline: float) -> None:
     """Plan and apply Genesys Cloud users from a manifest, over SCIM 2.0."""
     from scimctl.output import colour_enabled, disable_colour
 
@@ -204,8 +233,9 @@ def _manifest(manifests: tuple[str, ...], as_of: Any = None) -> Any:
 
 
 def _target(manifest: Any) -> Target:
-    t = manifest.target
-    return resolve_target(t.provider, t.region, t.api_url, t.login_url, t.base_url, t.token_url)
+    from scimctl.commands import target_of
+
+    return target_of(manifest)
 
 
 def _store(url: str | None) -> Any:
@@ -224,9 +254,13 @@ def _plan_key() -> str | None:
 
 def _client(target: Target, parallelism: int = 8) -> Any:
     from scimctl.scim.client import connect
+    from scimctl.scim.transport import RetryPolicy
 
     credentials = load_credentials(provider=target.provider)
-    return connect(target, credentials, parallelism=parallelism)
+    deadline = click.get_current_context().find_root().params["retry_deadline"]
+    return connect(
+        target, credentials, parallelism=parallelism, retry=RetryPolicy(deadline=deadline)
+    )
 
 
 @main.command()
@@ -330,18 +364,10 @@ def import_(
 ) -> None:  # fmt: skip
     """Write a manifest reproducing the live directory and record its accounts in state."""
     from scimctl import commands
-    from scimctl.config import resolve_target
     from scimctl.importer import ImportOptions
 
-    if api_url or region:
-        target = resolve_target("genesys", region, api_url, None)
-        written = {"provider": "genesys", **({"region": region} if region else {})}
-        if api_url:
-            written["api_url"] = api_url
-    else:
-        manifest = _manifest(manifests)
-        target = _target(manifest)
-        written = {k: v for k, v in manifest.target.model_dump().items() if v is not None}
+    manifest = None if api_url or region else _manifest(manifests)
+    target, written = commands.import_target(manifest, api_url, region)
     options = ImportOptions(where, has_external_id, user_names, key_from)
     store = _store(state)
     with _client(target) as client:
@@ -420,12 +446,14 @@ def apply(
     A saved plan runs only if recomputing it now from the manifest (-m, default
     scimctl.yaml), the directory and the state gives exactly the same actions.
     """
-    from scimctl.apply import Review, apply_plan, check_target
+    from scimctl import commands
+    from scimctl.apply import check_target
     from scimctl.plan import Plan
     from scimctl.plan.render import render_text
+    from scimctl.progress import Progress
 
     if plan_file and targets:
-        fail("--target is for planning; a saved plan carries its own targets")
+        raise click.UsageError("--target is for planning; a saved plan carries its own targets")
     # Everything that can be checked offline is, before any connection or file.
     the_plan = Plan.load(plan_file, key=_plan_key()) if plan_file else None
     load_credentials()
@@ -442,76 +470,37 @@ def apply(
     if not the_plan.has_changes:
         click.echo("Nothing to apply: the plan has no changes.")
         return
-    policy = manifest.desired.policy
-    # The plan shows the webhook URL masked; the manifest holds the real one.
-    webhook = _webhook(manifest.hris.webhook_url if manifest.hris else None)  # before approval
+    webhook = commands.hris_webhook(manifest)  # refused before anyone is asked to approve
     if plan_file is None and not auto_approve:
         if not sys.stdin.isatty():
-            fail(
+            raise Declined(
                 "no terminal to ask for approval: save a plan and apply it, or pass --auto-approve"
             )
         if not click.confirm("Apply these changes?"):
-            fail("not applied.")
-    from scimctl.hris import password_sender
-    from scimctl.progress import Progress
-
-    review = Review(
-        manifest.desired, target, manifest.digest, max_deprovision, source=plan_file or "the plan"
-    )
-    generate = policy.password == "generate"
-    with _client(target, parallelism) as client, Progress(len(_nodes(the_plan))) as progress:
-        client.search_wait = search_wait
-        report = apply_plan(
-            the_plan,
-            client,
-            store,
-            review=review,
-            parallelism=parallelism,
-            lock_timeout=lock_timeout,
-            progress=progress.update,
-            outbox=webhook is not None,
-            on_password=password_sender(webhook) if webhook and generate else None,
+            raise Declined("not applied.")
+    with _client(target, parallelism) as client, Progress() as progress:
+        applied = commands.apply(
+            the_plan, manifest, target, client, store,
+            source=plan_file or "the plan", max_deprovision=max_deprovision,
+            parallelism=parallelism, lock_timeout=lock_timeout, search_wait=search_wait,
+            webhook=webhook, progress=progress.update,
             notify=lambda message: click.echo(f"Note: {message}", err=True),
-        )
-    _report(report, exit_on_failure=False)
-    if webhook is not None:
-        _deliver(store, webhook, the_plan.workspace)
-    if not report.ok:
+        )  # fmt: skip
+    _report(applied.report)
+    if applied.delivery is not None:
+        _delivery(applied.delivery)
+    if not applied.report.ok:
         raise Exit(1)
 
 
-def _webhook(url: str | None) -> Any:
-    """The HRIS webhook, with its signing secret from the environment."""
-    if not url:
-        return None
-    from scimctl.config import environment
-    from scimctl.hris import Webhook
-
-    secret = environment().get("SCIMCTL_WEBHOOK_SECRET")
-    if not secret:
-        fail("hris.webhook_url is set but SCIMCTL_WEBHOOK_SECRET is not: events must be signed")
-    return Webhook(url, secret)
-
-
-def _deliver(store: Any, webhook: Any, workspace: str) -> int:
-    """Deliver pending events; return how many are still pending."""
-    from scimctl.hris import deliver
-
-    result = deliver(store, webhook, workspace=workspace)
+def _delivery(result: Any) -> None:
     message = f"HRIS webhook: {result.delivered} events delivered, {result.pending} pending."
     if result.pending:
         message += f" Last error: {result.error}. Retry with `scimctl hris deliver`."
     click.echo(message, err=bool(result.pending))
-    return result.pending
 
 
-def _nodes(the_plan: Any) -> Any:
-    from scimctl.apply.executor import build_graph
-
-    return build_graph(the_plan)
-
-
-def _report(report: Any, exit_on_failure: bool = True) -> None:
+def _report(report: Any) -> None:
     ok = sum(1 for r in report.results if r.outcome == "ok")
     m = report.metrics
     click.echo(
@@ -524,8 +513,6 @@ def _report(report: Any, exit_on_failure: bool = True) -> None:
         click.echo(click.style(f"  {r.outcome}: ", fg="red") + f"{r.node}: {r.error}", err=True)
     if report.stopped_early:
         click.echo(click.style("Stopped early: ", fg="red") + report.stopped_early, err=True)
-    if exit_on_failure and not report.ok:
-        raise Exit(1)
 
 
 @main.command()
@@ -541,7 +528,12 @@ def _report(report: Any, exit_on_failure: bool = True) -> None:
     type=click.IntRange(1, 172_800),
     help="Token lifetime (s).",
 )
-@click.option("--rate-limit", default=None, help="Requests per token per minute, e.g. 300/min.")
+@click.option(
+    "--rate-limit",
+    default=None,
+    type=PerMinute(),
+    help="Requests per token per minute, e.g. 300/min.",
+)
 @click.option(
     "--rate-window",
     default=60.0,
@@ -595,7 +587,7 @@ def _report(report: Any, exit_on_failure: bool = True) -> None:
 )  # fmt: skip
 def emulator(
     host: str, port: int, seed: str | None, client_id: str, client_secret: str, token_ttl: int,
-    rate_limit: str | None, rate_window: float, latency: float, error_rate: float,
+    rate_limit: int | None, rate_window: float, latency: float, error_rate: float,
     reset_rate: float,
     random_seed: int | None, patch_204: bool, page_cap: int | None, version_conflict: str,
     search_lag: float, default_role: str, no_default_role: bool,
@@ -606,15 +598,12 @@ def emulator(
     from scimctl.emulator.server import build_emulator, serve
 
     if host not in ("127.0.0.1", "localhost", "::1"):
-        fail("the emulator serves loopback only (127.0.0.1, localhost or ::1)")
-    limit = None
-    if rate_limit:
-        text = rate_limit.strip().lower().removesuffix("/min")
-        if not text.isdigit() or int(text) < 1:
-            fail(f"--rate-limit {rate_limit!r}: use requests per minute, such as 300/min")
-        limit = int(text)
+        raise click.BadParameter(
+            "the emulator serves loopback only (127.0.0.1, localhost or ::1)", param_hint="--host"
+        )
     config = EmulatorConfig(
-        client_id=client_id, client_secret=client_secret, token_ttl=token_ttl, rate_limit=limit,
+        client_id=client_id, client_secret=client_secret, token_ttl=token_ttl,
+        rate_limit=rate_limit,
         rate_window=rate_window,
         latency_ms=latency, error_rate=error_rate, reset_rate=reset_rate, random_seed=random_seed,
         patch_204=patch_204, page_cap=page_cap, version_conflict=int(version_conflict),
@@ -655,7 +644,7 @@ def doctor(manifests: tuple[str, ...], write: bool) -> None:
         click.echo(f"{status:<4}  {c.name:<12}  {c.detail}")
     failed = [c for c in checks if c.status == FAIL]
     if failed:
-        fail(f"{len(failed)} check{'s' if len(failed) != 1 else ''} failed")
+        raise ChecksFailed(f"{len(failed)} check{'s' if len(failed) != 1 else ''} failed")
 
 
 @main.group()
@@ -668,13 +657,9 @@ def db() -> None:
 def db_upgrade(state: str | None) -> None:
     """Create or migrate the state schema to the newest version."""
     store = _store(state)
-    click.echo(f"State schema is up to date ({_redact_url(store.url)}).")
+    from scimctl.state.url import masked_url
 
-
-def _redact_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
+    click.echo(f"State schema is up to date ({masked_url(store.url)}).")
 
 
 @main.group("state")
@@ -716,14 +701,10 @@ def state_show(
     key: str, manifests: tuple[str, ...], state: str | None, workspace: str | None, fmt: str
 ) -> None:
     """Show one managed user (by externalId or userName) or group (by name)."""
+    from scimctl import commands
     from scimctl.output import render_record
-    from scimctl.state.records import managed_record
 
-    store = _store(state)
-    ws = _workspace(manifests, workspace)
-    doc = managed_record(store, ws, key)
-    if doc is None:
-        fail(f"nothing named {key!r} is managed in {ws}")
+    doc = commands.state_show(_store(state), _workspace(manifests, workspace), key)
     if fmt == "json":
         click.echo(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False))
     else:
@@ -788,8 +769,10 @@ def state_unlock(manifests: tuple[str, ...], state: str | None, workspace: str |
 @click.option("--group", help="Membership changes of this group.")
 @click.option("--attribute", help="Only operations that changed this attribute (e.g. title).")
 @click.option("--run", "run_id", help="Only this run (id or prefix).")
-@click.option("--since", help="From this date (2026-11-01) or time (2026-11-01T09:00:00Z).")
-@click.option("--until", help="Before this date or time.")
+@click.option(
+    "--since", type=Moment(), help="From this date (2026-11-01) or time (2026-11-01T09:00:00Z)."
+)
+@click.option("--until", type=Moment(), help="Before this date or time.")
 @click.option("--workspace", help="Only this workspace.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1))
 @click.option("--redact", is_flag=True, help="Mask personal data (emails, names, phones).")
@@ -798,24 +781,18 @@ def state_unlock(manifests: tuple[str, ...], state: str | None, workspace: str |
 @click.pass_context
 def history(
     ctx: click.Context, user: str | None, group: str | None, attribute: str | None,
-    run_id: str | None, since: str | None, until: str | None, workspace: str | None,
-    limit: int, redact: bool, fmt: str, state: str | None,
+    run_id: str | None, since: datetime | None, until: datetime | None,
+    workspace: str | None, limit: int, redact: bool, fmt: str, state: str | None,
 ) -> None:  # fmt: skip
     """Who changed which account, when, what it was before, and from which commit."""
     if ctx.invoked_subcommand:
         return
     from scimctl.history import history as query
-    from scimctl.history import parse_time
     from scimctl.history import redact as mask
 
-    try:
-        start = parse_time(since, "--since") if since else None
-        end = parse_time(until, "--until") if until else None
-    except ValueError as exc:
-        fail(str(exc))
     rows = query(
-        _store(state), user=user, group=group, attribute=attribute, run=run_id, since=start,
-        until=end, limit=limit, workspace=workspace,
+        _store(state), user=user, group=group, attribute=attribute, run=run_id, since=since,
+        until=until, limit=limit, workspace=workspace,
     )  # fmt: skip
     if redact:
         rows = [mask(r) for r in rows]
@@ -853,27 +830,23 @@ def _operations_table(rows: list[dict[str, Any]], with_run: bool) -> None:
 @history.command("runs")
 @click.option("--kind", type=click.Choice(["plan", "apply"]), help="Only plans or applies.")
 @click.option("--outcome", help="Only runs that ended so (succeeded, failed, crashed, ...).")
-@click.option("--since", help="From this date (2026-11-01) or time (2026-11-01T09:00:00Z).")
-@click.option("--until", help="Before this date or time.")
+@click.option(
+    "--since", type=Moment(), help="From this date (2026-11-01) or time (2026-11-01T09:00:00Z)."
+)
+@click.option("--until", type=Moment(), help="Before this date or time.")
 @click.option("--workspace", help="Only this workspace.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1))
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @state_option
 def history_runs(
-    kind: str | None, outcome: str | None, since: str | None, until: str | None,
+    kind: str | None, outcome: str | None, since: datetime | None, until: datetime | None,
     workspace: str | None, limit: int, fmt: str, state: str | None,
 ) -> None:  # fmt: skip
     """Every run and how it ended, including refused, crashed and abandoned ones."""
-    from scimctl.history import parse_time
     from scimctl.history import runs as query
 
-    try:
-        start = parse_time(since, "--since") if since else None
-        end = parse_time(until, "--until") if until else None
-    except ValueError as exc:
-        fail(str(exc))
     rows = query(
-        _store(state), kind=kind, outcome=outcome, since=start, until=end, limit=limit,
+        _store(state), kind=kind, outcome=outcome, since=since, until=until, limit=limit,
         workspace=workspace,
     )  # fmt: skip
     if fmt == "json":
@@ -902,12 +875,13 @@ def history_runs(
 @state_option
 def history_show(run_id: str, redact: bool, fmt: str, state: str | None) -> None:
     """One run: who, when, from where, every operation it sent, how each went."""
+    from scimctl.errors import NotFound
     from scimctl.history import redact as mask
     from scimctl.history import run_details
 
     run = run_details(_store(state), run_id)
     if run is None:
-        fail(f"no single run matches {run_id!r}")
+        raise NotFound(f"no single run matches {run_id!r}")
     if redact:
         run["operations"] = [mask(o) for o in run["operations"]]
     if fmt == "json":
@@ -950,7 +924,7 @@ def history_verify(expect: str | None, state: str | None) -> None:
     if not report.ok:
         for problem in report.problems:
             _error(str(problem))
-        fail(f"the audit journal does not verify ({len(report.problems)} problems)")
+        raise ChecksFailed(f"the audit journal does not verify ({len(report.problems)} problems)")
     kind = "HMAC-SHA256" if report.keyed else "SHA-256"
     legacy = f" and {report.legacy_rows} rows from before the chain" if report.legacy_rows else ""
     click.echo(f"The chain is whole ({kind}): {report.entries} entries{legacy}.")
@@ -974,24 +948,24 @@ def metrics(
     run_id: str | None, last: int, fmt: str, workspace: str | None, state: str | None
 ) -> None:
     """Apply metrics: per run, or as Prometheus series (totals, latency, last runs)."""
+    from scimctl import commands
+
     store = _store(state)
     if fmt == "prometheus":
         from scimctl.metrics import prometheus
 
         if run_id:
-            fail("--format prometheus exports totals over all runs; --run does not apply")
+            raise click.UsageError(
+                "--format prometheus exports totals over all runs; --run does not apply"
+            )
         click.echo(prometheus(store, workspace), nl=False)
         return
-    if run_id:
-        run = store.run(run_id)
-        if run is None:
-            fail(f"no single run matches {run_id!r}")
-        runs = [run]
-    else:
-        runs = store.runs(workspace=workspace, limit=last, kind="apply")
     from scimctl.output import iso
 
-    data = [(r, store.metrics(r["id"])) for r in runs]
+    data = [
+        (m.run, m.metrics)
+        for m in commands.run_metrics(store, run_id=run_id, last=last, workspace=workspace)
+    ]
     if fmt == "json":
         doc = [
             {
@@ -1027,11 +1001,11 @@ def hris() -> None:
 @state_option
 def hris_deliver(manifests: tuple[str, ...], state: str | None) -> None:
     """Deliver the events still pending in the outbox to hris.webhook_url."""
-    manifest = _manifest(manifests)
-    if manifest.hris is None:
-        fail("the manifest has no hris.webhook_url")
-    webhook = _webhook(manifest.hris.webhook_url)
-    if _deliver(_store(state), webhook, _target(manifest).workspace):
+    from scimctl import commands
+
+    result = commands.hris_deliver(_manifest(manifests), _store(state))
+    _delivery(result)
+    if result.pending:
         raise Exit(1)
 
 

@@ -8,13 +8,17 @@ parses options, calls one of these, renders the result and sets the exit code
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from scimctl.apply import Review, apply_plan
+from scimctl.apply.executor import ApplyReport, OpResult
 from scimctl.apply.guard import target_document
-from scimctl.config import Target
+from scimctl.config import Target, environment, resolve_target
 from scimctl.drift import DriftReport, compute_drift
-from scimctl.errors import ConfigError, InputError, StateError
+from scimctl.errors import ConfigError, InputError, NotFound, StateError
+from scimctl.hris import Delivery, Webhook, deliver, password_sender
 from scimctl.importer import ImportOptions, ImportResult, build_manifest
 from scimctl.manifest import Manifest
 from scimctl.plan.diff import compute_plan
@@ -23,6 +27,12 @@ from scimctl.plan.warnings import new_state_warnings
 from scimctl.scim.client import ScimClient
 from scimctl.scim.read import may_restore, read_directory, with_deleted
 from scimctl.state.store import Store
+
+
+def target_of(manifest: Manifest) -> Target:
+    """The manifest's ``target:`` resolved to URLs and a workspace name."""
+    t = manifest.target
+    return resolve_target(t.provider, t.region, t.api_url, t.login_url, t.base_url, t.token_url)
 
 
 def plan(
@@ -238,3 +248,131 @@ def import_directory(
         },
     )
     return result
+
+
+def hris_webhook(manifest: Manifest) -> Webhook | None:
+    """The manifest's HRIS webhook with its signing secret, or None without one.
+
+    Called before anything is approved or sent: events must be signed, so a webhook
+    without ``SCIMCTL_WEBHOOK_SECRET`` is refused up front rather than after apply.
+    The plan shows the URL masked; the manifest holds the real one.
+    """
+    url = manifest.hris.webhook_url if manifest.hris else None
+    if not url:
+        return None
+    secret = environment().get("SCIMCTL_WEBHOOK_SECRET")
+    if not secret:
+        raise ConfigError(
+            "hris.webhook_url is set but SCIMCTL_WEBHOOK_SECRET is not: events must be signed"
+        )
+    return Webhook(url, secret)
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What ``apply`` did: the run's report, and the webhook delivery after it."""
+
+    report: ApplyReport
+    delivery: Delivery | None
+
+
+def apply(
+    the_plan: Plan,
+    manifest: Manifest,
+    target: Target,
+    client: ScimClient,
+    store: Store,
+    *,
+    source: str = "the plan",
+    max_deprovision: int | None = None,
+    parallelism: int = 8,
+    lock_timeout: float = 0.0,
+    search_wait: float = 2.0,
+    webhook: Webhook | None = None,
+    progress: Callable[[OpResult, int, int], None] | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> Applied:
+    """Run ``the_plan`` if recomputing it now gives the same actions, then deliver events.
+
+    The plan is judged by ``manifest`` (its policy, its digest), never by what the
+    file says. With a webhook, each event is queued in the same transaction as the
+    change it announces and delivered after the run; what cannot be delivered stays
+    pending for ``scimctl hris deliver``.
+    """
+    review = Review(manifest.desired, target, manifest.digest, max_deprovision, source=source)
+    generate = manifest.desired.policy.password == "generate"
+    client.search_wait = search_wait
+    report = apply_plan(
+        the_plan,
+        client,
+        store,
+        review=review,
+        parallelism=parallelism,
+        lock_timeout=lock_timeout,
+        progress=progress,
+        outbox=webhook is not None,
+        on_password=password_sender(webhook) if webhook and generate else None,
+        notify=notify,
+    )
+    delivery = deliver(store, webhook, workspace=the_plan.workspace) if webhook else None
+    return Applied(report, delivery)
+
+
+def hris_deliver(manifest: Manifest, store: Store) -> Delivery:
+    """Deliver the events still pending in the outbox to the manifest's webhook."""
+    webhook = hris_webhook(manifest)
+    if webhook is None:
+        raise ConfigError("the manifest has no hris.webhook_url")
+    return deliver(store, webhook, workspace=target_of(manifest).workspace)
+
+
+def import_target(
+    manifest: Manifest | None, api_url: str | None, region: str | None
+) -> tuple[Target, dict[str, str]]:
+    """Where ``import`` reads from, and the ``target:`` block the written manifest gets.
+
+    ``--api-url``/``--region`` win (a first import has no manifest yet); otherwise
+    the manifest's target is read and written back as it was given.
+    """
+    if api_url or region:
+        target = resolve_target("genesys", region, api_url, None)
+        written = {"provider": "genesys", **({"region": region} if region else {})}
+        if api_url:
+            written["api_url"] = api_url
+        return target, written
+    if manifest is None:
+        raise ConfigError("import needs --api-url, --region or a manifest with a target")
+    written = {k: v for k, v in manifest.target.model_dump().items() if v is not None}
+    return target_of(manifest), written
+
+
+def state_show(store: Store, workspace: str, key: str) -> dict[str, Any]:
+    """One managed user (by externalId or userName, any case) or group (by name)."""
+    from scimctl.state.records import managed_record
+
+    record = managed_record(store, workspace, key)
+    if record is None:
+        raise NotFound(f"nothing named {key!r} is managed in {workspace}")
+    return record
+
+
+@dataclass(frozen=True)
+class RunMetrics:
+    """One run as ``metrics`` reports it: its row and the figures recorded for it."""
+
+    run: dict[str, Any]
+    metrics: dict[str, float]
+
+
+def run_metrics(
+    store: Store, *, run_id: str | None = None, last: int = 1, workspace: str | None = None
+) -> list[RunMetrics]:
+    """The metrics of one run (id or unique prefix), or of the last ``last`` applies."""
+    if run_id:
+        run = store.run(run_id)
+        if run is None:
+            raise NotFound(f"no single run matches {run_id!r}")
+        runs = [run]
+    else:
+        runs = store.runs(workspace=workspace, limit=last, kind="apply")
+    return [RunMetrics(r, store.metrics(r["id"])) for r in runs]

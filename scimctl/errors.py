@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from scimctl.plan.compare import Difference
     from scimctl.problems import Problem
 
 
@@ -62,8 +63,29 @@ class PlanRefused(ScimctlError):
     """The plan is well-formed but a safety rule refuses it."""
 
 
+class PlanNotReviewed(PlanRefused):
+    """The plan is not what the manifest, directory and state call for now."""
+
+    def __init__(self, source: str, violations: list[str], differences: list[Difference]) -> None:
+        self.violations = violations
+        self.differences = differences
+        lines = [f"refusing to apply {source}: it is not what would run now."]
+        if violations:
+            lines.append("Forbidden by the manifest's policy, whatever the plan file says:")
+            lines += [f"  {v}" for v in violations]
+        if differences:
+            lines.append("The plan computed now differs from the plan file:")
+            lines += [f"  {d}" for d in differences]
+        lines.append("Nothing was changed: run plan again and have the new plan reviewed.")
+        super().__init__("\n".join(lines))
+
+
 class StalePlan(ScimctlError):
     """The plan no longer matches what it was made from."""
+
+
+class Declined(ScimctlError):
+    """The operator answered no, or there was nobody to ask."""
 
 
 # -- state database ------------------------------------------------------------------
@@ -83,6 +105,17 @@ class StaleState(StateError):
 
 class AuditKeyError(StateError):
     """SCIMCTL_AUDIT_KEY does not match the key the audit chain was written with."""
+
+
+class NotFound(StateError):
+    """What was asked for (a run, a managed user or group) is not recorded."""
+
+
+# -- checks that report -----------------------------------------------------------------
+
+
+class ChecksFailed(ScimctlError):
+    """A check command (doctor, history verify) found problems; it listed them already."""
 
 
 # -- the service ----------------------------------------------------------------------

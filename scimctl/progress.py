@@ -50,10 +50,13 @@ class Reading:
 
 
 class Progress:
-    """Context manager whose ``update(result, done, total)`` feeds the display."""
+    """Context manager whose ``update(result, done, total)`` feeds the display.
 
-    def __init__(self, total: int, label: str = "Applying", interval: float = 5.0) -> None:
-        self.total = total
+    The total comes with each update, from the executor that knows it, so nobody
+    builds the dependency graph a second time only to size a bar.
+    """
+
+    def __init__(self, label: str = "Applying", interval: float = 5.0) -> None:
         self.label = label
         self.interval = interval
         self.failed = 0
@@ -72,14 +75,14 @@ class Progress:
                 transient=False,
             )  # fmt: skip
             self._bar.__enter__()
-            self._task = self._bar.add_task(self.label, total=self.total, failed=0)
+            self._task = self._bar.add_task(self.label, total=None, failed=0)
         return self
 
     def update(self, result: Any, done: int, total: int) -> None:
         if result.outcome != "ok":
             self.failed += 1
         if self._bar is not None:
-            self._bar.update(self._task, completed=done, failed=self.failed)
+            self._bar.update(self._task, completed=done, total=total, failed=self.failed)
             return
         now = time.monotonic()
         if done == total or now - self._last >= self.interval:

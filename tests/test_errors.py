@@ -170,3 +170,20 @@ def test_emulator_seed_that_is_not_text(ws):
     (ws.path / "seed.yaml").write_bytes(b"users:\n  - userName: caf\xe9@example.com\n")
     result = ws.run("emulator", "--port", str(free_port()), "--seed", "seed.yaml")
     one_line_error(result, "seed.yaml")
+
+
+def test_retry_deadline_bounds_how_long_faults_are_ridden_out(start_emulator, tmp_path, sqlite_url):
+    """Every answer a 5xx: the request gives up when --retry-deadline has passed, not
+    after a fixed count of attempts, and says so."""
+    import time
+
+    from conftest import Workspace
+
+    ws = Workspace(tmp_path, start_emulator(error_rate=1.0, random_seed=7), sqlite_url)
+    ws.write_manifest({"users": [user("E1", "jane@example.com")]})
+    started = time.monotonic()
+    result = ws.run("--retry-deadline", "2", "plan")
+    elapsed = time.monotonic() - started
+    one_line_error(result, "gave up after 2s")
+    assert elapsed < 30, elapsed
+    one_line_error(ws.run("--retry-deadline", "0", "plan"), "'0'", code=2)

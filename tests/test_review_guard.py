@@ -7,13 +7,9 @@ import json
 import pytest
 from test_diff import desired, live, plan, snapshot, spec, state
 
-from scimctl.apply.guard import (
-    PlanNotReviewed,
-    check_reviewed,
-    policy_violations,
-    target_document,
-)
+from scimctl.apply.guard import check_reviewed, policy_violations, target_document
 from scimctl.config import Target
+from scimctl.errors import PlanNotReviewed
 from scimctl.model import Policy
 from scimctl.plan import integrity
 from scimctl.plan.compare import compare_plans

@@ -1,8 +1,8 @@
 """Running an approved plan against the service."""
 
-from scimctl.apply.guard import PlanNotReviewed, check_reviewed, policy_violations
+from scimctl.apply.guard import check_reviewed, policy_violations
 from scimctl.apply.run import Review, apply_plan, check_target
-from scimctl.errors import StalePlan
+from scimctl.errors import PlanNotReviewed, StalePlan
 
 __all__ = [
     "PlanNotReviewed",

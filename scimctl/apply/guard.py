@@ -15,29 +15,12 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from scimctl.config import Target
-from scimctl.errors import PlanRefused, ScimctlError
+from scimctl.errors import PlanNotReviewed, PlanRefused
 from scimctl.model import Desired, Snapshot, StateView
-from scimctl.plan.compare import Difference, compare_plans
+from scimctl.plan.compare import compare_plans
 from scimctl.plan.diff import compute_plan, deprovision_limit
 from scimctl.plan.model import DEPROVISION_KINDS, Action, Plan
 from scimctl.plan.redact import redact_plan
-
-
-class PlanNotReviewed(ScimctlError):
-    """The plan is not what the manifest, directory and state call for now."""
-
-    def __init__(self, source: str, violations: list[str], differences: list[Difference]) -> None:
-        self.violations = violations
-        self.differences = differences
-        lines = [f"refusing to apply {source}: it is not what would run now."]
-        if violations:
-            lines.append("Forbidden by the manifest's policy, whatever the plan file says:")
-            lines += [f"  {v}" for v in violations]
-        if differences:
-            lines.append("The plan computed now differs from the plan file:")
-            lines += [f"  {d}" for d in differences]
-        lines.append("Nothing was changed: run plan again and have the new plan reviewed.")
-        super().__init__("\n".join(lines))
 
 
 def _deprovisions(action: Action) -> bool:

@@ -7,9 +7,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from scimctl.apply.executor import ApplyReport, Executor, OpResult
-from scimctl.apply.guard import PlanNotReviewed, check_reviewed, target_document
+from scimctl.apply.guard import check_reviewed, target_document
 from scimctl.config import Target
-from scimctl.errors import InputError, LockError, PlanRefused, StalePlan, StaleState
+from scimctl.errors import (
+    InputError,
+    LockError,
+    PlanRefused,
+    StalePlan,
+    StaleState,
+)
 from scimctl.metrics import run_metrics
 from scimctl.model import Desired, Snapshot, StateView
 from scimctl.plan.model import Plan
@@ -111,7 +117,7 @@ def apply_plan(
             report = executor.run()
             created = {name: g.id for name, g in executor.created_groups.items()}
             _record_memberships(plan, report, store, created)
-    except (LockError, StaleState, PlanNotReviewed, PlanRefused, InputError) as exc:
+    except (LockError, StaleState, PlanRefused, InputError) as exc:
         store.finish_run(run_id, "refused", error=str(exc))
         raise
     except BaseException as exc:

@@ -411,7 +411,9 @@ class Transport:
                         path=path,
                     )
                 if self._clock() >= deadline:
-                    raise api_error(resp, method, path)
+                    raise api_error(
+                        resp, method, path, gave_up=f"gave up after {self.retry.deadline:g}s"
+                    )
                 self._backoff(failures, deadline)
                 continue
             if resp.status_code == 401:
@@ -430,7 +432,13 @@ class Transport:
         self._sleep(max(0.0, min(self.retry.delay(failures), left)))
 
 
-def api_error(resp: httpx.Response, method: str, path: str, hint: str | None = None) -> ApiError:
+def api_error(
+    resp: httpx.Response,
+    method: str,
+    path: str,
+    hint: str | None = None,
+    gave_up: str | None = None,
+) -> ApiError:
     """Turn a SCIM or Platform error body into an :class:`ApiError`."""
     detail, scim_type = "", None
     try:
@@ -447,5 +455,7 @@ def api_error(resp: httpx.Response, method: str, path: str, hint: str | None = N
         text += f": {detail}"
     if hint:
         text += f"; check {hint}"
+    if gave_up:
+        text += f" ({gave_up})"
     cls = AuthError if resp.status_code in (401, 403) else ApiError
     return cls(text, status=resp.status_code, scim_type=scim_type, method=method, path=path)

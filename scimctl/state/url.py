@@ -36,29 +36,33 @@ def normalize_state_url(url: str) -> str:
     try:
         parsed = make_url(text)
     except (ArgumentError, ValueError) as exc:
-        raise ConfigError(f"state URL {_safe(text)} cannot be parsed ({exc}); use {FORMS}") from exc
+        raise ConfigError(
+            f"state URL {masked_url(text)} cannot be parsed ({exc}); use {FORMS}"
+        ) from exc
     backend, _, driver = parsed.drivername.partition("+")
     if backend == "postgres":
         raise ConfigError(
-            f"state URL {_safe(text)}: write postgresql+psycopg:// instead of postgres://"
+            f"state URL {masked_url(text)}: write postgresql+psycopg:// instead of postgres://"
         )
     if backend == "sqlite":
         if driver not in ("", "pysqlite"):
-            raise ConfigError(f"state URL {_safe(text)}: SQLite driver {driver!r} is not supported")
+            raise ConfigError(
+                f"state URL {masked_url(text)}: SQLite driver {driver!r} is not supported"
+            )
         return text
     if backend == "postgresql":
         if driver not in ("", "psycopg"):
             raise ConfigError(
-                f"state URL {_safe(text)}: PostgreSQL driver {driver!r} is not supported; "
+                f"state URL {masked_url(text)}: PostgreSQL driver {driver!r} is not supported; "
                 "use postgresql+psycopg://"
             )
         return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     raise ConfigError(
-        f"state URL {_safe(text)}: the {backend!r} backend is not supported; use {FORMS}"
+        f"state URL {masked_url(text)}: the {backend!r} backend is not supported; use {FORMS}"
     )
 
 
-def _safe(url: str) -> str:
+def masked_url(url: str) -> str:
     """The URL with any password masked, for messages."""
     try:
         from sqlalchemy.engine import make_url
