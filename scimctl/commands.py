@@ -1,7 +1,7 @@
 """scimctl's commands as plain functions: what a Python caller of the library calls.
 
 Each function takes resolved inputs (a manifest, a target, a client, a store),
-does the work and returns a value; it prints nothing and never exits. ``cli.py``
+does the work and returns a value; it prints nothing and never exits. ``scimctl.cli``
 parses options, calls one of these, renders the result and sets the exit code
 (Alembic's ``command.py`` is the model).
 """

@@ -1,0 +1,276 @@
+"""The ``scimctl`` group, its one error boundary, the shared options and the helpers
+that turn options into library inputs (a manifest, a target, a client, a store).
+
+Nothing here decides anything a Python caller of the library could not decide the
+same way; errors that users can fix are printed as one clear message, never as a
+traceback.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from datetime import datetime
+from typing import Any
+
+import click
+
+from scimctl import __version__
+from scimctl.config import Target, load_credentials, state_url
+from scimctl.errors import InputError, ScimctlError
+
+DEFAULT_MANIFEST = "scimctl.yaml"
+
+
+class Exit(Exception):
+    """Leave with this exit code, having said what there was to say."""
+
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+
+class FullHelpGroup(click.Group):
+    """Lists each command with its whole one-line description, never cut with "...".
+
+    Subgroups made with ``@group.group()`` are of the same class, so they list
+    theirs whole too.
+    """
+
+    group_class = type
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(limit=1_000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+class Boundary(FullHelpGroup):
+    """The one place where errors become messages and exit codes.
+
+    A :class:`ScimctlError` is one line (an :class:`InputError` one line per problem)
+    and exit 1; with ``--debug`` its cause chain follows. Anything else is a bug and
+    keeps its traceback.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exit as exc:
+            ctx.exit(exc.code)
+        except InputError as exc:
+            count = len(exc.problems)
+            error(f"{count} problem{'s' if count != 1 else ''} found:")
+            for p in exc.problems:
+                click.echo(f"  {p}", err=True)
+            _debug_cause(exc)
+            ctx.exit(exc.exit_code)
+        except ScimctlError as exc:
+            error(str(exc))
+            _debug_cause(exc)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            ctx.exit(130)
+        except Exception as exc:
+            translated = _translate(exc)
+            if translated is None:
+                raise
+            error(str(translated))
+            _debug_cause(exc)
+            ctx.exit(translated.exit_code)
+
+
+def _translate(exc: Exception) -> ScimctlError | None:
+    """Library errors that escaped translation where they arose, in operator words."""
+    sa = sys.modules.get("sqlalchemy.exc")
+    if sa is not None and isinstance(exc, sa.SQLAlchemyError):
+        from scimctl.state.url import describe_db_error
+
+        return describe_db_error(exc)
+    return None
+
+
+def _debug_cause(exc: BaseException) -> None:
+    if not _debugging():
+        return
+    import traceback
+
+    click.echo("".join(traceback.format_exception(exc)).rstrip(), err=True)
+
+
+def _debugging() -> bool:
+    ctx = click.get_current_context(silent=True)
+    root = ctx.find_root() if ctx is not None else None
+    return bool(root is not None and (root.params or {}).get("debug"))
+
+
+def error(message: str) -> None:
+    click.echo(click.style("Error: ", fg="red", bold=True) + message, err=True)
+
+
+class FiniteFloat(click.ParamType):  # type: ignore[type-arg]
+    """A float that is a real number of seconds: no NaN, no infinity, within a range."""
+
+    name = "seconds"
+
+    def __init__(self, low: float = 0.0, high: float = 86_400.0, name: str = "seconds") -> None:
+        self.low, self.high, self.name = low, high, name
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number) or not self.low <= number <= self.high:
+            self.fail(f"{value!r} is not between {self.low:g} and {self.high:g}", param, ctx)
+        return number
+
+
+class Moment(click.ParamType):  # type: ignore[type-arg]
+    """A date (2026-11-01) or an ISO time (2026-11-01T09:00:00Z); naive means UTC."""
+
+    name = "time"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
+        from scimctl.history import parse_time
+
+        if isinstance(value, datetime):
+            return value
+        try:
+            return parse_time(str(value))
+        except ValueError:
+            self.fail(
+                f"{value!r}: use a date such as 2026-11-01 or a time such as 2026-11-01T09:00:00Z",
+                param,
+                ctx,
+            )
+
+
+class PerMinute(click.ParamType):  # type: ignore[type-arg]
+    """A rate such as ``300/min`` (or ``300``): requests per minute, at least 1."""
+
+    name = "N/min"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        text = str(value).strip().lower().removesuffix("/min")
+        if not text.isdigit() or int(text) < 1:
+            self.fail(f"{value!r}: use requests per minute, such as 300/min", param, ctx)
+        return int(text)
+
+
+manifest_option = click.option(
+    "-m",
+    "--manifest",
+    "manifests",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help=f"Manifest file (repeatable). Default: {DEFAULT_MANIFEST}.",
+)
+as_of_option = click.option(
+    "--as-of", envvar="SCIMCTL_AS_OF", type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Plan for this day (YYYY-MM-DD, SCIMCTL_AS_OF): users whose provision_from is "
+    "later are not desired yet. Apply must be given the same day as its plan.",
+)  # fmt: skip
+state_option = click.option(
+    "--state", "state", envvar="SCIMCTL_STATE", help="State database URL (SCIMCTL_STATE)."
+)
+format_option = click.option(
+    "--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text",
+    show_default=True,
+)  # fmt: skip
+target_option = click.option(
+    "--target", "targets", multiple=True, metavar="user:KEY|group:NAME",
+    help="Plan only this user or group and what it needs (repeatable); the plan is partial.",
+)  # fmt: skip
+redact_option = click.option(
+    "--redact", is_flag=True,
+    help="Mask contact data (the manifest's review.redact; default phoneNumbers, workEmail).",
+)  # fmt: skip
+
+
+@click.group(cls=Boundary, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="scimctl")
+@click.option(
+    "--debug", is_flag=True, envvar="SCIMCTL_DEBUG",
+    help="Show the cause of errors and log requests (SCIMCTL_DEBUG=1).",
+)  # fmt: skip
+@click.option("--no-color", is_flag=True, help="No colours (also: NO_COLOR set to anything).")
+@click.option(
+    "--retry-deadline", default=60.0, show_default=True, type=FiniteFloat(1, 3_600),
+    envvar="SCIMCTL_RETRY_DEADLINE",
+    help="Seconds each request keeps retrying 5xx, throttling and dropped connections "
+    "(SCIMCTL_RETRY_DEADLINE).",
+)  # fmt: skip
+@click.pass_context
+def main(ctx: click.Context, debug: bool, no_color: bool, retry_deadline: float) -> None:
+    """Plan and apply Genesys Cloud users from a manifest, over SCIM 2.0."""
+    from scimctl.output import colour_enabled, disable_colour
+
+    if debug:
+        from scimctl.log import enable_debug_logging
+
+        enable_debug_logging()
+    if no_color:
+        disable_colour()
+    if not colour_enabled():
+        ctx.color = False
+
+
+def read_manifest(manifests: tuple[str, ...], as_of: Any = None) -> Any:
+    from scimctl.manifest import load_manifest
+
+    day = as_of.date() if hasattr(as_of, "date") else as_of
+    return load_manifest(list(manifests) or [DEFAULT_MANIFEST], as_of=day)
+
+
+def manifest_target(manifest: Any) -> Target:
+    from scimctl.commands import target_of
+
+    return target_of(manifest)
+
+
+def open_store(url: str | None) -> Any:
+    from scimctl.state import Store
+
+    return Store(state_url(url))
+
+
+def plan_key() -> str | None:
+    """SCIMCTL_PLAN_KEY (environment or .env); never printed, saved or stored."""
+    from scimctl.config import environment
+    from scimctl.plan.integrity import plan_key
+
+    return plan_key(environment())
+
+
+def open_client(target: Target, parallelism: int = 8) -> Any:
+    from scimctl.scim.client import connect
+    from scimctl.scim.transport import RetryPolicy
+
+    credentials = load_credentials(provider=target.provider)
+    deadline = click.get_current_context().find_root().params["retry_deadline"]
+    return connect(
+        target, credentials, parallelism=parallelism, retry=RetryPolicy(deadline=deadline)
+    )
+
+
+def colour() -> bool:
+    from scimctl.output import colour_enabled
+
+    return sys.stdout.isatty() and colour_enabled()
+
+
+def show_delivery(result: Any) -> None:
+    message = f"HRIS webhook: {result.delivered} events delivered, {result.pending} pending."
+    if result.pending:
+        message += f" Last error: {result.error}. Retry with `scimctl hris deliver`."
+    click.echo(message, err=bool(result.pending))

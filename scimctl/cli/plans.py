@@ -1,0 +1,268 @@
+"""Planning and applying: validate, plan, show, apply, drift, import."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from scimctl.cli.base import (
+    Exit,
+    FiniteFloat,
+    as_of_option,
+    colour,
+    format_option,
+    main,
+    manifest_option,
+    manifest_target,
+    open_client,
+    open_store,
+    plan_key,
+    read_manifest,
+    redact_option,
+    show_delivery,
+    state_option,
+    target_option,
+)
+from scimctl.config import Target, load_credentials, state_url
+from scimctl.errors import Declined
+
+
+@main.command()
+@manifest_option
+@as_of_option
+def validate(manifests: tuple[str, ...], as_of: Any) -> None:
+    """Check manifests offline: schema, emails, duplicates, groups, templates."""
+    manifest = read_manifest(manifests, as_of)
+    d = manifest.desired
+    click.echo(
+        f"Valid: {len(d.users)} users, {len(d.groups)} groups in {', '.join(manifest.files)}."
+    )
+
+
+@main.command()
+@manifest_option
+@state_option
+@click.option("--out", type=click.Path(dir_okay=False), help="Save the plan as JSON here.")
+@format_option
+@redact_option
+@click.option(
+    "--redact-out", is_flag=True,
+    help="Mask the saved plan file too (implies --redact); apply recomputes and compares.",
+)  # fmt: skip
+@click.option(
+    "--detailed-exitcode", is_flag=True,
+    help="Exit 0: no changes, 1: error, 2: changes or warnings to review.",
+)  # fmt: skip
+@click.option("--max-deprovision", type=click.IntRange(min=0), help="Allow this many deprovisions.")
+@target_option
+@as_of_option
+def plan(
+    manifests: tuple[str, ...], state: str | None, out: str | None, fmt: str, redact: bool,
+    redact_out: bool, detailed_exitcode: bool, max_deprovision: int | None,
+    targets: tuple[str, ...], as_of: Any,
+) -> None:  # fmt: skip
+    """Compute the operations that would make the directory match the manifest."""
+    from scimctl.files import check_writable
+    from scimctl.plan.redact import redact_plan
+    from scimctl.plan.render import render
+
+    if out:
+        check_writable(out, "--out")
+    url = state_url(state, ci_needs_explicit=True)  # before anything connects or writes
+    key = plan_key()
+    manifest = read_manifest(manifests, as_of)
+    target = manifest_target(manifest)
+    with open_client(target) as client:
+        store = open_store(url)
+        result = _make_plan(manifest, target, client, store, max_deprovision, targets)
+    if redact_out:
+        result = redact_plan(result)
+    if out:
+        result.save(out, key=key)
+    # The same value that was saved, so `show` of the file prints these same bytes.
+    click.echo(render(result, fmt, redact=redact, color=colour()), nl=False)
+    if out:
+        click.echo(f"Saved the plan to {out}. Apply it with: scimctl apply {out}", err=True)
+    if detailed_exitcode and (result.has_changes or result.warnings):
+        raise Exit(2)
+
+
+def _make_plan(
+    manifest: Any, target: Target, client: Any, store: Any, max_deprovision: int | None,
+    targets: tuple[str, ...] = (),
+) -> Any:  # fmt: skip
+    from scimctl import commands
+    from scimctl.progress import Reading
+
+    with Reading() as reading:
+        client.on_page = reading.page
+        return commands.plan(
+            manifest, target, client, store, max_deprovision=max_deprovision, targets=targets
+        )
+
+
+@main.command("import")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Manifest to write.")
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@click.option("--api-url", help="Genesys API URL (or the emulator's); else the manifest's target.")
+@click.option("--region", help="Genesys region such as mypurecloud.com.")
+@manifest_option
+@state_option
+@click.option("--where", help="Only users for which this holds: 'department == \"Support\"'.")
+@click.option("--has-external-id", is_flag=True, help="Only users that have an externalId.")
+@click.option("--user-name", "user_names", multiple=True, help="Only these userNames (repeatable).")
+@click.option(
+    "--key-from", type=click.Choice(["userName"]),
+    help="Include users without externalId, keyed by this (the first plan sets it).",
+)  # fmt: skip
+def import_(
+    out: str, force: bool, api_url: str | None, region: str | None,
+    manifests: tuple[str, ...], state: str | None, where: str | None, has_external_id: bool,
+    user_names: tuple[str, ...], key_from: str | None,
+) -> None:  # fmt: skip
+    """Write a manifest reproducing the live directory and record its accounts in state."""
+    from scimctl import commands
+    from scimctl.importer import ImportOptions
+
+    manifest = None if api_url or region else read_manifest(manifests)
+    target, written = commands.import_target(manifest, api_url, region)
+    options = ImportOptions(where, has_external_id, user_names, key_from)
+    store = open_store(state)
+    with open_client(target) as client:
+        result = commands.import_directory(
+            target, client, store, options, out=out, force=force, manifest_target=written
+        )
+    click.echo(
+        f"Wrote {out}: {len(result.users)} user(s), {len(result.groups)} group(s); "
+        f"recorded them in state ({target.workspace}). Plan with: scimctl plan -m {out}"
+    )
+    if result.filtered:
+        click.echo(f"Not chosen by the filters: {result.filtered} users.")
+    if result.left_out:
+        click.echo(f"Left out {len(result.left_out)} user(s):", err=True)
+        for name, reason in result.left_out:
+            click.echo(f"  {name}: {reason}", err=True)
+
+
+@main.command()
+@manifest_option
+@state_option
+@format_option
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0: no drift, 1: error, 2: drift.")
+def drift(manifests: tuple[str, ...], state: str | None, fmt: str, detailed_exitcode: bool) -> None:
+    """List changes made in Genesys, outside scimctl, since scimctl last applied."""
+    from scimctl import commands
+    from scimctl.drift import render_drift
+
+    manifest = read_manifest(manifests)
+    target = manifest_target(manifest)
+    store = open_store(state)
+    with open_client(target) as client:
+        report = commands.drift(target, client, store)
+    click.echo(render_drift(report, fmt), nl=False)
+    if detailed_exitcode and report.has_drift:
+        raise Exit(2)
+
+
+@main.command()
+@click.argument("plan_file", type=click.Path(dir_okay=False))
+@format_option
+@redact_option
+def show(plan_file: str, fmt: str, redact: bool) -> None:
+    """Render a saved plan: the same bytes `plan` printed for it."""
+    from scimctl.plan import Plan
+    from scimctl.plan.render import render
+
+    click.echo(render(Plan.load(plan_file), fmt, redact=redact, color=colour()), nl=False)
+
+
+@main.command()
+@click.argument("plan_file", required=False, type=click.Path(dir_okay=False))
+@manifest_option
+@state_option
+@click.option("--auto-approve", is_flag=True, help="Apply a fresh plan without asking.")
+@click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--lock-timeout", default=0.0, show_default=True, type=FiniteFloat(0, 86_400),
+    help="Seconds to wait for another apply's lock.",
+)  # fmt: skip
+@click.option("--max-deprovision", type=click.IntRange(min=0))
+@click.option(
+    "--search-wait", default=2.0, show_default=True, type=FiniteFloat(0, 3_600),
+    help="Seconds to keep looking up a create whose outcome is unknown before sending "
+    "it again (Genesys search lags behind writes).",
+)  # fmt: skip
+@target_option
+@as_of_option
+def apply(
+    plan_file: str | None, manifests: tuple[str, ...], state: str | None, auto_approve: bool,
+    parallelism: int, lock_timeout: float, max_deprovision: int | None, search_wait: float,
+    targets: tuple[str, ...], as_of: Any,
+) -> None:  # fmt: skip
+    """Run a saved plan, or plan now and run it after confirmation.
+
+    A saved plan runs only if recomputing it now from the manifest (-m, default
+    scimctl.yaml), the directory and the state gives exactly the same actions.
+    """
+    from scimctl import commands
+    from scimctl.apply import check_target
+    from scimctl.plan import Plan
+    from scimctl.plan.render import render_text
+    from scimctl.progress import Progress
+
+    if plan_file and targets:
+        raise click.UsageError("--target is for planning; a saved plan carries its own targets")
+    # Everything that can be checked offline is, before any connection or file.
+    the_plan = Plan.load(plan_file, key=plan_key()) if plan_file else None
+    load_credentials()
+    url = state_url(state, ci_needs_explicit=True)
+    manifest = read_manifest(manifests, as_of)
+    target = manifest_target(manifest)
+    if the_plan is not None:
+        check_target(the_plan, target)
+    store = open_store(url)
+    if the_plan is None:
+        with open_client(target) as client:
+            the_plan = _make_plan(manifest, target, client, store, max_deprovision, targets)
+        click.echo(render_text(the_plan, color=colour()), nl=False)
+    if not the_plan.has_changes:
+        click.echo("Nothing to apply: the plan has no changes.")
+        return
+    webhook = commands.hris_webhook(manifest)  # refused before anyone is asked to approve
+    if plan_file is None and not auto_approve:
+        if not sys.stdin.isatty():
+            raise Declined(
+                "no terminal to ask for approval: save a plan and apply it, or pass --auto-approve"
+            )
+        if not click.confirm("Apply these changes?"):
+            raise Declined("not applied.")
+    with open_client(target, parallelism) as client, Progress() as progress:
+        applied = commands.apply(
+            the_plan, manifest, target, client, store,
+            source=plan_file or "the plan", max_deprovision=max_deprovision,
+            parallelism=parallelism, lock_timeout=lock_timeout, search_wait=search_wait,
+            webhook=webhook, progress=progress.update,
+            notify=lambda message: click.echo(f"Note: {message}", err=True),
+        )  # fmt: skip
+    _report(applied.report)
+    if applied.delivery is not None:
+        show_delivery(applied.delivery)
+    if not applied.report.ok:
+        raise Exit(1)
+
+
+def _report(report: Any) -> None:
+    ok = sum(1 for r in report.results if r.outcome == "ok")
+    m = report.metrics
+    click.echo(
+        f"Apply finished in {report.wall_seconds:.1f}s: {ok} of {len(report.results)} operations "
+        f"succeeded ({int(m.get('requests_total', 0))} requests, "
+        f"{int(m.get('retries_total', 0))} retries, {int(m.get('throttled_total', 0))} throttled). "
+        f"Run {report.run_id}."
+    )
+    for r in report.failed:
+        click.echo(click.style(f"  {r.outcome}: ", fg="red") + f"{r.node}: {r.error}", err=True)
+    if report.stopped_early:
+        click.echo(click.style("Stopped early: ", fg="red") + report.stopped_early, err=True)

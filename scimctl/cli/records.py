@@ -1,0 +1,267 @@
+"""What happened: history (operations, runs, one run, the chain's check), metrics, HRIS delivery."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import click
+
+from scimctl.cli.base import (
+    Exit,
+    Moment,
+    error,
+    main,
+    manifest_option,
+    open_store,
+    read_manifest,
+    show_delivery,
+    state_option,
+)
+from scimctl.errors import ChecksFailed
+
+
+@main.group(invoke_without_command=True)
+@click.option("--user", help="One account: externalId or any userName it ever had.")
+@click.option("--group", help="Membership changes of this group.")
+@click.option("--attribute", help="Only operations that changed this attribute (e.g. title).")
+@click.option("--run", "run_id", help="Only this run (id or prefix).")
+@click.option(
+    "--since", type=Moment(), help="From this date (2026-11-01) or time (2026-11-01T09:00:00Z)."
+)
+@click.option("--until", type=Moment(), help="Before this date or time.")
+@click.option("--workspace", help="Only this workspace.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1))
+@click.option("--redact", is_flag=True, help="Mask personal data (emails, names, phones).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@state_option
+@click.pass_context
+def history(
+    ctx: click.Context, user: str | None, group: str | None, attribute: str | None,
+    run_id: str | None, since: datetime | None, until: datetime | None,
+    workspace: str | None, limit: int, redact: bool, fmt: str, state: str | None,
+) -> None:  # fmt: skip
+    """Who changed which account, when, what it was before, and from which commit."""
+    if ctx.invoked_subcommand:
+        return
+    from scimctl.history import history as query
+    from scimctl.history import redact as mask
+
+    rows = query(
+        open_store(state), user=user, group=group, attribute=attribute, run=run_id, since=since,
+        until=until, limit=limit, workspace=workspace,
+    )  # fmt: skip
+    if redact:
+        rows = [mask(r) for r in rows]
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2, sort_keys=True, default=str, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("No operations match." if (user or group or attribute or run_id or since
+                   or until or workspace) else "No operations are recorded yet.")  # fmt: skip
+        return
+    _operations_table(rows, with_run=True)
+
+
+def _operations_table(rows: list[dict[str, Any]], with_run: bool) -> None:
+    from scimctl.history import describe_changes
+    from scimctl.output import table
+
+    headers = ["time", "run", "actor", "commit"] if with_run else ["time"]
+    headers += ["action", "resource", "changes", "outcome", "status", "tries", "ms", "error"]
+    out = []
+    for r in rows:
+        who = r["user_name"] or r["resource_key"]
+        cells = [r["at"], r["run_id"][:8], r["actor"], (r["commit"] or "")[:10]][
+            : 4 if with_run else 1
+        ]
+        cells += [
+            r["action"], f"{r['resource']} {who}", describe_changes(r["changes"]), r["outcome"],
+            r["status"], r["attempts"],
+            f"{r['latency_ms']:.0f}" if r["latency_ms"] is not None else "", r["error"],
+        ]  # fmt: skip
+        out.append(cells)
+    table(headers, out)
+
+
+@history.command("runs")
+@click.option("--kind", type=click.Choice(["plan", "apply"]), help="Only plans or applies.")
+@click.option("--outcome", help="Only runs that ended so (succeeded, failed, crashed, ...).")
+@click.option(
+    "--since", type=Moment(), help="From this date (2026-11-01) or time (2026-11-01T09:00:00Z)."
+)
+@click.option("--until", type=Moment(), help="Before this date or time.")
+@click.option("--workspace", help="Only this workspace.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1))
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@state_option
+def history_runs(
+    kind: str | None, outcome: str | None, since: datetime | None, until: datetime | None,
+    workspace: str | None, limit: int, fmt: str, state: str | None,
+) -> None:  # fmt: skip
+    """Every run and how it ended, including refused, crashed and abandoned ones."""
+    from scimctl.history import runs as query
+
+    rows = query(
+        open_store(state), kind=kind, outcome=outcome, since=since, until=until, limit=limit,
+        workspace=workspace,
+    )  # fmt: skip
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2, sort_keys=True, default=str, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("No runs match." if (kind or outcome or since or until or workspace)
+                   else "No runs are recorded yet.")  # fmt: skip
+        return
+    from scimctl.output import table
+
+    table(
+        ["started", "run", "kind", "outcome", "actor", "commit", "operations", "error"],
+        [
+            [r["started_at"], r["id"][:8], r["kind"], r["outcome"], r["actor"],
+             (r["commit"] or "")[:10], r["operations"], r["error"]]
+            for r in rows
+        ],
+    )  # fmt: skip
+
+
+@history.command("show")
+@click.argument("run_id")
+@click.option("--redact", is_flag=True, help="Mask personal data (emails, names, phones).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@state_option
+def history_show(run_id: str, redact: bool, fmt: str, state: str | None) -> None:
+    """One run: who, when, from where, every operation it sent, how each went."""
+    from scimctl.errors import NotFound
+    from scimctl.history import redact as mask
+    from scimctl.history import run_details
+
+    run = run_details(open_store(state), run_id)
+    if run is None:
+        raise NotFound(f"no single run matches {run_id!r}")
+    if redact:
+        run["operations"] = [mask(o) for o in run["operations"]]
+    if fmt == "json":
+        click.echo(json.dumps(run, indent=2, sort_keys=True, default=str, ensure_ascii=False))
+        return
+    ci = run.get("ci") or {}
+    click.echo(f"Run {run['id']} ({run['kind']}) on {run['workspace']}")
+    click.echo(f"  by {run['actor']} on {run['host']}, {run['started_at']} -> {run['finished_at']}")
+    click.echo(f"  outcome {run['outcome']}" + (f": {run['error']}" if run.get("error") else ""))
+    if ci:
+        click.echo("  " + ", ".join(f"{k} {v}" for k, v in sorted(ci.items())))
+    click.echo(f"  manifest {run['manifest_digest']}, plan {run['plan_digest']}")
+    if run["operations"]:
+        _operations_table(run["operations"], with_run=False)
+        return
+    if run["kind"] == "plan":
+        why = "a plan run reads the directory and sends no changes"
+    elif run["outcome"] in ("refused", "abandoned"):
+        why = f"the run was {run['outcome']} before it sent anything"
+    elif run["outcome"] == "running":
+        why = "the run has not sent anything yet"
+    else:
+        why = "the run sent nothing"
+    click.echo(f"No operations: {why}.")
+
+
+@history.command("verify")
+@click.option(
+    "--expect", metavar="HASH",
+    help="A head printed by an earlier verify and kept elsewhere (CI log, artifact).",
+)  # fmt: skip
+@state_option
+def history_verify(expect: str | None, state: str | None) -> None:
+    """Check the journal's hash chain over runs and operations; print its head."""
+    from scimctl.history import verify_chain
+
+    report = verify_chain(open_store(state), expect=expect)
+    for note in report.notes:
+        click.echo(f"Note: {note}", err=True)
+    if not report.ok:
+        for problem in report.problems:
+            error(str(problem))
+        raise ChecksFailed(f"the audit journal does not verify ({len(report.problems)} problems)")
+    kind = "HMAC-SHA256" if report.keyed else "SHA-256"
+    legacy = f" and {report.legacy_rows} rows from before the chain" if report.legacy_rows else ""
+    click.echo(f"The chain is whole ({kind}): {report.entries} entries{legacy}.")
+    if expect:
+        click.echo("The expected head is in the chain.")
+    click.echo(f"Head: {report.head_seq}:{report.head}")
+
+
+@main.command()
+@click.option("--run", "run_id", help="One run (id or unique prefix).")
+@click.option(
+    "--last", default=1, show_default=True, type=click.IntRange(1), help="Last N applies."
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json", "prometheus"]), default="table",
+    help="prometheus: totals over all runs, for a textfile collector or a pushgateway.",
+)  # fmt: skip
+@click.option("--workspace", help="Only this workspace.")
+@state_option
+def metrics(
+    run_id: str | None, last: int, fmt: str, workspace: str | None, state: str | None
+) -> None:
+    """Apply metrics: per run, or as Prometheus series (totals, latency, last runs)."""
+    from scimctl import commands
+
+    store = open_store(state)
+    if fmt == "prometheus":
+        from scimctl.metrics import prometheus
+
+        if run_id:
+            raise click.UsageError(
+                "--format prometheus exports totals over all runs; --run does not apply"
+            )
+        click.echo(prometheus(store, workspace), nl=False)
+        return
+    from scimctl.output import iso
+
+    data = [
+        (m.run, m.metrics)
+        for m in commands.run_metrics(store, run_id=run_id, last=last, workspace=workspace)
+    ]
+    if fmt == "json":
+        doc = [
+            {
+                "run_id": r["id"], "workspace": r["workspace"], "kind": r["kind"],
+                "outcome": r["outcome"], "started_at": iso(r["started_at"]),
+                "finished_at": iso(r["finished_at"]) if r["finished_at"] else None,
+                "error": r["error"], "metrics": m,
+            }
+            for r, m in data
+        ]  # fmt: skip
+        click.echo(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False))
+        return
+    if not data:
+        click.echo("No apply runs are recorded yet.")
+        return
+    from scimctl.output import table
+
+    for r, m in data:
+        title = f"Run {r['id']} ({r['kind']}, {r['outcome']}, {iso(r['started_at'])})"
+        if not m:
+            click.echo(f"{title}: no operations ran" + (f": {r['error']}" if r["error"] else "."))
+            continue
+        table(["metric", "value"], [[k, f"{v:g}"] for k, v in sorted(m.items())], title=title)
+
+
+@main.group()
+def hris() -> None:
+    """Provisioning events for the HR system."""
+
+
+@hris.command("deliver")
+@manifest_option
+@state_option
+def hris_deliver(manifests: tuple[str, ...], state: str | None) -> None:
+    """Deliver the events still pending in the outbox to hris.webhook_url."""
+    from scimctl import commands
+
+    result = commands.hris_deliver(read_manifest(manifests), open_store(state))
+    show_delivery(result)
+    if result.pending:
+        raise Exit(1)
