@@ -18,14 +18,14 @@ The protocols themselves use no I/O library (``scimctl.state``'s package import 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from scimctl.model import StateView
+from scimctl.state.clock import iso
 
 __all__ = [
     "ApplyStore",
@@ -33,7 +33,9 @@ __all__ = [
     "Journal",
     "LockInfo",
     "Locker",
+    "ManagedRecords",
     "Outbox",
+    "OutboxReader",
     "StateStore",
     "Transactions",
 ]
@@ -46,9 +48,9 @@ Conn = Any
 class LockInfo:
     """Who holds a workspace's state lock, as Terraform's ``statemgr.LockInfo`` says it.
 
-    The SQL lock row stores the holder as one string (``actor@host pid N``); this is
-    that string taken apart once, so that callers deciding whether a holder is dead,
-    or telling a waiting user who holds the lock, read fields instead of parsing.
+    The SQL lock row stores these as columns (migration 0003), so callers deciding
+    whether a holder is dead, or telling a waiting user who holds the lock, read
+    fields; nothing builds a holder string to parse it back.
     """
 
     id: str | None  # the run holding the lock (``runs.id``), when it was taken for one
@@ -58,41 +60,27 @@ class LockInfo:
     created: datetime  # when the lock was taken
     host: str | None = None
     pid: int | None = None
+    # This acquisition's identity: release deletes the row only while it carries it.
+    token: str | None = field(default=None, repr=False)
 
     @property
     def holder(self) -> str:
-        """The lock row's holder string, rebuilt (what ``Store`` matches on release)."""
+        """``who@host pid N``: how messages name the holder."""
         where = f"{self.who}@{self.host}" if self.host else self.who
         return f"{where} pid {self.pid}" if self.pid is not None else where
 
-    @classmethod
-    def from_holder(
-        cls,
-        workspace: str,
-        holder: str,
-        run_id: str | None,
-        acquired_at: datetime,
-        operation: str | None = None,
-    ) -> LockInfo:
-        """The adapter from the lock row's columns; tolerant of a holder it cannot split
-        (an older or hand-made row), which keeps the whole string as ``who``."""
-        match = _HOLDER.fullmatch(holder)
-        if match is None:
-            return cls(run_id, workspace, holder, operation, acquired_at)
-        pid = match["pid"]
-        return cls(
-            run_id,
-            workspace,
-            match["who"],
-            operation,
-            acquired_at,
-            host=match["host"],
-            pid=int(pid) if pid is not None else None,
-        )
+    def describe(self) -> str:
+        """``who@host pid N since <time> (run <id>)``, as lock messages say it."""
+        return f"{self.holder} since {iso(self.created)} (run {self.id})"
 
+    # The names before the typed fields, kept until cli.py reads ``id``/``created``.
+    @property
+    def run_id(self) -> str | None:
+        return self.id
 
-# ``actor@host pid N``: the host is after the last "@" (an actor may hold one).
-_HOLDER = re.compile(r"(?P<who>.*)@(?P<host>[^@ ]*)(?: pid (?P<pid>\d+))?")
+    @property
+    def acquired_at(self) -> datetime:
+        return self.created
 
 
 @runtime_checkable
@@ -135,6 +123,18 @@ class StateStore(Transactions, Protocol):
 
 
 @runtime_checkable
+class ManagedRecords(Protocol):
+    """What ``scimctl state show`` reads: the state and the managed users' rows."""
+
+    def state(self, workspace: str) -> StateView: ...
+
+    def managed_user_rows(self, workspace: str) -> list[dict[str, Any]]:
+        """Each managed user's columns (key, live_id, user_name, attrs, version,
+        updated_at), by key."""
+        ...
+
+
+@runtime_checkable
 class Locker(Protocol):
     """One apply per workspace, across processes and hosts."""
 
@@ -150,6 +150,12 @@ class Locker(Protocol):
         ...
 
     def lock_holder(self, workspace: str) -> LockInfo | None: ...
+
+    def unlock(
+        self, workspace: str, notify: Callable[[str], None] | None = None
+    ) -> LockInfo | None:
+        """Release whoever holds it (the operator says it is dead); its run ends crashed."""
+        ...
 
 
 @runtime_checkable

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import os
-import socket
 import threading
 import time
 import uuid
@@ -23,8 +22,9 @@ from typing import Any
 
 from scimctl.errors import LockError, StaleState
 from scimctl.model import ManagedUser, StateView
+from scimctl.state.clock import now
+from scimctl.state.context import actor, hostname
 from scimctl.state.interfaces import Conn, LockInfo
-from scimctl.state.store import actor, now
 
 __all__ = ["MemoryStore", "Workspace"]
 
@@ -176,7 +176,7 @@ class MemoryStore:
         run = self.runs.get(run_id or "")
         mine = LockInfo(
             run_id, workspace, actor(), run["kind"] if run else None, now(),
-            host=socket.gethostname(), pid=os.getpid(),
+            host=hostname(), pid=os.getpid(), token=str(uuid.uuid4()),
         )  # fmt: skip
         while True:
             with self._write:
@@ -185,7 +185,7 @@ class MemoryStore:
                     self.locks[workspace] = mine
                     break
             if time.monotonic() >= deadline:
-                raise LockError(f"state for {workspace} is locked by {held.holder} (run {held.id})")
+                raise LockError(f"state for {workspace} is locked by {held.describe()}")
             time.sleep(poll)
         try:
             yield
@@ -196,6 +196,18 @@ class MemoryStore:
 
     def lock_holder(self, workspace: str) -> LockInfo | None:
         return self.locks.get(workspace)
+
+    def unlock(
+        self, workspace: str, notify: Callable[[str], None] | None = None
+    ) -> LockInfo | None:
+        """As ``Store.unlock``: release the lock; its run, if still going, ends crashed."""
+        with self._write:
+            info = self.locks.pop(workspace, None)
+        run = self.runs.get(info.id or "") if info else None
+        if run is not None and run["outcome"] == "running":
+            self.finish_run(run["id"], "crashed", error="released with state unlock")
+            (notify or (lambda message: None))(f"run {run['id']} ({run['kind']}) crashed")
+        return info
 
     # -- runs and journal ----------------------------------------------------------------
     def start_run(
