@@ -35,6 +35,7 @@ from scimctl.scim.client import ScimClient
 from scimctl.state import Store
 from scimctl.state.interfaces import (
     ApplyStore,
+    AuditLog,
     ExecutorStore,
     Journal,
     Locker,
@@ -50,8 +51,8 @@ from scimctl.state.memory import MemoryStore
 PROTOCOLS = (
     Transactions, StateStore, Locker, Journal, Outbox, ExecutorStore, ApplyStore, OutboxReader,
 )  # fmt: skip
-# Read sides only the SQL store has (state show).
-SQL_ONLY = (ManagedRecords,)
+# Read sides only the SQL store has (state show, the audit history).
+SQL_ONLY = (ManagedRecords, AuditLog)
 
 
 def run(
@@ -100,8 +101,8 @@ def test_the_types_check_statically() -> None:
     def as_apply_store(store: Store) -> ApplyStore:
         return store
 
-    def as_readers(store: Store) -> tuple[ManagedRecords, OutboxReader]:
-        return store, store
+    def as_readers(store: Store) -> tuple[AuditLog, ManagedRecords, OutboxReader]:
+        return store, store, store
 
     memory: ApplyStore = MemoryStore()
     executor_store: ExecutorStore = memory

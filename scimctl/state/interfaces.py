@@ -18,7 +18,7 @@ The protocols themselves use no I/O library (``scimctl.state``'s package import 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +29,7 @@ from scimctl.state.clock import iso
 
 __all__ = [
     "ApplyStore",
+    "AuditLog",
     "ExecutorStore",
     "Journal",
     "LockInfo",
@@ -206,6 +207,77 @@ class OutboxReader(Protocol):
     def events_delivered(self, ids: list[int]) -> None: ...
 
     def pending_count(self, workspace: str | None) -> int: ...
+
+
+@runtime_checkable
+class AuditLog(Protocol):
+    """What the audit history reads (``scimctl.history``): the chain's entries in order,
+    and the journal and run log filtered. Rows are plain dicts of the table's columns.
+
+    ``audit_key``/``key_id`` are the HMAC key the reader verifies with and its
+    fingerprint (None: a plain SHA-256 chain).
+    """
+
+    @property
+    def audit_key(self) -> str | None: ...
+
+    @property
+    def key_id(self) -> str | None: ...
+
+    def chain_entries(self) -> Iterator[tuple[int, str, dict[str, Any]]]:
+        """(seq, table, row) of every chained journal row and run, in chain order."""
+        ...
+
+    def legacy_operations(self) -> Iterator[dict[str, Any]]:
+        """Journal rows from before the chain (migration 0002), oldest first."""
+        ...
+
+    def chain_head(self) -> tuple[int, str] | None:
+        """(seq, hash) as the head row says; None when the head row is gone."""
+        ...
+
+    def unchained_runs(self) -> list[tuple[str, str]]:
+        """(id, kind) of runs that ended after the chain existed but are not in it."""
+        ...
+
+    def find_operations(
+        self,
+        *,
+        user: str | None = None,
+        group: str | None = None,
+        attribute: str | None = None,
+        run: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        workspace: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Results (and intents without one), newest first, joined with their run's
+        ``actor``, ``ci``, ``plan_digest``, ``run_kind`` and ``run_outcome``.
+
+        ``user`` is any externalId or userName the account ever had; every filter is
+        applied before ``limit``.
+        """
+        ...
+
+    def find_runs(
+        self,
+        *,
+        kind: str | None = None,
+        outcome: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        workspace: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Runs, newest first, each with ``operations``: how many it sent."""
+        ...
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        """One run by id or unique prefix."""
+        ...
+
+    def metrics(self, run_id: str) -> dict[str, float]: ...
 
 
 @runtime_checkable

@@ -160,11 +160,6 @@ class SqlJournal:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
-    def run(self, run_id: str) -> dict[str, Any] | None:
-        with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(t.runs).where(t.runs.c.id.startswith(run_id))).all()
-        return dict(rows[0]._mapping) if len(rows) == 1 else None
-
     # -- journal -------------------------------------------------------------
     def append_operation(self, conn: Connection, row: dict[str, Any]) -> None:
         """Append one journal row to the chain, in the caller's transaction."""
@@ -309,8 +304,3 @@ class SqlJournal:
                         for k, v in sorted(values.items())
                     ],
                 )
-
-    def metrics(self, run_id: str) -> dict[str, float]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(t.metrics).where(t.metrics.c.run_id == run_id))
-            return {r.name: r.value for r in rows}

@@ -9,7 +9,9 @@ connection pool, one in-process write lock):
 - :class:`~scimctl.state.journal_sql.SqlJournal`: runs, the chained journal, metrics
   (``Journal``);
 - :class:`~scimctl.state.outbox_sql.SqlOutbox`: HRIS events (``Outbox``,
-  ``OutboxReader``).
+  ``OutboxReader``);
+- :class:`~scimctl.state.audit_sql.SqlAuditLog`: what the audit history reads
+  (``AuditLog``).
 
 The methods below only delegate, so ``Store`` satisfies every protocol structurally
 (a test checks) and code that needs one concern can be handed that part alone.
@@ -18,14 +20,16 @@ Migrations run on first use.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
 from scimctl.errors import LockError, StaleState
 from scimctl.model import StateView
+from scimctl.state.audit_sql import SqlAuditLog
 from scimctl.state.chain import GENESIS
 from scimctl.state.clock import iso, now
 from scimctl.state.context import actor, ci_context
@@ -68,6 +72,7 @@ class Store:
         self.journal = SqlJournal(self.db, audit_key)
         self.locker = SqlLocker(self.db, self.journal)
         self.outbox = SqlOutbox(self.db)
+        self.audit = SqlAuditLog(self.db, audit_key, self.journal.key_id)
         if upgrade:
             self.upgrade()
 
@@ -194,7 +199,7 @@ class Store:
         return self.journal.runs(workspace, limit, kind)
 
     def run(self, run_id: str) -> dict[str, Any] | None:
-        return self.journal.run(run_id)
+        return self.audit.run(run_id)
 
     def close_dead_runs(
         self, workspace: str, notify: Callable[[str], None], keep: str | None = None
@@ -208,7 +213,7 @@ class Store:
         self.journal.put_metrics(run_id, values)
 
     def metrics(self, run_id: str) -> dict[str, float]:
-        return self.journal.metrics(run_id)
+        return self.audit.metrics(run_id)
 
     # -- outbox (Outbox, OutboxReader) --------------------------------------------------
     def add_event(
@@ -227,3 +232,47 @@ class Store:
 
     def pending_count(self, workspace: str | None) -> int:
         return self.outbox.pending_count(workspace)
+
+    # -- audit reads (AuditLog) ----------------------------------------------------------
+    def chain_entries(self) -> Iterator[tuple[int, str, dict[str, Any]]]:
+        return self.audit.chain_entries()
+
+    def legacy_operations(self) -> Iterator[dict[str, Any]]:
+        return self.audit.legacy_operations()
+
+    def chain_head(self) -> tuple[int, str] | None:
+        return self.audit.chain_head()
+
+    def unchained_runs(self) -> list[tuple[str, str]]:
+        return self.audit.unchained_runs()
+
+    def find_operations(
+        self,
+        *,
+        user: str | None = None,
+        group: str | None = None,
+        attribute: str | None = None,
+        run: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        workspace: str | None = None,
+    ) -> list[dict[str, Any]]:
+        return self.audit.find_operations(
+            user=user, group=group, attribute=attribute, run=run, since=since, until=until,
+            limit=limit, workspace=workspace,
+        )  # fmt: skip
+
+    def find_runs(
+        self,
+        *,
+        kind: str | None = None,
+        outcome: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        workspace: str | None = None,
+    ) -> list[dict[str, Any]]:
+        return self.audit.find_runs(
+            kind=kind, outcome=outcome, since=since, until=until, limit=limit, workspace=workspace
+        )
