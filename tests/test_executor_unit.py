@@ -41,6 +41,7 @@ from scimctl.state.interfaces import (
     Locker,
     LockInfo,
     ManagedRecords,
+    MetricsReader,
     Outbox,
     OutboxReader,
     StateStore,
@@ -51,8 +52,8 @@ from scimctl.state.memory import MemoryStore
 PROTOCOLS = (
     Transactions, StateStore, Locker, Journal, Outbox, ExecutorStore, ApplyStore, OutboxReader,
 )  # fmt: skip
-# Read sides only the SQL store has (state show, the audit history).
-SQL_ONLY = (ManagedRecords, AuditLog)
+# Read sides only the SQL store has (state show, the audit history, the metrics export).
+SQL_ONLY = (ManagedRecords, AuditLog, MetricsReader)
 
 
 def run(
@@ -101,8 +102,8 @@ def test_the_types_check_statically() -> None:
     def as_apply_store(store: Store) -> ApplyStore:
         return store
 
-    def as_readers(store: Store) -> tuple[AuditLog, ManagedRecords, OutboxReader]:
-        return store, store, store
+    def as_readers(store: Store) -> tuple[AuditLog, MetricsReader, ManagedRecords, OutboxReader]:
+        return store, store, store, store
 
     memory: ApplyStore = MemoryStore()
     executor_store: ExecutorStore = memory

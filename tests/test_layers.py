@@ -33,6 +33,7 @@ def test_the_check_would_see_an_io_import():
 THROUGH_INTERFACES = (
     "scimctl/history.py",
     "scimctl/hris.py",
+    "scimctl/metrics.py",
     "scimctl/state/records.py",
 )
 RAW_STATE = ("sqlalchemy", "scimctl.state.tables", "scimctl.state.store", "scimctl.state.db")

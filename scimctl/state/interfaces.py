@@ -34,6 +34,8 @@ __all__ = [
     "Journal",
     "LockInfo",
     "Locker",
+    "MetricAggregates",
+    "MetricsReader",
     "ManagedRecords",
     "Outbox",
     "OutboxReader",
@@ -278,6 +280,41 @@ class AuditLog(Protocol):
         ...
 
     def metrics(self, run_id: str) -> dict[str, float]: ...
+
+
+@dataclass
+class MetricAggregates:
+    """Totals over every recorded run, per workspace, for the Prometheus export.
+
+    Each list is ordered by workspace, then by the other labels.
+    """
+
+    # (workspace, kind, outcome, runs, when the last of them ended)
+    runs: list[tuple[str, str, str | None, int, datetime | None]]
+    # (workspace, action, outcome, results)
+    operations: list[tuple[str, str, str | None, int]]
+    # (workspace, action, count, total seconds, cumulative count per bucket bound)
+    latency: list[tuple[str, str, int, float, list[int]]]
+    # (workspace, per-run metric name, sum over apply runs, apply runs with it)
+    totals: list[tuple[str, str, float, int]]
+    # (workspace, managed users)
+    managed_users: list[tuple[str, int]]
+    # (workspace, summary of its newest plan, whether an apply ran that plan to success)
+    newest_plans: list[tuple[str, dict[str, Any] | None, bool]]
+    # (workspace, summary of its newest finished drift check)
+    newest_drift: list[tuple[str, Any]]
+
+
+@runtime_checkable
+class MetricsReader(Protocol):
+    """What the Prometheus export reads (``scimctl.metrics``), in one go."""
+
+    def metric_aggregates(
+        self, workspace: str | None, buckets: tuple[float, ...], names: list[str]
+    ) -> MetricAggregates:
+        """Aggregates of one workspace (None: all); ``buckets`` are latency bounds in
+        seconds, ``names`` the per-run metrics to total over apply runs."""
+        ...
 
 
 @runtime_checkable

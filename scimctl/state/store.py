@@ -11,7 +11,9 @@ connection pool, one in-process write lock):
 - :class:`~scimctl.state.outbox_sql.SqlOutbox`: HRIS events (``Outbox``,
   ``OutboxReader``);
 - :class:`~scimctl.state.audit_sql.SqlAuditLog`: what the audit history reads
-  (``AuditLog``).
+  (``AuditLog``);
+- :class:`~scimctl.state.metrics_sql.SqlMetricsReader`: what the Prometheus export
+  reads (``MetricsReader``).
 
 The methods below only delegate, so ``Store`` satisfies every protocol structurally
 (a test checks) and code that needs one concern can be handed that part alone.
@@ -34,9 +36,10 @@ from scimctl.state.chain import GENESIS
 from scimctl.state.clock import iso, now
 from scimctl.state.context import actor, ci_context
 from scimctl.state.db import SCHEMA_HEAD, Database, make_engine, migrations_config
-from scimctl.state.interfaces import LockInfo
+from scimctl.state.interfaces import LockInfo, MetricAggregates
 from scimctl.state.journal_sql import SqlJournal
 from scimctl.state.lock_sql import SqlLocker
+from scimctl.state.metrics_sql import SqlMetricsReader
 from scimctl.state.outbox_sql import SqlOutbox
 from scimctl.state.state_sql import SqlState
 
@@ -73,6 +76,7 @@ class Store:
         self.locker = SqlLocker(self.db, self.journal)
         self.outbox = SqlOutbox(self.db)
         self.audit = SqlAuditLog(self.db, audit_key, self.journal.key_id)
+        self.telemetry = SqlMetricsReader(self.db)
         if upgrade:
             self.upgrade()
 
@@ -276,3 +280,9 @@ class Store:
         return self.audit.find_runs(
             kind=kind, outcome=outcome, since=since, until=until, limit=limit, workspace=workspace
         )
+
+    # -- metrics export (MetricsReader) ------------------------------------------------
+    def metric_aggregates(
+        self, workspace: str | None, buckets: tuple[float, ...], names: list[str]
+    ) -> MetricAggregates:
+        return self.telemetry.metric_aggregates(workspace, buckets, names)
