@@ -51,9 +51,10 @@ from scimctl.state.memory import MemoryStore
 
 PROTOCOLS = (
     Transactions, StateStore, Locker, Journal, Outbox, ExecutorStore, ApplyStore, OutboxReader,
+    AuditLog,
 )  # fmt: skip
-# Read sides only the SQL store has (state show, the audit history, the metrics export).
-SQL_ONLY = (ManagedRecords, AuditLog, MetricsReader)
+# Read sides only the SQL store has (state show, the Prometheus export).
+SQL_ONLY = (ManagedRecords, MetricsReader)
 
 
 def run(
@@ -107,8 +108,9 @@ def test_the_types_check_statically() -> None:
 
     memory: ApplyStore = MemoryStore()
     executor_store: ExecutorStore = memory
+    audit: AuditLog = MemoryStore()
     assert executor_store is memory and callable(as_directory) and callable(as_apply_store)
-    assert callable(as_readers)
+    assert callable(as_readers) and audit is not None
 
 
 def test_the_lock_holder_is_typed_from_the_sql_lock_row(tmp_path):
@@ -316,7 +318,7 @@ def test_apply_plan_records_the_run_and_releases_the_lock():
     assert report.ok
     (run_record,) = store.runs.values()
     assert run_record["outcome"] == "succeeded" and run_record["summary"]["operations"] == 2
-    assert store.metrics[run_record["id"]]["operations_total"] == 2
+    assert store.run_metrics[run_record["id"]]["operations_total"] == 2
     assert store.lock_holder("unit") is None
     assert store.state("unit").serial == 1
 
