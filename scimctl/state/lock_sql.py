@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from scimctl.errors import LockError
 from scimctl.state import tables as t
-from scimctl.state.clock import iso, now
+from scimctl.state.clock import now
 from scimctl.state.context import actor, hostname, process_is_gone
 from scimctl.state.db import Database
 from scimctl.state.interfaces import LockInfo
@@ -96,7 +96,7 @@ class SqlLocker:
                     self._break(info, notify)
                     notify(f"released the lock of {info.holder}, which no longer runs")
                     continue
-                who = f"{info.holder} since {iso(info.created)} (run {info.id})"
+                who = info.describe()
                 if time.monotonic() >= deadline:
                     raise LockError(
                         f"state for {workspace} is locked by {who}; if that run crashed, "
