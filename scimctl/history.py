@@ -1,7 +1,8 @@
 """The audit history: who changed which account, when, to what, from which commit.
 
-Reads the append-only ``operations`` journal and the ``runs`` table, and verifies
-the hash chain over both (``scimctl/state/chain.py`` says how it is built).
+Reads the append-only journal of operations and the run log through the
+``AuditLog`` interface (``scimctl/state/audit_sql.py`` for SQL), and verifies the
+hash chain over both (``scimctl/state/chain.py`` says how it is built).
 
 What ``verify`` proves: every journal row and every finished run is as it was
 written, in the order it was written, with nothing removed in between; that no
@@ -20,19 +21,15 @@ was kept elsewhere: keep the printed head in a CI log or artifact after each app
 
 from __future__ import annotations
 
-import heapq
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
-
 from scimctl.state import chain
-from scimctl.state import tables as t
-from scimctl.state.store import Store, iso
+from scimctl.state.clock import iso
+from scimctl.state.interfaces import AuditLog
 
 SECRET_ATTR = re.compile(r"pass(word)?|secret|token|credential", re.IGNORECASE)
 # Personal data hidden by --redact (titles, departments and roles are what auditors
@@ -75,26 +72,10 @@ def _describe(table: str, row: dict[str, Any]) -> str:
     return f"operation {row['id']} (seq {row['seq']}, {row['action']} {row['resource']} {what})"
 
 
-def _entries(conn: sa.Connection) -> Iterator[tuple[int, str, dict[str, Any]]]:
-    """Chain entries from both tables, merged in chain order."""
-    ops = conn.execute(
-        sa.select(t.operations).where(t.operations.c.seq.is_not(None)).order_by(t.operations.c.seq)
-    ).mappings()
-    runs = conn.execute(
-        sa.select(t.runs).where(t.runs.c.seq.is_not(None)).order_by(t.runs.c.seq)
-    ).mappings()
-    yield from heapq.merge(
-        ((r["seq"], "operations", dict(r)) for r in ops),
-        ((r["seq"], "runs", dict(r)) for r in runs),
-        key=lambda e: e[0],
-    )
-
-
-def _legacy(conn: sa.Connection, report: ChainReport) -> str:
+def _legacy(log: AuditLog, report: ChainReport) -> str:
     """Verify rows from before migration 0002; return the anchor the chain starts at."""
     heads: dict[str, str] = {}
-    query = sa.select(t.operations).where(t.operations.c.seq.is_(None)).order_by(t.operations.c.id)
-    for row in conn.execute(query).mappings():
+    for row in log.legacy_operations():
         report.legacy_rows += 1
         ws = row["workspace"]
         prev = heads.get(ws, chain.GENESIS)
@@ -105,7 +86,7 @@ def _legacy(conn: sa.Connection, report: ChainReport) -> str:
                     "does not follow the row before it: a row was removed or reordered",
                 )
             )
-        elif chain.legacy_hash(prev, dict(row)) != row["hash"]:
+        elif chain.legacy_hash(prev, row) != row["hash"]:
             report.problems.append(
                 Problem(f"operation {row['id']} (legacy, {ws})", "was edited after it was written")
             )
@@ -113,88 +94,86 @@ def _legacy(conn: sa.Connection, report: ChainReport) -> str:
     return chain.legacy_anchor(heads)
 
 
-def verify_chain(store: Store, expect: str | None = None) -> ChainReport:
+def verify_chain(store: AuditLog, expect: str | None = None) -> ChainReport:
     """Walk the whole chain; report every break, naming the entry and what changed."""
     report = ChainReport()
     key = store.audit_key
     found_expected: int | None = None
     expect_seq, _, expect_hash = (expect or "").rpartition(":")
-    with store.engine.connect() as conn:
-        prev = _legacy(conn, report)
-        report.head = prev
-        if expect and expect_hash == prev and expect_seq in ("", "0"):
-            found_expected = 0
-        seq = 0
-        for entry_seq, table, row in _entries(conn):
-            report.entries += 1
-            where = _describe(table, row)
-            if entry_seq != seq + 1:
-                if entry_seq <= seq:
-                    report.problems.append(Problem(where, f"repeats chain position {entry_seq}"))
-                else:
-                    missing = entry_seq - seq - 1
-                    report.problems.append(
-                        Problem(
-                            where,
-                            f"{missing} journal entr{'y' if missing == 1 else 'ies'} before it "
-                            f"(positions {seq + 1}-{entry_seq - 1}) were removed",
-                        )
-                    )
-            elif row["prev_hash"] != prev:
-                report.problems.append(
-                    Problem(where, "does not follow the entry before it (reordered or replaced)")
-                )
-            if row["key_id"] is not None:
-                report.keyed = True
-                if key is None:
-                    report.problems.append(
-                        Problem(where, "is HMAC-chained: set SCIMCTL_AUDIT_KEY to verify it")
-                    )
-                    return report
-                if row["key_id"] != store.key_id:
-                    report.problems.append(
-                        Problem(where, "is chained with another key than SCIMCTL_AUDIT_KEY")
-                    )
-                    return report
-            elif report.keyed:
-                report.problems.append(
-                    Problem(where, "is not HMAC-keyed although entries before it are")
-                )
-            if (
-                chain.entry_hash(row["prev_hash"], table, row, key if row["key_id"] else None)
-                != (row["hash"])
-            ):
-                edited = chain.changed_fields(table, row)
-                what = (
-                    f"{', '.join(f'{table}.{f}' for f in edited)} edited after it was written"
-                    if edited
-                    else "edited after it was written (its content does not match its hash)"
-                )
-                report.problems.append(Problem(where, what))
-            elif edited := chain.changed_fields(table, row):
+    prev = _legacy(store, report)
+    report.head = prev
+    if expect and expect_hash == prev and expect_seq in ("", "0"):
+        found_expected = 0
+    seq = 0
+    for entry_seq, table, row in store.chain_entries():
+        report.entries += 1
+        where = _describe(table, row)
+        if entry_seq != seq + 1:
+            if entry_seq <= seq:
+                report.problems.append(Problem(where, f"repeats chain position {entry_seq}"))
+            else:
+                missing = entry_seq - seq - 1
                 report.problems.append(
                     Problem(
                         where,
-                        f"{', '.join(f'{table}.{f}' for f in edited)} edited and the hash "
-                        "recomputed",
+                        f"{missing} journal entr{'y' if missing == 1 else 'ies'} before it "
+                        f"(positions {seq + 1}-{entry_seq - 1}) were removed",
                     )
                 )
-            if expect and row["hash"] == expect_hash:
-                if not expect_seq or expect_seq == str(entry_seq):
-                    found_expected = entry_seq
-            elif expect and expect_seq == str(entry_seq):
+        elif row["prev_hash"] != prev:
+            report.problems.append(
+                Problem(where, "does not follow the entry before it (reordered or replaced)")
+            )
+        if row["key_id"] is not None:
+            report.keyed = True
+            if key is None:
                 report.problems.append(
-                    Problem(
-                        where,
-                        f"has hash {row['hash'][:16]}..., but the head kept elsewhere says "
-                        f"{expect_hash[:16]}... here: this entry or one before it was edited "
-                        "and the chain re-hashed",
-                    )
+                    Problem(where, "is HMAC-chained: set SCIMCTL_AUDIT_KEY to verify it")
                 )
-            prev, seq = row["hash"], entry_seq
-        report.head, report.head_seq = prev, seq
-        _check_head(conn, store, report)
-        _check_runs(conn, report)
+                return report
+            if row["key_id"] != store.key_id:
+                report.problems.append(
+                    Problem(where, "is chained with another key than SCIMCTL_AUDIT_KEY")
+                )
+                return report
+        elif report.keyed:
+            report.problems.append(
+                Problem(where, "is not HMAC-keyed although entries before it are")
+            )
+        if (
+            chain.entry_hash(row["prev_hash"], table, row, key if row["key_id"] else None)
+            != (row["hash"])
+        ):
+            edited = chain.changed_fields(table, row)
+            what = (
+                f"{', '.join(f'{table}.{f}' for f in edited)} edited after it was written"
+                if edited
+                else "edited after it was written (its content does not match its hash)"
+            )
+            report.problems.append(Problem(where, what))
+        elif edited := chain.changed_fields(table, row):
+            report.problems.append(
+                Problem(
+                    where,
+                    f"{', '.join(f'{table}.{f}' for f in edited)} edited and the hash recomputed",
+                )
+            )
+        if expect and row["hash"] == expect_hash:
+            if not expect_seq or expect_seq == str(entry_seq):
+                found_expected = entry_seq
+        elif expect and expect_seq == str(entry_seq):
+            report.problems.append(
+                Problem(
+                    where,
+                    f"has hash {row['hash'][:16]}..., but the head kept elsewhere says "
+                    f"{expect_hash[:16]}... here: this entry or one before it was edited "
+                    "and the chain re-hashed",
+                )
+            )
+        prev, seq = row["hash"], entry_seq
+    report.head, report.head_seq = prev, seq
+    _check_head(store, report)
+    _check_runs(store, report)
     if (
         expect
         and found_expected is None
@@ -215,34 +194,31 @@ def verify_chain(store: Store, expect: str | None = None) -> ChainReport:
     return report
 
 
-def _check_head(conn: sa.Connection, store: Store, report: ChainReport) -> None:
-    head = conn.execute(sa.select(t.journal_head)).first()
+def _check_head(store: AuditLog, report: ChainReport) -> None:
+    head = store.chain_head()
     if head is None:
         report.problems.append(Problem("journal_head", "the chain's head row was removed"))
         return
-    if head.seq > report.head_seq:
-        missing = head.seq - report.head_seq
+    head_seq, head_hash = head
+    if head_seq > report.head_seq:
+        missing = head_seq - report.head_seq
         report.problems.append(
             Problem(
                 "journal",
                 f"the last {missing} journal entr{'y was' if missing == 1 else 'ies were'} "
-                f"removed: the head row says the chain reaches position {head.seq}, "
+                f"removed: the head row says the chain reaches position {head_seq}, "
                 f"but it ends at {report.head_seq}",
             )
         )
-    elif head.seq < report.head_seq or head.hash != report.head:
+    elif head_seq < report.head_seq or head_hash != report.head:
         report.problems.append(
             Problem("journal_head", "does not match the chain's last entry (edited)")
         )
 
 
-def _check_runs(conn: sa.Connection, report: ChainReport) -> None:
+def _check_runs(store: AuditLog, report: ChainReport) -> None:
     """Every run that ended after the chain existed must be in it."""
-    r = t.runs
-    query = sa.select(r.c.id, r.c.kind).where(
-        r.c.seq.is_(None) & r.c.pid.is_not(None) & (r.c.outcome != "running")
-    )
-    for run_id, kind in conn.execute(query):
+    for run_id, kind in store.unchained_runs():
         if kind == "plan" and report.keyed:
             report.notes.append(f"plan run {run_id} ran without SCIMCTL_AUDIT_KEY: not chained")
             continue
@@ -263,61 +239,8 @@ def parse_time(text: str, option: str = "--since") -> datetime:
 parse_since = parse_time
 
 
-def _identities(conn: sa.Connection, user: str) -> tuple[set[str], set[str]]:
-    """Every externalId and userName of the account(s) that ever had this key or name."""
-    o, mu = t.operations, t.managed_users
-    needle = user.lower()
-    keys = set(
-        conn.execute(
-            sa.select(o.c.resource_key)
-            .where(o.c.resource == "user")
-            .where((o.c.resource_key == user) | (sa.func.lower(o.c.user_name) == needle))
-            .distinct()
-        ).scalars()
-    )
-    keys |= set(
-        conn.execute(
-            sa.select(mu.c.key).where(
-                (mu.c.key == user) | (sa.func.lower(mu.c.user_name) == needle)
-            )
-        ).scalars()
-    )
-    names = {needle}
-    # A rename's row holds the new name; the old one is in its changes.
-    renames = conn.execute(
-        sa.select(o.c.resource_key, o.c.changes).where(
-            (o.c.resource == "user")
-            & (o.c.phase == "result")
-            & sa.func.lower(sa.cast(o.c.changes, sa.Text)).contains(json.dumps(needle)[1:-1])
-        )
-    )
-    for key, changes in renames:
-        c = (changes or {}).get("userName") or {}
-        if needle in (str(c.get("before", "")).lower(), str(c.get("after", "")).lower()):
-            keys.add(key)
-    if keys:
-        names |= {
-            n.lower()
-            for n in conn.execute(
-                sa.select(o.c.user_name)
-                .where((o.c.resource == "user") & o.c.resource_key.in_(keys))
-                .distinct()
-            ).scalars()
-            if n
-        }
-        for changes in conn.execute(
-            sa.select(o.c.changes).where(
-                (o.c.resource == "user") & o.c.resource_key.in_(keys) & (o.c.phase == "result")
-            )
-        ).scalars():
-            for side in ((changes or {}).get("userName") or {}).values():
-                if isinstance(side, str):
-                    names.add(side.lower())
-    return keys, names
-
-
 def history(
-    store: Store,
+    store: AuditLog,
     *,
     user: str | None = None,
     group: str | None = None,
@@ -333,49 +256,11 @@ def history(
     Every filter is part of the query, so ``limit`` counts matching operations. An
     operation that was sent but has no result is listed with outcome ``unknown``.
     """
-    o, r = t.operations, t.runs
-    result = sa.alias(o, "result_row")
-    has_result = sa.exists().where(
-        (result.c.run_id == o.c.run_id)
-        & (result.c.action_id == o.c.action_id)
-        & (result.c.phase == "result")
-    )
-    q = (
-        sa.select(
-            o,
-            r.c.actor,
-            r.c.ci,
-            r.c.plan_digest,
-            r.c.kind.label("run_kind"),
-            r.c.outcome.label("run_outcome"),
-        )  # fmt: skip
-        .join(r, r.c.id == o.c.run_id)
-        .where((o.c.phase == "result") | ((o.c.phase == "intent") & ~has_result))
-        .order_by(o.c.id.desc())
-        .limit(limit)
-    )
-    with store.engine.connect() as conn:
-        if user:
-            keys, names = _identities(conn, user)
-            text = sa.func.lower(sa.cast(o.c.changes, sa.Text))
-            members = [text.contains(json.dumps(n)) for n in sorted(names | keys)]
-            q = q.where(
-                ((o.c.resource == "user") & o.c.resource_key.in_(keys))
-                | ((o.c.resource == "group") & sa.or_(*members))
-            )
-        if group:
-            q = q.where((o.c.resource == "group") & (o.c.resource_key == group))
-        if attribute:
-            q = q.where(o.c.changes[attribute].as_string().is_not(None))
-        if run:
-            q = q.where(o.c.run_id.startswith(run))
-        if since:
-            q = q.where(o.c.at >= since)
-        if until:
-            q = q.where(o.c.at < until)
-        if workspace:
-            q = q.where(o.c.workspace == workspace)
-        return [_entry(dict(row)) for row in conn.execute(q).mappings()]
+    rows = store.find_operations(
+        user=user, group=group, attribute=attribute, run=run, since=since, until=until,
+        limit=limit, workspace=workspace,
+    )  # fmt: skip
+    return [_entry(row) for row in rows]
 
 
 def _entry(row: dict[str, Any]) -> dict[str, Any]:
@@ -394,7 +279,7 @@ def _entry(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def runs(
-    store: Store,
+    store: AuditLog,
     *,
     kind: str | None = None,
     outcome: str | None = None,
@@ -408,33 +293,21 @@ def runs(
     Every run is here, including those that sent nothing (refused, abandoned) and
     those that died (crashed), so no run goes unaccounted for.
     """
-    r, o = t.runs, t.operations
-    sent = (
-        sa.select(sa.func.count())
-        .where((o.c.run_id == r.c.id) & (o.c.phase == "intent"))
-        .scalar_subquery()
-    )
-    q = sa.select(r, sent.label("operations")).order_by(r.c.started_at.desc()).limit(limit)
-    for column, value in ((r.c.kind, kind), (r.c.outcome, outcome), (r.c.workspace, workspace)):
-        if value:
-            q = q.where(column == value)
-    if since:
-        q = q.where(r.c.started_at >= since)
-    if until:
-        q = q.where(r.c.started_at < until)
     out = []
-    with store.engine.connect() as conn:
-        for row in conn.execute(q).mappings():
-            run = {k: v for k, v in row.items() if k not in ("seal", "prev_hash", "key_id")}
-            ci = run.get("ci") or {}
-            run["commit"] = ci.get("commit")
-            for name in ("started_at", "finished_at", "locked_at"):
-                run[name] = iso(run[name]) if run[name] else None
-            out.append(run)
+    rows = store.find_runs(
+        kind=kind, outcome=outcome, since=since, until=until, limit=limit, workspace=workspace
+    )
+    for row in rows:
+        run = {k: v for k, v in row.items() if k not in ("seal", "prev_hash", "key_id")}
+        ci = run.get("ci") or {}
+        run["commit"] = ci.get("commit")
+        for name in ("started_at", "finished_at", "locked_at"):
+            run[name] = iso(run[name]) if run.get(name) else None
+        out.append(run)
     return out
 
 
-def run_details(store: Store, run_id: str) -> dict[str, Any] | None:
+def run_details(store: AuditLog, run_id: str) -> dict[str, Any] | None:
     """One run (by id or unique prefix) with every operation it sent, and its metrics.
 
     An operation journaled as sent but never finished appears with outcome

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from scimctl.state.store import iso
+from scimctl.state.clock import iso
 
 __all__ = ["colour_enabled", "disable_colour", "iso", "render_record", "table"]
 

@@ -138,7 +138,7 @@ def test_concurrent_applies_never_both_write(start_emulator, tmp_path, state_url
         cwd=ws.path, env=ws.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     deadline = time.monotonic() + 30
-    while not db(ws.state, "SELECT holder FROM locks"):
+    while not db(ws.state, "SELECT who FROM locks"):
         assert time.monotonic() < deadline and first.poll() is None
         time.sleep(0.05)
     others = [
@@ -251,8 +251,8 @@ def test_state_unlock_releases_a_lock_from_elsewhere(workspace):
     with engine.begin() as conn:
         conn.execute(
             sa.text(
-                "INSERT INTO locks (workspace, holder, run_id, acquired_at) "
-                "VALUES (:w, 'ci@other-host pid 1', 'r1', CURRENT_TIMESTAMP)"
+                "INSERT INTO locks (workspace, token, who, host, pid, run_id, acquired_at) "
+                "VALUES (:w, 't1', 'ci', 'other-host', 1, 'r1', CURRENT_TIMESTAMP)"
             ),
             {"w": f"genesys:{ws.emulator.url}"},
         )

@@ -16,7 +16,7 @@ from alembic import command
 from conftest import SCIMCTL, Workspace, db, user
 
 from scimctl.state import chain, tables
-from scimctl.state.store import Store, migrations_config
+from scimctl.state.store import SCHEMA_HEAD, Store, migrations_config
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
@@ -371,7 +371,7 @@ def legacy_database(url: str) -> None:
 def test_upgrade_from_0001_keeps_rows_and_the_chain(start_emulator, tmp_path, state_url):
     legacy_database(state_url)
     store = Store(state_url)  # migrates
-    assert store.revision() == "0002"
+    assert store.revision() == SCHEMA_HEAD
     assert db(state_url, "SELECT count(*) FROM operations") == [(4,)]
     assert db(state_url, "SELECT key, user_name FROM managed_users") == [("E9", "old@example.com")]
     assert db(state_url, "SELECT actor, outcome FROM runs") == [("erin", "succeeded")]

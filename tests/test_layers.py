@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 ENGINE = ("scimctl.model", "scimctl.plan.diff", "scimctl.plan.checks", "scimctl.plan")
 IO_LIBRARIES = ("httpx", "sqlalchemy", "alembic", "psycopg", "uvicorn", "starlette")
@@ -23,3 +27,44 @@ def test_the_check_would_see_an_io_import():
     code = "import sys, scimctl.scim.transport; print('httpx' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"
+
+
+# Modules that read or write the state only through scimctl.state.interfaces.
+THROUGH_INTERFACES = (
+    "scimctl/history.py",
+    "scimctl/hris.py",
+    "scimctl/metrics.py",
+    "scimctl/state/records.py",
+)
+RAW_STATE = ("sqlalchemy", "scimctl.state.tables", "scimctl.state.store", "scimctl.state.db")
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+@pytest.mark.parametrize("module", THROUGH_INTERFACES)
+def test_readers_go_through_the_state_interfaces(module):
+    root = Path(__file__).resolve().parent.parent
+    source = root / module
+    raw = sorted(
+        name
+        for name in _imports(source)
+        if any(name == r or name.startswith(r + ".") for r in RAW_STATE)
+    )
+    assert raw == [], f"{module} imports {raw}: go through scimctl.state.interfaces"
+    assert ".engine" not in source.read_text(), f"{module} reaches for the SQL engine"
+
+
+def test_the_import_check_would_see_a_raw_table_import():
+    """Guard: the same check reports the tables in a module that imports them."""
+    root = Path(__file__).resolve().parent.parent
+    names = _imports(root / "scimctl/state/audit_sql.py")
+    assert "sqlalchemy" in names and "scimctl.state.tables" in names

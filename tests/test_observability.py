@@ -58,8 +58,8 @@ def test_prometheus_export_passes_promtool_and_has_no_run_ids(ws):
     with engine.begin() as conn:
         conn.execute(
             sa.text(
-                "INSERT INTO locks (workspace, holder, run_id, acquired_at) "
-                "VALUES (:w, 'ci@other-host pid 1', 'r1', CURRENT_TIMESTAMP)"
+                "INSERT INTO locks (workspace, token, who, host, pid, run_id, acquired_at) "
+                "VALUES (:w, 't1', 'ci', 'other-host', 1, 'r1', CURRENT_TIMESTAMP)"
             ),
             {"w": f"genesys:{ws.emulator.url}"},
         )
@@ -148,8 +148,8 @@ def test_metrics_filters_by_kind_before_the_limit_and_explains_a_refused_apply(w
     with engine.begin() as conn:
         conn.execute(
             sa.text(
-                "INSERT INTO locks (workspace, holder, run_id, acquired_at) "
-                "VALUES (:w, 'ci@other-host pid 1', 'r1', CURRENT_TIMESTAMP)"
+                "INSERT INTO locks (workspace, token, who, host, pid, run_id, acquired_at) "
+                "VALUES (:w, 't1', 'ci', 'other-host', 1, 'r1', CURRENT_TIMESTAMP)"
             ),
             {"w": f"genesys:{ws.emulator.url}"},
         )

@@ -18,22 +18,27 @@ The protocols themselves use no I/O library (``scimctl.state``'s package import 
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from scimctl.model import StateView
+from scimctl.state.clock import iso
 
 __all__ = [
     "ApplyStore",
+    "AuditLog",
     "ExecutorStore",
     "Journal",
     "LockInfo",
     "Locker",
+    "MetricAggregates",
+    "MetricsReader",
+    "ManagedRecords",
     "Outbox",
+    "OutboxReader",
     "StateStore",
     "Transactions",
 ]
@@ -46,9 +51,9 @@ Conn = Any
 class LockInfo:
     """Who holds a workspace's state lock, as Terraform's ``statemgr.LockInfo`` says it.
 
-    The SQL lock row stores the holder as one string (``actor@host pid N``); this is
-    that string taken apart once, so that callers deciding whether a holder is dead,
-    or telling a waiting user who holds the lock, read fields instead of parsing.
+    The SQL lock row stores these as columns (migration 0003), so callers deciding
+    whether a holder is dead, or telling a waiting user who holds the lock, read
+    fields; nothing builds a holder string to parse it back.
     """
 
     id: str | None  # the run holding the lock (``runs.id``), when it was taken for one
@@ -58,41 +63,27 @@ class LockInfo:
     created: datetime  # when the lock was taken
     host: str | None = None
     pid: int | None = None
+    # This acquisition's identity: release deletes the row only while it carries it.
+    token: str | None = field(default=None, repr=False)
 
     @property
     def holder(self) -> str:
-        """The lock row's holder string, rebuilt (what ``Store`` matches on release)."""
+        """``who@host pid N``: how messages name the holder."""
         where = f"{self.who}@{self.host}" if self.host else self.who
         return f"{where} pid {self.pid}" if self.pid is not None else where
 
-    @classmethod
-    def from_holder(
-        cls,
-        workspace: str,
-        holder: str,
-        run_id: str | None,
-        acquired_at: datetime,
-        operation: str | None = None,
-    ) -> LockInfo:
-        """The adapter from the lock row's columns; tolerant of a holder it cannot split
-        (an older or hand-made row), which keeps the whole string as ``who``."""
-        match = _HOLDER.fullmatch(holder)
-        if match is None:
-            return cls(run_id, workspace, holder, operation, acquired_at)
-        pid = match["pid"]
-        return cls(
-            run_id,
-            workspace,
-            match["who"],
-            operation,
-            acquired_at,
-            host=match["host"],
-            pid=int(pid) if pid is not None else None,
-        )
+    def describe(self) -> str:
+        """``who@host pid N since <time> (run <id>)``, as lock messages say it."""
+        return f"{self.holder} since {iso(self.created)} (run {self.id})"
 
+    # The names before the typed fields, kept until cli.py reads ``id``/``created``.
+    @property
+    def run_id(self) -> str | None:
+        return self.id
 
-# ``actor@host pid N``: the host is after the last "@" (an actor may hold one).
-_HOLDER = re.compile(r"(?P<who>.*)@(?P<host>[^@ ]*)(?: pid (?P<pid>\d+))?")
+    @property
+    def acquired_at(self) -> datetime:
+        return self.created
 
 
 @runtime_checkable
@@ -135,6 +126,18 @@ class StateStore(Transactions, Protocol):
 
 
 @runtime_checkable
+class ManagedRecords(Protocol):
+    """What ``scimctl state show`` reads: the state and the managed users' rows."""
+
+    def state(self, workspace: str) -> StateView: ...
+
+    def managed_user_rows(self, workspace: str) -> list[dict[str, Any]]:
+        """Each managed user's columns (key, live_id, user_name, attrs, version,
+        updated_at), by key."""
+        ...
+
+
+@runtime_checkable
 class Locker(Protocol):
     """One apply per workspace, across processes and hosts."""
 
@@ -150,6 +153,12 @@ class Locker(Protocol):
         ...
 
     def lock_holder(self, workspace: str) -> LockInfo | None: ...
+
+    def unlock(
+        self, workspace: str, notify: Callable[[str], None] | None = None
+    ) -> LockInfo | None:
+        """Release whoever holds it (the operator says it is dead); its run ends crashed."""
+        ...
 
 
 @runtime_checkable
@@ -200,6 +209,112 @@ class OutboxReader(Protocol):
     def events_delivered(self, ids: list[int]) -> None: ...
 
     def pending_count(self, workspace: str | None) -> int: ...
+
+
+@runtime_checkable
+class AuditLog(Protocol):
+    """What the audit history reads (``scimctl.history``): the chain's entries in order,
+    and the journal and run log filtered. Rows are plain dicts of the table's columns.
+
+    ``audit_key``/``key_id`` are the HMAC key the reader verifies with and its
+    fingerprint (None: a plain SHA-256 chain).
+    """
+
+    @property
+    def audit_key(self) -> str | None: ...
+
+    @property
+    def key_id(self) -> str | None: ...
+
+    def chain_entries(self) -> Iterator[tuple[int, str, dict[str, Any]]]:
+        """(seq, table, row) of every chained journal row and run, in chain order."""
+        ...
+
+    def legacy_operations(self) -> Iterator[dict[str, Any]]:
+        """Journal rows from before the chain (migration 0002), oldest first."""
+        ...
+
+    def chain_head(self) -> tuple[int, str] | None:
+        """(seq, hash) as the head row says; None when the head row is gone."""
+        ...
+
+    def unchained_runs(self) -> list[tuple[str, str]]:
+        """(id, kind) of runs that ended after the chain existed but are not in it."""
+        ...
+
+    def find_operations(
+        self,
+        *,
+        user: str | None = None,
+        group: str | None = None,
+        attribute: str | None = None,
+        run: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        workspace: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Results (and intents without one), newest first, joined with their run's
+        ``actor``, ``ci``, ``plan_digest``, ``run_kind`` and ``run_outcome``.
+
+        ``user`` is any externalId or userName the account ever had; every filter is
+        applied before ``limit``.
+        """
+        ...
+
+    def find_runs(
+        self,
+        *,
+        kind: str | None = None,
+        outcome: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        workspace: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Runs, newest first, each with ``operations``: how many it sent."""
+        ...
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        """One run by id or unique prefix."""
+        ...
+
+    def metrics(self, run_id: str) -> dict[str, float]: ...
+
+
+@dataclass
+class MetricAggregates:
+    """Totals over every recorded run, per workspace, for the Prometheus export.
+
+    Each list is ordered by workspace, then by the other labels.
+    """
+
+    # (workspace, kind, outcome, runs, when the last of them ended)
+    runs: list[tuple[str, str, str | None, int, datetime | None]]
+    # (workspace, action, outcome, results)
+    operations: list[tuple[str, str, str | None, int]]
+    # (workspace, action, count, total seconds, cumulative count per bucket bound)
+    latency: list[tuple[str, str, int, float, list[int]]]
+    # (workspace, per-run metric name, sum over apply runs, apply runs with it)
+    totals: list[tuple[str, str, float, int]]
+    # (workspace, managed users)
+    managed_users: list[tuple[str, int]]
+    # (workspace, summary of its newest plan, whether an apply ran that plan to success)
+    newest_plans: list[tuple[str, dict[str, Any] | None, bool]]
+    # (workspace, summary of its newest finished drift check)
+    newest_drift: list[tuple[str, Any]]
+
+
+@runtime_checkable
+class MetricsReader(Protocol):
+    """What the Prometheus export reads (``scimctl.metrics``), in one go."""
+
+    def metric_aggregates(
+        self, workspace: str | None, buckets: tuple[float, ...], names: list[str]
+    ) -> MetricAggregates:
+        """Aggregates of one workspace (None: all); ``buckets`` are latency bounds in
+        seconds, ``names`` the per-run metrics to total over apply runs."""
+        ...
 
 
 @runtime_checkable

@@ -11,20 +11,23 @@ when it raises). Nothing is persisted and there is no hash chain.
 from __future__ import annotations
 
 import copy
+import json
 import os
-import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from scimctl.errors import LockError, StaleState
 from scimctl.model import ManagedUser, StateView
+from scimctl.state.chain import GENESIS
+from scimctl.state.clock import now
+from scimctl.state.context import actor, hostname
 from scimctl.state.interfaces import Conn, LockInfo
-from scimctl.state.store import actor, now
 
 __all__ = ["MemoryStore", "Workspace"]
 
@@ -56,14 +59,15 @@ class MemoryStore:
 
     Satisfies :class:`~scimctl.state.interfaces.ApplyStore`. The attributes are public
     so tests can look: ``workspaces``, ``runs`` (by id), ``operations`` (journal rows
-    in order, each with an ``id``), ``metrics`` (by run id), ``events`` (the outbox).
+    in order, each with an ``id``), ``run_metrics`` (by run id), ``events`` (the outbox).
+    It also answers the audit history's reads (``AuditLog``), without a chain.
     """
 
     def __init__(self) -> None:
         self.workspaces: dict[str, Workspace] = {}
         self.runs: dict[str, dict[str, Any]] = {}
         self.operations: list[dict[str, Any]] = []
-        self.metrics: dict[str, dict[str, float]] = {}
+        self.run_metrics: dict[str, dict[str, float]] = {}
         self.events: list[dict[str, Any]] = []
         self.locks: dict[str, LockInfo] = {}
         # Reentrant: sync_memberships opens a tx and calls put_memberships inside it.
@@ -86,12 +90,12 @@ class MemoryStore:
             copy.deepcopy(self.workspaces),
             {k: dict(v) for k, v in self.runs.items()},
             len(self.operations),
-            copy.deepcopy(self.metrics),
+            copy.deepcopy(self.run_metrics),
             len(self.events),
         )
 
     def _restore(self, saved: tuple[Any, ...]) -> None:
-        self.workspaces, self.runs, ops, self.metrics, events = saved
+        self.workspaces, self.runs, ops, self.run_metrics, events = saved
         del self.operations[ops:]
         del self.events[events:]
 
@@ -176,7 +180,7 @@ class MemoryStore:
         run = self.runs.get(run_id or "")
         mine = LockInfo(
             run_id, workspace, actor(), run["kind"] if run else None, now(),
-            host=socket.gethostname(), pid=os.getpid(),
+            host=hostname(), pid=os.getpid(), token=str(uuid.uuid4()),
         )  # fmt: skip
         while True:
             with self._write:
@@ -185,7 +189,7 @@ class MemoryStore:
                     self.locks[workspace] = mine
                     break
             if time.monotonic() >= deadline:
-                raise LockError(f"state for {workspace} is locked by {held.holder} (run {held.id})")
+                raise LockError(f"state for {workspace} is locked by {held.describe()}")
             time.sleep(poll)
         try:
             yield
@@ -196,6 +200,18 @@ class MemoryStore:
 
     def lock_holder(self, workspace: str) -> LockInfo | None:
         return self.locks.get(workspace)
+
+    def unlock(
+        self, workspace: str, notify: Callable[[str], None] | None = None
+    ) -> LockInfo | None:
+        """As ``Store.unlock``: release the lock; its run, if still going, ends crashed."""
+        with self._write:
+            info = self.locks.pop(workspace, None)
+        run = self.runs.get(info.id or "") if info else None
+        if run is not None and run["outcome"] == "running":
+            self.finish_run(run["id"], "crashed", error="released with state unlock")
+            (notify or (lambda message: None))(f"run {run['id']} ({run['kind']}) crashed")
+        return info
 
     # -- runs and journal ----------------------------------------------------------------
     def start_run(
@@ -238,7 +254,127 @@ class MemoryStore:
 
     def put_metrics(self, run_id: str, values: dict[str, float]) -> None:
         with self.tx():
-            self.metrics[run_id] = {k: float(v) for k, v in values.items()}
+            self.run_metrics[run_id] = {k: float(v) for k, v in values.items()}
+
+    # -- audit reads (AuditLog) ---------------------------------------------------------
+    audit_key: str | None = None  # no chain, so nothing to verify with
+    key_id: str | None = None
+
+    def chain_entries(self) -> Iterator[tuple[int, str, dict[str, Any]]]:
+        return iter(())
+
+    def legacy_operations(self) -> Iterator[dict[str, Any]]:
+        return iter(())
+
+    def chain_head(self) -> tuple[int, str] | None:
+        return 0, GENESIS
+
+    def unchained_runs(self) -> list[tuple[str, str]]:
+        return []
+
+    def _identities(self, user: str) -> tuple[set[str], set[str]]:
+        """As the SQL store: every key and userName the account(s) ever had."""
+        needle = user.lower()
+        users = [o for o in self.operations if o["resource"] == "user"]
+        keys = {
+            o["resource_key"]
+            for o in users
+            if o["resource_key"] == user or (o.get("user_name") or "").lower() == needle
+        }
+        for ws in self.workspaces.values():
+            keys |= {k for k, u in ws.users.items() if k == user or u.user_name.lower() == needle}
+        for o in users:
+            change = (o.get("changes") or {}).get("userName") or {}
+            if needle in (str(v).lower() for v in change.values()):
+                keys.add(o["resource_key"])
+        names = {needle}
+        for o in users:
+            if o["resource_key"] in keys:
+                names |= {(o.get("user_name") or "").lower()} - {""}
+                change = (o.get("changes") or {}).get("userName") or {}
+                names |= {v.lower() for v in change.values() if isinstance(v, str)}
+        return keys, names
+
+    def find_operations(
+        self,
+        *,
+        user: str | None = None,
+        group: str | None = None,
+        attribute: str | None = None,
+        run: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        workspace: str | None = None,
+    ) -> list[dict[str, Any]]:
+        done = {(o["run_id"], o["action_id"]) for o in self.operations if o["phase"] == "result"}
+        keys, names = self._identities(user) if user else (set(), set())
+        members = [json.dumps(n) for n in sorted(names | keys)]
+        out: list[dict[str, Any]] = []
+        for o in reversed(self.operations):
+            changes = o.get("changes") or {}
+            if o["phase"] == "intent" and (o["run_id"], o["action_id"]) in done:
+                continue
+            if user and not (
+                o["resource_key"] in keys
+                if o["resource"] == "user"
+                else any(m in json.dumps(changes).lower() for m in members)
+            ):
+                continue
+            if group and (o["resource"], o["resource_key"]) != ("group", group):
+                continue
+            if attribute and changes.get(attribute) is None:
+                continue
+            if run and not o["run_id"].startswith(run):
+                continue
+            if (since and o["at"] < since) or (until and o["at"] >= until):
+                continue
+            if workspace and o["workspace"] != workspace:
+                continue
+            r = self.runs.get(o["run_id"])
+            if r is None:
+                continue
+            out.append(
+                {
+                    **copy.deepcopy(o), "actor": r["actor"], "ci": r.get("ci"),
+                    "plan_digest": r["plan_digest"], "run_kind": r["kind"],
+                    "run_outcome": r["outcome"],
+                }
+            )  # fmt: skip
+            if len(out) >= limit:
+                break
+        return out
+
+    def find_runs(
+        self,
+        *,
+        kind: str | None = None,
+        outcome: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        workspace: str | None = None,
+    ) -> list[dict[str, Any]]:
+        out = []
+        for r in sorted(self.runs.values(), key=lambda r: r["started_at"], reverse=True):
+            if (kind and r["kind"] != kind) or (outcome and r["outcome"] != outcome):
+                continue
+            if workspace and r["workspace"] != workspace:
+                continue
+            if (since and r["started_at"] < since) or (until and r["started_at"] >= until):
+                continue
+            sent = sum(
+                1 for o in self.operations if o["run_id"] == r["id"] and o["phase"] == "intent"
+            )
+            out.append({**r, "operations": sent})
+        return out[:limit]
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        found = [r for i, r in self.runs.items() if i.startswith(run_id)]
+        return dict(found[0]) if len(found) == 1 else None
+
+    def metrics(self, run_id: str) -> dict[str, float]:
+        return dict(self.run_metrics.get(run_id, {}))
 
     # -- outbox ------------------------------------------------------------------------
     def add_event(self, conn: Conn, workspace: str, run_id: str, payload: dict[str, Any]) -> str:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from scimctl.state.store import Store, iso
+from scimctl.state.clock import iso
+from scimctl.state.interfaces import ManagedRecords
 
 
-def managed_record(store: Store, workspace: str, key: str) -> dict[str, Any] | None:
+def managed_record(store: ManagedRecords, workspace: str, key: str) -> dict[str, Any] | None:
     """A managed user (by externalId or userName, any case) or group (by name)."""
     view = store.state(workspace)
     for row in store.managed_user_rows(workspace):

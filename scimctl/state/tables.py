@@ -70,12 +70,19 @@ memberships = Table(
     Column("user_key", KEY, primary_key=True),
 )
 
+# One row per locked workspace. The holder is columns (migration 0003): who took it,
+# on which host and process (so a dead holder on this host is recognised), for which
+# run and kind of run; ``token`` is this acquisition, which release must match.
 locks = Table(
     "locks",
     metadata,
     Column("workspace", WORKSPACE, primary_key=True),
-    Column("holder", String(500), nullable=False),
+    Column("token", String(36), nullable=False),
     Column("run_id", String(36)),
+    Column("operation", String(16)),
+    Column("who", String(255), nullable=False),
+    Column("host", String(255)),
+    Column("pid", Integer),
     Column("acquired_at", TS, nullable=False),
 )
 
