@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from scimctl.apply import Review, apply_plan
 from scimctl.apply.executor import ApplyReport, OpResult
@@ -26,7 +26,13 @@ from scimctl.plan.model import Plan
 from scimctl.plan.warnings import new_state_warnings
 from scimctl.scim.client import ScimClient
 from scimctl.scim.read import may_restore, read_directory, with_deleted
-from scimctl.state.store import Store
+from scimctl.state.interfaces import (
+    ApplyStore,
+    AuditLog,
+    ExecutorStore,
+    ManagedRecords,
+    OutboxReader,
+)
 
 
 def target_of(manifest: Manifest) -> Target:
@@ -39,7 +45,7 @@ def plan(
     manifest: Manifest,
     target: Target,
     client: ScimClient,
-    store: Store,
+    store: ExecutorStore,
     *,
     max_deprovision: int | None = None,
     targets: tuple[str, ...] | list[str] = (),
@@ -97,7 +103,9 @@ class Released:
     run_id: str
 
 
-def state_rm(store: Store, workspace: str, address: str, *, lock_timeout: float = 0.0) -> Released:
+def state_rm(
+    store: ApplyStore, workspace: str, address: str, *, lock_timeout: float = 0.0
+) -> Released:
     """Stop managing one user or group without touching it (Terraform's ``state rm``).
 
     The account keeps everything it has in Genesys; only the state forgets it, under
@@ -149,7 +157,7 @@ def state_rm(store: Store, workspace: str, address: str, *, lock_timeout: float 
     return Released(kind, key, live_id, user_name, run_id)
 
 
-def drift(target: Target, client: ScimClient, store: Store) -> DriftReport:
+def drift(target: Target, client: ScimClient, store: ExecutorStore) -> DriftReport:
     """Changes made in Genesys since scimctl last applied, recorded as a ``drift`` run
     (its summary holds the count, for metrics and for whoever asks later)."""
     run_id = store.start_run(target.workspace, "drift")
@@ -170,7 +178,7 @@ def drift(target: Target, client: ScimClient, store: Store) -> DriftReport:
 def import_directory(
     target: Target,
     client: ScimClient,
-    store: Store,
+    store: ApplyStore,
     options: ImportOptions,
     *,
     out: str,
@@ -268,6 +276,10 @@ def hris_webhook(manifest: Manifest) -> Webhook | None:
     return Webhook(url, secret)
 
 
+class DeliveringStore(ApplyStore, OutboxReader, Protocol):
+    """What ``apply`` needs with a webhook: the apply store, and the outbox to deliver."""
+
+
 @dataclass(frozen=True)
 class Applied:
     """What ``apply`` did: the run's report, and the webhook delivery after it."""
@@ -281,7 +293,7 @@ def apply(
     manifest: Manifest,
     target: Target,
     client: ScimClient,
-    store: Store,
+    store: DeliveringStore,
     *,
     source: str = "the plan",
     max_deprovision: int | None = None,
@@ -318,7 +330,7 @@ def apply(
     return Applied(report, delivery)
 
 
-def hris_deliver(manifest: Manifest, store: Store) -> Delivery:
+def hris_deliver(manifest: Manifest, store: OutboxReader) -> Delivery:
     """Deliver the events still pending in the outbox to the manifest's webhook."""
     webhook = hris_webhook(manifest)
     if webhook is None:
@@ -346,7 +358,7 @@ def import_target(
     return target_of(manifest), written
 
 
-def state_show(store: Store, workspace: str, key: str) -> dict[str, Any]:
+def state_show(store: ManagedRecords, workspace: str, key: str) -> dict[str, Any]:
     """One managed user (by externalId or userName, any case) or group (by name)."""
     from scimctl.state.records import managed_record
 
@@ -365,7 +377,7 @@ class RunMetrics:
 
 
 def run_metrics(
-    store: Store, *, run_id: str | None = None, last: int = 1, workspace: str | None = None
+    store: AuditLog, *, run_id: str | None = None, last: int = 1, workspace: str | None = None
 ) -> list[RunMetrics]:
     """The metrics of one run (id or unique prefix), or of the last ``last`` applies."""
     if run_id:
@@ -374,5 +386,5 @@ def run_metrics(
             raise NotFound(f"no single run matches {run_id!r}")
         runs = [run]
     else:
-        runs = store.runs(workspace=workspace, limit=last, kind="apply")
+        runs = store.find_runs(workspace=workspace, limit=last, kind="apply")
     return [RunMetrics(r, store.metrics(r["id"])) for r in runs]

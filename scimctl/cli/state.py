@@ -126,9 +126,4 @@ def state_unlock(manifests: tuple[str, ...], state: str | None, workspace: str |
     if info is None:
         click.echo(f"{ws} was not locked.")
     else:
-        from scimctl.output import iso
-
-        click.echo(
-            f"Released the lock held by {info.holder} since {iso(info.acquired_at)} "
-            f"(run {info.run_id})."
-        )
+        click.echo(f"Released the lock held by {info.describe()}.")

@@ -76,15 +76,6 @@ class LockInfo:
         """``who@host pid N since <time> (run <id>)``, as lock messages say it."""
         return f"{self.holder} since {iso(self.created)} (run {self.id})"
 
-    # The names before the typed fields, kept until cli.py reads ``id``/``created``.
-    @property
-    def run_id(self) -> str | None:
-        return self.id
-
-    @property
-    def acquired_at(self) -> datetime:
-        return self.created
-
 
 @runtime_checkable
 class Transactions(Protocol):
@@ -108,6 +99,14 @@ class StateStore(Transactions, Protocol):
         self, conn: Conn, workspace: str, key: str, live_id: str, user_name: str,
         attrs: dict[str, Any], version: str | None,
     ) -> None: ...  # fmt: skip
+
+    def put_users(
+        self, conn: Conn, workspace: str,
+        users: list[tuple[str, str, str, dict[str, Any], str | None]],
+    ) -> None:  # fmt: skip
+        """Many ``put_user`` at once, (key, live id, userName, attrs, version) each:
+        import records a whole directory, and one statement beats thousands."""
+        ...
 
     def drop_user(self, conn: Conn, workspace: str, key: str) -> None: ...
 

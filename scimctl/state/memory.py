@@ -134,6 +134,13 @@ class MemoryStore:
         ws.users[key] = ManagedUser(live_id, user_name, version)
         ws.applied[key] = copy.deepcopy(attrs)
 
+    def put_users(
+        self, conn: Conn, workspace: str,
+        users: list[tuple[str, str, str, dict[str, Any], str | None]],
+    ) -> None:  # fmt: skip
+        for key, live_id, user_name, attrs, version in users:
+            self.put_user(conn, workspace, key, live_id, user_name, attrs, version)
+
     def drop_user(self, conn: Conn, workspace: str, key: str) -> None:
         ws = self._ws(workspace)
         ws.users.pop(key, None)
