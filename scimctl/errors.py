@@ -16,7 +16,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from scimctl.plan.compare import Difference
+    from collections.abc import Sequence
+
     from scimctl.problems import Problem
 
 
@@ -66,7 +67,8 @@ class PlanRefused(ScimctlError):
 class PlanNotReviewed(PlanRefused):
     """The plan is not what the manifest, directory and state call for now."""
 
-    def __init__(self, source: str, violations: list[str], differences: list[Difference]) -> None:
+    def __init__(self, source: str, violations: list[str], differences: Sequence[object]) -> None:
+        """``differences`` are ``plan.compare.Difference`` values; only their text is used."""
         self.violations = violations
         self.differences = differences
         lines = [f"refusing to apply {source}: it is not what would run now."]
