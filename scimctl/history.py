@@ -236,9 +236,6 @@ def parse_time(text: str, option: str = "--since") -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-parse_since = parse_time
-
-
 def history(
     store: AuditLog,
     *,
