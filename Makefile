@@ -19,8 +19,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	@bash examples/quickstart/demo.sh $(PORT)
 
+# Tests run in TEST_WORKERS processes (pytest-xdist); most of their time is spent waiting
+# on subprocesses, loopback HTTP and injected latency, so they overlap well on 2 cores.
+# `make test TEST_WORKERS=0` runs them in this one process.
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 WORKFLOWS = $(shell find examples .github -path '*/.github/workflows/*.y*ml' 2>/dev/null)
 
