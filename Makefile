@@ -19,8 +19,16 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	@bash examples/quickstart/demo.sh $(PORT)
 
+# Tests run in TEST_WORKERS processes (pytest-xdist); most of their time is spent waiting
+# on subprocesses, loopback HTTP and injected latency, so they overlap well on 2 cores.
+# `make test TEST_WORKERS=0` runs them in this one process.
+TEST_WORKERS ?= 2
+
+# compileall first: the tests start the CLI some hundreds of times, and where
+# PYTHONDONTWRITEBYTECODE is set each start would compile scimctl from source again.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	@$(BIN)/python -m compileall -q scimctl migrations >/dev/null
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 WORKFLOWS = $(shell find examples .github -path '*/.github/workflows/*.y*ml' 2>/dev/null)
 

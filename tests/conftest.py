@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import uuid
@@ -111,6 +112,16 @@ def emulator(start_emulator: Callable[..., Running]) -> Running:
     return start_emulator()
 
 
+@pytest.fixture
+def refused_port() -> Iterator[int]:
+    """A loopback port where nothing listens and nothing can start listening during the
+    test: bound and not listening, so a connection is refused. (A port that was merely
+    free a moment ago may be taken meanwhile by a server of a parallel test process.)"""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
+
+
 def _pg_url(base: str, schema: str) -> str:
     sep = "&" if "?" in base else "?"
     return f"{base}{sep}options=-csearch_path%3D{schema}"
@@ -141,6 +152,30 @@ def pg_url() -> Iterator[str]:
     finally:
         with psycopg.connect(conninfo, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def start_cli_emulator(*args: str, tries: int = 5) -> tuple[subprocess.Popen[str], int]:
+    """``scimctl emulator`` in a process of its own on a free port, once its banner says
+    it holds the port. A free port can be taken by a parallel test process before the
+    emulator binds it; then the emulator says so and exits, and another port is tried."""
+    from scimctl.emulator.server import free_port
+
+    said = ""
+    for _ in range(tries):
+        port = free_port()
+        proc = subprocess.Popen(
+            [SCIMCTL, "emulator", "--port", str(port), *args],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert proc.stderr is not None
+        banner = proc.stderr.readline()
+        if "emulator on" in banner:  # printed once the port is bound and listening
+            return proc, port
+        proc.wait(timeout=30)
+        said = banner + proc.stderr.read()
+        if "already in use" not in said:
+            break
+    raise AssertionError(f"scimctl emulator did not start: {said}")
 
 
 @pytest.fixture

@@ -30,7 +30,6 @@ from scim2_server.utils import (
 )
 
 from scimctl.emulator.app import SCHEMAS as EMULATOR_SCHEMAS
-from scimctl.emulator.server import free_port
 from scimctl.scim.schema import GENESYS_USER, PATCH_OP
 
 TOKEN = "interop-token-Zq8#not-for-logs"
@@ -165,16 +164,18 @@ class Scim2Server:
         self.storage = InMemoryStorage()
         app = BearerTokenApplication(self.storage, provider, service=service, bearer_tokens=[TOKEN])
         self.front = Front(app, genesys)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.scim_url = self.url + (GENESYS_PREFIX if genesys else "/v2")
+        # Port 0: the kernel picks a free port as the server binds it, so a parallel
+        # test worker cannot take it in between.
         self._server = make_server(
             "127.0.0.1",
-            self.port,
+            0,
             self.front,
             server_class=ThreadingWSGIServer,
             handler_class=_Quiet,
         )
+        self.port = self._server.server_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.scim_url = self.url + (GENESYS_PREFIX if genesys else "/v2")
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         logging.getLogger("scim2_server").setLevel(logging.WARNING)
 

@@ -9,8 +9,6 @@ from scim2_harness import CLIENT_ID as S2_ID
 from scim2_harness import CLIENT_SECRET as S2_SECRET
 from scim2_harness import TOKEN, Scim2Server
 
-from scimctl.emulator.server import free_port
-
 USERS = [
     {"userName": f"u{i}@example.com", "displayName": f"U{i}", "active": i % 3 != 0}
     for i in range(7)
@@ -50,7 +48,9 @@ def test_read_only_by_default_and_reports_rfc_behaviour(start_emulator, tmp_path
     assert CLIENT_SECRET not in written.stdout + written.stderr
 
 
-def test_bad_credentials_and_unreachable_targets_fail_cleanly(emulator, tmp_path, sqlite_url):
+def test_bad_credentials_and_unreachable_targets_fail_cleanly(
+    emulator, tmp_path, sqlite_url, refused_port
+):
     ws = Workspace(tmp_path, emulator, sqlite_url)
     ws.write_manifest({})
     bad = ws.run("doctor", GENESYS_CLIENT_SECRET="wrong-secret-value")
@@ -59,7 +59,7 @@ def test_bad_credentials_and_unreachable_targets_fail_cleanly(emulator, tmp_path
     assert "wrong-secret-value" not in bad.stdout + bad.stderr
 
     gone = TargetWorkspace(
-        tmp_path, {"provider": "scim", "base_url": f"http://127.0.0.1:{free_port()}/scim"},
+        tmp_path, {"provider": "scim", "base_url": f"http://127.0.0.1:{refused_port}/scim"},
         {"SCIM_TOKEN": "t0k3n-never-printed"}, sqlite_url,
     )  # fmt: skip
     gone.write_manifest({})

@@ -525,17 +525,12 @@ def test_the_emulator_command_serves_a_seed(tmp_path):
     import subprocess
     import sys
 
-    from scimctl.emulator.server import free_port
+    from conftest import start_cli_emulator
 
     scimctl = str(Path(sys.executable).parent / "scimctl")
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            scimctl, "emulator", "--port", str(port), "--seed",
-            str(ROOT / "examples/quickstart/seed.yaml"), "--rate-limit", "100/min",
-        ],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    proc, port = start_cli_emulator(
+        "--seed", str(ROOT / "examples/quickstart/seed.yaml"), "--rate-limit", "100/min"
+    )
     try:
         deadline = time.monotonic() + 20
         while True:

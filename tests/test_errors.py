@@ -105,8 +105,8 @@ def test_target_urls_that_cannot_work(ws, api_url, fragment):
     one_line_error(ws.run("plan", "-m", manifest_for(ws, api_url)), "target.", fragment)
 
 
-def test_unreachable_target_says_connection_refused(ws):
-    result = ws.run("plan", "-m", manifest_for(ws, f"http://127.0.0.1:{free_port()}"))
+def test_unreachable_target_says_connection_refused(ws, refused_port):
+    result = ws.run("plan", "-m", manifest_for(ws, f"http://127.0.0.1:{refused_port}"))
     one_line_error(result, "connection refused")
     assert "Read 0 users" not in result.stderr
 

@@ -14,12 +14,11 @@ import time
 
 import httpx
 import pytest
-from conftest import BASE_SEED, CLIENT_ID, CLIENT_SECRET, SCIMCTL
+from conftest import BASE_SEED, CLIENT_ID, CLIENT_SECRET, SCIMCTL, start_cli_emulator
 from flows import EmulatorLive, EmulatorWorkspace, quickstart
 from starlette.responses import JSONResponse
 
 from scimctl.config import Credentials, resolve_target
-from scimctl.emulator.server import free_port
 from scimctl.scim.client import GenesysClient
 from scimctl.scim.transport import ApiError
 
@@ -96,14 +95,8 @@ def test_pages_of_varying_length_are_stitched_without_gaps_or_repeats(start_emul
 
 
 def test_emulator_cli_options(tmp_path):
-    port = free_port()
-    proc = subprocess.Popen(
-        [SCIMCTL, "emulator", "--port", str(port), "--patch-204", "--page-cap", "7",
-         "--version-conflict", "412"],
-        stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    proc, port = start_cli_emulator("--patch-204", "--page-cap", "7", "--version-conflict", "412")
     try:
-        assert "emulator on" in proc.stderr.readline()
         for _ in range(200):  # the banner comes just before uvicorn listens
             try:
                 httpx.get(f"http://127.0.0.1:{port}/", timeout=1)

@@ -100,11 +100,16 @@ class BackgroundEmulator:
     ) -> None:
         self.emulator = emulator
         self.host = host
-        self.port = port or free_port(host)
+        # Bound here and handed to uvicorn, so no other process (a parallel test
+        # worker) can take the port between choosing it and listening on it.
+        self._sock = bind(host, port or 0)
+        self.port = int(self._sock.getsockname()[1])
         self.url = f"http://{host}:{self.port}"
         emulator.directory.base_url = self.url
         self._server = _server(emulator, host, self.port, "warning")
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
+        )
 
     def __enter__(self) -> BackgroundEmulator:
         self._thread.start()
@@ -118,3 +123,4 @@ class BackgroundEmulator:
     def __exit__(self, *exc: object) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)
+        self._sock.close()
