@@ -14,6 +14,7 @@ flow. The subprocess path stays covered by the other end-to-end tests.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import subprocess
@@ -27,6 +28,7 @@ from click.testing import CliRunner
 from conftest import Running, Workspace, user
 
 from scimctl.cli import main
+from scimctl.log import LOGGER
 
 GROUPS = [
     {"name": "Support"},
@@ -83,6 +85,15 @@ class EmulatorLive:
             ).raise_for_status()
 
 
+def _forget_debug_logging() -> None:
+    """--debug adds a stderr handler to the process; a subprocess would take it along
+    when it ends, so the in-process runner removes it after each call."""
+    logger = logging.getLogger(LOGGER)
+    for handler in [h for h in logger.handlers if getattr(h, "_scimctl", False)]:
+        logger.removeHandler(handler)
+    logger.setLevel(logging.NOTSET)
+
+
 class InProcess:
     """Mixin: ``run`` invokes ``scimctl`` in this process, returning what subprocess would."""
 
@@ -92,12 +103,14 @@ class InProcess:
         wanted = self.env(**env)  # type: ignore[attr-defined]  # from Workspace
         patch: dict[str, str | None] = {k: None for k in os.environ if k not in wanted}
         patch.update(wanted)
+        patch.setdefault("NO_COLOR", None)  # --no-color sets it; restored after the call
         here = os.getcwd()
         os.chdir(self.path)
         try:
             result = CliRunner(env=patch).invoke(main, list(args))
         finally:
             os.chdir(here)
+            _forget_debug_logging()
         stderr = result.stderr
         if result.exception is not None and not isinstance(result.exception, SystemExit):
             stderr += "".join(traceback.format_exception(result.exception))
