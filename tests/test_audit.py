@@ -438,7 +438,7 @@ def test_concurrent_writers_extend_one_chain(state_url):
     for thread in threads:
         thread.join()
     assert not errors, errors
-    report = verify_chain(stores[0])
+    report = verify_chain(stores[0].audit)
     assert report.ok, report.problems
     assert report.entries == report.head_seq == 100
     for store in stores:

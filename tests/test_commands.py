@@ -39,15 +39,15 @@ def test_lookups_that_find_nothing_raise_not_found(store):
     with pytest.raises(NotFound, match="nothing named 'ghost' is managed in ws"):
         commands.state_show(store, "ws", "ghost")
     with pytest.raises(NotFound, match="no single run matches 'nope'"):
-        commands.run_metrics(store, run_id="nope")
-    assert commands.run_metrics(store) == []
+        commands.run_metrics(store.audit, run_id="nope")
+    assert commands.run_metrics(store.audit) == []
 
 
 def test_run_metrics_returns_the_recorded_figures(store):
     run_id = store.start_run("ws", "apply")
     store.put_metrics(run_id, {"requests_total": 3.0})
     store.finish_run(run_id, "succeeded")
-    (only,) = commands.run_metrics(store, run_id=run_id[:8])
+    (only,) = commands.run_metrics(store.audit, run_id=run_id[:8])
     assert only.run["id"] == run_id and only.metrics == {"requests_total": 3.0}
 
 

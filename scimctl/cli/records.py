@@ -49,8 +49,8 @@ def history(
     from scimctl.history import redact as mask
 
     rows = query(
-        open_store(state), user=user, group=group, attribute=attribute, run=run_id, since=since,
-        until=until, limit=limit, workspace=workspace,
+        open_store(state).audit, user=user, group=group, attribute=attribute, run=run_id,
+        since=since, until=until, limit=limit, workspace=workspace,
     )  # fmt: skip
     if redact:
         rows = [mask(r) for r in rows]
@@ -104,7 +104,7 @@ def history_runs(
     from scimctl.history import runs as query
 
     rows = query(
-        open_store(state), kind=kind, outcome=outcome, since=since, until=until, limit=limit,
+        open_store(state).audit, kind=kind, outcome=outcome, since=since, until=until, limit=limit,
         workspace=workspace,
     )  # fmt: skip
     if fmt == "json":
@@ -137,7 +137,7 @@ def history_show(run_id: str, redact: bool, fmt: str, state: str | None) -> None
     from scimctl.history import redact as mask
     from scimctl.history import run_details
 
-    run = run_details(open_store(state), run_id)
+    run = run_details(open_store(state).audit, run_id)
     if run is None:
         raise NotFound(f"no single run matches {run_id!r}")
     if redact:
@@ -176,7 +176,7 @@ def history_verify(expect: str | None, state: str | None) -> None:
     """Check the journal's hash chain over runs and operations; print its head."""
     from scimctl.history import verify_chain
 
-    report = verify_chain(open_store(state), expect=expect)
+    report = verify_chain(open_store(state).audit, expect=expect)
     for note in report.notes:
         click.echo(f"Note: {note}", err=True)
     if not report.ok:
@@ -216,13 +216,13 @@ def metrics(
             raise click.UsageError(
                 "--format prometheus exports totals over all runs; --run does not apply"
             )
-        click.echo(prometheus(store, workspace), nl=False)
+        click.echo(prometheus(store.telemetry, workspace), nl=False)
         return
     from scimctl.output import iso
 
     data = [
         (m.run, m.metrics)
-        for m in commands.run_metrics(store, run_id=run_id, last=last, workspace=workspace)
+        for m in commands.run_metrics(store.audit, run_id=run_id, last=last, workspace=workspace)
     ]
     if fmt == "json":
         doc = [

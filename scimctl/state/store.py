@@ -15,16 +15,17 @@ connection pool, one in-process write lock):
 - :class:`~scimctl.state.metrics_sql.SqlMetricsReader`: what the Prometheus export
   reads (``MetricsReader``).
 
-The methods below only delegate, so ``Store`` satisfies every protocol structurally
-(a test checks) and code that needs one concern can be handed that part alone.
+The methods below only delegate, so ``Store`` satisfies the write-side protocols
+structurally (a test checks). The read sides that only one reader uses are handed
+over as the part itself: ``store.audit`` to :mod:`scimctl.history` and
+``store.telemetry`` to the Prometheus export.
 Migrations run on first use.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -36,7 +37,7 @@ from scimctl.state.chain import GENESIS
 from scimctl.state.clock import iso, now
 from scimctl.state.context import actor, ci_context
 from scimctl.state.db import SCHEMA_HEAD, Database, make_engine, migrations_config
-from scimctl.state.interfaces import LockInfo, MetricAggregates
+from scimctl.state.interfaces import LockInfo
 from scimctl.state.journal_sql import SqlJournal
 from scimctl.state.lock_sql import SqlLocker
 from scimctl.state.metrics_sql import SqlMetricsReader
@@ -79,14 +80,6 @@ class Store:
         self.telemetry = SqlMetricsReader(self.db)
         if upgrade:
             self.upgrade()
-
-    @property
-    def audit_key(self) -> str | None:
-        return self.journal.audit_key
-
-    @property
-    def key_id(self) -> str | None:
-        return self.journal.key_id
 
     def close(self) -> None:
         self.db.close()
@@ -236,53 +229,3 @@ class Store:
 
     def pending_count(self, workspace: str | None) -> int:
         return self.outbox.pending_count(workspace)
-
-    # -- audit reads (AuditLog) ----------------------------------------------------------
-    def chain_entries(self) -> Iterator[tuple[int, str, dict[str, Any]]]:
-        return self.audit.chain_entries()
-
-    def legacy_operations(self) -> Iterator[dict[str, Any]]:
-        return self.audit.legacy_operations()
-
-    def chain_head(self) -> tuple[int, str] | None:
-        return self.audit.chain_head()
-
-    def unchained_runs(self) -> list[tuple[str, str]]:
-        return self.audit.unchained_runs()
-
-    def find_operations(
-        self,
-        *,
-        user: str | None = None,
-        group: str | None = None,
-        attribute: str | None = None,
-        run: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int = 50,
-        workspace: str | None = None,
-    ) -> list[dict[str, Any]]:
-        return self.audit.find_operations(
-            user=user, group=group, attribute=attribute, run=run, since=since, until=until,
-            limit=limit, workspace=workspace,
-        )  # fmt: skip
-
-    def find_runs(
-        self,
-        *,
-        kind: str | None = None,
-        outcome: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int = 50,
-        workspace: str | None = None,
-    ) -> list[dict[str, Any]]:
-        return self.audit.find_runs(
-            kind=kind, outcome=outcome, since=since, until=until, limit=limit, workspace=workspace
-        )
-
-    # -- metrics export (MetricsReader) ------------------------------------------------
-    def metric_aggregates(
-        self, workspace: str | None, buckets: tuple[float, ...], names: list[str]
-    ) -> MetricAggregates:
-        return self.telemetry.metric_aggregates(workspace, buckets, names)
