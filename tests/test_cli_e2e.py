@@ -266,7 +266,7 @@ def test_markdown_of_a_10000_change_plan_fits_github(workspace):
     assert result.returncode == 0, result.stderr
     md = result.stdout
     assert len(md) <= GITHUB_COMMENT_LIMIT
-    assert "**Plan: 10000 to create, 1 group gaining members.**" in md
+    assert "**Plan: 10,000 to create, 1 group gaining members.**" in md
     assert "limit: " in md and " of 10000 `create`, 1 of 1 `add_members`" in md
 
 

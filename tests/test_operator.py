@@ -87,7 +87,7 @@ def test_a_new_state_that_would_adopt_accounts_is_refused_unless_meant(fresh, tm
     ws.write_manifest({"users": [user("E1", "jane@example.com"), user("E2", "amir@example.com")]})
     refused = ws.run("plan")
     assert refused.returncode == 1 and refused.stdout == ""
-    assert "New state: there is no state database at sqlite:///" in refused.stderr
+    assert "not starting a new state at sqlite:///" in refused.stderr
     assert "the plan would adopt 2 accounts already in the directory" in refused.stderr
     assert "--new-state" in refused.stderr and "Traceback" not in refused.stderr
     assert not (tmp_path / "new.db").exists()
@@ -515,3 +515,17 @@ def test_documented_options_exist_on_the_commands_they_are_documented_for():
     assert checked > 20
     # "every command takes --no-color": after the subcommand too.
     assert "--no-color" in everywhere
+
+
+def test_every_count_label_reads_right_for_zero_one_two_and_thousands():
+    from scimctl.cli.base import count
+    from scimctl.plan.render import EFFECT_LABELS, KIND_LABELS, plural
+
+    for singular, many in [*KIND_LABELS.values(), *EFFECT_LABELS.values()]:
+        assert plural(0, (singular, many)) == f"0 {many}"
+        assert plural(1, (singular, many)) == f"1 {singular}"
+        assert plural(2, (singular, many)) == f"2 {many}"
+        assert plural(1234, (singular, many)) == f"1,234 {many}"
+    assert [count(n, "user") for n in (0, 1, 2, 2000)] == [
+        "0 users", "1 user", "2 users", "2,000 users"
+    ]  # fmt: skip

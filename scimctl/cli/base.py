@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -20,6 +21,7 @@ from scimctl.config import Target, load_credentials, state_url
 from scimctl.errors import InputError, ScimctlError
 
 DEFAULT_MANIFEST = "scimctl.yaml"
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Exit(Exception):
@@ -220,7 +222,7 @@ class Format(click.Choice):  # type: ignore[type-arg]
         return super().convert(value, param, ctx)
 
 
-def format_opt(*choices: str, help: str = "") -> Any:
+def format_opt(*choices: str, help: str = "") -> Callable[[F], F]:
     """``--format``: ``text`` (for people; ``table`` also works) or a format for tools."""
     return click.option(
         "--format", "fmt", type=Format(["text", *choices]), default="text", show_default=True,

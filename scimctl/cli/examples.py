@@ -25,7 +25,7 @@ EXAMPLES = {
     "history": "scimctl history --user amir.khan@example.com --since 2026-11-01",
     "history runs": "scimctl history runs --kind apply --limit 10",
     "history show": "scimctl history show 3f2a9c1e",
-    "history verify": "scimctl history verify --expect \"$(cat head-from-last-week.txt)\"",
+    "history verify": 'scimctl history verify --expect "$(cat head-from-last-week.txt)"',
     "metrics": "scimctl metrics --last 5",
     "hris": "scimctl hris deliver",
     "hris deliver": "scimctl hris deliver -m scimctl.yaml",

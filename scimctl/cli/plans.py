@@ -124,12 +124,12 @@ def _plan_with_state(
     if check_only and not new_state:
         raise missing(url)
     prepare_directory(url, create=False)  # a mistyped directory, before any reading
-    announce_new_state(url)
     if not new_state:
         from scimctl.state.memory import MemoryStore
 
         trial = _make_plan(manifest, target, client, MemoryStore(), max_deprovision, targets)
         refuse_adoptions(url, trial.summary.counts.get("adopt", 0))
+    announce_new_state(url)
     store = Store(url, create=True)
     return _make_plan(manifest, target, client, store, max_deprovision, targets), store
 

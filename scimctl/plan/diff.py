@@ -149,8 +149,13 @@ def compute_plan(
             action = _restore(action, snapshot) or action
         if action is not None and action.kind == "deactivate" and not action.reason:
             # Every deactivation says why; this one is the manifest's own active: false.
-            where = f" ({spec.location})" if spec.location else ""
-            action = action.model_copy(update={"reason": f"active: false in the manifest{where}"})
+            loc = spec.location
+            why = (
+                f"active: false in the manifest ({loc})" if loc else "active: false in the manifest"
+            )
+            if loc is not None and loc.row is not None:
+                why = f"active: false from {loc}"  # an HR feed's row (its leaver rule)
+            action = action.model_copy(update={"reason": why})
         if action:
             actions.append(action)
     ignored: set[str] = set()

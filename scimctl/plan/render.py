@@ -79,7 +79,7 @@ _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 
 
 def plural(n: int, forms: tuple[str, str]) -> str:
-    return f"{n} {forms[0] if n == 1 else forms[1]}"
+    return f"{n:,} {forms[0] if n == 1 else forms[1]}"
 
 
 def esc(text: str, backslash: bool = True) -> str:
