@@ -20,7 +20,11 @@ SUPERVISOR = LiveRole("r-sup", "Supervisor", ("routing:queue:view",))
 
 def snapshot(*users, **members) -> Snapshot:
     return Snapshot(tuple(users), groups(**members), (*ROLES, SUPERVISOR))
-SOD = Rule("SOD-1", "approvers do not pay", "conflict", grants=(Grant("Agent"), Grant("Supervisor")))
+
+
+SOD = Rule(
+    "SOD-1", "approvers do not pay", "conflict", grants=(Grant("Agent"), Grant("Supervisor"))
+)
 
 
 def gov(*rules: Rule, exceptions: tuple[Exemption, ...] = (), as_of: dt.date = DAY) -> Governance:
@@ -52,14 +56,18 @@ def test_an_existing_conflict_is_for_review_and_unmanaged_accounts_count():
         live("u1", "a@example.com", "E1"),
         live("u9", "boss@example.com", "HR-9", roles=["Agent", "Supervisor"]),
     )
-    v = verdict(gov(SOD), desired(spec("E1", "a@example.com")), snap, state(("E1", "u1", "a@example.com")))
+    v = verdict(
+        gov(SOD), desired(spec("E1", "a@example.com")), snap, state(("E1", "u1", "a@example.com"))
+    )
     [f] = v.findings
     assert (f.user, f.status, f.where) == ("HR-9", "existing", None)
     assert v.blocking == []
 
 
 def test_inactive_accounts_hold_nothing():
-    snap = snapshot(live("u9", "b@example.com", "HR-9", roles=["Agent", "Supervisor"], active=False))
+    snap = snapshot(
+        live("u9", "b@example.com", "HR-9", roles=["Agent", "Supervisor"], active=False)
+    )
     assert verdict(gov(SOD), desired(), snap).findings == []
 
 
@@ -118,7 +126,9 @@ def test_requires_only_and_limit():
 
 def test_an_exception_takes_its_holder_out_of_a_limit():
     adm = Rule("ADM-1", "few", "limit", subject=Subject("role", "Agent"), max=1)
-    d = desired(spec("E1", "a@example.com", roles=["Agent"]), spec("E2", "b@example.com", roles=["Agent"]))
+    d = desired(
+        spec("E1", "a@example.com", roles=["Agent"]), spec("E2", "b@example.com", roles=["Agent"])
+    )
     ex = Exemption("ADM-1", "E2", "break glass", dt.date(2027, 1, 31), "CISO")
     v = verdict(gov(adm, exceptions=(ex,)), d, snapshot())
     assert v.findings == []

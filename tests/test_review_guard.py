@@ -284,7 +284,8 @@ def test_a_role_added_by_hand_that_breaks_a_conflict_rule_is_refused_by_name():
         check_reviewed(tampered, d, snap, st, **kw)
     # The file's own verdict is not trusted: emptying it changes nothing.
     assert found == [
-        v for v in policy_violations(edited(tampered, governance=None), d, snap, st)
+        v
+        for v in policy_violations(edited(tampered, governance=None), d, snap, st)
         if "policy.rules" in v
     ]
     # An exception in the manifest (not in the file) is what allows it, until it ends.

@@ -86,9 +86,7 @@ def build_governance(
         where = rule_lines[i] if i < len(rule_lines) else ""
         if m.id in seen:
             problems.append(
-                Problem(
-                    where, "policy.rules.id", f"rule id {m.id!r} is also used at {seen[m.id]}"
-                )
+                Problem(where, "policy.rules.id", f"rule id {m.id!r} is also used at {seen[m.id]}")
             )
             continue
         seen[m.id] = where
