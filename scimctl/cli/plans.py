@@ -79,10 +79,18 @@ def plan(
         result = _make_plan(manifest, target, client, store, max_deprovision, targets)
     if redact_out:
         result = redact_plan(result)
-    if out:
+    # A plan breaking policy.rules is shown (the reviewer must see why) but not saved.
+    blocked = result.governance is not None and bool(result.governance.blocking)
+    if out and not blocked:
         result.save(out, key=key)
     # The same value that was saved, so `show` of the file prints these same bytes.
     click.echo(render(result, fmt, redact=redact, color=colour()), nl=False)
+    if blocked:
+        from scimctl.errors import PlanRefused
+        from scimctl.governance.render import blocking_message
+
+        unsaved = f"; {out} not saved" if out else ""
+        raise PlanRefused(blocking_message(result.governance) + unsaved)
     if out:
         click.echo(f"Saved the plan to {out}. Apply it with: scimctl apply {out}", err=True)
     if detailed_exitcode and (result.has_changes or result.warnings):

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scimctl import __version__
 from scimctl.errors import PlanFileError
+from scimctl.governance.report import GovernanceReport
 from scimctl.model import DEFAULT_REDACT
 from scimctl.plan import integrity
 
@@ -243,6 +244,8 @@ class Plan(PlanModel):
     # A targeted plan (``plan --target``) is partial: it holds only these resources and
     # what they need; apply recomputes with the same targets. Empty: the whole manifest.
     targets: list[str] = Field(default_factory=list)
+    # The manifest's policy.rules judged on what this plan leaves behind (None: no rules).
+    governance: GovernanceReport | None = None
 
     @property
     def partial(self) -> bool:
