@@ -14,7 +14,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from scimctl import __version__
 from scimctl.errors import PlanFileError
+from scimctl.governance.report import GovernanceReport
 from scimctl.model import DEFAULT_REDACT
 from scimctl.plan import integrity
 from scimctl.scim.ids import check_id
@@ -252,6 +254,8 @@ class Plan(PlanModel):
     # A targeted plan (``plan --target``) is partial: it holds only these resources and
     # what they need; apply recomputes with the same targets. Empty: the whole manifest.
     targets: list[str] = Field(default_factory=list)
+    # The manifest's policy.rules judged on what this plan leaves behind (None: no rules).
+    governance: GovernanceReport | None = None
 
     @property
     def partial(self) -> bool:
@@ -297,9 +301,14 @@ class Plan(PlanModel):
             raise PlanFileError(f"{path}: not a plan file (a JSON object was expected)")
         version = raw.get("format_version")
         if version != FORMAT_VERSION:
+            # Another scimctl may apply a plan only if it reads the same format: the
+            # message names both, so the operator knows which version to plan with.
+            made_by = raw.get("scimctl_version")
+            made_by = f"scimctl {made_by}" if isinstance(made_by, str) else "another scimctl"
             raise PlanFileError(
-                f"{path}: plan format_version {version!r} "
-                f"is not supported (expected {FORMAT_VERSION}); run plan again"
+                f"{path}: made by {made_by} in plan format {version!r}; this is scimctl "
+                f"{__version__}, which reads plan format {FORMAT_VERSION}: run plan again "
+                "with this version (or apply with the version that made the plan)"
             )
         integrity.verify(raw, key, source=str(path))
         body = {k: v for k, v in raw.items() if k not in integrity.SEAL_FIELDS}
