@@ -257,13 +257,30 @@ def apply(
     _report(applied.report)
     if applied.delivery is not None:
         show_delivery(applied.delivery)
+    if applied.report.not_deprovisioned:
+        raise Exit(NOT_DEPROVISIONED_EXIT)
     if not applied.report.ok:
         raise Exit(1)
+
+
+# apply's exit status when a deactivation or deletion did not go through: leavers who
+# still have access are a different emergency from an ordinary failed update.
+NOT_DEPROVISIONED_EXIT = 3
 
 
 def _report(report: Any) -> None:
     ok = sum(1 for r in report.results if r.outcome == "ok")
     m = report.metrics
+    left = report.not_deprovisioned
+    if left:
+        click.echo(
+            click.style("NOT DEPROVISIONED: ", fg="red", bold=True)
+            + f"{len(left)} leaver{'s' if len(left) != 1 else ''} still "
+            f"{'have' if len(left) != 1 else 'has'} access:",
+            err=True,
+        )
+        for r in left:
+            click.echo(f"  {r.node}: {r.error}", err=True)
     click.echo(
         f"Apply finished in {report.wall_seconds:.1f}s: {ok} of {len(report.results)} operations "
         f"succeeded ({int(m.get('requests_total', 0))} requests, "
