@@ -238,8 +238,8 @@ def test_what_an_adopted_account_held_comes_from_its_first_later_change():
     from scimctl.model import StateView
 
     ops = [
-        op(1, "2026-06-01T09:00:00Z", "adopt", "user", "E1", {"title": {"before": "x", "after": "y"}},
-           "a@example.com"),
+        op(1, "2026-06-01T09:00:00Z", "adopt", "user", "E1",
+           {"title": {"before": "x", "after": "y"}}, "a@example.com"),
         op(2, "2026-06-10T09:00:00Z", "update", "user", "E1",
            {"roles": {"before": ["Agent", "Employee"], "after": ["Employee"]}}, "a@example.com"),
         op(3, "2026-06-10T09:00:00Z", "remove_members", "group", "Sales",
