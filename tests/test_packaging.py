@@ -84,3 +84,14 @@ def test_the_suite_runs_the_installed_wheel(artefacts):
     )
     out = subprocess.run([SCIMCTL, "--version"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and scimctl.__version__ in out.stdout, out
+
+
+def test_shell_completion_as_documented():
+    """The README's completion line works with the installed command."""
+    env = {**os.environ, "_SCIMCTL_COMPLETE": "bash_source"}
+    script = subprocess.run([SCIMCTL], env=env, capture_output=True, text=True, timeout=60)
+    assert script.returncode == 0 and "_scimctl_completion()" in script.stdout
+    env = {**os.environ, "_SCIMCTL_COMPLETE": "bash_complete", "COMP_WORDS": "scimctl hist",
+           "COMP_CWORD": "1"}  # fmt: skip
+    words = subprocess.run([SCIMCTL], env=env, capture_output=True, text=True, timeout=60)
+    assert "plain,history" in words.stdout.splitlines()
