@@ -1,13 +1,13 @@
 """Running a plan: dependency order, bounded concurrency, journal, state, outbox.
 
 Each plan action becomes one node (a group's additions and removals share one
-node; they go out in separate PATCHes so that one cannot sink the other). A node runs when the nodes it
-depends on are finished: a group waits for the creates of its new members, a
-deactivation waits for the removal of the user's memberships (and then runs whatever
-their outcome: taking access away is never skipped, not even by the quarantine, and
-goes first among what is ready). Every node writes a
-journal row before it sends anything and, in one transaction, its result, the
-state change and the HRIS outbox event after. A crash at any moment therefore
+node; they go out in separate PATCHes so that one cannot sink the other). A node
+runs when the nodes it depends on are finished: a group waits for the creates of its
+new members, a deactivation waits for the removal of the user's memberships (and then
+runs whatever their outcome: taking access away is never skipped, not even by the
+quarantine, and goes first among what is ready). Every node writes a journal row
+before it sends anything and, in one transaction, its result, the state change and
+the HRIS outbox event after. A crash at any moment therefore
 leaves a database that the next plan reconciles: creates carry the externalId,
 so whatever was created is adopted, never created twice.
 """
