@@ -29,6 +29,7 @@ from scimctl.errors import ApiError, OperationFailed, OutcomeUnknown
 from scimctl.model import DeletedUser, LiveGroup, LiveUser, same
 from scimctl.plan.model import Action, Plan
 from scimctl.scim.client import PLATFORM_USERS
+from scimctl.scim.ids import id_problem, item_path, shown
 from scimctl.scim.mapping import members_patch, user_patch, user_to_scim
 from scimctl.scim.transport import RequestTrace
 from scimctl.state.interfaces import ExecutorStore
@@ -402,17 +403,17 @@ class Executor:
             return "POST", self.client.groups_path
         if action.resource == "group":
             group_id = action.live_id or self._created_id(action)
-            return "PATCH", f"{self.client.groups_path}/{group_id}"
+            return "PATCH", _path(self.client.groups_path, group_id)
         users = self.client.users_path
         if action.kind == "create":
             return "POST", users
         if action.kind == "restore":
-            return "PATCH", f"{PLATFORM_USERS}/{action.live_id}"
+            return "PATCH", _path(PLATFORM_USERS, action.live_id)
         if action.kind == "delete":
-            return "DELETE", f"{users}/{action.live_id}"
+            return "DELETE", _path(users, action.live_id)
         if action.kind in ("forget", "release") or not action.changes:
             return None, None
-        return "PATCH", f"{users}/{action.live_id}"
+        return "PATCH", _path(users, action.live_id)
 
     # -- users -------------------------------------------------------------------
     def _user(self, action: Action, count: RequestTrace, res: OpResult) -> Commit:
@@ -909,3 +910,11 @@ def live_id(action: Action) -> str:
     if action.live_id is None:
         raise OperationFailed(f"{action.id}: the plan gives no live id to write to")
     return action.live_id
+
+
+def _path(collection: str, value: str | None) -> str:
+    """The path a write to ``value`` goes to, as the journal records it; a bad id is
+    shown escaped (the write itself refuses it)."""
+    if value is not None and id_problem(value) is None:
+        return item_path(collection, value)
+    return f"{collection}/{shown(value)}"

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from scimctl import __version__
 from scimctl.errors import PlanFileError
 from scimctl.governance.report import GovernanceReport
 from scimctl.model import DEFAULT_REDACT
 from scimctl.plan import integrity
+from scimctl.scim.ids import check_id
 
 # 2: actions carry effects; the saved file carries a content digest (and maybe a
 # signature); the plan has review settings and warnings.
@@ -109,6 +110,15 @@ ALWAYS_REVIEW = frozenset(
 )
 
 
+def _live_id(value: str | None) -> str | None:
+    """A plan file names live ids that apply puts in URLs: the rule answers pass."""
+    return None if value is None else check_id(value, "the plan")
+
+
+# A live id: checked like every id from the service, so an edited plan cannot steer a write.
+LiveId = Annotated[str | None, AfterValidator(_live_id)]
+
+
 class PlanModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -120,7 +130,7 @@ class Change(PlanModel):
 
 class Member(PlanModel):
     key: str | None = None  # externalId when scimctl manages the user
-    id: str | None = None  # live id when the user exists already
+    id: LiveId = None  # live id when the user exists already
     userName: str | None = None
 
 
@@ -144,7 +154,7 @@ class Action(PlanModel):
     kind: ActionKind
     resource: Literal["user", "group"]
     key: str  # externalId for users, name for groups
-    live_id: str | None = None
+    live_id: LiveId = None
     version: str | None = None  # the live version (ETag) the plan saw
     userName: str | None = None
     changes: dict[str, Change] = Field(default_factory=dict)
@@ -172,7 +182,7 @@ class Action(PlanModel):
 
 
 class GroupMembers(PlanModel):
-    id: str | None = None  # None: the plan creates the group (create_group)
+    id: LiveId = None  # None: the plan creates the group (create_group)
     members: list[str]  # user keys
 
 
