@@ -1,11 +1,13 @@
 """Running a plan: dependency order, bounded concurrency, journal, state, outbox.
 
 Each plan action becomes one node (a group's additions and removals share one
-node so they go out as one versioned PATCH). A node runs when the nodes it
-depends on are finished: a group waits for the creates of its new members, a
-deactivation waits for the removal of the user's memberships. Every node writes a
-journal row before it sends anything and, in one transaction, its result, the
-state change and the HRIS outbox event after. A crash at any moment therefore
+node; they go out in separate PATCHes so that one cannot sink the other). A node
+runs when the nodes it depends on are finished: a group waits for the creates of its
+new members, a deactivation waits for the removal of the user's memberships (and then
+runs whatever their outcome: taking access away is never skipped, not even by the
+quarantine, and goes first among what is ready). Every node writes a journal row
+before it sends anything and, in one transaction, its result, the state change and
+the HRIS outbox event after. A crash at any moment therefore
 leaves a database that the next plan reconciles: creates carry the externalId,
 so whatever was created is adopted, never created twice.
 """
@@ -27,6 +29,7 @@ from scimctl.errors import ApiError, OperationFailed, OutcomeUnknown
 from scimctl.model import DeletedUser, LiveGroup, LiveUser, same
 from scimctl.plan.model import Action, Plan
 from scimctl.scim.client import PLATFORM_USERS
+from scimctl.scim.ids import id_problem, item_path, shown
 from scimctl.scim.mapping import members_patch, user_patch, user_to_scim
 from scimctl.scim.transport import RequestTrace
 from scimctl.state.interfaces import ExecutorStore
@@ -103,6 +106,8 @@ class ApplyReport:
     wall_seconds: float
     stopped_early: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    # How the run adapted to the service (a fallback taken), one line each.
+    learned: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> list[OpResult]:
@@ -111,6 +116,12 @@ class ApplyReport:
     @property
     def ok(self) -> bool:
         return not self.failed and self.stopped_early is None
+
+    @property
+    def not_deprovisioned(self) -> list[OpResult]:
+        """Deactivations and deletions that did not go through: leavers who still
+        have access, which the run must say before anything else."""
+        return [r for r in self.failed if any(_removes_access(a) for a in r.actions)]
 
 
 @dataclass
@@ -167,6 +178,20 @@ def build_graph(plan: Plan) -> dict[str, _Node]:
     return nodes
 
 
+def _removes_access(action: Action) -> bool:
+    if action.resource != "user":
+        return False
+    if action.kind in ("deactivate", "delete"):
+        return True
+    return any(e.kind in ("deactivation", "deletion") for e in action.effects)
+
+
+def takes_access_away(node: _Node) -> bool:
+    """Whether the node deactivates or deletes an account: the one kind of operation
+    that no ordering, quarantine or earlier failure may skip."""
+    return any(_removes_access(a) for a in node.actions)
+
+
 def temporary_password(length: int = 20) -> str:
     """Strong and policy-friendly: every character class at least once."""
     classes = [string.ascii_lowercase, string.ascii_uppercase, string.digits, "!#$%*+-=?@^_"]
@@ -202,6 +227,9 @@ class Executor:
         self.created: dict[str, str] = {}  # user key -> live id, for group nodes
         self.created_groups: dict[str, LiveGroup] = {}  # group name -> the group created
         self.member_chunk = MEMBER_CHUNK  # lowered for the rest of the run by a 413
+        # "filter" or "value": how member removals are sent (see _send_members).
+        self.member_removal = "filter"
+        self.learned: list[str] = []  # what the run learned about the service, once each
         self._lock = threading.Lock()
         self._known_ids = {a.key: a.live_id for a in plan.actions if a.resource == "user"}
         self._state_ids: dict[str, str] | None = None
@@ -211,7 +239,13 @@ class Executor:
         started = time.monotonic()
         nodes = build_graph(self.plan)
         waiting = {n: set(node.deps) for n, node in nodes.items() if node.deps}
-        ready = deque(sorted(n for n, node in nodes.items() if not node.deps))
+        # Taking access away goes first among what is ready.
+        ready = deque(
+            sorted(
+                (n for n, node in nodes.items() if not node.deps),
+                key=lambda n: (not takes_access_away(nodes[n]), n),
+            )
+        )
         outcome: dict[str, OpResult] = {}
         recent: deque[bool] = deque(maxlen=QUARANTINE_WINDOW)
         stopped: str | None = None
@@ -224,7 +258,10 @@ class Executor:
                 waiting[dep].discard(name)
                 if not waiting[dep]:
                     del waiting[dep]
-                    ready.append(dep)
+                    if takes_access_away(nodes[dep]):
+                        ready.appendleft(dep)
+                    else:
+                        ready.append(dep)
             self.progress(res, len(outcome), total)
 
         with ThreadPoolExecutor(self.parallelism, thread_name_prefix="apply") as pool:
@@ -234,8 +271,11 @@ class Executor:
                 while ready and len(running) < self.parallelism:
                     node = nodes[ready.popleft()]
                     blocked = self._blocked_by(node, outcome)
-                    if stopped or blocked:
-                        finish(node.name, self._skip(node, f"not run: {stopped or blocked}"))
+                    # A leaver loses access whatever else failed: a quarantine stops
+                    # everything but deprovisioning.
+                    halted = None if takes_access_away(node) else stopped
+                    if halted or blocked:
+                        finish(node.name, self._skip(node, f"not run: {halted or blocked}"))
                     else:
                         running[pool.submit(self._run_node, node)] = node.name
                 if not running:
@@ -256,13 +296,18 @@ class Executor:
                         )
                     finish(running.pop(fut), res)
         results = [outcome[n] for n in nodes]
-        return ApplyReport(self.run_id, results, time.monotonic() - started, stopped)
+        report = ApplyReport(self.run_id, results, time.monotonic() - started, stopped)
+        report.learned = list(self.learned)
+        return report
 
     @staticmethod
     def _blocked_by(node: _Node, outcome: dict[str, OpResult]) -> str | None:
         # Group nodes go ahead without members whose create failed, but not without
-        # the group itself; user nodes (deactivate after membership removal) do not
-        # run on a failed dependency.
+        # the group itself; a deprovisioning runs after the membership removals it
+        # waits for whatever their outcome (each failure is reported on its own);
+        # other user nodes do not run on a failed dependency.
+        if takes_access_away(node):
+            return None
         failed = sorted(d for d in node.deps if outcome[d].outcome != "ok")
         if node.name.startswith("group:"):
             failed = [d for d in failed if d.startswith("create_group:")]
@@ -281,7 +326,7 @@ class Executor:
     ) -> dict[str, Any]:  # fmt: skip
         """One journal row, with the attribute changes (or members) it carries.
 
-        A group's additions and removals go out as one PATCH, so they are one row,
+        A group's additions and removals are one node, so they are one row,
         named with the plan's words (``add_members``, ``remove_members`` or both).
         """
         action = node.actions[0]
@@ -358,17 +403,17 @@ class Executor:
             return "POST", self.client.groups_path
         if action.resource == "group":
             group_id = action.live_id or self._created_id(action)
-            return "PATCH", f"{self.client.groups_path}/{group_id}"
+            return "PATCH", _path(self.client.groups_path, group_id)
         users = self.client.users_path
         if action.kind == "create":
             return "POST", users
         if action.kind == "restore":
-            return "PATCH", f"{PLATFORM_USERS}/{action.live_id}"
+            return "PATCH", _path(PLATFORM_USERS, action.live_id)
         if action.kind == "delete":
-            return "DELETE", f"{users}/{action.live_id}"
+            return "DELETE", _path(users, action.live_id)
         if action.kind in ("forget", "release") or not action.changes:
             return None, None
-        return "PATCH", f"{users}/{action.live_id}"
+        return "PATCH", _path(users, action.live_id)
 
     # -- users -------------------------------------------------------------------
     def _user(self, action: Action, count: RequestTrace, res: OpResult) -> Commit:
@@ -728,27 +773,52 @@ class Executor:
         remove_ids: list[str],
         count: RequestTrace,
     ) -> None:
-        """Membership changes in PATCHes that fit the service's body limit.
+        """Additions, then removals, each in their own PATCHes: a refused removal cannot
+        sink the additions, nor the reverse. Both are tried; the first failure is
+        raised once both were."""
+        failure: ApiError | None = None
+        for op, ids in (("add", add_ids), ("remove", remove_ids)):
+            if not ids:
+                continue
+            try:
+                version = self._send_members(group_id, version, op, ids, count)
+            except ApiError as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+
+    def _send_members(
+        self, group_id: str, version: str | None, op: str, ids: list[str], count: RequestTrace
+    ) -> str | None:
+        """One kind of membership change in PATCHes that fit the service's body limit.
 
         Chunks are cut at ``MEMBER_BODY_BYTES`` and at most ``member_chunk`` members; a
         413 halves ``member_chunk`` for the rest of the run and resends that chunk in
-        halves. A version conflict is retried with the current version: additions and
-        removals are deltas that never undo another writer's change."""
-        pending = deque([("add", i) for i in add_ids] + [("remove", i) for i in remove_ids])
+        halves. A removal whose filter form is refused (400/501) is sent again in the
+        ``value`` form, and the run keeps that form for every group after (learned
+        once, noted in the report). A version conflict is retried with the current
+        version: additions and removals are deltas that never undo another writer's
+        change."""
+        pending = deque((op, i) for i in ids)
         conflicts = 0
         while pending:
             chunk = [pending.popleft() for _ in range(self._chunk_size(pending))]
-            add = [i for op, i in chunk if op == "add"]
-            remove = [i for op, i in chunk if op == "remove"]
+            add = [i for kind, i in chunk if kind == "add"]
+            remove = [i for kind, i in chunk if kind == "remove"]
+            removal = self.member_removal
             try:
                 version = self.client.patch_group(
-                    group_id, members_patch(add, remove), version, trace=count
+                    group_id, members_patch(add, remove, removal), version, trace=count
                 )
                 continue
             except ApiError as exc:
                 if exc.status == 413 and len(chunk) > 1:
                     with self._lock:
                         self.member_chunk = max(1, min(self.member_chunk, len(chunk) // 2))
+                    pending.extendleft(reversed(chunk))
+                    continue
+                if remove and removal == "filter" and _filter_form_refused(exc):
+                    self._learn_value_removal(exc)
                     pending.extendleft(reversed(chunk))
                     continue
                 if not exc.version_conflict:
@@ -760,6 +830,18 @@ class Executor:
                         raise
                     pending.extendleft(reversed(chunk))
                 version = live.version
+        return version
+
+    def _learn_value_removal(self, exc: ApiError) -> None:
+        with self._lock:
+            if self.member_removal == "value":
+                return
+            self.member_removal = "value"
+            self.learned.append(
+                f'the service refused member removal by filter (members[value eq "…"]): '
+                f"HTTP {exc.status}; removals were sent as "
+                '{"op": "remove", "path": "members", "value": [...]} for the rest of the run'
+            )
 
     def _chunk_size(self, pending: deque[tuple[str, str]]) -> int:
         """How many of ``pending``, from the front, go in the next PATCH (at least one)."""
@@ -772,6 +854,16 @@ class Executor:
                 break
             n += 1
         return max(1, n)
+
+
+# What a refusal of the filter form of a member removal looks like, as opposed to a
+# filter that matched nothing (noTarget) or a stale version: the service does not
+# take that form, and the value form is worth one try.
+_REFUSED_FORM = {None, "invalidPath", "invalidFilter", "invalidSyntax", "invalidValue"}
+
+
+def _filter_form_refused(exc: ApiError) -> bool:
+    return exc.status == 501 or (exc.status == 400 and exc.scim_type in _REFUSED_FORM)
 
 
 def _as_planned(action: Action, live: LiveUser) -> bool:
@@ -818,3 +910,11 @@ def live_id(action: Action) -> str:
     if action.live_id is None:
         raise OperationFailed(f"{action.id}: the plan gives no live id to write to")
     return action.live_id
+
+
+def _path(collection: str, value: str | None) -> str:
+    """The path a write to ``value`` goes to, as the journal records it; a bad id is
+    shown escaped (the write itself refuses it)."""
+    if value is not None and id_problem(value) is None:
+        return item_path(collection, value)
+    return f"{collection}/{shown(value)}"

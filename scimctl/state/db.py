@@ -22,7 +22,7 @@ from scimctl.state.url import normalize_state_url
 
 # The newest migration in scimctl/migrations/versions (a test keeps the two in step). Knowing
 # it lets an up-to-date database skip loading Alembic on every command.
-SCHEMA_HEAD = "0003"
+SCHEMA_HEAD = "0004"
 
 
 def migrations_config(connection: Connection | None = None) -> Any:
