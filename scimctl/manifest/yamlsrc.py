@@ -88,9 +88,9 @@ class _Loader(yaml.SafeLoader):
             if tag == _STR and node.__class__ is yaml.ScalarNode:
                 return node.value
             if tag == _MAP and node.__class__ is yaml.MappingNode:
-                return self.construct_mapping(node)  # type: ignore[arg-type]
+                return self.construct_mapping(node)
             if tag == _SEQ and node.__class__ is yaml.SequenceNode:
-                return self.construct_sequence(node)  # type: ignore[arg-type]
+                return self.construct_sequence(node)
         return self.construct_object(node, deep=True)
 
     def _deeper(self, node: yaml.Node) -> None:
@@ -169,7 +169,7 @@ if getattr(yaml, "__with_libyaml__", False):
         _limited = True
     if _limited:
 
-        class _CLoader(yaml.CSafeLoader):  # type: ignore[misc]
+        class _CLoader(yaml.CSafeLoader):
             """libyaml's parser and composer, with :class:`_Loader`'s constructor."""
 
             def __init__(self, stream: str) -> None:
