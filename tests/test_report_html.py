@@ -63,7 +63,7 @@ def test_hris_access_report_renders_in_chromium_and_matches_the_json(
     assert made.returncode == 0, made.stderr
     data = json.loads(ws.run("report", "access").stdout)
     summary = data["summary"]
-    assert summary["accounts"] > 200 and summary["violations"] > 0, json.dumps([data["rules"], summary["holders_per_role"]])
+    assert summary["accounts"] > 200 and summary["violations"] > 0, data["rules"]
     assert summary["exceptions"] == 1
 
     html = (ws.path / "report.html").read_text(encoding="utf-8")
