@@ -29,6 +29,7 @@ ActionKind = Literal[
     "rekey",
     "update",
     "reactivate",
+    "grants",
     "deactivate",
     "delete",
     "forget",
@@ -45,6 +46,7 @@ KIND_ORDER: tuple[str, ...] = (
     "rekey",  # a managed or live account moves to a new externalId (a rehire)
     "update",
     "reactivate",
+    "grants",  # role x division grants (Platform API), after the user's own write
     "create_group",  # before its members are added (the executor waits for it too)
     "add_members",
     "remove_members",
@@ -63,6 +65,8 @@ EffectKind = Literal[
     "reactivation",
     "role_granted",
     "role_removed",
+    "grant_added",
+    "grant_removed",
     "group_removal",
     "username_change",
     "rekey",
@@ -81,6 +85,8 @@ EFFECT_ORDER: tuple[str, ...] = (
     "privileged_role_granted",
     "role_granted",
     "role_removed",
+    "grant_removed",  # a role taken away in one division (Platform API grants)
+    "grant_added",  # a role granted in one division
     "group_removal",
     "username_change",
     "rekey",
@@ -97,6 +103,8 @@ ALWAYS_REVIEW = frozenset(
         "deactivation",
         "reactivation",
         "role_removed",
+        "grant_removed",
+        "grant_added",
         "group_removal",
         "username_change",
         "rekey",
