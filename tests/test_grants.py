@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
 from conftest import BASE_SEED, Running, Workspace, user
 
 SEED: dict[str, Any] = {**BASE_SEED, "divisions": ["Sales", "Support"]}
