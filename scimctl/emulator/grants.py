@@ -54,6 +54,9 @@ class Grants:
         self.d = directory
         self.direct: dict[str, set[Pair]] = {}
         self.made_at: dict[tuple[str, Pair], str] = {}
+        # Listings page through the same role many times: keep it until anything changes.
+        self._listed: dict[str, tuple[int, list[dict[str, Any]]]] = {}
+        self.revision = 0  # moves on every change of any subject's grants
 
     # -- SCIM roles <-> grants -------------------------------------------------
     def _role_ids(self) -> dict[str, str]:
@@ -74,7 +77,9 @@ class Grants:
         for rid in sorted(wanted - have):
             keep.add((rid, home))
             self.made_at[(res.id, (rid, home))] = _now()
-        self.direct[res.id] = keep
+        if keep != held:
+            self.direct[res.id] = keep
+            self.revision += 1
 
     def roles_of(self, user_id: str) -> list[dict[str, str]]:
         names = {
@@ -83,7 +88,8 @@ class Grants:
         return [{"value": n} for n in sorted(names)]
 
     def drop(self, subject_id: str) -> None:
-        self.direct.pop(subject_id, None)
+        if self.direct.pop(subject_id, None):
+            self.revision += 1
 
     # -- reads -------------------------------------------------------------------
     def inherited(self, user_id: str) -> list[tuple[str, Pair]]:
@@ -142,6 +148,15 @@ class Grants:
 
     def role_subjects(self, role_id: str) -> list[dict[str, Any]]:
         """``SubjectDivisionGrants`` of one role: each subject and its divisions."""
+        stamp = self.revision
+        cached = self._listed.get(role_id)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        out = self._role_subjects(role_id)
+        self._listed[role_id] = (stamp, out)
+        return out
+
+    def _role_subjects(self, role_id: str) -> list[dict[str, Any]]:
         out = []
         for sid in sorted(self.direct):
             divisions = sorted(d for r, d in self.direct[sid] if r == role_id)
@@ -203,6 +218,7 @@ class Grants:
     def change(self, subject_id: str, subject_type: str, body: Any, how: str) -> None:
         user = self._subject(subject_id, subject_type)
         pairs = self._pairs(body)
+        self.revision += 1
         held = self.direct.setdefault(subject_id, set())
         if how == "remove":
             inherited = {p: gid for gid, p in self.inherited(subject_id)} if user else {}
