@@ -27,7 +27,7 @@ TEST_WORKERS ?= 2
 # compileall first: the tests start the CLI some hundreds of times, and where
 # PYTHONDONTWRITEBYTECODE is set each start would compile scimctl from source again.
 test: $(STAMP)
-	@$(BIN)/python -m compileall -q scimctl migrations >/dev/null
+	@$(BIN)/python -m compileall -q scimctl >/dev/null
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 WORKFLOWS = $(shell find examples .github -path '*/.github/workflows/*.y*ml' 2>/dev/null)

@@ -36,8 +36,19 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--busy", type=int, default=os.cpu_count() or 2, help="busy processes")
     parser.add_argument("--max-minutes", type=float, default=60.0)
+    parser.add_argument(
+        "--collect-only", action="store_true", help="only check that the soaked tests exist"
+    )
     args = parser.parse_args()
     root = Path(__file__).resolve().parent.parent
+    if args.collect_only:
+        found = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--collect-only",
+             *TESTS],
+            cwd=root, capture_output=True, text=True,
+        )  # fmt: skip
+        print(found.stdout.strip().splitlines()[-1] if found.stdout.strip() else found.stderr)
+        return found.returncode
     stop_at = time.monotonic() + args.max_minutes * 60
     spinners = [
         multiprocessing.Process(target=_spin, args=(stop_at,), daemon=True)

@@ -18,6 +18,7 @@ from scimctl.apply.guard import target_document
 from scimctl.config import Target, environment, resolve_target
 from scimctl.drift import DriftReport, compute_drift
 from scimctl.errors import ConfigError, InputError, NotFound, StateError
+from scimctl.governance.evaluate import evaluate_plan
 from scimctl.hris import Delivery, Webhook, deliver, password_sender
 from scimctl.importer import ImportOptions, ImportResult, build_manifest
 from scimctl.manifest import Manifest
@@ -80,6 +81,9 @@ def plan(
         warnings = new_state_warnings(manifest.desired, snapshot, state)
         if warnings:
             result = result.model_copy(update={"warnings": [*result.warnings, *warnings]})
+        verdict = evaluate_plan(result, manifest.desired, snapshot, state)
+        if verdict is not None:
+            result = result.model_copy(update={"governance": verdict})
     except BaseException as exc:
         store.finish_run(run_id, "error", error=str(exc) or exc.__class__.__name__)
         raise

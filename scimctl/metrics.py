@@ -101,7 +101,16 @@ class StateCollector:
             SummaryMetricFamily,
         )
 
+        from scimctl import __commit__, __version__
+
         data = self.store.metric_aggregates(self.workspace, BUCKETS, [*COUNTERS, "wall_seconds"])
+        build = GaugeMetricFamily(
+            "scimctl_build_info",
+            "The scimctl that wrote these series (each run's own is in `scimctl history`).",
+            labels=["version", "commit"],
+        )
+        build.add_metric([__version__, __commit__], 1)
+        yield build
         runs = CounterMetricFamily(
             "scimctl_runs", "Plan and apply runs, by how they ended.",
             labels=["workspace", "kind", "outcome"],

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from scimctl.governance.rules import Governance
 
 from scimctl.grants import GrantRef, RoleScope
 
@@ -108,6 +111,8 @@ class Desired:
     # Accounts scimctl must never touch (externalIds or userNames): not desired, not
     # deprovisioned, and released from state if it manages them.
     exclude: frozenset[str] = frozenset()
+    # policy.rules and policy.exceptions (None: the manifest has neither).
+    governance: Governance | None = None
 
 
 @dataclass(frozen=True)

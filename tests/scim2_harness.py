@@ -57,6 +57,9 @@ class Front:
         self.lose_replies: list[str] = []
         self.lost = 0
         self.statuses: list[tuple[str, int]] = []
+        # "METHOD /path" (below the SCIM root) -> a status answered without asking
+        # the server: a write the service refuses every time.
+        self.refuse: dict[str, int] = {}
         self.lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -70,6 +73,11 @@ class Front:
             if not path.startswith(GENESYS_PREFIX):
                 return _json(start_response, "404 Not Found", {"message": "not found"})
             environ = {**environ, "PATH_INFO": path[len(GENESYS_PREFIX) :] or "/"}
+        refused = self.refuse.get(f"{method} {environ['PATH_INFO'].split('/v2', 1)[-1]}")
+        if refused:
+            with self.lock:
+                self.statuses.append((method, refused))
+            return _json(start_response, f"{refused} Refused", {"status": str(refused)})
         captured: dict[str, Any] = {}
 
         def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:

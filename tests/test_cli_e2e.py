@@ -349,4 +349,4 @@ def test_apply_refuses_a_plan_for_a_changed_manifest(workspace):
     broken = ws.path / "broken.json"
     broken.write_text('{"format_version": 99}')
     bad = ws.run("show", str(broken))
-    assert bad.returncode == 1 and "format_version 99 is not supported" in bad.stderr
+    assert bad.returncode == 1 and "in plan format 99; this is scimctl" in bad.stderr

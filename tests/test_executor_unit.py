@@ -29,7 +29,7 @@ from scimctl.apply.executor import (
     Executor,
     build_graph,
 )
-from scimctl.errors import LockError, StaleState
+from scimctl.errors import ApiError, LockError, StaleState
 from scimctl.plan.model import Plan
 from scimctl.scim.client import ScimClient
 from scimctl.state import Store
@@ -248,6 +248,50 @@ def test_quarantine_lets_a_minority_of_failures_run_on():
     report, _ = run(plan_of(*(create(k) for k in keys)), d, parallelism=1)
     assert report.stopped_early is None
     assert list(outcomes(report).values()).count("ok") == 20
+
+
+# -- leavers ---------------------------------------------------------------------------
+def test_a_leaver_is_deactivated_when_the_removal_of_a_membership_failed():
+    d = FakeDirectory()
+    leaver = d.add_user("E9", "e9@example.com")
+    sales = d.add_group("Sales", (leaver.id,))
+    d.fail("patch_group", sales.id, ApiError("Not Implemented", status=501))
+    report, store = run(plan_of(remove_members(sales, leaver), deactivate(leaver)), d)
+    # The group's failure is its own; taking access away went ahead after it.
+    assert outcomes(report) == {"group:Sales": "failed", "deactivate:user:E9": "ok"}
+    assert d.users[leaver.id].attrs["active"] is False
+    assert [m for m, _ in d.calls] == ["patch_group", "patch_user"]
+    assert not report.not_deprovisioned and not report.ok
+    assert "E9" in store.state("unit").users
+
+
+def test_the_quarantine_stops_everything_but_deprovisioning():
+    d = FakeDirectory()
+    leavers = [d.add_user(f"L{i}", f"l{i}@example.com") for i in range(3)]
+    sales = d.add_group("Sales", tuple(u.id for u in leavers))
+    keys = [f"E{i:02}" for i in range(20)]
+    for key in keys:
+        d.fail("create_user", key)
+    plan = plan_of(
+        *(create(k) for k in keys),
+        remove_members(sales, *leavers),
+        *(deactivate(u) for u in leavers),
+    )
+    report, _ = run(plan, d, parallelism=1)
+    assert report.stopped_early
+    result = outcomes(report)
+    assert [result[f"deactivate:user:L{i}"] for i in range(3)] == ["ok"] * 3
+    assert all(d.users[u.id].attrs["active"] is False for u in leavers)
+    assert "skipped" in result.values()  # the quarantine did stop the rest
+
+
+def test_a_deactivation_that_fails_is_reported_as_access_not_taken_away():
+    d = FakeDirectory()
+    leaver, fine = d.add_user("E9", "e9@example.com"), d.add_user("E8", "e8@example.com")
+    d.fail("patch_user", leaver.id, ApiError("Not Implemented", status=501))
+    report, _ = run(plan_of(deactivate(leaver), deactivate(fine)), d)
+    assert [r.node for r in report.not_deprovisioned] == ["deactivate:user:E9"]
+    assert "Not Implemented" in (report.not_deprovisioned[0].error or "")
 
 
 # -- journal and state ----------------------------------------------------------------

@@ -126,3 +126,23 @@ def test_an_opted_in_group_is_created_with_its_members_in_one_apply(scim2, tmp_p
     converged(ws)
     assert len(groups_named(server, "Night shift")) == 1
     assert server.members("Night shift") == {"E2"}
+
+
+def test_a_deactivation_the_service_refuses_is_said_first_and_exits_3(scim2, tmp_path, sqlite_url):
+    server = scim2()
+    ws = scim_workspace(tmp_path, server, sqlite_url)
+    ws.write_manifest(manifest(people()))
+    apply_once(ws)
+    leaver = server.users()["E3"]["id"]
+    server.front.refuse[f"PATCH /Users/{leaver}"] = 403
+    ws.write_manifest(manifest(people(with_e3=False)))
+    result = ws.run("apply", "--auto-approve")
+    assert result.returncode == 3, result.stdout + result.stderr
+    # After the progress lines, the report starts with it, before any other failure.
+    report = [ln for ln in result.stderr.splitlines() if not ln.startswith(("Read ", "Apply"))]
+    assert report[0] == "NOT DEPROVISIONED: 1 leaver still has access:", result.stderr
+    assert report[1].startswith("  deactivate:user:E3: PATCH /Users/")
+    assert server.users()["E3"]["active"] is True
+    # The membership removal it waited for is done, and reported apart from it.
+    assert server.members("Support Tier1") == {"E1"}
+    assert "PATCH /Users/" in result.stderr and "403" in result.stderr

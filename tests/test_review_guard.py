@@ -255,3 +255,44 @@ def test_check_reviewed_returns_the_recomputed_plan_or_names_everything():
     assert text.startswith("refusing to apply plan.json")
     assert "delete user HR-9 (live id u9): the account is not one scimctl manages" in text
     assert "- delete:user:HR-9 (live id u9): in the plan file, but would not run now" in text
+
+
+def test_a_role_added_by_hand_that_breaks_a_conflict_rule_is_refused_by_name():
+    import datetime as dt
+    from dataclasses import replace
+
+    from scimctl.governance.rules import Exemption, Governance, Grant, Rule
+
+    sod = Rule("SOD-1", "no agent supervises", "conflict",
+               grants=(Grant("Agent"), Grant("Master Admin")))  # fmt: skip
+    d, snap, st = managed_pair()
+    d = replace(d, governance=Governance((sod,), (), dt.date(2026, 12, 5)))
+    snap = replace(snap, users=(replace(snap.users[0], attrs={**snap.users[0].attrs,
+                                                            "roles": ["Employee", "Agent"]}),
+                                *snap.users[1:]))  # fmt: skip
+    d = replace(d, users={**d.users, "E1": replace(d.users["E1"], attrs={
+        **d.users["E1"].attrs, "roles": ["Employee", "Agent"]})})  # fmt: skip
+    p = edited(plan(d, snap, st), workspace=TARGET.workspace, target=target_document(TARGET))
+    assert policy_violations(p, d, snap, st) == []  # the reviewed plan keeps to the rule
+    doc = p.actions[0].model_dump(mode="json")
+    doc["changes"]["roles"] = {"before": ["Agent", "Employee"], "after": ["Agent", "Master Admin"]}
+    tampered = with_actions(p, [doc])
+    found = [v for v in policy_violations(tampered, d, snap, st) if "policy.rules" in v]
+    assert found == ["policy.rules SOD-1: user E1 holds Agent and Master Admin"]
+    kw = {"target": TARGET, "manifest_digest": "sha256:0"}
+    with pytest.raises(PlanNotReviewed, match="policy.rules SOD-1: user E1 holds Agent"):
+        check_reviewed(tampered, d, snap, st, **kw)
+    # The file's own verdict is not trusted: emptying it changes nothing.
+    assert found == [
+        v
+        for v in policy_violations(edited(tampered, governance=None), d, snap, st)
+        if "policy.rules" in v
+    ]
+    # An exception in the manifest (not in the file) is what allows it, until it ends.
+    ex = Exemption("SOD-1", "E1", "cover", dt.date(2026, 12, 10), "CFO")
+    excepted = replace(d, governance=Governance((sod,), (ex,), dt.date(2026, 12, 5)))
+    assert [v for v in policy_violations(tampered, excepted, snap, st) if "policy.rules" in v] == []
+    later = replace(d, governance=Governance((sod,), (ex,), dt.date(2026, 12, 11)))
+    assert [v for v in policy_violations(tampered, later, snap, st) if "policy.rules" in v] == [
+        "policy.rules SOD-1: user E1 holds Agent and Master Admin; the exception ended 2026-12-10"
+    ]

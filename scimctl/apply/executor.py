@@ -3,7 +3,9 @@
 Each plan action becomes one node (a group's additions and removals share one
 node so they go out as one versioned PATCH). A node runs when the nodes it
 depends on are finished: a group waits for the creates of its new members, a
-deactivation waits for the removal of the user's memberships. Every node writes a
+deactivation waits for the removal of the user's memberships (and then runs whatever
+their outcome: taking access away is never skipped, not even by the quarantine, and
+goes first among what is ready). Every node writes a
 journal row before it sends anything and, in one transaction, its result, the
 state change and the HRIS outbox event after. A crash at any moment therefore
 leaves a database that the next plan reconciles: creates carry the externalId,
@@ -28,6 +30,7 @@ from scimctl.errors import ApiError, OperationFailed, OutcomeUnknown
 from scimctl.model import DeletedUser, LiveGroup, LiveUser, same
 from scimctl.plan.model import Action, Plan
 from scimctl.scim.client import PLATFORM_USERS
+from scimctl.scim.ids import id_problem, item_path, shown
 from scimctl.scim.mapping import members_patch, user_patch, user_to_scim
 from scimctl.scim.platform_grants import SUBJECTS
 from scimctl.scim.transport import RequestTrace
@@ -114,6 +117,12 @@ class ApplyReport:
     def ok(self) -> bool:
         return not self.failed and self.stopped_early is None
 
+    @property
+    def not_deprovisioned(self) -> list[OpResult]:
+        """Deactivations and deletions that did not go through: leavers who still
+        have access, which the run must say before anything else."""
+        return [r for r in self.failed if any(_removes_access(a) for a in r.actions)]
+
 
 @dataclass
 class _Node:
@@ -178,6 +187,20 @@ def build_graph(plan: Plan) -> dict[str, _Node]:
     return nodes
 
 
+def _removes_access(action: Action) -> bool:
+    if action.resource != "user":
+        return False
+    if action.kind in ("deactivate", "delete"):
+        return True
+    return any(e.kind in ("deactivation", "deletion") for e in action.effects)
+
+
+def takes_access_away(node: _Node) -> bool:
+    """Whether the node deactivates or deletes an account: the one kind of operation
+    that no ordering, quarantine or earlier failure may skip."""
+    return any(_removes_access(a) for a in node.actions)
+
+
 def temporary_password(length: int = 20) -> str:
     """Strong and policy-friendly: every character class at least once."""
     classes = [string.ascii_lowercase, string.ascii_uppercase, string.digits, "!#$%*+-=?@^_"]
@@ -222,7 +245,13 @@ class Executor:
         started = time.monotonic()
         nodes = build_graph(self.plan)
         waiting = {n: set(node.deps) for n, node in nodes.items() if node.deps}
-        ready = deque(sorted(n for n, node in nodes.items() if not node.deps))
+        # Taking access away goes first among what is ready.
+        ready = deque(
+            sorted(
+                (n for n, node in nodes.items() if not node.deps),
+                key=lambda n: (not takes_access_away(nodes[n]), n),
+            )
+        )
         outcome: dict[str, OpResult] = {}
         recent: deque[bool] = deque(maxlen=QUARANTINE_WINDOW)
         stopped: str | None = None
@@ -235,7 +264,10 @@ class Executor:
                 waiting[dep].discard(name)
                 if not waiting[dep]:
                     del waiting[dep]
-                    ready.append(dep)
+                    if takes_access_away(nodes[dep]):
+                        ready.appendleft(dep)
+                    else:
+                        ready.append(dep)
             self.progress(res, len(outcome), total)
 
         with ThreadPoolExecutor(self.parallelism, thread_name_prefix="apply") as pool:
@@ -245,8 +277,11 @@ class Executor:
                 while ready and len(running) < self.parallelism:
                     node = nodes[ready.popleft()]
                     blocked = self._blocked_by(node, outcome)
-                    if stopped or blocked:
-                        finish(node.name, self._skip(node, f"not run: {stopped or blocked}"))
+                    # A leaver loses access whatever else failed: a quarantine stops
+                    # everything but deprovisioning.
+                    halted = None if takes_access_away(node) else stopped
+                    if halted or blocked:
+                        finish(node.name, self._skip(node, f"not run: {halted or blocked}"))
                     else:
                         running[pool.submit(self._run_node, node)] = node.name
                 if not running:
@@ -272,8 +307,11 @@ class Executor:
     @staticmethod
     def _blocked_by(node: _Node, outcome: dict[str, OpResult]) -> str | None:
         # Group nodes go ahead without members whose create failed, but not without
-        # the group itself; user nodes (deactivate after membership removal) do not
-        # run on a failed dependency.
+        # the group itself; a deprovisioning runs after the membership removals it
+        # waits for whatever their outcome (each failure is reported on its own);
+        # other user nodes do not run on a failed dependency.
+        if takes_access_away(node):
+            return None
         failed = sorted(d for d in node.deps if outcome[d].outcome != "ok")
         if node.name.startswith("group:"):
             failed = [d for d in failed if d.startswith("create_group:")]
@@ -369,19 +407,19 @@ class Executor:
             return "POST", self.client.groups_path
         if action.resource == "group":
             group_id = action.live_id or self._created_id(action)
-            return "PATCH", f"{self.client.groups_path}/{group_id}"
+            return "PATCH", _path(self.client.groups_path, group_id)
         users = self.client.users_path
         if action.kind == "create":
             return "POST", users
         if action.kind == "restore":
-            return "PATCH", f"{PLATFORM_USERS}/{action.live_id}"
+            return "PATCH", _path(PLATFORM_USERS, action.live_id)
         if action.kind == "delete":
-            return "DELETE", f"{users}/{action.live_id}"
+            return "DELETE", _path(users, action.live_id)
         if action.kind in ("forget", "release") or not action.changes:
             return None, None
         if action.kind == "grants":
-            return "POST", f"{SUBJECTS}/{action.live_id or self._created_id(action)}/bulk*"
-        return "PATCH", f"{users}/{action.live_id}"
+            return "POST", _path(SUBJECTS, action.live_id or self._created_id(action)) + "/bulk*"
+        return "PATCH", _path(users, action.live_id)
 
     # -- users -------------------------------------------------------------------
     def _user(self, action: Action, count: RequestTrace, res: OpResult) -> Commit:
@@ -837,3 +875,11 @@ def live_id(action: Action) -> str:
     if action.live_id is None:
         raise OperationFailed(f"{action.id}: the plan gives no live id to write to")
     return action.live_id
+
+
+def _path(collection: str, value: str | None) -> str:
+    """The path a write to ``value`` goes to, as the journal records it; a bad id is
+    shown escaped (the write itself refuses it)."""
+    if value is not None and id_problem(value) is None:
+        return item_path(collection, value)
+    return f"{collection}/{shown(value)}"

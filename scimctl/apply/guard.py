@@ -16,6 +16,7 @@ from typing import Any
 
 from scimctl.config import Target
 from scimctl.errors import PlanNotReviewed, PlanRefused
+from scimctl.governance.evaluate import evaluate_plan
 from scimctl.model import Desired, Snapshot, StateView
 from scimctl.plan.compare import compare_plans
 from scimctl.plan.diff import compute_plan, deprovision_limit
@@ -60,6 +61,7 @@ def policy_violations(
             out += _group_rules(a, where, desired, groups, owner, adopted)
         if snapshot.roles_known:  # a generic SCIM service has no catalogue (as plan's checks)
             out += _role_rules(a, where, roles, policy.deny_permissions)
+    out += _rule_violations(plan, desired, snapshot, state)
     count = sum(1 for a in plan.actions if _deprovisions(a))
     if max_deprovision is not None:
         limit, source = max_deprovision, "--max-deprovision"
@@ -160,6 +162,22 @@ def _group_rules(
         "(the group is not authoritative)"
         for m in a.members
         if m.id not in owner and m.id not in adopted
+    ]
+
+
+def _rule_violations(
+    plan: Plan, desired: Desired, snapshot: Snapshot, state: StateView
+) -> list[str]:
+    """policy.rules judged on what the file's actions would leave behind: a role added
+    to a saved plan by hand is named here, whatever the file's own verdict says."""
+    verdict = evaluate_plan(plan, desired, snapshot, state)
+    if verdict is None:
+        return []
+    return [
+        f"policy.rules {f.rule}: user {f.user} {f.detail}"
+        + (f" ({f.where})" if f.where else "")
+        + (f"; the exception ended {f.expired}" if f.expired else "")
+        for f in verdict.blocking
     ]
 
 

@@ -130,6 +130,7 @@ def apply_plan(
         "operations": len(report.results),
         "failed": sum(1 for r in report.results if r.outcome == "failed"),
         "skipped": sum(1 for r in report.results if r.outcome == "skipped"),
+        "not_deprovisioned": len(report.not_deprovisioned),
         "plan": plan.summary.counts,
         "verification_requests": verification_requests,
     }

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from scimctl import __version__
+from scimctl import version_text
 from scimctl.config import Target, load_credentials, state_url
 from scimctl.errors import InputError, ScimctlError
 
@@ -198,7 +198,7 @@ redact_option = click.option(
 
 
 @click.group(cls=Boundary, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="scimctl")
+@click.version_option(version_text(), prog_name="scimctl", message="%(prog)s %(version)s")
 @click.option(
     "--debug", is_flag=True, envvar="SCIMCTL_DEBUG",
     help="Show the cause of errors and log requests (SCIMCTL_DEBUG=1).",

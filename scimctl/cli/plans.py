@@ -79,10 +79,18 @@ def plan(
         result = _make_plan(manifest, target, client, store, max_deprovision, targets)
     if redact_out:
         result = redact_plan(result)
-    if out:
+    # A plan breaking policy.rules is shown (the reviewer must see why) but not saved.
+    blocked = result.governance is not None and bool(result.governance.blocking)
+    if out and not blocked:
         result.save(out, key=key)
     # The same value that was saved, so `show` of the file prints these same bytes.
     click.echo(render(result, fmt, redact=redact, color=colour()), nl=False)
+    if blocked:
+        from scimctl.errors import PlanRefused
+        from scimctl.governance.render import blocking_message
+
+        unsaved = f"; {out} not saved" if out else ""
+        raise PlanRefused(blocking_message(result.governance) + unsaved)
     if out:
         click.echo(f"Saved the plan to {out}. Apply it with: scimctl apply {out}", err=True)
     if detailed_exitcode and (result.has_changes or result.warnings):
@@ -249,13 +257,30 @@ def apply(
     _report(applied.report)
     if applied.delivery is not None:
         show_delivery(applied.delivery)
+    if applied.report.not_deprovisioned:
+        raise Exit(NOT_DEPROVISIONED_EXIT)
     if not applied.report.ok:
         raise Exit(1)
+
+
+# apply's exit status when a deactivation or deletion did not go through: leavers who
+# still have access are a different emergency from an ordinary failed update.
+NOT_DEPROVISIONED_EXIT = 3
 
 
 def _report(report: Any) -> None:
     ok = sum(1 for r in report.results if r.outcome == "ok")
     m = report.metrics
+    left = report.not_deprovisioned
+    if left:
+        click.echo(
+            click.style("NOT DEPROVISIONED: ", fg="red", bold=True)
+            + f"{len(left)} leaver{'s' if len(left) != 1 else ''} still "
+            f"{'have' if len(left) != 1 else 'has'} access:",
+            err=True,
+        )
+        for r in left:
+            click.echo(f"  {r.node}: {r.error}", err=True)
     click.echo(
         f"Apply finished in {report.wall_seconds:.1f}s: {ok} of {len(report.results)} operations "
         f"succeeded ({int(m.get('requests_total', 0))} requests, "

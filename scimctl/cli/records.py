@@ -152,6 +152,8 @@ def history_show(run_id: str, redact: bool, fmt: str, state: str | None) -> None
     if ci:
         click.echo("  " + ", ".join(f"{k} {v}" for k, v in sorted(ci.items())))
     click.echo(f"  manifest {run['manifest_digest']}, plan {run['plan_digest']}")
+    version = run.get("scimctl_version") or "not recorded (a run from before migration 0004)"
+    click.echo(f"  scimctl {version}")
     if run["operations"]:
         _operations_table(run["operations"], with_run=False)
         return
@@ -230,7 +232,7 @@ def metrics(
                 "run_id": r["id"], "workspace": r["workspace"], "kind": r["kind"],
                 "outcome": r["outcome"], "started_at": iso(r["started_at"]),
                 "finished_at": iso(r["finished_at"]) if r["finished_at"] else None,
-                "error": r["error"], "metrics": m,
+                "error": r["error"], "scimctl_version": r.get("scimctl_version"), "metrics": m,
             }
             for r, m in data
         ]  # fmt: skip
@@ -242,7 +244,11 @@ def metrics(
     from scimctl.output import table
 
     for r, m in data:
-        title = f"Run {r['id']} ({r['kind']}, {r['outcome']}, {iso(r['started_at'])})"
+        version = r.get("scimctl_version") or "unknown"
+        title = (
+            f"Run {r['id']} ({r['kind']}, {r['outcome']}, {iso(r['started_at'])}, "
+            f"scimctl {version})"
+        )
         if not m:
             click.echo(f"{title}: no operations ran" + (f": {r['error']}" if r["error"] else "."))
             continue

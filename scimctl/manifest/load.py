@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from scimctl.grants import RoleScope
 from scimctl.manifest import yamlsrc
 from scimctl.manifest.checks import check_records
+from scimctl.manifest.governance import build_governance
 from scimctl.manifest.models import (
     DefaultsModel,
     GroupModel,
@@ -102,6 +103,8 @@ def load_manifest(
         # Plans show the URL; any credential in it stays in the manifest.
         hris_webhook=mask_url(hris.webhook_url) if hris else None,
     )
+    rule_lines, exception_lines = sections.get("policy.lines", (([], []), ""))[0]
+    governance = build_governance(policy_model, rule_lines, exception_lines, as_of, problems)
     if policy.password == "generate" and hris is None:
         where = sections["policy"][1]
         problems.append(
@@ -143,6 +146,7 @@ def load_manifest(
         },
         policy=policy,
         exclude=frozenset(e for e, _ in exclude),
+        governance=governance,
     )
     return Manifest(
         files=tuple(str(p) for p in paths),
@@ -239,6 +243,12 @@ def _load_file(
         value = validate(model, data[name], (name,))
         if value is not None:
             sections[name] = (value, where((name,)))
+        if name == "policy" and value is not None:
+            lines = tuple(
+                [where(("policy", part, i)) for i in range(len(getattr(value, part)))]
+                for part in ("rules", "exceptions")
+            )
+            sections["policy.lines"] = (lines, "")
     records: tuple[tuple[str, type[Any], list[Any]], ...] = (
         ("users", UserModel, users),
         ("groups", GroupModel, groups),
@@ -400,5 +410,7 @@ def digest(desired: Desired, target: TargetModel) -> str:
         doc["scopes"] = scopes
     if desired.exclude:  # only then, so digests of manifests without it do not move
         doc["exclude"] = sorted(desired.exclude)
+    if desired.governance is not None:  # likewise: rules and exceptions, never the day
+        doc["governance"] = desired.governance.doc()
     raw = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=list)
     return "sha256:" + hashlib.sha256(raw.encode()).hexdigest()

@@ -115,6 +115,108 @@ class TargetModel(Clean):
     token_url: str | None = None
 
 
+Scalar = str | int | float
+Values = Annotated[list[Scalar], Field(min_length=1)] | Scalar
+
+
+class GrantModel(Clean):
+    """A role in a conflict rule, optionally in one division (role x division grants)."""
+
+    role: str = Field(min_length=1)
+    division: str | None = None
+
+
+class SubjectModel(Clean):
+    """``{role: NAME}`` or ``{group: NAME}``: whom a rule is about."""
+
+    role: str | None = Field(None, min_length=1)
+    group: str | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _one(self) -> SubjectModel:
+        if (self.role is None) == (self.group is None):
+            raise ValueError("give exactly one of role or group")
+        return self
+
+
+class RuleModel(Clean):
+    """One ``policy.rules`` entry; its kind is the key it has (conflict, require, max, only)."""
+
+    id: str = Field(min_length=1, max_length=64)
+    description: str = Field(min_length=1)
+    conflict: Annotated[list[str | GrantModel], Field(min_length=2)] | None = None
+    when: SubjectModel | None = None
+    require: dict[str, Values] | None = None
+    role: str | None = Field(None, min_length=1)
+    group: str | None = Field(None, min_length=1)
+    max: int | None = Field(None, ge=0)
+    only: dict[str, Values] | None = None
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id(cls, v: object) -> object:
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+    @field_validator("require", "only")
+    @classmethod
+    def _conditions(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        if v is not None and not v:
+            raise ValueError("needs at least one condition")
+        for key, val in (v or {}).items():
+            if key in ("attribute", "role", "group") and not isinstance(val, str | list):
+                raise ValueError(f"{key}: give a name or a list of names")
+        return v
+
+    @model_validator(mode="after")
+    def _kind(self) -> RuleModel:
+        kinds = [
+            k for k, on in (
+                ("conflict", self.conflict is not None),
+                ("requires", self.when is not None or self.require is not None),
+                ("limit", self.max is not None),
+                ("only", self.only is not None),
+            ) if on
+        ]  # fmt: skip
+        if len(kinds) != 1:
+            raise ValueError(
+                "give exactly one kind: conflict: [roles], when: + require:, "
+                "role:/group: + max:, or role: + only:"
+                + (f" (found {', '.join(kinds)})" if kinds else "")
+            )
+        kind = kinds[0]
+        if kind == "requires" and (self.when is None or self.require is None):
+            raise ValueError("a requires rule needs both when: and require:")
+        subject = self.role is not None or self.group is not None
+        if kind in ("limit", "only"):
+            if (self.role is None) == (self.group is None):
+                raise ValueError(
+                    f"a {'max' if kind == 'limit' else 'only'} rule needs role: or group:"
+                )
+        elif subject:
+            raise ValueError("role:/group: belong to max: and only: rules")
+        return self
+
+
+class ExceptionModel(Clean):
+    """One ``policy.exceptions`` entry: a reviewed, dated exception to one rule for one user."""
+
+    rule: str = Field(min_length=1)
+    user: str = Field(min_length=1)
+    reason: str = Field(min_length=1)
+    until: str
+    approved_by: str = Field(min_length=1)
+
+    @field_validator("rule", "user", mode="before")
+    @classmethod
+    def _text(cls, v: object) -> object:
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+    @field_validator("until", mode="before")
+    @classmethod
+    def _date(cls, v: object) -> object:
+        return _iso_date(v)
+
+
 class PolicyModel(Clean):
     max_group_depth: int = Field(5, ge=1, le=50)
     deny_permissions: list[str] = ["authorization:*", "oauth:*", "admin", "admin:*"]
@@ -122,6 +224,9 @@ class PolicyModel(Clean):
     max_deprovision: str = "10%"
     password: Literal["none", "generate"] = "none"
     default_role: str | None = "Employee"
+    # Access governance: separation-of-duties rules and their dated exceptions.
+    rules: list[RuleModel] = []
+    exceptions: list[ExceptionModel] = []
 
     @field_validator("max_deprovision", mode="before")
     @classmethod

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from scimctl import __version__
 from scimctl.errors import PlanFileError
+from scimctl.governance.report import GovernanceReport
 from scimctl.model import DEFAULT_REDACT
 from scimctl.plan import integrity
+from scimctl.scim.ids import check_id
 
 # 2: actions carry effects; the saved file carries a content digest (and maybe a
 # signature); the plan has review settings and warnings.
@@ -115,6 +118,15 @@ ALWAYS_REVIEW = frozenset(
 )
 
 
+def _live_id(value: str | None) -> str | None:
+    """A plan file names live ids that apply puts in URLs: the rule answers pass."""
+    return None if value is None else check_id(value, "the plan")
+
+
+# A live id: checked like every id from the service, so an edited plan cannot steer a write.
+LiveId = Annotated[str | None, AfterValidator(_live_id)]
+
+
 class PlanModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -126,7 +138,7 @@ class Change(PlanModel):
 
 class Member(PlanModel):
     key: str | None = None  # externalId when scimctl manages the user
-    id: str | None = None  # live id when the user exists already
+    id: LiveId = None  # live id when the user exists already
     userName: str | None = None
 
 
@@ -150,7 +162,7 @@ class Action(PlanModel):
     kind: ActionKind
     resource: Literal["user", "group"]
     key: str  # externalId for users, name for groups
-    live_id: str | None = None
+    live_id: LiveId = None
     version: str | None = None  # the live version (ETag) the plan saw
     userName: str | None = None
     changes: dict[str, Change] = Field(default_factory=dict)
@@ -178,7 +190,7 @@ class Action(PlanModel):
 
 
 class GroupMembers(PlanModel):
-    id: str | None = None  # None: the plan creates the group (create_group)
+    id: LiveId = None  # None: the plan creates the group (create_group)
     members: list[str]  # user keys
 
 
@@ -250,6 +262,8 @@ class Plan(PlanModel):
     # A targeted plan (``plan --target``) is partial: it holds only these resources and
     # what they need; apply recomputes with the same targets. Empty: the whole manifest.
     targets: list[str] = Field(default_factory=list)
+    # The manifest's policy.rules judged on what this plan leaves behind (None: no rules).
+    governance: GovernanceReport | None = None
 
     @property
     def partial(self) -> bool:
@@ -295,9 +309,14 @@ class Plan(PlanModel):
             raise PlanFileError(f"{path}: not a plan file (a JSON object was expected)")
         version = raw.get("format_version")
         if version != FORMAT_VERSION:
+            # Another scimctl may apply a plan only if it reads the same format: the
+            # message names both, so the operator knows which version to plan with.
+            made_by = raw.get("scimctl_version")
+            made_by = f"scimctl {made_by}" if isinstance(made_by, str) else "another scimctl"
             raise PlanFileError(
-                f"{path}: plan format_version {version!r} "
-                f"is not supported (expected {FORMAT_VERSION}); run plan again"
+                f"{path}: made by {made_by} in plan format {version!r}; this is scimctl "
+                f"{__version__}, which reads plan format {FORMAT_VERSION}: run plan again "
+                "with this version (or apply with the version that made the plan)"
             )
         integrity.verify(raw, key, source=str(path))
         body = {k: v for k, v in raw.items() if k not in integrity.SEAL_FIELDS}

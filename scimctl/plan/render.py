@@ -220,6 +220,7 @@ def render_text(plan: Plan, color: bool = False) -> str:
         out += [f"Redacted: {', '.join(plan.review.redact)} are masked.", ""]
     if plan.partial:
         out += [style(partial_warning(plan), "-"), ""]
+    out += _governance(plan, "text")
 
     def block(actions: list[Action], with_effects: bool) -> None:
         for a in _sorted(actions):
@@ -240,6 +241,13 @@ def render_text(plan: Plan, color: bool = False) -> str:
         block(other, with_effects=False)
     out.extend(summary_lines(plan))
     return "\n".join(out) + "\n"
+
+
+def _governance(plan: Plan, fmt: str) -> list[str]:
+    """policy.rules' verdict (scimctl.governance.render), shown before any action."""
+    from scimctl.governance import render as rules
+
+    return (rules.text_lines if fmt == "text" else rules.markdown_lines)(plan.governance)
 
 
 def partial_warning(plan: Plan) -> str:
@@ -292,6 +300,7 @@ def render_markdown(plan: Plan, color: bool = False, limit: int = GITHUB_COMMENT
         + (f" · redacted: {', '.join(plan.review.redact)}" if plan.review.redacted else ""),
         "",
     ]
+    head += _governance(plan, "markdown")
     review, other = _split(plan)
     review = _sorted(review)
     footer_room = 1_000

@@ -31,6 +31,7 @@ from scimctl.model import (
     Snapshot,
 )
 from scimctl.problems import Problem
+from scimctl.scim.ids import check_id, item_path, shown
 from scimctl.scim.mapping import (
     ENTERPRISE_ATTRS,
     GENESYS_ATTRS,
@@ -39,6 +40,7 @@ from scimctl.scim.mapping import (
     role_from_platform,
     user_from_scim,
 )
+from scimctl.scim.paging import Pages, check_start
 from scimctl.scim.platform_grants import PlatformGrants
 from scimctl.scim.schema import CORE_GROUP, CORE_USER, ENTERPRISE_USER, GENESYS_USER, SCIM_PREFIX
 from scimctl.scim.transport import (
@@ -65,7 +67,9 @@ def parsed(read: Callable[[dict[str, Any]], T], doc: Any, method: str, path: str
     """One resource from a document, or one clear error naming what is missing."""
     try:
         return read(doc)
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+    except ValueError as exc:  # the checks at the edge say what is wrong, and where
+        raise ApiError(f"{method} {path}: {exc}", method=method, path=path) from None
+    except (KeyError, TypeError, AttributeError) as exc:
         what = f"missing {exc}" if isinstance(exc, KeyError) else exc.__class__.__name__
         raise ApiError(
             f"{method} {path}: the server sent a resource scimctl cannot read ({what})",
@@ -250,7 +254,10 @@ class ScimClient:
         listed: dict[str, list[dict[str, Any]]] = {}
         for name in ("ResourceTypes", "Schemas"):
             try:
-                listed[name] = self._get(f"{self.scim_path}/{name}").get("Resources") or []
+                path = f"{self.scim_path}/{name}"
+                listed[name], _ = Pages(path, "Resources", "totalResults").read(
+                    self._get(path), "(discovery)"
+                )
             except ApiError as exc:
                 listed[name] = []
                 notes.append(f"/{name}: {exc}")
@@ -309,23 +316,19 @@ class ScimClient:
         is an error: a plan made from half a directory would re-create the other half.
         """
         size = self._page_size()
+        pages = Pages(path, "Resources", "totalResults")
 
         def fetch(start: int) -> tuple[list[dict[str, Any]], int]:
             query = {**params, "startIndex": str(start), "count": str(size)}
+            where = f"at startIndex {start}"
             body = self._get(path, params=query)
-            items = body.get("Resources") or []
-            if not isinstance(items, list):
-                raise ApiError(f"GET {path}: Resources is not a list", method="GET", path=path)
-            try:
-                total = int(body.get("totalResults", len(items)))
-            except (TypeError, ValueError):
-                raise ApiError(
-                    f"GET {path}: totalResults is not a number", method="GET", path=path
-                ) from None
+            items, total = pages.read(body, where)
+            check_start(pages, body, start, where)
             self.on_page(len(items))
-            return items, total
+            return items, len(items) if total is None else total
 
         items, total = fetch(1)
+        pages.check(items, total, "at startIndex 1")
         out = list(items)
         step = len(items)
         start = 1 + len(items)
@@ -339,27 +342,32 @@ class ScimClient:
         with ThreadPoolExecutor(self.read_concurrency) as pool:
             window: deque[tuple[int, Future[tuple[list[dict[str, Any]], int]]]] = deque()
             guess = start
-            while start <= total:
-                while len(window) < self.read_concurrency and guess <= total:
-                    window.append((guess, pool.submit(fetch, guess)))
-                    guess += step
-                if not window:
-                    raise self._short_read(path, start, total)
-                page_start, future = window.popleft()
-                if page_start != start:
-                    continue
-                page, total = future.result()
-                if not page:
-                    if start <= total:
+            try:
+                while start <= total:
+                    while len(window) < self.read_concurrency and guess <= total:
+                        window.append((guess, pool.submit(fetch, guess)))
+                        guess += step
+                    if not window:
                         raise self._short_read(path, start, total)
-                    break
-                out.extend(page)
-                start += len(page)
-                if len(page) != step:
-                    for _, stale in window:
-                        stale.cancel()
-                    window.clear()
-                    step, guess = len(page), start
+                    page_start, future = window.popleft()
+                    if page_start != start:
+                        continue
+                    page, total = future.result()
+                    if not page:
+                        if start <= total:
+                            raise self._short_read(path, start, total)
+                        break
+                    pages.check(page, total, f"at startIndex {start}")
+                    out.extend(page)
+                    start += len(page)
+                    if len(page) != step:
+                        for _, stale in window:
+                            stale.cancel()
+                        window.clear()
+                        step, guess = len(page), start
+            finally:
+                for _, pending in window:
+                    pending.cancel()
         return out
 
     @staticmethod
@@ -401,21 +409,29 @@ class ScimClient:
         """Every entity of a Platform API listing (``pageNumber``/``pageSize``/``total``):
         the first page says how many there are, the rest are read concurrently."""
         size = page_size or self.page_size
+        pages = Pages(path, "entities", "total")
 
-        def fetch(n: int) -> tuple[list[Any], int]:
+        def fetch(n: int) -> tuple[list[dict[str, Any]], int]:
             query = {**params, "pageSize": str(size), "pageNumber": str(n)}
             body = self._get(path, params=query)
-            items = body.get("entities") or []
+            items, total = pages.read(body, f"page {n}")
             self.on_page(len(items))
-            total = body.get("total", 0)
-            return list(items), total if isinstance(total, int) and total >= 0 else 0
+            return items, total or 0
 
         first, total = fetch(1)
+        pages.check(first, total, "page 1")
         docs = list(first)
-        rest = range(2, math.ceil(total / size) + 1) if first else range(0)
-        if rest:
-            with ThreadPoolExecutor(self.read_concurrency) as pool:
-                docs += [d for items, _ in pool.map(fetch, rest) for d in items]
+        last = math.ceil(total / size) if first else 0
+        # Pages are read read_concurrency at a time, so that a page adding nothing new
+        # (a service ignoring pageNumber) stops the read before the next batch is asked.
+        with ThreadPoolExecutor(self.read_concurrency) as pool:
+            for batch in range(2, last + 1, self.read_concurrency):
+                numbers = range(batch, min(last, batch + self.read_concurrency - 1) + 1)
+                for n, (items, _) in zip(numbers, pool.map(fetch, numbers), strict=True):
+                    if not items:
+                        return docs
+                    pages.check(items, None, f"page {n}")
+                    docs += items
         return docs
 
     def list_divisions(self) -> tuple[LiveDivision, ...] | None:
@@ -429,18 +445,19 @@ class ScimClient:
             if exc.status in (404, 405, 501):
                 return None
             raise
+        divisions = [parsed(_division, d, "GET", DIVISIONS) for d in docs]
         try:
             permitted = {
-                d["id"]
+                parsed(_division, d, "GET", PERMITTED).id
                 for d in self._platform_list(PERMITTED, {"permission": "directory:user:edit"})
             }
         except ApiError as exc:
             if exc.status not in (404, 405, 501):
                 raise
-            permitted = {d["id"] for d in docs}  # cannot tell: let the write decide
+            permitted = {d.id for d in divisions}  # cannot tell: let the write decide
         return tuple(
             sorted(
-                (LiveDivision(d["id"], d["name"], d["id"] in permitted) for d in docs),
+                (LiveDivision(d.id, d.name, d.id in permitted) for d in divisions),
                 key=lambda d: d.name,
             )
         )
@@ -478,16 +495,8 @@ class ScimClient:
             if exc.status in (404, 405, 501):  # no Platform users API: nothing to restore
                 return []
             raise
-        return [
-            DeletedUser(
-                id=str(d["id"]),
-                user_name=str(d.get("email") or d.get("username") or ""),
-                version=_int(d.get("version")),
-                display_name=d.get("name"),
-            )
-            for d in docs
-            if d.get("email") or d.get("username")
-        ]
+        found = (parsed(_deleted_user, d, "GET", PLATFORM_USERS) for d in docs)
+        return [d for d in found if d.user_name]
 
     def find_deleted_user(self, user_name: str, **kw: Any) -> DeletedUser | None:
         """The deleted account holding ``user_name``, if any (for 409 explanations)."""
@@ -505,14 +514,15 @@ class ScimClient:
             if not value:
                 continue
             params = {"filter": f"{attr} eq {quote(value)}", "attributes": self._user_attributes()}
-            found = self._get(self.users_path, params=params, **kw).get("Resources") or []
+            body = self._get(self.users_path, params=params, **kw)
+            found, _ = Pages(self.users_path, "Resources", "totalResults").read(body, f"by {attr}")
             if found:
                 return parsed(user_from_scim, found[0], "GET", self.users_path)
         return None
 
     def get_user(self, user_id: str, **kw: Any) -> LiveUser | None:
         """One user by id, straight from the store (no search lag); None if gone."""
-        path = f"{self.users_path}/{user_id}"
+        path = item_path(self.users_path, user_id)
         try:
             doc = self._get(path, params={"attributes": self._user_attributes()}, **kw)
         except ApiError as exc:
@@ -525,14 +535,15 @@ class ScimClient:
         """A group by displayName straight from a filter (for group create retries)."""
         params = {"filter": f"displayName eq {quote(display_name)}"}
         found = self._get(self.groups_path, params={**params, "attributes": GROUP_ATTRIBUTES}, **kw)
-        for doc in found.get("Resources") or []:
+        docs, _ = Pages(self.groups_path, "Resources", "totalResults").read(found, "by name")
+        for doc in docs:
             group = parsed(group_from_scim, doc, "GET", self.groups_path)
             if group.name == display_name:
                 return group
         return None
 
     def get_group(self, group_id: str, **kw: Any) -> LiveGroup:
-        path = f"{self.groups_path}/{group_id}"
+        path = item_path(self.groups_path, group_id)
         return parsed(group_from_scim, self._get(path, **kw), "GET", path)
 
     # -- writes ----------------------------------------------------------------
@@ -566,7 +577,7 @@ class ScimClient:
         RFC 7644 3.5.2 lets a server answer 204 with no body; then the user is read
         back, since the state records what the directory holds, not what was sent.
         """
-        path = f"{self.users_path}/{user_id}"
+        path = item_path(self.users_path, user_id)
         resp = self.transport.request(
             "PATCH", path, json=body, headers=self._if_match(version), **kw
         )
@@ -581,13 +592,13 @@ class ScimClient:
     def restore_user(self, user_id: str, version: int, **kw: Any) -> None:
         """Bring a deleted account back (Platform PATCH of its state, with its version)."""
         self.transport.request(
-            "PATCH", f"{PLATFORM_USERS}/{user_id}",
+            "PATCH", item_path(PLATFORM_USERS, user_id),
             json={"state": "active", "version": version}, idempotent=False, **kw,
         )  # fmt: skip
 
     def delete_user(self, user_id: str, version: str | None, **kw: Any) -> None:
         self.transport.request(
-            "DELETE", f"{self.users_path}/{user_id}", headers=self._if_match(version), **kw
+            "DELETE", item_path(self.users_path, user_id), headers=self._if_match(version), **kw
         )
 
     def patch_group(
@@ -599,7 +610,7 @@ class ScimClient:
         a read when the group had one before: a 204 with no ETag must not turn the
         next chunk into an unconditional write.
         """
-        path = f"{self.groups_path}/{group_id}"
+        path = item_path(self.groups_path, group_id)
         resp = self.transport.request(
             "PATCH", path, json=body, headers=self._if_match(version), **kw
         )
@@ -651,9 +662,35 @@ def connect(target: Target, credentials: Credentials | BearerToken, **kw: Any) -
     return cls.connect(target, credentials, **kw)
 
 
+def _division(doc: Any) -> LiveDivision:
+    if not isinstance(doc, dict):
+        raise ValueError(f"a division is {type(doc).__name__}, not an object")
+    name = doc.get("name")
+    what = f"division {shown(name)}" if isinstance(name, str) else "a division"
+    division_id = check_id(doc.get("id"), what)
+    if not isinstance(name, str):
+        raise ValueError(f"division {shown(division_id)}: name is not a string")
+    return LiveDivision(division_id, name)
+
+
+def _deleted_user(doc: Any) -> DeletedUser:
+    if not isinstance(doc, dict):
+        raise ValueError(f"a deleted user is {type(doc).__name__}, not an object")
+    name = doc.get("email") or doc.get("username") or ""
+    if not isinstance(name, str):
+        raise ValueError(f"deleted user {shown(doc.get('id'))}: email is not a string")
+    display = doc.get("name")
+    return DeletedUser(
+        id=check_id(doc.get("id"), f"deleted user {shown(name)}"),
+        user_name=name,
+        version=_int(doc.get("version")),
+        display_name=display if isinstance(display, str) else None,
+    )
+
+
 def _int(value: Any) -> int:
     """A Platform version number, 0 when the answer has none we can read."""
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return 0

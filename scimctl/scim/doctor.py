@@ -16,7 +16,9 @@ from typing import Any
 
 from scimctl.errors import ScimctlError
 from scimctl.scim.client import Capabilities, ScimClient
+from scimctl.scim.ids import item_path
 from scimctl.scim.mapping import user_patch, user_to_scim
+from scimctl.scim.paging import Pages
 from scimctl.scim.schema import ENTERPRISE_USER, GENESYS_USER
 from scimctl.scim.transport import ApiError, AuthError, json_body
 
@@ -153,15 +155,10 @@ class Doctor:
         if flt:
             params["filter"] = flt
         body = json_body(self.client.transport.request("GET", path, params=params), "GET", path)
-        resources = body.get("Resources") or []
-        try:
-            total = int(body.get("totalResults", len(resources)))
-        except (TypeError, ValueError):
-            raise ApiError(f"GET {path}: totalResults is not a number") from None
-        return {
-            "Resources": resources if isinstance(resources, list) else [],
-            "totalResults": total,
-        }
+        resources, total = Pages(path, "Resources", "totalResults").read(
+            body, f"at startIndex {start}"
+        )
+        return {"Resources": resources, "totalResults": len(resources) if total is None else total}
 
     def inactive(self) -> None:
         """Whether inactive users need their own read: compare totals, not one page,
@@ -187,7 +184,7 @@ class Doctor:
             self._add("etags", SKIP, "no user to read a version from")
             return
         uid = body["Resources"][0].get("id")
-        path = f"{self.client.users_path}/{uid}"
+        path = item_path(self.client.users_path, uid)
         resp = self.client.transport.request("GET", path)
         version = resp.headers.get("etag") or (json_body(resp, "GET", path).get("meta") or {}).get(
             "version"
@@ -216,7 +213,7 @@ class Doctor:
         body = user_to_scim({"userName": name, "displayName": "scimctl doctor"}, f"doctor-{tag}")
         live = client.create_user(body)
         try:
-            path = f"{client.users_path}/{live.id}"
+            path = item_path(client.users_path, live.id)
             resp = client.transport.request(
                 "PATCH", path, json=user_patch({"title": "probe"}),
                 headers=client._if_match(live.version),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from scimctl.model import Attrs, LiveGroup, LiveRole, LiveUser
+from scimctl.scim.ids import check_id, shown
 from scimctl.scim.schema import CORE_USER, ENTERPRISE_USER, GENESYS_USER, PATCH_OP
 
 ENTERPRISE_ATTRS = ("department", "division", "employeeNumber", "dateHire")
@@ -72,11 +73,53 @@ def canonical_roles(roles: Any) -> list[str]:
     return sorted({str(n) for n in names if n})
 
 
+MAX_NAME_LENGTH = 1024  # userName, displayName of a group, role name: none is longer
+
+
+def _obj(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} is {_kind(value)}, not an object")
+    return value
+
+
+def _text(value: Any, what: str, optional: bool = False) -> str | None:
+    """A string field of an answer, checked: right type, sane length."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{what} is {_kind(value)}, not a string")
+    if len(value) > MAX_NAME_LENGTH:
+        raise ValueError(f"{what} is {len(value)} characters long")
+    return value
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), f"a {type(value).__name__}"
+    )
+
+
+def _version(doc: dict[str, Any], what: str) -> str | None:
+    meta = doc.get("meta")
+    if meta is None:
+        return None
+    return _text(_obj(meta, f"{what}: meta").get("version"), f"{what}: meta.version", True)
+
+
 def user_from_scim(doc: dict[str, Any]) -> LiveUser:
+    _obj(doc, "a user")
+    name = doc.get("userName")
+    what = f"user {shown(name)}" if isinstance(name, str) else f"user {shown(doc.get('id'))}"
+    _text(name, f"{what}: userName")
+    user_id = check_id(doc.get("id"), what)
+    external_id = _text(doc.get("externalId"), f"{what}: externalId", True)
+    version = _version(doc, what)
     ent = doc.get(ENTERPRISE_USER) or {}
     ext = doc.get(GENESYS_USER) or {}
     attrs: Attrs = {
-        "userName": str(doc.get("userName", "")),
+        "userName": name,
         "displayName": doc.get("displayName"),
         "active": bool(doc.get("active", True)),
         "title": doc.get("title"),
@@ -95,22 +138,40 @@ def user_from_scim(doc: dict[str, Any]) -> LiveUser:
     }
     meta = doc.get("meta") or {}
     return LiveUser(
-        id=doc["id"],
-        external_id=doc.get("externalId"),
+        id=user_id,
+        external_id=external_id,
         attrs=attrs,
-        version=meta.get("version"),
+        version=version,
         modified=meta.get("lastModified"),
     )
 
 
 def group_from_scim(doc: dict[str, Any]) -> LiveGroup:
-    members = frozenset(str(m["value"]) for m in doc.get("members") or [] if m.get("value"))
-    version = (doc.get("meta") or {}).get("version")
-    return LiveGroup(id=doc["id"], name=doc["displayName"], members=members, version=version)
+    _obj(doc, "a group")
+    name = doc.get("displayName")
+    what = f"group {shown(name)}" if isinstance(name, str) else f"group {shown(doc.get('id'))}"
+    group_id = check_id(doc.get("id"), what)
+    _text(name, f"{what}: displayName")
+    listed = doc.get("members") or []
+    if not isinstance(listed, list):
+        raise ValueError(f"{what}: members is {_kind(listed)}, not a list")
+    members = frozenset(
+        str(m["value"]) for m in listed if _obj(m, f"{what}: a member").get("value")
+    )
+    version = _version(doc, what)
+    return LiveGroup(id=group_id, name=str(name), members=members, version=version)
 
 
 def role_from_platform(doc: dict[str, Any]) -> LiveRole:
-    return LiveRole(id=doc["id"], name=doc["name"], permissions=tuple(doc.get("permissions") or []))
+    _obj(doc, "a role")
+    name = doc.get("name")
+    what = f"role {shown(name)}" if isinstance(name, str) else f"role {shown(doc.get('id'))}"
+    role_id = check_id(doc.get("id"), what)
+    _text(name, f"{what}: name")
+    permissions = doc.get("permissions") or []
+    if not isinstance(permissions, list) or not all(isinstance(p, str) for p in permissions):
+        raise ValueError(f"{what}: permissions is not a list of strings")
+    return LiveRole(id=role_id, name=str(name), permissions=tuple(permissions))
 
 
 def _proficiencies(pairs: Any) -> list[dict[str, Any]]:

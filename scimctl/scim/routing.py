@@ -9,9 +9,9 @@ them, since most manifests do not.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any
 
+from scimctl.errors import ApiError
 from scimctl.model import Desired, Snapshot
 
 SKILLS = "/api/v2/routing/skills"
@@ -20,16 +20,11 @@ PAGE_SIZE = 100
 
 
 def _names(client: Any, path: str) -> frozenset[str]:
-    names: set[str] = set()
-    number, pages = 1, 1
-    while number <= pages:
-        params = {"pageSize": str(PAGE_SIZE), "pageNumber": str(number)}
-        body = client.transport.request("GET", path, params=params).json()
-        names.update(str(e["name"]) for e in body.get("entities") or [] if e.get("name"))
-        total = int(body.get("total") or 0)
-        pages = int(body.get("pageCount") or math.ceil(total / PAGE_SIZE) or 1)
-        number += 1
-    return frozenset(names)
+    docs = client._platform_list(path, {}, PAGE_SIZE)
+    names = {e.get("name") for e in docs}
+    if not all(isinstance(n, str) for n in names if n is not None):
+        raise ApiError(f"GET {path}: a name is not a string", method="GET", path=path)
+    return frozenset(n for n in names if n)
 
 
 def with_routing(snapshot: Snapshot, desired: Desired, client: Any) -> Snapshot:

@@ -41,6 +41,9 @@ RUN_FIELDS = (
     "key_id",
 )  # fmt: skip
 FIELDS = {"operations": OPERATION_FIELDS, "runs": RUN_FIELDS}
+# Fields added later: covered where set, left out where empty, so the rows written
+# before them keep the hash they were sealed with.
+LATER_FIELDS = {"operations": (), "runs": ("scimctl_version",)}
 
 # The format before migration 0002 (per-workspace chains, plain SHA-256).
 LEGACY_FIELDS = OPERATION_FIELDS[:17]
@@ -71,7 +74,8 @@ def key_id(key: str | None) -> str | None:
 
 
 def fields(table: str, row: dict[str, Any]) -> dict[str, Any]:
-    return {"table": table, **{k: _value(row.get(k)) for k in FIELDS[table]}}
+    later = {k: row[k] for k in LATER_FIELDS[table] if row.get(k) is not None}
+    return {"table": table, **{k: _value(row.get(k)) for k in FIELDS[table]}, **later}
 
 
 def _hash(prev: str, values: dict[str, Any], key: str | None) -> str:

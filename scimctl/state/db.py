@@ -20,15 +20,15 @@ from sqlalchemy.engine import Connection, Engine
 from scimctl.errors import StateError
 from scimctl.state.url import normalize_state_url
 
-# The newest migration in migrations/versions (a test keeps the two in step). Knowing
+# The newest migration in scimctl/migrations/versions (a test keeps the two in step). Knowing
 # it lets an up-to-date database skip loading Alembic on every command.
-SCHEMA_HEAD = "0003"
+SCHEMA_HEAD = "0004"
 
 
 def migrations_config(connection: Connection | None = None) -> Any:
     from alembic.config import Config
 
-    import scimctl.migrations as mig  # type: ignore[import-not-found]
+    import scimctl.migrations as mig
 
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(mig.__file__).parent))

@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from scimctl import __version__
 from scimctl.errors import AuditKeyError
 from scimctl.state import chain
 from scimctl.state import tables as t
@@ -78,6 +79,7 @@ class SqlJournal:
                     started_at=now(),
                     outcome="running",
                     pid=os.getpid(),
+                    scimctl_version=__version__,
                 )
             )
         return run_id

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from scimctl import __version__
 from scimctl.errors import LockError, StaleState
 from scimctl.model import ManagedUser, StateView
 from scimctl.state.chain import GENESIS
@@ -234,7 +235,7 @@ class MemoryStore:
                 "id": run_id, "workspace": workspace, "kind": kind, "actor": actor(),
                 "manifest_digest": manifest_digest, "plan_digest": plan_digest,
                 "started_at": now(), "finished_at": None, "outcome": "running",
-                "summary": None, "error": None,
+                "summary": None, "error": None, "scimctl_version": __version__,
             }  # fmt: skip
         return run_id
 

@@ -112,6 +112,8 @@ runs = Table(
     Column("hash", String(64)),
     Column("key_id", String(16)),
     Column("seal", JSON),
+    # The scimctl that ran it (migration 0004); none for runs recorded before.
+    Column("scimctl_version", String(64)),
     Index("ix_runs_workspace_started", "workspace", "started_at"),
     Index("ix_runs_kind_started", "kind", "started_at"),
     Index("ix_runs_seq", "seq"),

@@ -1,0 +1,69 @@
+"""scimctl against django-scim2 0.23 (default adapters in a minimal Django project).
+
+django-scim2 refuses the RFC 7644 member-removal filter form with 501, cannot filter
+on externalId, keeps versions nowhere and derives displayName from the name parts: a
+service much less capable than the one scimctl was written against, which is what
+makes it worth testing against.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import user
+from django_scim2_harness import TOKEN, DjangoScim2Server
+from flows import TargetWorkspace, ok
+
+GROUPS = [{"name": "Sales"}, {"name": "Support"}]
+
+
+@pytest.fixture
+def django_scim2() -> Iterator[DjangoScim2Server]:
+    with DjangoScim2Server() as server:
+        for group in GROUPS:
+            server.create_group(group["name"])
+        yield server
+
+
+def workspace(path: Path, server: DjangoScim2Server, state: str) -> TargetWorkspace:
+    target = {"provider": "scim", "base_url": server.scim_url}
+    return TargetWorkspace(path, target, {"SCIM_TOKEN": TOKEN}, state)
+
+
+def staff(n: int, leavers: int = 0) -> list[dict]:
+    """n users, every third in Sales and the others in Support; the last ``leavers`` gone.
+
+    displayName is the userName: django-scim2 derives it from the name parts and keeps
+    the userName when there are none."""
+    return [
+        user(
+            f"E-{i:04}",
+            f"u{i:04}@example.com",
+            displayName=f"u{i:04}@example.com",
+            groups=["Sales" if i % 3 == 0 else "Support"],
+        )  # fmt: skip
+        for i in range(n - leavers)
+    ]
+
+
+def doc(users: list[dict]) -> dict:
+    return {"policy": {"max_deprovision": "100%"}, "groups": GROUPS, "users": users}
+
+
+def test_leavers_who_are_group_members_are_deactivated(django_scim2, tmp_path, sqlite_url):
+    ws = workspace(tmp_path, django_scim2, sqlite_url)
+    ws.write_manifest(doc(staff(20)))
+    ok(ws, "apply", "--auto-approve")
+    assert len(django_scim2.users()) == 20
+    ws.write_manifest(doc(staff(20, leavers=12)))
+    result = ws.run("apply", "--auto-approve")
+    out = result.stdout + result.stderr
+    assert "Traceback" not in out and "NOT DEPROVISIONED" not in out, out
+    users = django_scim2.users()
+    leavers = [f"E-{i:04}" for i in range(8, 20)]
+    assert [k for k in leavers if users[k]["active"]] == [], out
+    assert all(users[f"E-{i:04}"]["active"] for i in range(8))
+    assert "deactivate:user:" not in "".join(re.findall(r"(?:failed|skipped): .*", out)), out
