@@ -58,6 +58,8 @@ def control_character(text: str) -> str | None:
     Control characters (C0 such as newline, ESC and NUL; C1), format characters
     (bidi overrides such as U+202E, zero-width marks) and line/paragraph separators
     would reach Genesys and every plan as invisible or misleading text."""
+    if text.isprintable():  # every refused category is unprintable; checked in C
+        return None
     for i, ch in enumerate(text):
         if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn"):
             name = _C0_NAMES.get(ch) or unicodedata.name(ch, "control character").lower()
