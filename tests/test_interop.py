@@ -146,3 +146,20 @@ def test_a_deactivation_the_service_refuses_is_said_first_and_exits_3(scim2, tmp
     # The membership removal it waited for is done, and reported apart from it.
     assert server.members("Support Tier1") == {"E1"}
     assert "PATCH /Users/" in result.stderr and "403" in result.stderr
+
+
+def test_a_leaver_is_deactivated_when_the_group_change_is_refused(scim2, tmp_path, sqlite_url):
+    server = scim2()
+    ws = scim_workspace(tmp_path, server, sqlite_url)
+    ws.write_manifest(manifest(people()))
+    apply_once(ws)
+    (tier1,) = groups_named(server, "Support Tier1")
+    server.front.refuse[f"PATCH /Groups/{tier1}"] = 403
+    ws.write_manifest(manifest(people(with_e3=False)))
+    result = ws.run("apply", "--auto-approve")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "NOT DEPROVISIONED" not in result.stderr
+    assert "failed: group:Support Tier1: PATCH /Groups/" in result.stderr
+    assert "deactivate:user:E3" not in result.stderr
+    assert server.users()["E3"]["active"] is False
+    assert server.members("Support Tier1") == {"E1", "E3"}

@@ -1,13 +1,13 @@
 """Running a plan: dependency order, bounded concurrency, journal, state, outbox.
 
 Each plan action becomes one node (a group's additions and removals share one
-node so they go out as one versioned PATCH). A node runs when the nodes it
-depends on are finished: a group waits for the creates of its new members, a
-deactivation waits for the removal of the user's memberships (and then runs whatever
-their outcome: taking access away is never skipped, not even by the quarantine, and
-goes first among what is ready). Every node writes a
-journal row before it sends anything and, in one transaction, its result, the
-state change and the HRIS outbox event after. A crash at any moment therefore
+node; they go out in separate PATCHes so that one cannot sink the other). A node
+runs when the nodes it depends on are finished: a group waits for the creates of its
+new members, a deactivation waits for the removal of the user's memberships (and then
+runs whatever their outcome: taking access away is never skipped, not even by the
+quarantine, and goes first among what is ready). Every node writes a journal row
+before it sends anything and, in one transaction, its result, the state change and
+the HRIS outbox event after. A crash at any moment therefore
 leaves a database that the next plan reconciles: creates carry the externalId,
 so whatever was created is adopted, never created twice.
 """
@@ -106,6 +106,8 @@ class ApplyReport:
     wall_seconds: float
     stopped_early: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    # How the run adapted to the service (a fallback taken), one line each.
+    learned: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> list[OpResult]:
@@ -225,6 +227,9 @@ class Executor:
         self.created: dict[str, str] = {}  # user key -> live id, for group nodes
         self.created_groups: dict[str, LiveGroup] = {}  # group name -> the group created
         self.member_chunk = MEMBER_CHUNK  # lowered for the rest of the run by a 413
+        # "filter" or "value": how member removals are sent (see _send_members).
+        self.member_removal = "filter"
+        self.learned: list[str] = []  # what the run learned about the service, once each
         self._lock = threading.Lock()
         self._known_ids = {a.key: a.live_id for a in plan.actions if a.resource == "user"}
         self._state_ids: dict[str, str] | None = None
@@ -291,7 +296,9 @@ class Executor:
                         )
                     finish(running.pop(fut), res)
         results = [outcome[n] for n in nodes]
-        return ApplyReport(self.run_id, results, time.monotonic() - started, stopped)
+        report = ApplyReport(self.run_id, results, time.monotonic() - started, stopped)
+        report.learned = list(self.learned)
+        return report
 
     @staticmethod
     def _blocked_by(node: _Node, outcome: dict[str, OpResult]) -> str | None:
@@ -319,7 +326,7 @@ class Executor:
     ) -> dict[str, Any]:  # fmt: skip
         """One journal row, with the attribute changes (or members) it carries.
 
-        A group's additions and removals go out as one PATCH, so they are one row,
+        A group's additions and removals are one node, so they are one row,
         named with the plan's words (``add_members``, ``remove_members`` or both).
         """
         action = node.actions[0]
@@ -766,27 +773,52 @@ class Executor:
         remove_ids: list[str],
         count: RequestTrace,
     ) -> None:
-        """Membership changes in PATCHes that fit the service's body limit.
+        """Additions, then removals, each in their own PATCHes: a refused removal cannot
+        sink the additions, nor the reverse. Both are tried; the first failure is
+        raised once both were."""
+        failure: ApiError | None = None
+        for op, ids in (("add", add_ids), ("remove", remove_ids)):
+            if not ids:
+                continue
+            try:
+                version = self._send_members(group_id, version, op, ids, count)
+            except ApiError as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+
+    def _send_members(
+        self, group_id: str, version: str | None, op: str, ids: list[str], count: RequestTrace
+    ) -> str | None:
+        """One kind of membership change in PATCHes that fit the service's body limit.
 
         Chunks are cut at ``MEMBER_BODY_BYTES`` and at most ``member_chunk`` members; a
         413 halves ``member_chunk`` for the rest of the run and resends that chunk in
-        halves. A version conflict is retried with the current version: additions and
-        removals are deltas that never undo another writer's change."""
-        pending = deque([("add", i) for i in add_ids] + [("remove", i) for i in remove_ids])
+        halves. A removal whose filter form is refused (400/501) is sent again in the
+        ``value`` form, and the run keeps that form for every group after (learned
+        once, noted in the report). A version conflict is retried with the current
+        version: additions and removals are deltas that never undo another writer's
+        change."""
+        pending = deque((op, i) for i in ids)
         conflicts = 0
         while pending:
             chunk = [pending.popleft() for _ in range(self._chunk_size(pending))]
-            add = [i for op, i in chunk if op == "add"]
-            remove = [i for op, i in chunk if op == "remove"]
+            add = [i for kind, i in chunk if kind == "add"]
+            remove = [i for kind, i in chunk if kind == "remove"]
+            removal = self.member_removal
             try:
                 version = self.client.patch_group(
-                    group_id, members_patch(add, remove), version, trace=count
+                    group_id, members_patch(add, remove, removal), version, trace=count
                 )
                 continue
             except ApiError as exc:
                 if exc.status == 413 and len(chunk) > 1:
                     with self._lock:
                         self.member_chunk = max(1, min(self.member_chunk, len(chunk) // 2))
+                    pending.extendleft(reversed(chunk))
+                    continue
+                if remove and removal == "filter" and _filter_form_refused(exc):
+                    self._learn_value_removal(exc)
                     pending.extendleft(reversed(chunk))
                     continue
                 if not exc.version_conflict:
@@ -798,6 +830,18 @@ class Executor:
                         raise
                     pending.extendleft(reversed(chunk))
                 version = live.version
+        return version
+
+    def _learn_value_removal(self, exc: ApiError) -> None:
+        with self._lock:
+            if self.member_removal == "value":
+                return
+            self.member_removal = "value"
+            self.learned.append(
+                f'the service refused member removal by filter (members[value eq "…"]): '
+                f"HTTP {exc.status}; removals were sent as "
+                '{"op": "remove", "path": "members", "value": [...]} for the rest of the run'
+            )
 
     def _chunk_size(self, pending: deque[tuple[str, str]]) -> int:
         """How many of ``pending``, from the front, go in the next PATCH (at least one)."""
@@ -810,6 +854,16 @@ class Executor:
                 break
             n += 1
         return max(1, n)
+
+
+# What a refusal of the filter form of a member removal looks like, as opposed to a
+# filter that matched nothing (noTarget) or a stale version: the service does not
+# take that form, and the value form is worth one try.
+_REFUSED_FORM = {None, "invalidPath", "invalidFilter", "invalidSyntax", "invalidValue"}
+
+
+def _filter_form_refused(exc: ApiError) -> bool:
+    return exc.status == 501 or (exc.status == 400 and exc.scim_type in _REFUSED_FORM)
 
 
 def _as_planned(action: Action, live: LiveUser) -> bool:

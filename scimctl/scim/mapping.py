@@ -238,11 +238,19 @@ def user_patch(changes: dict[str, Any], external_id: str | None = None) -> dict[
     return {"schemas": [PATCH_OP], "Operations": ops}
 
 
-def members_patch(add: list[str], remove: list[str]) -> dict[str, Any]:
-    """One PatchOp for a group: additions and removals in a single versioned write."""
+def members_patch(add: list[str], remove: list[str], removal: str = "filter") -> dict[str, Any]:
+    """One PatchOp for a group's members.
+
+    Removals use RFC 7644's filter path (``members[value eq "…"]``) unless ``removal``
+    is ``"value"``: ``{"op": "remove", "path": "members", "value": [...]}``, the form
+    services such as django-scim2 accept instead. On a strict RFC service that form
+    would remove every member, so it is only sent where the filter form was refused.
+    """
     ops: list[dict[str, Any]] = []
     if add:
         ops.append({"op": "add", "path": "members", "value": [{"value": i} for i in add]})
-    for i in remove:
-        ops.append({"op": "remove", "path": f'members[value eq "{i}"]'})
+    if remove and removal == "value":
+        ops.append({"op": "remove", "path": "members", "value": [{"value": i} for i in remove]})
+    elif remove:
+        ops += [{"op": "remove", "path": f'members[value eq "{i}"]'} for i in remove]
     return {"schemas": [PATCH_OP], "Operations": ops}
