@@ -42,6 +42,7 @@ from scimctl.scim.mapping import (
     user_from_scim,
 )
 from scimctl.scim.paging import Pages, check_start
+from scimctl.scim.platform_grants import PlatformGrants
 from scimctl.scim.schema import CORE_GROUP, CORE_USER, ENTERPRISE_USER, GENESYS_USER, SCIM_PREFIX
 from scimctl.scim.transport import (
     DEFAULT_TIMEOUT,
@@ -639,7 +640,7 @@ def _with_etag(user: LiveUser, resp: httpx.Response) -> LiveUser:
     return user
 
 
-class GenesysClient(ScimClient):
+class GenesysClient(PlatformGrants, ScimClient):
     """Genesys Cloud: SCIM under /api/v2/scim/v2, OAuth on the login host, Platform roles."""
 
     provider = "genesys"
