@@ -23,8 +23,9 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
+from scimctl.apply.grants import GrantWriter, write_grants
 from scimctl.errors import ApiError, OperationFailed, OutcomeUnknown
 from scimctl.model import DeletedUser, LiveGroup, LiveUser, same
 from scimctl.plan.model import Action, Plan
@@ -32,6 +33,7 @@ from scimctl.scim.client import PLATFORM_USERS
 from scimctl.scim.entries import PER_ENTRY
 from scimctl.scim.ids import id_problem, item_path, shown
 from scimctl.scim.mapping import members_patch, user_patch, user_to_scim
+from scimctl.scim.platform_grants import SUBJECTS
 from scimctl.scim.transport import RequestTrace
 from scimctl.state.interfaces import ExecutorStore
 
@@ -173,6 +175,15 @@ def build_graph(plan: Plan) -> dict[str, _Node]:
         if manager is not None and manager.after in creates:
             # The enterprise manager is sent as a live id: the manager must exist first.
             nodes[action.id].deps.add(creates[manager.after])
+    user_nodes: dict[str, list[str]] = {}
+    for action in plan.actions:
+        if action.resource == "user" and action.kind != "grants":
+            user_nodes.setdefault(action.key, []).append(action.id)
+    for action in plan.actions:
+        if action.kind == "grants":
+            # After the user's own write: it exists, and its SCIM roles write cannot
+            # undo a grant made before it.
+            nodes[action.id].deps |= set(user_nodes.get(action.key, ()))
     for node in nodes.values():
         for dep in node.deps:
             nodes[dep].dependents.add(node.name)
@@ -417,6 +428,8 @@ class Executor:
             return "DELETE", _path(users, action.live_id)
         if action.kind in ("forget", "release") or not action.changes:
             return None, None
+        if action.kind == "grants":
+            return "POST", _path(SUBJECTS, action.live_id or self._created_id(action)) + "/bulk*"
         return "PATCH", _path(users, action.live_id)
 
     # -- users -------------------------------------------------------------------
@@ -424,6 +437,12 @@ class Executor:
         ws, store = self.workspace, self.store
         if action.kind in ("forget", "release"):
             return lambda conn: store.drop_user(conn, ws, action.key)
+        if action.kind == "grants":
+            user_id = action.live_id or self._created_id(action)
+            if user_id is None:
+                raise OperationFailed(f"{action.id}: the account has no live id")
+            write_grants(cast(GrantWriter, self.client), user_id, action, count)
+            return lambda conn: None
         if action.kind == "restore":
             live = self._restore(action, count)
             with self._lock:
