@@ -10,7 +10,7 @@ DIST     := dist
 LOCK     := constraints.txt
 TESTVENV := .venv-test
 
-.PHONY: setup demo test test-dev dist lock lint format bench-plan bench-apply bench-import soak clean
+.PHONY: setup demo test test-dev dist lock lint format bench-plan bench-apply bench-import bench-manifest soak clean
 
 setup: $(STAMP)
 
@@ -91,6 +91,9 @@ bench-apply: $(STAMP)
 
 bench-import: $(STAMP)
 	$(BIN)/python benchmarks/import_org.py
+
+bench-manifest: $(STAMP)
+	$(BIN)/python benchmarks/load_manifest.py
 
 soak: $(STAMP)
 	SCIMCTL_TEST_DATABASE_URL=$${SCIMCTL_TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} \

@@ -8,9 +8,10 @@ parses options, calls one of these, renders the result and sets the exit code
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from scimctl.apply import Review, apply_plan
 from scimctl.apply.executor import ApplyReport, OpResult
@@ -22,6 +23,7 @@ from scimctl.governance.evaluate import evaluate_plan
 from scimctl.hris import Delivery, Webhook, deliver, password_sender
 from scimctl.importer import ImportOptions, ImportResult, build_manifest
 from scimctl.manifest import Manifest
+from scimctl.model import StateView
 from scimctl.plan.diff import compute_plan
 from scimctl.plan.model import Plan
 from scimctl.plan.warnings import new_state_warnings
@@ -34,6 +36,9 @@ from scimctl.state.interfaces import (
     ManagedRecords,
     OutboxReader,
 )
+
+if TYPE_CHECKING:
+    from scimctl.governance.access import AccessReport
 
 
 def target_of(manifest: Manifest) -> Target:
@@ -392,3 +397,18 @@ def run_metrics(
     else:
         runs = store.find_runs(workspace=workspace, limit=last, kind="apply")
     return [RunMetrics(r, store.metrics(r["id"])) for r in runs]
+
+
+def access_report(
+    manifest: Manifest, workspace: str, audit: AuditLog, state: StateView, as_of: dt.date
+) -> AccessReport:
+    """Who held what at the end of ``as_of``, from the journal and state, offline.
+
+    The manifest supplies the why (its lines and rows) and the rules and exceptions
+    judged on that day; the history supplies since when and through which change.
+    """
+    from scimctl.governance.access import build
+    from scimctl.history import history
+
+    operations = history(audit, limit=2**62, workspace=workspace)
+    return build(operations, state, workspace, as_of, manifest.desired)

@@ -25,6 +25,7 @@ GOALS_MISSED = 3  # benchmarks/common.py
         ("plan.py", ["--live", "300", "--managed", "100"], "scimctl plan benchmark"),
         ("apply.py", ["--users", "20"], "(b) rate-bound"),
         ("import_org.py", ["--live", "200"], "Import 200 live users"),
+        ("load_manifest.py", ["--users", "200", "--rows", "200"], "manifest loading"),
         ("soak.py", ["--collect-only"], "6 tests collected"),
     ],
 )

@@ -220,3 +220,71 @@ def test_rules_move_the_manifest_digest_but_the_day_does_not(tmp_path):
     ruled = load_manifest(path, as_of=DAY).digest
     assert ruled != plain
     assert load_manifest(path, as_of=DAY + dt.timedelta(days=40)).digest == ruled
+
+
+# -- access as of a day (pure) -----------------------------------------------------
+
+
+def op(i, at, action, resource, key, changes=None, user_name=None):
+    return {
+        "id": i, "at": at, "action": action, "resource": resource, "resource_key": key,
+        "user_name": user_name, "changes": changes or {}, "outcome": "ok", "run_id": f"run{i}",
+        "commit": f"c{i}", "actor": "ci",
+    }  # fmt: skip
+
+
+def test_what_an_adopted_account_held_comes_from_its_first_later_change():
+    from scimctl.governance.access import build
+    from scimctl.model import StateView
+
+    ops = [
+        op(1, "2026-06-01T09:00:00Z", "adopt", "user", "E1",
+           {"title": {"before": "x", "after": "y"}}, "a@example.com"),
+        op(2, "2026-06-10T09:00:00Z", "update", "user", "E1",
+           {"roles": {"before": ["Agent", "Employee"], "after": ["Employee"]}}, "a@example.com"),
+        op(3, "2026-06-10T09:00:00Z", "remove_members", "group", "Sales",
+           {"members": {"removed": ["a@example.com"]}}),
+    ]  # fmt: skip
+    st = StateView("l", 2, applied={"E1": {"roles": ["Employee"]}})
+    before = build(ops, st, "ws", dt.date(2026, 6, 5))
+    got = [(r.kind, r.name, r.since, r.change) for r in before.rows]
+    assert got == [
+        ("role", "Agent", "2026-06-01T09:00:00Z", "adopt (held when adopted)"),
+        ("role", "Employee", "2026-06-01T09:00:00Z", "adopt (held when adopted)"),
+        ("group", "Sales", "2026-06-01T09:00:00Z", "adopt (held when adopted)"),
+    ]
+    after = build(ops, st, "ws", dt.date(2026, 6, 10))
+    assert [(r.kind, r.name) for r in after.rows] == [("role", "Employee")]
+    assert after.weeks == [("2026-06-01", 1), ("2026-06-08", 2)]
+    assert build(ops, st, "ws", dt.date(2026, 5, 31)).rows == []
+
+
+def test_grants_are_matched_by_division_and_plain_roles_in_the_users_own():
+    from scimctl.governance.evaluate import violations
+    from scimctl.governance.holdings import Holding, grants_of
+
+    rule = Rule("SOD-2", "d", "conflict", grants=(Grant("Agent"), Grant("Supervisor", "Sales")))
+
+    def holder(key: str, **attrs) -> Holding:
+        return Holding(key, key, None, attrs, grants_of(attrs), frozenset())
+
+    def sup(division: str) -> list[dict]:
+        return [{"role": "Supervisor", "division": division, "roleId": "r", "divisionId": "d"}]
+
+    items = [
+        holder("scoped-sales", roles=["Agent", "Supervisor"], division="Home", grants=sup("Sales")),
+        holder(
+            "scoped-paris", roles=["Agent", "Supervisor"], division="Sales", grants=sup("Paris")
+        ),
+        holder("plain-sales", roles=["Agent", "Supervisor"], division="Sales"),
+        holder("plain-home", roles=["Agent", "Supervisor"], division="Home"),
+        holder("everywhere", roles=["Agent"], grants=sup("*")),
+    ]
+    assert violations(rule, items, set()) == {
+        "scoped-sales": "holds Agent and Supervisor in Sales",
+        "plain-sales": "holds Agent and Supervisor",
+        "everywhere": "holds Agent and Supervisor in all divisions",
+    }
+    twice = Rule("X", "d", "conflict", grants=(Grant("Agent"), Grant("Supervisor")))
+    one_role = [holder("a", roles=["Supervisor"], grants=sup("Sales") + sup("Paris"))]
+    assert violations(twice, one_role, set()) == {}  # one role in two places is not two

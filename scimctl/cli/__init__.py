@@ -8,7 +8,7 @@ library (:mod:`scimctl.commands`) could not decide the same way.
 
 from __future__ import annotations
 
-from scimctl.cli import plans, records, service, state  # noqa: F401  (they add the commands)
+from scimctl.cli import plans, records, report, service, state  # noqa: F401  (they add the commands)
 from scimctl.cli.base import main
 
 __all__ = ["main"]

@@ -289,5 +289,7 @@ def _report(report: Any) -> None:
     )
     for r in report.failed:
         click.echo(click.style(f"  {r.outcome}: ", fg="red") + f"{r.node}: {r.error}", err=True)
+    for line in report.learned:
+        click.echo(f"Note: {line}", err=True)
     if report.stopped_early:
         click.echo(click.style("Stopped early: ", fg="red") + report.stopped_early, err=True)

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from scimctl.grants import RoleScope
 from scimctl.manifest import yamlsrc
 from scimctl.manifest.checks import check_records
 from scimctl.manifest.governance import build_governance
@@ -354,11 +355,13 @@ def _user_spec(user: UserModel, loc: Location, defaults: DefaultsModel) -> UserS
         if items is not None:
             attrs[name] = sorted([p.name, float(p.proficiency)] for p in items)
     roles = _first(user.roles, defaults.roles)
+    scopes: tuple[RoleScope, ...] = ()
     if roles is not None:
-        attrs["roles"] = sorted(set(roles))
+        attrs["roles"] = sorted({r for r in roles if isinstance(r, str)})
+        scopes = tuple(sorted((r for r in roles if isinstance(r, RoleScope)), key=lambda r: r.role))
     groups = tuple(dict.fromkeys(user.groups)) if active else ()
     previous = tuple(k for k in dict.fromkeys(user.previousExternalIds) if k != user.externalId)
-    return UserSpec(user.externalId, attrs, groups, loc, previous_keys=previous)
+    return UserSpec(user.externalId, attrs, groups, loc, previous_keys=previous, scopes=scopes)
 
 
 def _managers_by_key(users: list[tuple[UserModel, Location]]) -> None:
@@ -400,6 +403,11 @@ def digest(desired: Desired, target: TargetModel) -> str:
         },
         "policy": asdict(desired.policy),
     }
+    scopes = {
+        k: [[s.role, *s.divisions] for s in u.scopes] for k, u in desired.users.items() if u.scopes
+    }
+    if scopes:  # only then, so digests of manifests without them do not move
+        doc["scopes"] = scopes
     if desired.exclude:  # only then, so digests of manifests without it do not move
         doc["exclude"] = sorted(desired.exclude)
     if desired.governance is not None:  # likewise: rules and exceptions, never the day

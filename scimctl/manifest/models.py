@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from scimctl.grants import ALL_DIVISIONS, RoleScope
 from scimctl.model import DEFAULT_REDACT, REDACTABLE
 
 # Pragmatic RFC 5321 shape: dot-atom local part, dotted hostname, alphabetic TLD.
@@ -57,6 +58,8 @@ def control_character(text: str) -> str | None:
     Control characters (C0 such as newline, ESC and NUL; C1), format characters
     (bidi overrides such as U+202E, zero-width marks) and line/paragraph separators
     would reach Genesys and every plan as invisible or misleading text."""
+    if text.isprintable():  # every refused category is unprintable; checked in C
+        return None
     for i, ch in enumerate(text):
         if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn"):
             name = _C0_NAMES.get(ch) or unicodedata.name(ch, "control character").lower()
@@ -275,12 +278,62 @@ def _iso_date(v: object) -> object:
     return v
 
 
+def _roles(v: object) -> object:
+    """A role is a name, or ``{name: Supervisor, divisions: [Sales, Support]}`` (or
+    ``divisions: "*"``): granted in those divisions through the Platform API."""
+    if not isinstance(v, list):
+        return v
+    out: list[str | RoleScope] = []
+    plain: set[str] = set()
+    scoped: set[str] = set()
+    for i, item in enumerate(v):
+        if isinstance(item, str):
+            if not item.strip():
+                raise ValueError(f"roles[{i}] is empty")
+            out.append(item)
+            plain.add(item)
+            continue
+        if not isinstance(item, dict):
+            raise ValueError(f"roles[{i}] must be a role name or {{name, divisions}}")
+        unknown = sorted(str(k) for k in item if k not in ("name", "divisions"))
+        if unknown:
+            raise ValueError(f"roles[{i}]: unknown key {unknown[0]!r} (allowed: name, divisions)")
+        name, divisions = item.get("name"), item.get("divisions")
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"roles[{i}].name must be a role name")
+        if divisions == ALL_DIVISIONS:
+            divs: tuple[str, ...] = (ALL_DIVISIONS,)
+        elif (
+            isinstance(divisions, list)
+            and divisions
+            and all(isinstance(d, str) and d.strip() for d in divisions)
+        ):
+            divs = tuple(sorted(set(divisions)))
+        else:
+            raise ValueError(
+                f'roles[{i}].divisions must be a non-empty list of division names, or "*"'
+            )
+        if name in scoped:
+            raise ValueError(f"roles[{i}]: role {name!r} is listed twice with divisions")
+        scoped.add(name)
+        out.append(RoleScope(name, divs))
+    both = sorted(plain & scoped)
+    if both:
+        raise ValueError(f"role {both[0]!r} is listed both as a name and with divisions")
+    return out
+
+
 class DefaultsModel(Clean):
     active: bool | None = None
-    roles: list[str] | None = None
+    roles: list[str | RoleScope] | None = None
     division: str | None = None
     department: str | None = None
     title: str | None = None
+
+    @field_validator("roles", mode="before")
+    @classmethod
+    def _scoped_roles(cls, v: object) -> object:
+        return _roles(v)
 
 
 # Keys end up in SCIM filter URLs (lookups) and in the state database's 255-character
@@ -299,7 +352,7 @@ class UserModel(Clean):
     division: str | None = None
     employeeNumber: str | None = None
     phoneNumbers: list[PhoneModel] | None = None
-    roles: list[str] | None = None
+    roles: list[str | RoleScope] | None = None
     groups: list[str] = []
     # The enterprise extension's manager, named by the manager's externalId (or the
     # userName of a live user scimctl does not manage).
@@ -318,6 +371,11 @@ class UserModel(Clean):
     def _stringify(cls, v: object) -> object:
         # HR ids are often numeric in YAML; they are identifiers, not numbers.
         return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+    @field_validator("roles", mode="before")
+    @classmethod
+    def _scoped_roles(cls, v: object) -> object:
+        return _roles(v)
 
     @field_validator("previousExternalIds", mode="before")
     @classmethod

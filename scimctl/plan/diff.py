@@ -30,6 +30,7 @@ from scimctl.model import (
     same,
 )
 from scimctl.plan.checks import check_directory, privileged_roles
+from scimctl.plan.grants import grant_action, grant_effects, grant_problems, roles_attr
 from scimctl.plan.model import (
     EFFECT_ORDER,
     KIND_ORDER,
@@ -125,7 +126,7 @@ def compute_plan(
     (see :mod:`scimctl.plan.targets`), and the plan document lists the targets.
     """
     target_users, target_groups = parse_targets(targets, desired, state)
-    problems = check_directory(desired, snapshot, state)
+    problems = check_directory(desired, snapshot, state) + grant_problems(desired, snapshot)
     if problems:
         raise InputError(problems)
     groups = {g.name: g for g in snapshot.groups}
@@ -143,12 +144,16 @@ def compute_plan(
             by_email = "@" in spec.attrs["manager"]
             live = _manager_as_key(live, key_of, names, by_email)
         old_key = next((o for o, i in matcher.rekeys.items() if live and i == live.id), None)
-        attrs = keep_default_role(spec.attrs, live, desired.policy.default_role)
+        attrs = roles_attr(spec.attrs, spec, live)
+        attrs = keep_default_role(attrs, live, desired.policy.default_role)
         action = _user_action(key, attrs, live, in_state=key in state.users, old_key=old_key)
         if action is not None and action.kind == "create":
             action = _restore(action, snapshot) or action
         if action:
             actions.append(action)
+        granting = grant_action(key, spec, live, action, snapshot)
+        if granting is not None:
+            actions.append(granting)
     ignored: set[str] = set()
     released = excluded_keys(desired, snapshot, state)
     for key in sorted(released):
@@ -189,7 +194,13 @@ def compute_plan(
     actions.sort(key=lambda a: (KIND_ORDER.index(a.kind), a.key))
     privileged = privileged_roles(snapshot.roles, desired.policy.deny_permissions)
     actions = [
-        a.model_copy(update={"effects": effects_of(a, privileged) + _reverts(a, state)})
+        a.model_copy(
+            update={
+                "effects": effects_of(a, privileged)
+                + grant_effects(a, privileged)
+                + _reverts(a, state)
+            }
+        )
         for a in actions
     ]
     _guard(actions, desired.policy.max_deprovision, len(state.users), max_deprovision)

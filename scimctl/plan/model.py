@@ -32,6 +32,7 @@ ActionKind = Literal[
     "rekey",
     "update",
     "reactivate",
+    "grants",
     "deactivate",
     "delete",
     "forget",
@@ -48,6 +49,7 @@ KIND_ORDER: tuple[str, ...] = (
     "rekey",  # a managed or live account moves to a new externalId (a rehire)
     "update",
     "reactivate",
+    "grants",  # role x division grants (Platform API), after the user's own write
     "create_group",  # before its members are added (the executor waits for it too)
     "add_members",
     "remove_members",
@@ -66,6 +68,8 @@ EffectKind = Literal[
     "reactivation",
     "role_granted",
     "role_removed",
+    "grant_added",
+    "grant_removed",
     "group_removal",
     "username_change",
     "rekey",
@@ -84,6 +88,8 @@ EFFECT_ORDER: tuple[str, ...] = (
     "privileged_role_granted",
     "role_granted",
     "role_removed",
+    "grant_removed",  # a role taken away in one division (Platform API grants)
+    "grant_added",  # a role granted in one division
     "group_removal",
     "username_change",
     "rekey",
@@ -100,6 +106,8 @@ ALWAYS_REVIEW = frozenset(
         "deactivation",
         "reactivation",
         "role_removed",
+        "grant_removed",
+        "grant_added",
         "group_removal",
         "username_change",
         "rekey",

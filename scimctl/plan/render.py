@@ -22,6 +22,7 @@ from typing import Any
 import click
 
 from scimctl.model import USER_ATTRIBUTES
+from scimctl.plan.grants import grant_lines
 from scimctl.plan.model import EFFECT_ORDER, KIND_ORDER, Action, Plan
 from scimctl.plan.redact import redact_plan
 
@@ -31,14 +32,14 @@ ATTRIBUTE_ORDER = ("externalId", *USER_ATTRIBUTES)
 # When a comment must be cut, actions are kept in this order: additions and creates
 # are the first to go.
 KEEP_ORDER = (
-    "delete", "deactivate", "remove_members", "reactivate", "restore", "update", "adopt",
+    "delete", "deactivate", "remove_members", "reactivate", "grants", "restore", "update", "adopt",
     "forget", "release", "create", "create_group", "add_members",
 )  # fmt: skip
 
 SYMBOLS = {
     "create": "+", "adopt": "<=", "rekey": "~", "update": "~", "reactivate": "~", "deactivate": "-",
     "delete": "-", "forget": "-", "add_members": "+", "remove_members": "-",
-    "restore": "+", "release": "-", "create_group": "+",
+    "restore": "+", "release": "-", "create_group": "+", "grants": "~",
 }  # fmt: skip
 COLOURS = {"+": "green", "~": "yellow", "<=": "cyan", "-": "red"}
 # (singular, plural) after a count.
@@ -48,6 +49,7 @@ KIND_LABELS = {
     "rekey": ("to re-key", "to re-key"),
     "update": ("to update", "to update"),
     "reactivate": ("to reactivate", "to reactivate"),
+    "grants": ("user's grants to change", "users' grants to change"),
     "deactivate": ("to deactivate", "to deactivate"),
     "delete": ("to delete", "to delete"),
     "forget": ("to forget", "to forget"),
@@ -64,6 +66,8 @@ EFFECT_LABELS = {
     "privileged_role_granted": ("privileged role granted", "privileged roles granted"),
     "role_granted": ("non-privileged role granted", "non-privileged roles granted"),
     "role_removed": ("role removed", "roles removed"),
+    "grant_removed": ("grant removed", "grants removed"),
+    "grant_added": ("grant added", "grants added"),
     "group_removal": ("removal from a group", "removals from groups"),
     "username_change": ("userName change", "userName changes"),
     "rekey": ("re-key to a new externalId", "re-keys to new externalIds"),
@@ -73,7 +77,9 @@ EFFECT_LABELS = {
     "reverts_drift": ("reverts a change made in Genesys", "revert changes made in Genesys"),
     "group_creation": ("new group", "new groups"),
 }
-ROLE_EFFECTS = ("privileged_role_granted", "role_granted", "role_removed")
+ROLE_EFFECTS = (
+    "privileged_role_granted", "role_granted", "role_removed", "grant_removed", "grant_added",
+)  # fmt: skip
 
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 
@@ -151,6 +157,8 @@ def headline(a: Action) -> str:
         members = plural(len(a.members), ("member", "members"))
         return f"{verb} {members} {prep} group '{esc(a.key)}'"
     who = f"user {esc(a.key)} ({esc(a.userName) if a.userName else '-'})"
+    if a.kind == "grants":
+        return f"change grants of {who}"
     return f"{a.kind} {who}" + (f"  # {esc(a.reason)}" if a.reason else "")
 
 
@@ -178,6 +186,8 @@ def details(a: Action, members_shown: int | None = None) -> list[str]:
         if members_shown is not None and len(names) > members_shown:
             return [*names[:members_shown], f"… and {len(names) - members_shown} more"]
         return names
+    if a.kind == "grants":
+        return [esc(line) for line in grant_lines(a)]
     attrs = ordered_changes(a)
     width = max((len(k) for k in attrs), default=0)
     lines = []
