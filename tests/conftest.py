@@ -39,11 +39,26 @@ def built_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if os.environ.get("SCIMCTL_TEST_WHEEL"):
         return Path(os.environ["SCIMCTL_TEST_WHEEL"])
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(ROOT)],
-        check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
+    build(["--wheel", "--outdir", str(out)])
     return next(out.glob("*.whl"))
+
+
+def build(args: list[str]) -> None:
+    """``python -m build`` on the checkout, claiming the version already installed.
+
+    A build writes scimctl/_version.py into the tree, which is what an editable install
+    imports: without the claim, a build after a new commit would change the version
+    under the feet of the tests running beside it.
+    """
+    env = {
+        **os.environ,
+        "SETUPTOOLS_SCM_PRETEND_VERSION_FOR_SCIMCTL": scimctl.__version__,
+        "SETUPTOOLS_SCM_PRETEND_METADATA_FOR_SCIMCTL": f'{{node="g{scimctl.__commit__}"}}',
+    }
+    subprocess.run(
+        [sys.executable, "-m", "build", *args, str(ROOT)],
+        check=True, capture_output=True, timeout=300, env=env,
+    )  # fmt: skip
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import tarfile
 import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SCIMCTL
+from conftest import ROOT, SCIMCTL, build
 
 import scimctl
 from scimctl.state.db import SCHEMA_HEAD
@@ -37,10 +36,7 @@ def artefacts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     if wheel and sdist:
         return Path(wheel), Path(sdist)
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        [sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)],
-        check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
+    build(["--outdir", str(out)])
     return next(out.glob("*.whl")), next(out.glob("*.tar.gz"))
 
 
