@@ -22,6 +22,7 @@ from typing import Any
 import click
 
 from scimctl.model import USER_ATTRIBUTES
+from scimctl.plan.cost import cost_line
 from scimctl.plan.model import EFFECT_ORDER, KIND_ORDER, Action, Plan
 from scimctl.plan.redact import redact_plan
 
@@ -122,6 +123,8 @@ def summary_lines(plan: Plan) -> list[str]:
     else:
         parts = [plural(s.counts[k], KIND_LABELS[k]) for k in KIND_ORDER if s.counts.get(k)]
         lines.append("Plan: " + ", ".join(parts) + ".")
+        if plan.cost is not None:
+            lines.append(cost_line(plan.cost))
         effects = []
         for key in EFFECT_ORDER:
             n = s.effects.get(key, 0)

@@ -93,6 +93,10 @@ class TokenSource:
         self._expires_at = 0.0
         self.fetched = 0
 
+    def sibling(self) -> TokenSource:
+        """Another token of the same client (a pool's next member; see scim/pool.py)."""
+        return TokenSource(self._http, self._url, *self._auth, hint=self._hint)
+
     def get(self) -> str:
         with self._lock:
             if self._token is None or time.monotonic() >= self._expires_at:
