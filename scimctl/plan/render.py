@@ -21,8 +21,8 @@ from typing import Any
 
 import click
 
-from scimctl.model import USER_ATTRIBUTES
 from scimctl.grants import grant_names
+from scimctl.model import USER_ATTRIBUTES
 from scimctl.plan.grants import grant_lines
 from scimctl.plan.model import EFFECT_ORDER, KIND_ORDER, Action, Plan
 from scimctl.plan.redact import redact_plan
