@@ -31,7 +31,8 @@ from scimctl.model import (
     Snapshot,
 )
 from scimctl.problems import Problem
-from scimctl.scim.ids import check_id, item_path, shown
+from scimctl.scim.bounded import Bounds
+from scimctl.scim.ids import check_id, item_path, kind, shown
 from scimctl.scim.mapping import (
     ENTERPRISE_ATTRS,
     GENESYS_ATTRS,
@@ -199,11 +200,19 @@ class ScimClient:
         parallelism: int = 8,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
+        bounds: Bounds | None = None,
     ) -> Self:
         limits = httpx.Limits(
             max_connections=parallelism + 4, max_keepalive_connections=parallelism + 4
         )
-        http = httpx.Client(timeout=timeout, limits=limits)
+        bounds = bounds or Bounds()
+        http = httpx.Client(
+            timeout=timeout,
+            limits=limits,
+            event_hooks=bounds.hooks(),
+            # Only what scim/bounded.py decodes within the size limit.
+            headers={"Accept-Encoding": "gzip, deflate"},
+        )
         tokens: TokenSource | StaticToken
         if isinstance(credentials, BearerToken):
             tokens = StaticToken(credentials.token)
@@ -664,7 +673,7 @@ def connect(target: Target, credentials: Credentials | BearerToken, **kw: Any) -
 
 def _division(doc: Any) -> LiveDivision:
     if not isinstance(doc, dict):
-        raise ValueError(f"a division is {type(doc).__name__}, not an object")
+        raise ValueError(f"a division is {kind(doc)}, not an object")
     name = doc.get("name")
     what = f"division {shown(name)}" if isinstance(name, str) else "a division"
     division_id = check_id(doc.get("id"), what)
@@ -675,7 +684,7 @@ def _division(doc: Any) -> LiveDivision:
 
 def _deleted_user(doc: Any) -> DeletedUser:
     if not isinstance(doc, dict):
-        raise ValueError(f"a deleted user is {type(doc).__name__}, not an object")
+        raise ValueError(f"a deleted user is {kind(doc)}, not an object")
     name = doc.get("email") or doc.get("username") or ""
     if not isinstance(name, str):
         raise ValueError(f"deleted user {shown(doc.get('id'))}: email is not a string")

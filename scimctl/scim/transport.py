@@ -23,6 +23,7 @@ import httpx
 from scimctl import __version__
 from scimctl.errors import ApiError, AuthError, OutcomeUnknown
 from scimctl.log import LOGGER
+from scimctl.scim.bounded import SECONDS_LEFT, AnswerTooSlow
 
 __all__ = ["ApiError", "AuthError", "OutcomeUnknown", "Transport"]
 
@@ -92,11 +93,23 @@ class TokenSource:
         self._token: str | None = None
         self._expires_at = 0.0
         self.fetched = 0
+        self._failures = 0
+        self._failure: AuthError | None = None
 
     def get(self) -> str:
+        failures = self._failures
         with self._lock:
+            if self._failures != failures and self._failure is not None:
+                # It failed while this thread waited: the next waiter would only wait
+                # the same deadline again (a token endpoint that never answers).
+                raise self._failure
             if self._token is None or time.monotonic() >= self._expires_at:
-                self._fetch()
+                try:
+                    self._fetch()
+                except AuthError as exc:
+                    self._failures += 1
+                    self._failure = exc
+                    raise
             assert self._token is not None
             return self._token
 
@@ -215,6 +228,8 @@ def network_reason(exc: Exception) -> str:
         if "name or service not known" in text or "nodename nor servname" in text:
             return "the host name does not resolve (is the URL right?)"
         return f"cannot connect ({exc.__class__.__name__}: {exc})"
+    if isinstance(exc, AnswerTooSlow):
+        return str(exc)
     if isinstance(exc, httpx.TimeoutException):
         return "no answer in time (timeout)"
     return f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
@@ -256,7 +271,8 @@ class RetryPolicy:
     """Exponential backoff with full jitter, within a time budget per request.
 
     An idempotent request is retried until ``deadline`` seconds have passed since its
-    first fault, so a burst of faults is ridden out however many attempts it takes.
+    first attempt (rate-limit waits not counted), so a burst of faults is ridden out
+    however many attempts it takes.
     ``attempts`` still caps connection failures (nothing listening is a wrong URL,
     not a fault to ride out); non-idempotent writes are never retried blindly.
     """
@@ -324,12 +340,17 @@ class Transport:
         failures = throttles = 0
         if trace is None:
             trace = RequestTrace()
-        # The time budget starts at the first fault, so time spent waiting on the
+        # The retry deadline bounds every attempt, each one's whole answer included
+        # (scim/bounded.py cuts an attempt at the time left); time spent waiting on the
         # rate limit or on earlier chunks of the same operation never eats into it.
         deadline: float | None = None
         while True:
             trace.attempts += 1
             waited = self.budget.acquire()
+            if deadline is None:
+                deadline = self._clock() + self.retry.deadline
+            else:
+                deadline += waited
             token = self.tokens.get()
             hdrs = {
                 "Authorization": f"Bearer {token}",
@@ -342,14 +363,16 @@ class Transport:
             self._count(requests=1, rate_wait_seconds=waited)
             sent = self._clock()
             try:
-                resp = self.http.request(method, url, content=content, params=params, headers=hdrs)
+                resp = self.http.request(
+                    method, url, content=content, params=params, headers=hdrs,
+                    extensions={SECONDS_LEFT: deadline - self._clock()},
+                )  # fmt: skip
                 resp.read()
             except httpx.ConnectError as exc:
                 # Nothing reached the server: always safe to try again, but a target
                 # that refuses every connection is a wrong URL, not a fault to ride out.
                 self._count(network_errors=1)
                 failures += 1
-                deadline = deadline or self._clock() + self.retry.deadline
                 log.debug("%s %s -> %s", method, path, exc.__class__.__name__)
                 if failures >= self.retry.attempts:
                     raise ApiError(
@@ -364,7 +387,6 @@ class Transport:
                 failures += 1
                 log.debug("%s %s -> %s", method, path, exc.__class__.__name__)
                 reason = f"{method} {path}: {network_reason(exc)}"
-                deadline = deadline or self._clock() + self.retry.deadline
                 if not idempotent:
                     raise OutcomeUnknown(reason, method=method, path=path) from exc
                 if self._clock() >= deadline:
@@ -402,7 +424,6 @@ class Transport:
                 continue
             if resp.status_code in RETRYABLE_STATUS:
                 failures += 1
-                deadline = deadline or self._clock() + self.retry.deadline
                 if not idempotent:
                     raise OutcomeUnknown(
                         f"{method} {path}: HTTP {resp.status_code}",
