@@ -30,6 +30,7 @@ from scimctl.errors import ApiError, OperationFailed, OutcomeUnknown
 from scimctl.model import DeletedUser, LiveGroup, LiveUser, same
 from scimctl.plan.model import Action, Plan
 from scimctl.scim.client import PLATFORM_USERS
+from scimctl.scim.entries import PER_ENTRY
 from scimctl.scim.ids import id_problem, item_path, shown
 from scimctl.scim.mapping import members_patch, user_patch, user_to_scim
 from scimctl.scim.platform_grants import SUBJECTS
@@ -240,6 +241,9 @@ class Executor:
         self.member_chunk = MEMBER_CHUNK  # lowered for the rest of the run by a 413
         # "filter" or "value": how member removals are sent (see _send_members).
         self.member_removal = "filter"
+        # "entry" or "whole": how emails and phoneNumbers are written (scim/entries.py).
+        # Genesys documents the whole form; RFC services get entries until one refuses.
+        self.multi_valued = "whole" if getattr(client, "provider", "") == "genesys" else "entry"
         self.learned: list[str] = []  # what the run learned about the service, once each
         self._lock = threading.Lock()
         self._known_ids = {a.key: a.live_id for a in plan.actions if a.resource == "user"}
@@ -629,13 +633,26 @@ class Executor:
         changes = {k: c.after for k, c in action.changes.items() if k != "externalId"}
         changes = self._with_manager_id(changes)
         ext = action.changes["externalId"].after if "externalId" in action.changes else None
+        before = {k: c.before for k, c in action.changes.items()}
+        by_entry = any(k in PER_ENTRY or k == "userName" for k in changes)
         version = action.version
-        for tries in range(1, VERSION_RETRIES + 1):
+        tries = 0
+        while True:
+            tries += 1
+            per_entry = by_entry and self.multi_valued == "entry"
+            body = user_patch(changes, ext, before=before, per_entry=per_entry)
             try:
-                return self.client.patch_user(
-                    live_id(action), user_patch(changes, ext), version, trace=count
-                )
+                return self.client.patch_user(live_id(action), body, version, trace=count)
             except ApiError as exc:
+                if per_entry and _filter_form_refused(exc):
+                    # The service takes no value-filter paths: write lists whole.
+                    self._learn(
+                        "multi_valued", "whole",
+                        f"the service refused emails/phoneNumbers changed by entry "
+                        f"(HTTP {exc.status}); they were replaced whole for the rest of the run",
+                    )  # fmt: skip
+                    tries -= 1
+                    continue
                 if not exc.version_conflict:
                     raise
                 live = self.client.get_user(live_id(action), trace=count)
@@ -645,10 +662,9 @@ class Executor:
                     same(k, live.attrs.get(k), v) for k, v in changes.items()
                 ):
                     return live
-                if tries == VERSION_RETRIES or not _as_planned(action, live):
+                if tries >= VERSION_RETRIES or not _as_planned(action, live):
                     raise
                 version = live.version
-        raise AssertionError("unreachable")
 
     def _with_manager_id(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """The manager's key replaced by its live id (created in this run, or known)."""
@@ -852,15 +868,20 @@ class Executor:
         return version
 
     def _learn_value_removal(self, exc: ApiError) -> None:
+        self._learn(
+            "member_removal", "value",
+            f'the service refused member removal by filter (members[value eq "…"]): '
+            f"HTTP {exc.status}; removals were sent as "
+            '{"op": "remove", "path": "members", "value": [...]} for the rest of the run',
+        )  # fmt: skip
+
+    def _learn(self, setting: str, value: str, note: str) -> None:
+        """Switch a fallback on for the rest of the run, noting it once."""
         with self._lock:
-            if self.member_removal == "value":
+            if getattr(self, setting) == value:
                 return
-            self.member_removal = "value"
-            self.learned.append(
-                f'the service refused member removal by filter (members[value eq "…"]): '
-                f"HTTP {exc.status}; removals were sent as "
-                '{"op": "remove", "path": "members", "value": [...]} for the rest of the run'
-            )
+            setattr(self, setting, value)
+            self.learned.append(note)
 
     def _chunk_size(self, pending: deque[tuple[str, str]]) -> int:
         """How many of ``pending``, from the front, go in the next PATCH (at least one)."""

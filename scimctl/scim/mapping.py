@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from scimctl.model import Attrs, LiveGroup, LiveRole, LiveUser
+from scimctl.scim.entries import PER_ENTRY, entry_ops, rename_ops
 from scimctl.scim.ids import check_id, kind, shown
 from scimctl.scim.schema import CORE_USER, ENTERPRISE_USER, GENESYS_USER, PATCH_OP
 
@@ -207,12 +208,32 @@ def user_to_scim(attrs: Attrs, external_id: str, password: str | None = None) ->
     return body
 
 
-def user_patch(changes: dict[str, Any], external_id: str | None = None) -> dict[str, Any]:
-    """A PatchOp that sets each changed attribute to its new value."""
+def user_patch(
+    changes: dict[str, Any],
+    external_id: str | None = None,
+    *,
+    before: dict[str, Any] | None = None,
+    per_entry: bool = False,
+) -> dict[str, Any]:
+    """A PatchOp that sets each changed attribute to its new value.
+
+    With ``per_entry`` (services other than Genesys, which take RFC 7644 value
+    filters), emails and phone numbers are changed entry by entry from ``before``
+    and a rename moves the main email along (scim/entries.py); without it they are
+    written as Genesys documents them.
+    """
     ops: list[dict[str, Any]] = []
     if external_id is not None:
         ops.append({"op": "replace", "path": "externalId", "value": external_id})
+    before = before or {}
     for name, value in changes.items():
+        if per_entry and name in PER_ENTRY:
+            ops += entry_ops(name, before.get(name), value)
+            continue
+        if per_entry and name == "userName" and value:
+            ops.append({"op": "replace", "path": "userName", "value": value})
+            ops += rename_ops(before.get("userName"), value)
+            continue
         if name in ENTERPRISE_ATTRS:
             path = f"{ENTERPRISE_USER}:{name}"
         elif name == "manager":
