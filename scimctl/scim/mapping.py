@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from scimctl.model import Attrs, LiveGroup, LiveRole, LiveUser
-from scimctl.scim.entries import PER_ENTRY, entry_ops, rename_ops
+from scimctl.scim.entries import PER_ENTRY, entry_ops, literal, rename_ops
 from scimctl.scim.ids import check_id, kind, shown
 from scimctl.scim.schema import CORE_USER, ENTERPRISE_USER, GENESYS_USER, PATCH_OP
 
@@ -275,10 +275,5 @@ def members_patch(add: list[str], remove: list[str], removal: str = "filter") ->
     if remove and removal == "value":
         ops.append({"op": "remove", "path": "members", "value": [{"value": i} for i in remove]})
     elif remove:
-        ops += [{"op": "remove", "path": f"members[value eq {_literal(i)}]"} for i in remove]
+        ops += [{"op": "remove", "path": f"members[value eq {literal(i)}]"} for i in remove]
     return {"schemas": [PATCH_OP], "Operations": ops}
-
-
-def _literal(value: str) -> str:
-    """An id as a filter string literal (RFC 7644 3.4.2.2): data, never filter syntax."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
