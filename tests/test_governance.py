@@ -257,3 +257,34 @@ def test_what_an_adopted_account_held_comes_from_its_first_later_change():
     assert [(r.kind, r.name) for r in after.rows] == [("role", "Employee")]
     assert after.weeks == [("2026-06-01", 1), ("2026-06-08", 2)]
     assert build(ops, st, "ws", dt.date(2026, 5, 31)).rows == []
+
+
+def test_grants_are_matched_by_division_and_plain_roles_in_the_users_own():
+    from scimctl.governance.evaluate import violations
+    from scimctl.governance.holdings import Holding, grants_of
+
+    rule = Rule("SOD-2", "d", "conflict", grants=(Grant("Agent"), Grant("Supervisor", "Sales")))
+
+    def holder(key: str, **attrs) -> Holding:
+        return Holding(key, key, None, attrs, grants_of(attrs), frozenset())
+
+    def sup(division: str) -> list[dict]:
+        return [{"role": "Supervisor", "division": division, "roleId": "r", "divisionId": "d"}]
+
+    items = [
+        holder("scoped-sales", roles=["Agent", "Supervisor"], division="Home", grants=sup("Sales")),
+        holder(
+            "scoped-paris", roles=["Agent", "Supervisor"], division="Sales", grants=sup("Paris")
+        ),
+        holder("plain-sales", roles=["Agent", "Supervisor"], division="Sales"),
+        holder("plain-home", roles=["Agent", "Supervisor"], division="Home"),
+        holder("everywhere", roles=["Agent"], grants=sup("*")),
+    ]
+    assert violations(rule, items, set()) == {
+        "scoped-sales": "holds Agent and Supervisor in Sales",
+        "plain-sales": "holds Agent and Supervisor",
+        "everywhere": "holds Agent and Supervisor in all divisions",
+    }
+    twice = Rule("X", "d", "conflict", grants=(Grant("Agent"), Grant("Supervisor")))
+    one_role = [holder("a", roles=["Supervisor"], grants=sup("Sales") + sup("Paris"))]
+    assert violations(twice, one_role, set()) == {}  # one role in two places is not two

@@ -72,3 +72,16 @@ def test_leavers_who_are_group_members_are_deactivated(django_scim2, tmp_path, s
     assert django_scim2.members("Sales") == {"E-0000", "E-0003", "E-0006"}
     assert django_scim2.members("Support") == {f"E-{i:04}" for i in range(8) if i % 3}
     converged(ws)
+
+
+def test_a_rename_on_a_service_without_value_filters(django_scim2, tmp_path, sqlite_url):
+    ws = workspace(tmp_path, django_scim2, sqlite_url)
+    staff3 = staff(3)
+    ws.write_manifest(doc(staff3))
+    ok(ws, "apply", "--auto-approve")
+    staff3[1] = {**staff3[1], "userName": "renamed@example.com"}
+    ws.write_manifest(doc(staff3))
+    out = ok(ws, "apply", "--auto-approve")
+    # django-scim2 answers 501 to emails[value eq "…"]: the lists are written whole.
+    assert "Note: the service refused emails/phoneNumbers changed by entry" in out, out
+    assert django_scim2.users()["E-0001"]["userName"] == "renamed@example.com"

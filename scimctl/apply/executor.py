@@ -23,14 +23,17 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
+from scimctl.apply.grants import GrantWriter, applied_record, without_kept, write_grants
 from scimctl.errors import ApiError, OperationFailed, OutcomeUnknown
-from scimctl.model import DeletedUser, LiveGroup, LiveUser, same
+from scimctl.model import DeletedUser, LiveGroup, LiveUser, StateView, same
 from scimctl.plan.model import Action, Plan
 from scimctl.scim.client import PLATFORM_USERS
+from scimctl.scim.entries import PER_ENTRY
 from scimctl.scim.ids import id_problem, item_path, shown
 from scimctl.scim.mapping import members_patch, user_patch, user_to_scim
+from scimctl.scim.platform_grants import SUBJECTS
 from scimctl.scim.transport import RequestTrace
 from scimctl.state.interfaces import ExecutorStore
 
@@ -172,6 +175,15 @@ def build_graph(plan: Plan) -> dict[str, _Node]:
         if manager is not None and manager.after in creates:
             # The enterprise manager is sent as a live id: the manager must exist first.
             nodes[action.id].deps.add(creates[manager.after])
+    user_nodes: dict[str, list[str]] = {}
+    for action in plan.actions:
+        if action.resource == "user" and action.kind != "grants":
+            user_nodes.setdefault(action.key, []).append(action.id)
+    for action in plan.actions:
+        if action.kind == "grants":
+            # After the user's own write: it exists, and its SCIM roles write cannot
+            # undo a grant made before it.
+            nodes[action.id].deps |= set(user_nodes.get(action.key, ()))
     for node in nodes.values():
         for dep in node.deps:
             nodes[dep].dependents.add(node.name)
@@ -229,10 +241,14 @@ class Executor:
         self.member_chunk = MEMBER_CHUNK  # lowered for the rest of the run by a 413
         # "filter" or "value": how member removals are sent (see _send_members).
         self.member_removal = "filter"
+        # "entry" or "whole": how emails and phoneNumbers are written (scim/entries.py).
+        # Genesys documents the whole form; RFC services get entries until one refuses.
+        self.multi_valued = "whole" if getattr(client, "provider", "") == "genesys" else "entry"
         self.learned: list[str] = []  # what the run learned about the service, once each
         self._lock = threading.Lock()
         self._known_ids = {a.key: a.live_id for a in plan.actions if a.resource == "user"}
         self._state_ids: dict[str, str] | None = None
+        self._grant_state: StateView | None = None  # read once, for grants' state records
 
     # -- scheduling ------------------------------------------------------------
     def run(self) -> ApplyReport:
@@ -413,6 +429,8 @@ class Executor:
             return "DELETE", _path(users, action.live_id)
         if action.kind in ("forget", "release") or not action.changes:
             return None, None
+        if action.kind == "grants":
+            return "POST", _path(SUBJECTS, action.live_id or self._created_id(action)) + "/bulk*"
         return "PATCH", _path(users, action.live_id)
 
     # -- users -------------------------------------------------------------------
@@ -420,6 +438,16 @@ class Executor:
         ws, store = self.workspace, self.store
         if action.kind in ("forget", "release"):
             return lambda conn: store.drop_user(conn, ws, action.key)
+        if action.kind == "grants":
+            user_id = action.live_id or self._created_id(action)
+            if user_id is None:
+                raise OperationFailed(f"{action.id}: the account has no live id")
+            write_grants(cast(GrantWriter, self.client), user_id, action, count)
+            with self._lock:
+                if self._grant_state is None:
+                    self._grant_state = self.store.state(ws)
+            record = applied_record(self.plan, self._grant_state, action, user_id)
+            return lambda conn: store.put_user(conn, ws, *record)
         if action.kind == "restore":
             live = self._restore(action, count)
             with self._lock:
@@ -454,6 +482,7 @@ class Executor:
         patched = self._patch_user(action, count) if action.changes else None
         user_name = patched.user_name if patched else action.userName
         attrs = {k: v for k, v in (patched.attrs if patched else {}).items() if v not in (None, [])}
+        attrs = without_kept(attrs, self.plan, action.key)  # additive: not scimctl's
         version = patched.version if patched else action.version
 
         def commit_patch(conn: Any) -> None:
@@ -610,13 +639,26 @@ class Executor:
         changes = {k: c.after for k, c in action.changes.items() if k != "externalId"}
         changes = self._with_manager_id(changes)
         ext = action.changes["externalId"].after if "externalId" in action.changes else None
+        before = {k: c.before for k, c in action.changes.items()}
+        by_entry = any(k in PER_ENTRY or k == "userName" for k in changes)
         version = action.version
-        for tries in range(1, VERSION_RETRIES + 1):
+        tries = 0
+        while True:
+            tries += 1
+            per_entry = by_entry and self.multi_valued == "entry"
+            body = user_patch(changes, ext, before=before, per_entry=per_entry)
             try:
-                return self.client.patch_user(
-                    live_id(action), user_patch(changes, ext), version, trace=count
-                )
+                return self.client.patch_user(live_id(action), body, version, trace=count)
             except ApiError as exc:
+                if per_entry and _filter_form_refused(exc):
+                    # The service takes no value-filter paths: write lists whole.
+                    self._learn(
+                        "multi_valued", "whole",
+                        f"the service refused emails/phoneNumbers changed by entry "
+                        f"(HTTP {exc.status}); they were replaced whole for the rest of the run",
+                    )  # fmt: skip
+                    tries -= 1
+                    continue
                 if not exc.version_conflict:
                     raise
                 live = self.client.get_user(live_id(action), trace=count)
@@ -626,10 +668,9 @@ class Executor:
                     same(k, live.attrs.get(k), v) for k, v in changes.items()
                 ):
                     return live
-                if tries == VERSION_RETRIES or not _as_planned(action, live):
+                if tries >= VERSION_RETRIES or not _as_planned(action, live):
                     raise
                 version = live.version
-        raise AssertionError("unreachable")
 
     def _with_manager_id(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """The manager's key replaced by its live id (created in this run, or known)."""
@@ -833,15 +874,20 @@ class Executor:
         return version
 
     def _learn_value_removal(self, exc: ApiError) -> None:
+        self._learn(
+            "member_removal", "value",
+            f'the service refused member removal by filter (members[value eq "…"]): '
+            f"HTTP {exc.status}; removals were sent as "
+            '{"op": "remove", "path": "members", "value": [...]} for the rest of the run',
+        )  # fmt: skip
+
+    def _learn(self, setting: str, value: str, note: str) -> None:
+        """Switch a fallback on for the rest of the run, noting it once."""
         with self._lock:
-            if self.member_removal == "value":
+            if getattr(self, setting) == value:
                 return
-            self.member_removal = "value"
-            self.learned.append(
-                f'the service refused member removal by filter (members[value eq "…"]): '
-                f"HTTP {exc.status}; removals were sent as "
-                '{"op": "remove", "path": "members", "value": [...]} for the rest of the run'
-            )
+            setattr(self, setting, value)
+            self.learned.append(note)
 
     def _chunk_size(self, pending: deque[tuple[str, str]]) -> int:
         """How many of ``pending``, from the front, go in the next PATCH (at least one)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 from datetime import datetime
 from typing import Any
 
@@ -17,9 +18,11 @@ import click
 
 from scimctl import version_text
 from scimctl.config import Target, load_credentials, state_url
-from scimctl.errors import InputError, ScimctlError
+from scimctl.errors import ConfigError, InputError, ScimctlError
 
 DEFAULT_MANIFEST = "scimctl.yaml"
+MAX_ANSWER_ENV = "SCIMCTL_MAX_ANSWER_MB"
+STARTED = "scimctl.started"
 
 
 class Exit(Exception):
@@ -214,10 +217,20 @@ redact_option = click.option(
     help="Seconds each request keeps retrying 5xx, throttling and dropped connections "
     "(SCIMCTL_RETRY_DEADLINE).",
 )  # fmt: skip
+@click.option(
+    "--timeout", default=1_800.0, show_default=True, type=FiniteFloat(1, 86_400),
+    envvar="SCIMCTL_TIMEOUT",
+    help="Seconds the whole command may talk to the service; then it stops with an "
+    "error, the run recorded as failed (SCIMCTL_TIMEOUT).",
+)  # fmt: skip
 @click.pass_context
-def main(ctx: click.Context, debug: bool, no_color: bool, retry_deadline: float) -> None:
+def main(
+    ctx: click.Context, debug: bool, no_color: bool, retry_deadline: float, timeout: float
+) -> None:
     """Plan and apply Genesys Cloud users from a manifest, over SCIM 2.0."""
     from scimctl.output import colour_enabled, disable_colour
+
+    ctx.meta[STARTED] = time.monotonic()
 
     if debug:
         from scimctl.log import enable_debug_logging
@@ -268,15 +281,45 @@ def run_budget(manifest: Any, tokens: int | None) -> Any:
 
 
 def open_client(target: Target, parallelism: int = 8, budget: Any = None) -> Any:
+    from scimctl.scim.bounded import DEFAULT_REQUEST_SECONDS, Bounds
     from scimctl.scim.client import connect
     from scimctl.scim.transport import RetryPolicy
 
     credentials = load_credentials(provider=target.provider)
-    deadline = click.get_current_context().find_root().params["retry_deadline"]
+    ctx = click.get_current_context()
+    params = ctx.find_root().params
+    deadline = params["retry_deadline"]
+    # The command's deadline counts from its start, not from the first connection.
+    left = params["timeout"] - (time.monotonic() - ctx.meta.get(STARTED, time.monotonic()))
+    bounds = Bounds.for_command(
+        max(0.0, left), min(DEFAULT_REQUEST_SECONDS, deadline), max_answer_bytes()
+    )
+    bounds.command_seconds = params["timeout"]
     return connect(
-        target, credentials, parallelism=parallelism, retry=RetryPolicy(deadline=deadline),
+        target,
+        credentials,
+        parallelism=parallelism,
+        retry=RetryPolicy(deadline=deadline),
+        bounds=bounds,
         budget=budget,
-    )  # fmt: skip
+    )
+
+
+def max_answer_bytes() -> int | None:
+    """SCIMCTL_MAX_ANSWER_MB: the size limit of one answer, for services whose pages
+    are huge (default 8 MB)."""
+    import os
+
+    text = os.environ.get(MAX_ANSWER_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        megabytes = float(text)
+    except ValueError:
+        megabytes = math.nan
+    if not math.isfinite(megabytes) or not 0 < megabytes <= 4096:
+        raise ConfigError(f"{MAX_ANSWER_ENV}={text!r}: use a number of megabytes such as 32")
+    return int(megabytes * 2**20)
 
 
 def colour() -> bool:

@@ -507,7 +507,36 @@ class Emulator:
             Route("/api/v2/users", bound(pu.list_users), methods=["GET"]),
             Route("/api/v2/users/{id}", bound(pu.patch_user), methods=["PATCH"]),
             Route("/api/v2/users/{id}", bound(pu.delete_user), methods=["DELETE"]),
+            *self._grant_routes(bound),
         ]
+
+    def _grant_routes(
+        self, bound: Callable[[Callable[[Directory, Request], Awaitable[Response]]], Handler]
+    ) -> list[Route]:
+        """Division-scoped role grants (Platform API): see :mod:`scimctl.emulator.grants`."""
+        from scimctl.emulator import grants as g
+
+        subjects = "/api/v2/authorization/subjects/{id}"
+        return [
+            Route(subjects, bound(g.get_subject), methods=["GET"]),
+            Route(f"{subjects}/bulkadd", bound(g.bulk("add")), methods=["POST"]),
+            Route(f"{subjects}/bulkremove", bound(g.bulk("remove")), methods=["POST"]),
+            Route(f"{subjects}/bulkreplace", bound(g.bulk("replace")), methods=["POST"]),
+            Route(
+                "/api/v2/authorization/roles/{id}/subjectgrants",
+                self.api(self.role_subject_grants),
+            ),
+        ]
+
+    async def role_subject_grants(self, request: Request) -> Response:
+        """``GET /roles/{id}/subjectgrants``: the subjects holding a role, with their
+        divisions, paged as Platform listings are (one read per role, not per user)."""
+        role_id = request.path_params["id"]
+        if role_id not in self.directory.roles:
+            return JSONResponse(
+                {"message": "role not found", "code": "not.found", "status": 404}, 404
+            )
+        return self._platform_page(request, self.directory.grants.role_subjects(role_id))
 
     # -- roles (Platform API) --------------------------------------------------
     def _role_doc(self, role: Role) -> dict[str, Any]:

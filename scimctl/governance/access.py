@@ -23,6 +23,7 @@ from scimctl.governance.evaluate import evaluate
 from scimctl.governance.holdings import Holding
 from scimctl.governance.report import GovernanceReport
 from scimctl.governance.rules import Exemption, Governance, Rule
+from scimctl.grants import grant_names
 from scimctl.model import Desired, StateView
 
 CREATING = ("create", "restore", "adopt", "import", "rekey", "reactivate")
@@ -52,6 +53,7 @@ class _Account:
     roles: dict[str, Origin] | None = None  # None: not recorded by the day
     groups: dict[str, Origin] = field(default_factory=dict)
     groups_known: set[str] = field(default_factory=set)
+    granted: dict[str, Origin] = field(default_factory=dict)  # "Role in Division" -> origin
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,8 @@ def _user_op(o: dict[str, Any], accounts: dict[str, _Account]) -> None:
             names = [r for r in after or [] if isinstance(r, str)]
             acc.roles = {r: held.get(r) or _origin(o) for r in names}
         else:
+            if attr == "grants":  # role x division: each grant dated by its own change
+                acc.granted = {n: acc.granted.get(n) or _origin(o) for n in grant_names(after)}
             acc.attrs[attr] = after
             acc.known.add(attr)
     if "deactivate" in kinds:
@@ -339,7 +343,11 @@ def build(
                 frozenset(acc.groups), where, True,
             )
         )  # fmt: skip
-        held[key] = [("role", r, o) for r, o in sorted((acc.roles or {}).items())]
+        scoped = set(grant_names(acc.attrs.get("grants")))
+        plain = {r: o for r, o in (acc.roles or {}).items() if all(
+            not s.startswith(f"{r} in ") for s in scoped)}  # fmt: skip
+        held[key] = [("role", r, o) for r, o in sorted(plain.items())]
+        held[key] += [("role", g, acc.granted.get(g) or _adopted(acc)) for g in sorted(scoped)]
         held[key] += [("group", g, o) for g, o in sorted(acc.groups.items())]
     verdict = evaluate(gov, items, items) if gov is not None else None
     excepted = (

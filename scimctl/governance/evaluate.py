@@ -58,8 +58,9 @@ def violations(rule: Rule, items: Sequence[Holding], exempt: set[str]) -> dict[s
     out: dict[str, str] = {}
     if rule.kind == "conflict":
         for h in items:
-            held = sorted({str(g) for want in rule.grants for g in h.holds(want)})
-            if len(held) >= 2:
+            matched = [want for want in rule.grants if h.holds(want)]
+            if len(matched) >= 2:  # two of the rule's entries, not one role in two places
+                held = sorted({str(g) for want in matched for g in h.holds(want)})
                 out[h.ident] = "holds " + " and ".join(held)
         return out
     assert rule.subject is not None
