@@ -128,7 +128,8 @@ def parse_capabilities(
     config: dict[str, Any], resource_types: list[dict[str, Any]], schemas: list[dict[str, Any]]
 ) -> Capabilities:
     """Capabilities from the three discovery documents, lenient about their shape."""
-    max_results = (config.get("filter") or {}).get("maxResults")
+    flt = config.get("filter")
+    max_results = flt.get("maxResults") if isinstance(flt, dict) else None
     user_type = next(
         (t for t in resource_types if isinstance(t, dict) and t.get("schema") == CORE_USER), {}
     )
