@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
 from scimctl.apply.grants import GrantWriter, applied_record, without_kept, write_grants
+from scimctl.apply.restore_check import not_restored
 from scimctl.errors import ApiError, OperationFailed, OutcomeUnknown
 from scimctl.model import DeletedUser, LiveGroup, LiveUser, StateView, same
 from scimctl.plan.model import Action, Plan
@@ -452,6 +453,16 @@ class Executor:
             live = self._restore(action, count)
             with self._lock:
                 self.created[action.key] = live.id
+            wanted = {k: c.after for k, c in action.changes.items() if k != "externalId"}
+            back = self.client.get_user(live.id, trace=count)
+            missing = not_restored(self._with_manager_id(wanted), back)
+            live = back or live
+            if missing:
+                res.outcome = "partial"
+                res.error = (
+                    f"restored, but {', '.join(missing)} did not stick "
+                    "(read back by id); the next plan sets them again"
+                )
 
             def commit_restore(conn: Any) -> None:
                 attrs = {k: v for k, v in live.attrs.items() if v not in (None, [])}

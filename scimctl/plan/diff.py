@@ -46,6 +46,7 @@ from scimctl.plan.model import (
     Review,
     Summary,
 )
+from scimctl.plan.restore import describe_restores
 from scimctl.plan.targets import memberships as targeted_memberships
 from scimctl.plan.targets import parse_targets, select
 
@@ -202,6 +203,7 @@ def compute_plan(
             plan_memberships, state, target_users, target_groups
         )
     actions.sort(key=lambda a: (KIND_ORDER.index(a.kind), a.key))
+    actions = describe_restores(actions)
     privileged = privileged_roles(snapshot.roles, desired.policy.deny_permissions)
     actions = [
         a.model_copy(
