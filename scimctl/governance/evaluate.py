@@ -81,11 +81,12 @@ def violations(rule: Rule, items: Sequence[Holding], exempt: set[str]) -> dict[s
 
 
 def _exempt(gov: Governance, rule: Rule, items: Sequence[Holding]) -> set[str]:
-    covered = (_covering(gov.exceptions, rule.id, h) for h in items)
+    if not any(e.rule == rule.id for e in gov.exceptions):
+        return set()
     return {
         h.ident
-        for h, ex in zip(items, covered, strict=True)
-        if any(e.active(gov.as_of) for e in ex)
+        for h in items
+        if any(e.active(gov.as_of) for e in _covering(gov.exceptions, rule.id, h))
     }
 
 
