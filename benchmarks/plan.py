@@ -2,7 +2,9 @@
 
 Prints requests made, wall time, peak memory and the CPU time of the pure diff,
 and checks them against the goals: requests <= 2 x ceil(users / page size) plus
-the group and role pages, and the pure diff under 2 seconds of CPU.
+the group and role pages, and the pure diff under 2 seconds of CPU. Every managed
+user holds a role scoped by division, so the grants are read too (one paged
+``subjectgrants`` listing per scoped role) and must fit in the same bound.
 Run with `make bench-plan`.
 """
 
@@ -21,9 +23,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import CLIENT, GOALS_MISSED, emulator, table  # noqa: E402
 
 from scimctl.apply.guard import target_document  # noqa: E402
+from scimctl.grants import RoleScope  # noqa: E402
 from scimctl.model import Desired, GroupSpec, Policy, UserSpec  # noqa: E402
 from scimctl.plan.diff import compute_plan  # noqa: E402
 from scimctl.scim.client import GenesysClient  # noqa: E402
+from scimctl.scim.read import with_grants  # noqa: E402
 from scimctl.state.store import Store  # noqa: E402
 
 LIVE, MANAGED, GROUPS, GONE = 20_000, 5_000, 20, 50
@@ -41,9 +45,15 @@ def seed() -> dict:
         if i < MANAGED:
             u.update(externalId=f"HR-{i:05}", title="Agent", active=True)
             u["groups"] = [f"Team {i % GROUPS:02}"]
+            # Every managed user supervises in one division (Platform grants).
+            u["grants"] = [{"role": "Supervisor", "division": "Sales"}]
         users.append(u)
     return {
-        "roles": [{"name": "Employee", "permissions": ["directory:user:view"]}],
+        "roles": [
+            {"name": "Employee", "permissions": ["directory:user:view"]},
+            {"name": "Supervisor", "permissions": ["routing:queue:view"]},
+        ],
+        "divisions": ["Sales", "Support"],
         "groups": [{"name": f"Team {g:02}"} for g in range(GROUPS)],
         "users": users,
     }
@@ -60,7 +70,11 @@ def desired() -> Desired:
             "userName": name, "displayName": f"User {i}",
             "active": True, "title": title, "roles": ["Employee"],
         }  # fmt: skip
-        users[f"HR-{i:05}"] = UserSpec(f"HR-{i:05}", attrs, (f"Team {i % GROUPS:02}",))
+        # 1 in 100 moves from Sales to Support: a grants action each.
+        scope = RoleScope("Supervisor", ("Support",) if i % 100 == 1 else ("Sales",))
+        users[f"HR-{i:05}"] = UserSpec(
+            f"HR-{i:05}", attrs, (f"Team {i % GROUPS:02}",), scopes=(scope,)
+        )
     groups = {f"Team {g:02}": GroupSpec(f"Team {g:02}") for g in range(GROUPS)}
     return Desired(users, groups, Policy(max_deprovision="5%"))
 
@@ -90,7 +104,7 @@ def main() -> None:
         client = GenesysClient.connect(target, CLIENT)
         tracemalloc.start()
         start = time.perf_counter()
-        snapshot = client.snapshot()
+        snapshot = with_grants(client, client.snapshot(), d)
         read_s = time.perf_counter() - start
         state = store.state(target.workspace)
         cpu0 = time.process_time()

@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from scimctl.governance.rules import Governance
 
+from scimctl.grants import GrantRef, RoleScope
+from scimctl.ownership import Ownership
+
 # Attributes scimctl can manage on a user, in display order.
 USER_ATTRIBUTES: tuple[str, ...] = (
     "userName",
@@ -74,6 +77,9 @@ class UserSpec:
     groups: tuple[str, ...] = ()
     location: Location | None = None
     previous_keys: tuple[str, ...] = ()  # earlier externalIds (a rehire): re-key, not refuse
+    # Roles granted in named divisions (manifest ``{name, divisions}``), managed as
+    # grants through the Platform API rather than as SCIM ``roles`` values.
+    scopes: tuple[RoleScope, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,8 @@ class Desired:
     exclude: frozenset[str] = frozenset()
     # policy.rules and policy.exceptions (None: the manifest has neither).
     governance: Governance | None = None
+    # policy.ownership and users' own ownership: (None: everything authoritative).
+    ownership: Ownership | None = None
 
 
 @dataclass(frozen=True)
@@ -184,6 +192,10 @@ class Snapshot:
     # The service can create groups (a generic SCIM service listing a Group resource
     # type); Genesys cannot (POST /groups is gone), so there it stays False.
     groups_creatable: bool = False
+    # Direct role grants per live user id, for the roles the manifest scopes by
+    # division (``grant_roles``), read per role from a paged listing; see grants.py.
+    grants: dict[str, tuple[GrantRef, ...]] = field(default_factory=dict)
+    grant_roles: frozenset[str] = frozenset()
 
     @cached_property
     def deleted_by_name(self) -> dict[str, DeletedUser]:

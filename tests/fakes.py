@@ -172,6 +172,8 @@ class FakeDirectory:
         for op in body["Operations"]:
             if op["op"] == "add":
                 members |= {m["value"] for m in op["value"]}
+            elif "value" in op:  # path members, value [{"value": ID}, ...]
+                members -= {m["value"] for m in op["value"]}
             else:  # members[value eq "ID"]
                 members.discard(op["path"].split('"')[1])
         new_version = str(int(group.version or 0) + 1)

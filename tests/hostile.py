@@ -107,11 +107,14 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self.send_header("Content-Length", str(length))
         self.end_headers()
-        block = b'{"a": "' + b"x" * 65_000 + b'"},'
-        frame = f"{len(block):x}\r\n".encode() + block + b"\r\n" if length is None else block
-        self.wfile.write(b"{")
+
+        def framed(data: bytes) -> bytes:
+            return f"{len(data):x}\r\n".encode() + data + b"\r\n" if length is None else data
+
+        block = framed(b'{"a": "' + b"x" * 65_000 + b'"},')
+        self.wfile.write(framed(b"["))
         while not self.server.hostile.stopped.is_set():
-            self.wfile.write(frame)
+            self.wfile.write(block)
         self.close_connection = True
 
 

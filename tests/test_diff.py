@@ -441,7 +441,8 @@ def test_existing_accounts_changing_access_need_review_and_attribute_edits_do_no
     assert review == {"E1", "E2", "E4", "Sales"}
     assert p.summary.effects == {
         "deletion": 0, "deactivation": 0, "reactivation": 1, "privileged_role_granted": 0,
-        "role_granted": 1, "role_removed": 0, "group_removal": 1, "username_change": 1,
+        "role_granted": 1, "role_removed": 0, "grant_removed": 0, "grant_added": 0,
+        "group_removal": 1, "username_change": 1,
         "rekey": 0, "adoption": 0, "restore": 0, "release": 0, "reverts_drift": 0,
         "group_creation": 0,
     }  # fmt: skip

@@ -255,7 +255,7 @@ def test_a_leaver_is_deactivated_when_the_removal_of_a_membership_failed():
     d = FakeDirectory()
     leaver = d.add_user("E9", "e9@example.com")
     sales = d.add_group("Sales", (leaver.id,))
-    d.fail("patch_group", sales.id, ApiError("Not Implemented", status=501))
+    d.fail("patch_group", sales.id, ApiError("Forbidden", status=403))
     report, store = run(plan_of(remove_members(sales, leaver), deactivate(leaver)), d)
     # The group's failure is its own; taking access away went ahead after it.
     assert outcomes(report) == {"group:Sales": "failed", "deactivate:user:E9": "ok"}
@@ -292,6 +292,45 @@ def test_a_deactivation_that_fails_is_reported_as_access_not_taken_away():
     report, _ = run(plan_of(deactivate(leaver), deactivate(fine)), d)
     assert [r.node for r in report.not_deprovisioned] == ["deactivate:user:E9"]
     assert "Not Implemented" in (report.not_deprovisioned[0].error or "")
+
+
+def test_additions_and_removals_go_in_separate_patches_so_one_cannot_sink_the_other():
+    d = FakeDirectory()
+    old, kept = d.add_user("E9", "e9@example.com"), d.add_user("E8", "e8@example.com")
+    group = d.add_group("Support", (old.id,))
+    d.fail("patch_group", group.id)  # the first PATCH: the additions
+    plan = plan_of(add_members(group, "E8", live={"E8": kept.id}), remove_members(group, old))
+    report, _ = run(plan, d)
+    assert outcomes(report) == {"group:Support": "failed"}
+    assert [m for m, _ in d.calls] == ["patch_group", "patch_group"]
+    assert d.groups[group.id].members == set()  # the removal went through all the same
+
+
+def test_a_refused_filter_removal_is_sent_in_the_value_form_learned_once():
+    d = FakeDirectory()
+    users = [d.add_user(f"E{i}", f"e{i}@example.com") for i in range(4)]
+    sales = d.add_group("Sales", (users[0].id, users[1].id))
+    support = d.add_group("Support", (users[2].id, users[3].id))
+    d.fail("patch_group", sales.id, ApiError("Not Implemented", status=501))
+    plan = plan_of(remove_members(sales, users[0]), remove_members(support, users[2]))
+    report, _ = run(plan, d, parallelism=1)
+    assert report.ok, report.failed
+    assert d.groups[sales.id].members == {users[1].id}
+    assert d.groups[support.id].members == {users[3].id}
+    # Sales: refused, then the value form; Support: the value form straight away.
+    assert [t for m, t in d.calls] == [sales.id, sales.id, support.id]
+    assert len(report.learned) == 1 and "HTTP 501" in report.learned[0]
+
+
+def test_a_removal_that_matched_nothing_is_not_retried_in_the_value_form():
+    d = FakeDirectory()
+    gone = d.add_user("E9", "e9@example.com")
+    group = d.add_group("Support", (gone.id,))
+    # RFC 7644 noTarget: the value form would remove every member on such a service.
+    d.fail("patch_group", group.id, ApiError("no match", status=400, scim_type="noTarget"))
+    report, _ = run(plan_of(remove_members(group, gone)), d)
+    assert outcomes(report) == {"group:Support": "failed"} and not report.learned
+    assert [m for m, _ in d.calls] == ["patch_group"]
 
 
 # -- journal and state ----------------------------------------------------------------

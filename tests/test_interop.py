@@ -146,3 +146,69 @@ def test_a_deactivation_the_service_refuses_is_said_first_and_exits_3(scim2, tmp
     # The membership removal it waited for is done, and reported apart from it.
     assert server.members("Support Tier1") == {"E1"}
     assert "PATCH /Users/" in result.stderr and "403" in result.stderr
+
+
+def test_a_leaver_is_deactivated_when_the_group_change_is_refused(scim2, tmp_path, sqlite_url):
+    server = scim2()
+    ws = scim_workspace(tmp_path, server, sqlite_url)
+    ws.write_manifest(manifest(people()))
+    apply_once(ws)
+    (tier1,) = groups_named(server, "Support Tier1")
+    server.front.refuse[f"PATCH /Groups/{tier1}"] = 403
+    ws.write_manifest(manifest(people(with_e3=False)))
+    result = ws.run("apply", "--auto-approve")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "NOT DEPROVISIONED" not in result.stderr
+    assert "failed: group:Support Tier1: PATCH /Groups/" in result.stderr
+    assert "deactivate:user:E3" not in result.stderr
+    assert server.users()["E3"]["active"] is False
+    assert server.members("Support Tier1") == {"E1", "E3"}
+
+
+def add_entries(server: Scim2Server, external_id: str) -> None:
+    """A home email, added behind scimctl's back (not managed)."""
+    uid = server.users()[external_id]["id"]
+    ops = [
+        {"op": "add", "path": "emails", "value": [{"value": "home@example.net", "type": "home"}]},
+    ]
+    with server.http() as h:
+        body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops}
+        h.patch(f"/Users/{uid}", json=body).raise_for_status()
+
+
+def entries(server: Scim2Server, external_id: str) -> tuple[set, set]:
+    """(type, value) of a user's emails and phone numbers, read with the server's listing."""
+    u = server.users()[external_id]
+    return (
+        {(e.get("type"), e["value"]) for e in u.get("emails") or []},
+        {(p.get("type"), p["value"]) for p in u.get("phoneNumbers") or []},
+    )
+
+
+def test_multi_valued_attributes_are_changed_by_entry(scim2, tmp_path, sqlite_url):
+    server = scim2()
+    ws = scim_workspace(tmp_path, server, sqlite_url)
+    ws.write_manifest(manifest(people()))
+    apply_once(ws)
+    add_entries(server, "E1")
+    # A work email and another work phone for E1, then a rename.
+    staff = people()
+    staff[0] = {**staff[0], "workEmail": "w1@corp.example.com",
+                "phoneNumbers": [{"type": "work", "value": "+12125550102"}]}  # fmt: skip
+    ws.write_manifest(manifest(staff))
+    apply_once(ws)
+    emails, phones = entries(server, "E1")
+    assert emails == {
+        ("other", "jane@example.com"), ("home", "home@example.net"),
+        ("work", "w1@corp.example.com"),
+    }  # fmt: skip
+    assert phones == {("work", "+12125550102")}
+    staff[0] = {**staff[0], "userName": "jane.doe@example.com"}
+    ws.write_manifest(manifest(staff))
+    apply_once(ws)
+    emails, _ = entries(server, "E1")
+    assert emails == {
+        ("other", "jane.doe@example.com"), ("home", "home@example.net"),
+        ("work", "w1@corp.example.com"),
+    }  # fmt: skip
+    assert server.users()["E1"]["userName"] == "jane.doe@example.com"

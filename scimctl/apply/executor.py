@@ -1,13 +1,13 @@
 """Running a plan: dependency order, bounded concurrency, journal, state, outbox.
 
 Each plan action becomes one node (a group's additions and removals share one
-node so they go out as one versioned PATCH). A node runs when the nodes it
-depends on are finished: a group waits for the creates of its new members, a
-deactivation waits for the removal of the user's memberships (and then runs whatever
-their outcome: taking access away is never skipped, not even by the quarantine, and
-goes first among what is ready). Every node writes a
-journal row before it sends anything and, in one transaction, its result, the
-state change and the HRIS outbox event after. A crash at any moment therefore
+node; they go out in separate PATCHes so that one cannot sink the other). A node
+runs when the nodes it depends on are finished: a group waits for the creates of its
+new members, a deactivation waits for the removal of the user's memberships (and then
+runs whatever their outcome: taking access away is never skipped, not even by the
+quarantine, and goes first among what is ready). Every node writes a journal row
+before it sends anything and, in one transaction, its result, the state change and
+the HRIS outbox event after. A crash at any moment therefore
 leaves a database that the next plan reconciles: creates carry the externalId,
 so whatever was created is adopted, never created twice.
 """
@@ -23,14 +23,18 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
+from scimctl.apply.grants import GrantWriter, applied_record, without_kept, write_grants
+from scimctl.apply.restore_check import not_restored
 from scimctl.errors import ApiError, OperationFailed, OutcomeUnknown
-from scimctl.model import DeletedUser, LiveGroup, LiveUser, same
+from scimctl.model import DeletedUser, LiveGroup, LiveUser, StateView, same
 from scimctl.plan.model import Action, Plan
 from scimctl.scim.client import PLATFORM_USERS
+from scimctl.scim.entries import PER_ENTRY
 from scimctl.scim.ids import id_problem, item_path, shown
 from scimctl.scim.mapping import members_patch, user_patch, user_to_scim
+from scimctl.scim.platform_grants import SUBJECTS
 from scimctl.scim.transport import RequestTrace
 from scimctl.state.interfaces import ExecutorStore
 
@@ -106,6 +110,8 @@ class ApplyReport:
     wall_seconds: float
     stopped_early: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    # How the run adapted to the service (a fallback taken), one line each.
+    learned: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> list[OpResult]:
@@ -170,6 +176,15 @@ def build_graph(plan: Plan) -> dict[str, _Node]:
         if manager is not None and manager.after in creates:
             # The enterprise manager is sent as a live id: the manager must exist first.
             nodes[action.id].deps.add(creates[manager.after])
+    user_nodes: dict[str, list[str]] = {}
+    for action in plan.actions:
+        if action.resource == "user" and action.kind != "grants":
+            user_nodes.setdefault(action.key, []).append(action.id)
+    for action in plan.actions:
+        if action.kind == "grants":
+            # After the user's own write: it exists, and its SCIM roles write cannot
+            # undo a grant made before it.
+            nodes[action.id].deps |= set(user_nodes.get(action.key, ()))
     for node in nodes.values():
         for dep in node.deps:
             nodes[dep].dependents.add(node.name)
@@ -225,9 +240,16 @@ class Executor:
         self.created: dict[str, str] = {}  # user key -> live id, for group nodes
         self.created_groups: dict[str, LiveGroup] = {}  # group name -> the group created
         self.member_chunk = MEMBER_CHUNK  # lowered for the rest of the run by a 413
+        # "filter" or "value": how member removals are sent (see _send_members).
+        self.member_removal = "filter"
+        # "entry" or "whole": how emails and phoneNumbers are written (scim/entries.py).
+        # Genesys documents the whole form; RFC services get entries until one refuses.
+        self.multi_valued = "whole" if getattr(client, "provider", "") == "genesys" else "entry"
+        self.learned: list[str] = []  # what the run learned about the service, once each
         self._lock = threading.Lock()
         self._known_ids = {a.key: a.live_id for a in plan.actions if a.resource == "user"}
         self._state_ids: dict[str, str] | None = None
+        self._grant_state: StateView | None = None  # read once, for grants' state records
 
     # -- scheduling ------------------------------------------------------------
     def run(self) -> ApplyReport:
@@ -291,7 +313,9 @@ class Executor:
                         )
                     finish(running.pop(fut), res)
         results = [outcome[n] for n in nodes]
-        return ApplyReport(self.run_id, results, time.monotonic() - started, stopped)
+        report = ApplyReport(self.run_id, results, time.monotonic() - started, stopped)
+        report.learned = list(self.learned)
+        return report
 
     @staticmethod
     def _blocked_by(node: _Node, outcome: dict[str, OpResult]) -> str | None:
@@ -319,7 +343,7 @@ class Executor:
     ) -> dict[str, Any]:  # fmt: skip
         """One journal row, with the attribute changes (or members) it carries.
 
-        A group's additions and removals go out as one PATCH, so they are one row,
+        A group's additions and removals are one node, so they are one row,
         named with the plan's words (``add_members``, ``remove_members`` or both).
         """
         action = node.actions[0]
@@ -406,6 +430,8 @@ class Executor:
             return "DELETE", _path(users, action.live_id)
         if action.kind in ("forget", "release") or not action.changes:
             return None, None
+        if action.kind == "grants":
+            return "POST", _path(SUBJECTS, action.live_id or self._created_id(action)) + "/bulk*"
         return "PATCH", _path(users, action.live_id)
 
     # -- users -------------------------------------------------------------------
@@ -413,10 +439,30 @@ class Executor:
         ws, store = self.workspace, self.store
         if action.kind in ("forget", "release"):
             return lambda conn: store.drop_user(conn, ws, action.key)
+        if action.kind == "grants":
+            user_id = action.live_id or self._created_id(action)
+            if user_id is None:
+                raise OperationFailed(f"{action.id}: the account has no live id")
+            write_grants(cast(GrantWriter, self.client), user_id, action, count)
+            with self._lock:
+                if self._grant_state is None:
+                    self._grant_state = self.store.state(ws)
+            record = applied_record(self.plan, self._grant_state, action, user_id)
+            return lambda conn: store.put_user(conn, ws, *record)
         if action.kind == "restore":
             live = self._restore(action, count)
             with self._lock:
                 self.created[action.key] = live.id
+            wanted = {k: c.after for k, c in action.changes.items() if k != "externalId"}
+            back = self.client.get_user(live.id, trace=count)
+            missing = not_restored(self._with_manager_id(wanted), back)
+            live = back or live
+            if missing:
+                res.outcome = "partial"
+                res.error = (
+                    f"restored, but {', '.join(missing)} did not stick "
+                    "(read back by id); the next plan sets them again"
+                )
 
             def commit_restore(conn: Any) -> None:
                 attrs = {k: v for k, v in live.attrs.items() if v not in (None, [])}
@@ -447,6 +493,7 @@ class Executor:
         patched = self._patch_user(action, count) if action.changes else None
         user_name = patched.user_name if patched else action.userName
         attrs = {k: v for k, v in (patched.attrs if patched else {}).items() if v not in (None, [])}
+        attrs = without_kept(attrs, self.plan, action.key)  # additive: not scimctl's
         version = patched.version if patched else action.version
 
         def commit_patch(conn: Any) -> None:
@@ -603,13 +650,26 @@ class Executor:
         changes = {k: c.after for k, c in action.changes.items() if k != "externalId"}
         changes = self._with_manager_id(changes)
         ext = action.changes["externalId"].after if "externalId" in action.changes else None
+        before = {k: c.before for k, c in action.changes.items()}
+        by_entry = any(k in PER_ENTRY or k == "userName" for k in changes)
         version = action.version
-        for tries in range(1, VERSION_RETRIES + 1):
+        tries = 0
+        while True:
+            tries += 1
+            per_entry = by_entry and self.multi_valued == "entry"
+            body = user_patch(changes, ext, before=before, per_entry=per_entry)
             try:
-                return self.client.patch_user(
-                    live_id(action), user_patch(changes, ext), version, trace=count
-                )
+                return self.client.patch_user(live_id(action), body, version, trace=count)
             except ApiError as exc:
+                if per_entry and _filter_form_refused(exc):
+                    # The service takes no value-filter paths: write lists whole.
+                    self._learn(
+                        "multi_valued", "whole",
+                        f"the service refused emails/phoneNumbers changed by entry "
+                        f"(HTTP {exc.status}); they were replaced whole for the rest of the run",
+                    )  # fmt: skip
+                    tries -= 1
+                    continue
                 if not exc.version_conflict:
                     raise
                 live = self.client.get_user(live_id(action), trace=count)
@@ -619,10 +679,9 @@ class Executor:
                     same(k, live.attrs.get(k), v) for k, v in changes.items()
                 ):
                     return live
-                if tries == VERSION_RETRIES or not _as_planned(action, live):
+                if tries >= VERSION_RETRIES or not _as_planned(action, live):
                     raise
                 version = live.version
-        raise AssertionError("unreachable")
 
     def _with_manager_id(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """The manager's key replaced by its live id (created in this run, or known)."""
@@ -766,27 +825,52 @@ class Executor:
         remove_ids: list[str],
         count: RequestTrace,
     ) -> None:
-        """Membership changes in PATCHes that fit the service's body limit.
+        """Additions, then removals, each in their own PATCHes: a refused removal cannot
+        sink the additions, nor the reverse. Both are tried; the first failure is
+        raised once both were."""
+        failure: ApiError | None = None
+        for op, ids in (("add", add_ids), ("remove", remove_ids)):
+            if not ids:
+                continue
+            try:
+                version = self._send_members(group_id, version, op, ids, count)
+            except ApiError as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+
+    def _send_members(
+        self, group_id: str, version: str | None, op: str, ids: list[str], count: RequestTrace
+    ) -> str | None:
+        """One kind of membership change in PATCHes that fit the service's body limit.
 
         Chunks are cut at ``MEMBER_BODY_BYTES`` and at most ``member_chunk`` members; a
         413 halves ``member_chunk`` for the rest of the run and resends that chunk in
-        halves. A version conflict is retried with the current version: additions and
-        removals are deltas that never undo another writer's change."""
-        pending = deque([("add", i) for i in add_ids] + [("remove", i) for i in remove_ids])
+        halves. A removal whose filter form is refused (400/501) is sent again in the
+        ``value`` form, and the run keeps that form for every group after (learned
+        once, noted in the report). A version conflict is retried with the current
+        version: additions and removals are deltas that never undo another writer's
+        change."""
+        pending = deque((op, i) for i in ids)
         conflicts = 0
         while pending:
             chunk = [pending.popleft() for _ in range(self._chunk_size(pending))]
-            add = [i for op, i in chunk if op == "add"]
-            remove = [i for op, i in chunk if op == "remove"]
+            add = [i for kind, i in chunk if kind == "add"]
+            remove = [i for kind, i in chunk if kind == "remove"]
+            removal = self.member_removal
             try:
                 version = self.client.patch_group(
-                    group_id, members_patch(add, remove), version, trace=count
+                    group_id, members_patch(add, remove, removal), version, trace=count
                 )
                 continue
             except ApiError as exc:
                 if exc.status == 413 and len(chunk) > 1:
                     with self._lock:
                         self.member_chunk = max(1, min(self.member_chunk, len(chunk) // 2))
+                    pending.extendleft(reversed(chunk))
+                    continue
+                if remove and removal == "filter" and _filter_form_refused(exc):
+                    self._learn_value_removal(exc)
                     pending.extendleft(reversed(chunk))
                     continue
                 if not exc.version_conflict:
@@ -798,6 +882,23 @@ class Executor:
                         raise
                     pending.extendleft(reversed(chunk))
                 version = live.version
+        return version
+
+    def _learn_value_removal(self, exc: ApiError) -> None:
+        self._learn(
+            "member_removal", "value",
+            f'the service refused member removal by filter (members[value eq "…"]): '
+            f"HTTP {exc.status}; removals were sent as "
+            '{"op": "remove", "path": "members", "value": [...]} for the rest of the run',
+        )  # fmt: skip
+
+    def _learn(self, setting: str, value: str, note: str) -> None:
+        """Switch a fallback on for the rest of the run, noting it once."""
+        with self._lock:
+            if getattr(self, setting) == value:
+                return
+            setattr(self, setting, value)
+            self.learned.append(note)
 
     def _chunk_size(self, pending: deque[tuple[str, str]]) -> int:
         """How many of ``pending``, from the front, go in the next PATCH (at least one)."""
@@ -810,6 +911,16 @@ class Executor:
                 break
             n += 1
         return max(1, n)
+
+
+# What a refusal of the filter form of a member removal looks like, as opposed to a
+# filter that matched nothing (noTarget) or a stale version: the service does not
+# take that form, and the value form is worth one try.
+_REFUSED_FORM = {None, "invalidPath", "invalidFilter", "invalidSyntax", "invalidValue"}
+
+
+def _filter_form_refused(exc: ApiError) -> bool:
+    return exc.status == 501 or (exc.status == 400 and exc.scim_type in _REFUSED_FORM)
 
 
 def _as_planned(action: Action, live: LiveUser) -> bool:

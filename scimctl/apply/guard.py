@@ -20,6 +20,7 @@ from scimctl.governance.evaluate import evaluate_plan
 from scimctl.model import Desired, Snapshot, StateView
 from scimctl.plan.compare import compare_plans
 from scimctl.plan.diff import compute_plan, deprovision_limit
+from scimctl.plan.grants import grant_guard
 from scimctl.plan.model import DEPROVISION_KINDS, Action, Plan
 from scimctl.plan.redact import redact_plan
 
@@ -51,6 +52,9 @@ def policy_violations(
     adopted: set[str | None] = {a.live_id for a in plan.actions if a.kind == "adopt" and a.live_id}
     for a in plan.actions:
         where = f"{a.kind} {a.resource} {a.key}" + (f" (live id {a.live_id})" if a.live_id else "")
+        if a.kind == "grants":
+            out += grant_guard(plan, a, where, desired, snapshot, state)
+            continue
         if a.resource == "user":
             out += _user_rules(a, where, desired, state, owner, policy.deprovision)
         else:

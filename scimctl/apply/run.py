@@ -137,6 +137,7 @@ def apply_plan(
         "failed": sum(1 for r in report.results if r.outcome == "failed"),
         "skipped": sum(1 for r in report.results if r.outcome == "skipped"),
         "not_deprovisioned": len(report.not_deprovisioned),
+        "learned": report.learned,
         "plan": plan.summary.counts,
         "verification_requests": verification_requests,
     }

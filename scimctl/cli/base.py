@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -18,10 +19,12 @@ import click
 
 from scimctl import version_text
 from scimctl.config import Target, load_credentials, state_url
-from scimctl.errors import InputError, ScimctlError
+from scimctl.errors import ConfigError, InputError, ScimctlError
 
 DEFAULT_MANIFEST = "scimctl.yaml"
 F = TypeVar("F", bound=Callable[..., Any])
+MAX_ANSWER_ENV = "SCIMCTL_MAX_ANSWER_MB"
+STARTED = "scimctl.started"
 
 
 class Exit(Exception):
@@ -291,6 +294,10 @@ target_option = click.option(
     "--target", "targets", multiple=True, metavar="user:KEY|group:NAME",
     help="Plan only this user or group and what it needs (repeatable); the plan is partial.",
 )  # fmt: skip
+tokens_option = click.option(
+    "--tokens", type=click.IntRange(1, 50), default=None,
+    help="OAuth tokens in the pool, each with its own rate limit (else target.tokens, 1).",
+)  # fmt: skip
 redact_option = click.option(
     "--redact", is_flag=True,
     help="Mask contact data (the manifest's review.redact; default phoneNumbers, workEmail).",
@@ -312,10 +319,20 @@ redact_option = click.option(
     help="Seconds each request keeps retrying 5xx, throttling and dropped connections "
     "(SCIMCTL_RETRY_DEADLINE).",
 )  # fmt: skip
+@click.option(
+    "--timeout", default=1_800.0, show_default=True, type=FiniteFloat(1, 86_400),
+    envvar="SCIMCTL_TIMEOUT",
+    help="Seconds the whole command may talk to the service; then it stops with an "
+    "error, the run recorded as failed (SCIMCTL_TIMEOUT).",
+)  # fmt: skip
 @click.pass_context
-def main(ctx: click.Context, debug: bool, no_color: bool, retry_deadline: float) -> None:
+def main(
+    ctx: click.Context, debug: bool, no_color: bool, retry_deadline: float, timeout: float
+) -> None:
     """Plan and apply Genesys Cloud users from a manifest, over SCIM 2.0."""
     from scimctl.output import colour_enabled, disable_colour
+
+    ctx.meta[STARTED] = time.monotonic()
 
     if debug:
         from scimctl.log import enable_debug_logging
@@ -375,15 +392,57 @@ def plan_key() -> str | None:
     return plan_key(environment())
 
 
-def open_client(target: Target, parallelism: int = 8) -> Any:
+def run_budget(manifest: Any, tokens: int | None) -> Any:
+    """The token pool and org ceiling of this run: --tokens wins over target.tokens."""
+    from scimctl.scim.pool import Budget
+
+    target = getattr(manifest, "target", None)
+    return Budget(
+        tokens=tokens or getattr(target, "tokens", None) or 1,
+        max_rate=getattr(target, "max_rate", None),
+    )
+
+
+def open_client(target: Target, parallelism: int = 8, budget: Any = None) -> Any:
+    from scimctl.scim.bounded import DEFAULT_REQUEST_SECONDS, Bounds
     from scimctl.scim.client import connect
     from scimctl.scim.transport import RetryPolicy
 
     credentials = load_credentials(provider=target.provider)
-    deadline = click.get_current_context().find_root().params["retry_deadline"]
-    return connect(
-        target, credentials, parallelism=parallelism, retry=RetryPolicy(deadline=deadline)
+    ctx = click.get_current_context()
+    params = ctx.find_root().params
+    deadline = params["retry_deadline"]
+    # The command's deadline counts from its start, not from the first connection.
+    left = params["timeout"] - (time.monotonic() - ctx.meta.get(STARTED, time.monotonic()))
+    bounds = Bounds.for_command(
+        max(0.0, left), min(DEFAULT_REQUEST_SECONDS, deadline), max_answer_bytes()
     )
+    bounds.command_seconds = params["timeout"]
+    return connect(
+        target,
+        credentials,
+        parallelism=parallelism,
+        retry=RetryPolicy(deadline=deadline),
+        bounds=bounds,
+        budget=budget,
+    )
+
+
+def max_answer_bytes() -> int | None:
+    """SCIMCTL_MAX_ANSWER_MB: the size limit of one answer, for services whose pages
+    are huge (default 8 MB)."""
+    import os
+
+    text = os.environ.get(MAX_ANSWER_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        megabytes = float(text)
+    except ValueError:
+        megabytes = math.nan
+    if not math.isfinite(megabytes) or not 0 < megabytes <= 4096:
+        raise ConfigError(f"{MAX_ANSWER_ENV}={text!r}: use a number of megabytes such as 32")
+    return int(megabytes * 2**20)
 
 
 def colour() -> bool:

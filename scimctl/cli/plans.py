@@ -24,9 +24,11 @@ from scimctl.cli.base import (
     plan_key,
     read_manifest,
     redact_option,
+    run_budget,
     show_delivery,
     state_option,
     target_option,
+    tokens_option,
 )
 from scimctl.config import Target, load_credentials
 from scimctl.errors import Declined
@@ -64,11 +66,12 @@ def validate(manifests: tuple[str, ...], as_of: Any) -> None:
 )  # fmt: skip
 @target_option
 @as_of_option
+@tokens_option
 @new_state_option
 def plan(
     manifests: tuple[str, ...], state: str | None, out: str | None, fmt: str, redact: bool,
     redact_out: bool, detailed_exitcode: bool, max_deprovision: int | None,
-    targets: tuple[str, ...], as_of: Any, new_state: bool,
+    targets: tuple[str, ...], as_of: Any, tokens: int | None, new_state: bool,
 ) -> None:  # fmt: skip
     """Compute the operations that would make the directory match the manifest."""
     from scimctl.files import check_writable
@@ -81,12 +84,14 @@ def plan(
     key = plan_key()
     manifest = read_manifest(manifests, as_of)
     target = manifest_target(manifest)
+    budget = run_budget(manifest, tokens)
     # In CI, `plan --detailed-exitcode` is a check: it reads a state, never starts one.
     check_only = detailed_exitcode and in_ci()
-    with open_client(target) as client:
+    with open_client(target, budget=budget) as client:
         result, _store = _plan_with_state(
-            url, new_state, manifest, target, client, max_deprovision, targets, check_only
-        )
+            url, new_state, manifest, target, client, max_deprovision, targets, budget,
+            check_only,
+        )  # fmt: skip
     if redact_out:
         result = redact_plan(result)
     # A plan breaking policy.rules is shown (the reviewer must see why) but not saved.
@@ -115,7 +120,8 @@ def in_ci() -> bool:
 
 def _plan_with_state(
     url: str, new_state: bool, manifest: Any, target: Target, client: Any,
-    max_deprovision: int | None, targets: tuple[str, ...], check_only: bool = False,
+    max_deprovision: int | None, targets: tuple[str, ...], budget: Any = None,
+    check_only: bool = False,
 ) -> tuple[Any, Any]:  # fmt: skip
     """The plan and the store it was made against.
 
@@ -128,18 +134,20 @@ def _plan_with_state(
 
     if state_exists(url):
         store = Store(url, create=False)
-        return _make_plan(manifest, target, client, store, max_deprovision, targets), store
+        return _make_plan(manifest, target, client, store, max_deprovision, targets, budget), store
     if check_only and not new_state:
         raise missing(url)
     prepare_directory(url, create=False)  # a mistyped directory, before any reading
     if not new_state:
         from scimctl.state.memory import MemoryStore
 
-        trial = _make_plan(manifest, target, client, MemoryStore(), max_deprovision, targets)
+        trial = _make_plan(
+            manifest, target, client, MemoryStore(), max_deprovision, targets, budget
+        )
         refuse_adoptions(url, trial.summary.counts.get("adopt", 0))
     announce_new_state(url)
     store = Store(url, create=True)
-    return _make_plan(manifest, target, client, store, max_deprovision, targets), store
+    return _make_plan(manifest, target, client, store, max_deprovision, targets, budget), store
 
 
 def announce_new_state(url: str) -> None:
@@ -171,7 +179,7 @@ def refuse_adoptions(url: str, adopted: int) -> None:
 
 def _make_plan(
     manifest: Any, target: Target, client: Any, store: Any, max_deprovision: int | None,
-    targets: tuple[str, ...] = (),
+    targets: tuple[str, ...] = (), budget: Any = None,
 ) -> Any:  # fmt: skip
     from scimctl import commands
     from scimctl.progress import Reading
@@ -179,8 +187,9 @@ def _make_plan(
     with Reading() as reading:
         client.on_page = reading.page
         return commands.plan(
-            manifest, target, client, store, max_deprovision=max_deprovision, targets=targets
-        )
+            manifest, target, client, store, max_deprovision=max_deprovision, targets=targets,
+            budget=budget,
+        )  # fmt: skip
 
 
 @main.command("import")
@@ -197,10 +206,11 @@ def _make_plan(
     "--key-from", type=click.Choice(["userName"]),
     help="Include users without externalId, keyed by this (the first plan sets it).",
 )  # fmt: skip
+@tokens_option
 def import_(
     out: str, force: bool, api_url: str | None, region: str | None,
     manifests: tuple[str, ...], state: str | None, where: str | None, has_external_id: bool,
-    user_names: tuple[str, ...], key_from: str | None,
+    user_names: tuple[str, ...], key_from: str | None, tokens: int | None,
 ) -> None:  # fmt: skip
     """Write a manifest reproducing the live directory and record its accounts in state."""
     from scimctl import commands
@@ -215,7 +225,7 @@ def import_(
     options = ImportOptions(where, has_external_id, user_names, key_from)
     load_credentials(provider=target.provider)  # before the state is created
     store = open_store(state, create=True)
-    with open_client(target) as client:
+    with open_client(target, budget=run_budget(manifest, tokens)) as client:
         result = commands.import_directory(
             target, client, store, options, out=out, force=force, manifest_target=written
         )
@@ -237,7 +247,11 @@ def import_(
 @state_option
 @format_option
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0: no drift, 1: error, 2: drift.")
-def drift(manifests: tuple[str, ...], state: str | None, fmt: str, detailed_exitcode: bool) -> None:
+@tokens_option
+def drift(
+    manifests: tuple[str, ...], state: str | None, fmt: str, detailed_exitcode: bool,
+    tokens: int | None,
+) -> None:  # fmt: skip
     """List changes made in Genesys, outside scimctl, since scimctl last applied."""
     from scimctl import commands
     from scimctl.drift import render_drift
@@ -245,7 +259,7 @@ def drift(manifests: tuple[str, ...], state: str | None, fmt: str, detailed_exit
     manifest = read_manifest(manifests)
     target = manifest_target(manifest)
     store = open_store(state)  # drift only reads: a missing state is an error
-    with open_client(target) as client:
+    with open_client(target, budget=run_budget(manifest, tokens)) as client:
         report = commands.drift(target, client, store)
     click.echo(render_drift(report, fmt), nl=False)
     if detailed_exitcode and report.has_drift:
@@ -270,8 +284,8 @@ def show(plan_file: str, fmt: str, redact: bool) -> None:
 @state_option
 @click.option("--auto-approve", is_flag=True, help="Apply a fresh plan without asking.")
 @click.option(
-    "--parallelism", default=8, show_default=True, type=click.IntRange(1, 64),
-    help="Operations in flight at once (within one rate budget).",
+    "--parallelism", type=click.IntRange(1, 64),
+    help="Concurrent writes (default 8, or 4 per token with more tokens, at most 64).",
 )  # fmt: skip
 @click.option(
     "--lock-timeout", default=0.0, show_default=True, type=FiniteFloat(0, 86_400),
@@ -288,11 +302,13 @@ def show(plan_file: str, fmt: str, redact: bool) -> None:
 )  # fmt: skip
 @target_option
 @as_of_option
+@tokens_option
 @new_state_option
 def apply(
     plan_file: str | None, manifests: tuple[str, ...], state: str | None, auto_approve: bool,
-    parallelism: int, lock_timeout: float, max_deprovision: int | None, search_wait: float,
-    targets: tuple[str, ...], as_of: Any, new_state: bool,
+    parallelism: int | None, lock_timeout: float, max_deprovision: int | None,
+    search_wait: float, targets: tuple[str, ...], as_of: Any, tokens: int | None,
+    new_state: bool,
 ) -> None:  # fmt: skip
     """Run a saved plan, or plan now and run it after confirmation.
 
@@ -315,11 +331,14 @@ def apply(
     load_credentials(provider=target.provider)
     if the_plan is not None:
         check_target(the_plan, target)
+    budget = run_budget(manifest, tokens)
+    parallelism = parallelism or budget.parallelism
+    if the_plan is not None:
         store = _saved_plan_store(url, new_state, the_plan)
     else:
-        with open_client(target) as client:
+        with open_client(target, budget=budget) as client:
             the_plan, store = _plan_with_state(
-                url, new_state, manifest, target, client, max_deprovision, targets
+                url, new_state, manifest, target, client, max_deprovision, targets, budget
             )
         click.echo(render_text(the_plan, color=colour()), nl=False)
     if not the_plan.has_changes:
@@ -333,7 +352,10 @@ def apply(
             )
         if not click.confirm("Apply these changes?"):
             raise Declined("not applied.")
-    with open_client(target, parallelism) as client, Progress() as progress:
+    with (
+        open_client(target, parallelism, budget) as client,
+        Progress(requests=lambda: client.transport.stats.requests) as progress,
+    ):
         applied = commands.apply(
             the_plan, manifest, target, client, store,
             source=plan_file or "the plan", max_deprovision=max_deprovision,
@@ -397,5 +419,7 @@ def _report(report: Any) -> None:
     )
     for r in report.failed:
         click.echo(click.style(f"  {r.outcome}: ", fg="red") + f"{r.node}: {r.error}", err=True)
+    for line in report.learned:
+        click.echo(f"Note: {line}", err=True)
     if report.stopped_early:
         click.echo(click.style("Stopped early: ", fg="red") + report.stopped_early, err=True)

@@ -221,6 +221,10 @@ class Directory:
         from scimctl.emulator.divisions import Divisions
 
         self.divisions = Divisions()
+        from scimctl.emulator.grants import Grants
+
+        # Role grants by division (Platform API); SCIM roles are kept consistent with them.
+        self.grants = Grants(self)
         # Fidelity options (see docs/emulator.md); the Emulator sets them from its config.
         self.default_role: str | None = None
         self.default_role_mode = "empty"  # empty | always
@@ -350,6 +354,7 @@ class Directory:
         doc = self._clean_user(body, None)
         res = Resource(id=str(uuid.uuid4()), doc=doc)
         self.users[res.id] = res
+        self.grants.sync_from_roles(res)
         self._changes += 1
         self._by_username[doc["userName"].lower()] = res.id
         self._indexed(res)
@@ -384,6 +389,11 @@ class Directory:
             res.touch()
             self._changes += 1
             self._indexed(res)
+        self.grants.sync_from_roles(res)
+
+    def set_roles_from_grants(self, res: Resource) -> None:
+        """After a grants write: SCIM ``roles`` are the roles held in any division."""
+        self._store_user(res, {**res.doc, "roles": self.grants.roles_of(res.id)})
 
     def delete_user(self, user_id: str, if_match: str | None) -> None:
         """Soft delete: hidden everywhere, but the userName stays reserved."""
@@ -394,6 +404,7 @@ class Directory:
         res.touch()
         self._changes += 1
         self._indexed(res)
+        self.grants.drop(user_id)  # a deleted account loses its grants, as on Genesys
         for gid in sorted(self._member_of.pop(user_id, set())):
             group = self.groups[gid]
             self._set_group_doc(
@@ -405,15 +416,19 @@ class Directory:
             )
 
     def set_state(self, res: Resource, state: str) -> None:
-        """Platform state change; restoring a deleted user brings it back without roles."""
+        """Platform state change; restoring a deleted user brings it back without roles,
+        grants or memberships, in the Home division (Genesys help, "Delete someone from
+        your organization")."""
         doc = dict(res.doc)
         if res.deleted:
             res.deleted = False
             doc["roles"] = []
+            doc[ENTERPRISE_USER] = {**(doc.get(ENTERPRISE_USER) or {}), "division": "Home"}
         doc["active"] = state == "active"
         res.doc = doc
         res.touch()
         self._changes += 1
+        self.grants.sync_from_roles(res)
 
     def visible_users(self) -> list[Resource]:
         return [u for u in self.users.values() if not u.deleted]

@@ -73,6 +73,7 @@ def apply_seed(data: dict[str, Any], directory: Directory, source: str = "seed")
             raise SeedError(f"{source}: groups[{i}] needs a name")
         groups[group["name"]] = directory.add_group(group["name"])
     members: dict[str, list[dict[str, str]]] = {name: [] for name in groups}
+    seeded: list[tuple[dict[str, Any], str]] = []
     for i, entry in enumerate(data.get("users") or []):
         if not isinstance(entry, dict):
             raise SeedError(f"{source}: users[{i}] must be a mapping")
@@ -85,6 +86,7 @@ def apply_seed(data: dict[str, Any], directory: Directory, source: str = "seed")
             user = directory.create_user(body)
         except ScimError as exc:
             raise SeedError(f"{source}: users[{i}]: {exc.detail}") from exc
+        seeded.append((entry, user.id))
         for g in entry.get("groups") or []:
             if g not in groups:
                 raise SeedError(f"{source}: users[{i}]: unknown group {g!r}")
@@ -92,6 +94,35 @@ def apply_seed(data: dict[str, Any], directory: Directory, source: str = "seed")
     for name, group in groups.items():
         if members[name]:
             directory.replace_group(group.id, {"displayName": name, "members": members[name]}, None)
+    for i, group in enumerate(data.get("groups") or []):
+        _seed_grants(directory, groups[group["name"]].id, "PC_GROUP", group, f"groups[{i}]", source)
+    for i, (entry, user_id) in enumerate(seeded):
+        _seed_grants(directory, user_id, "PC_USER", entry, f"users[{i}]", source)
     for division in read_only:
         directory.divisions.add(division.name, False, division.description)
     return directory
+
+
+def _seed_grants(
+    directory: Directory, subject_id: str, kind: str, entry: dict[str, Any], where: str, source: str
+) -> None:
+    """``grants: [{role: Supervisor, division: Sales}]`` on a user or a group (``*``: all)."""
+    from scimctl.emulator.grants import ALL, GrantError
+
+    grants = entry.get("grants") or []
+    if not grants:
+        return
+    roles = {r.name: r.id for r in directory.roles.values()}
+    pairs = []
+    for g in grants if isinstance(grants, list) else [None]:
+        if not isinstance(g, dict) or g.get("role") not in roles:
+            raise SeedError(f"{source}: {where}: each grant needs a known role and a division")
+        division = g.get("division", "Home")
+        found = directory.divisions.by_name.get(division)
+        if division != ALL and found is None:
+            raise SeedError(f"{source}: {where}: unknown division {division!r}")
+        pairs.append({"roleId": roles[g["role"]], "divisionId": found.id if found else ALL})
+    try:
+        directory.grants.change(subject_id, kind, {"grants": pairs}, "add")
+    except GrantError as exc:
+        raise SeedError(f"{source}: {where}: {exc.message}") from exc

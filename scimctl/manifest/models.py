@@ -14,7 +14,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from scimctl.grants import ALL_DIVISIONS, RoleScope
 from scimctl.model import DEFAULT_REDACT, REDACTABLE
+from scimctl.ownership import canonical_modes
 
 # Pragmatic RFC 5321 shape: dot-atom local part, dotted hostname, alphabetic TLD.
 EMAIL_RE = re.compile(
@@ -57,6 +59,8 @@ def control_character(text: str) -> str | None:
     Control characters (C0 such as newline, ESC and NUL; C1), format characters
     (bidi overrides such as U+202E, zero-width marks) and line/paragraph separators
     would reach Genesys and every plan as invisible or misleading text."""
+    if text.isprintable():  # every refused category is unprintable; checked in C
+        return None
     for i, ch in enumerate(text):
         if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn"):
             name = _C0_NAMES.get(ch) or unicodedata.name(ch, "control character").lower()
@@ -112,6 +116,20 @@ class TargetModel(Clean):
     # OAuth token endpoint. Credentials themselves never live in the manifest.
     base_url: str | None = None
     token_url: str | None = None
+    # Throughput (scimctl/scim/pool.py): tokens of the one client, each with its own
+    # rate limit, and a ceiling for the whole run in requests per minute ("600/min").
+    tokens: int = Field(1, ge=1, le=50)
+    max_rate: int | None = Field(None, ge=1)
+
+    @field_validator("max_rate", mode="before")
+    @classmethod
+    def _per_minute(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            text = v.strip().lower().removesuffix("/min").strip()
+            if not text.isdigit():
+                raise ValueError(f"{v!r}: use requests per minute, such as 600/min")
+            return int(text)
+        return v
 
 
 Scalar = str | int | float
@@ -226,6 +244,13 @@ class PolicyModel(Clean):
     # Access governance: separation-of-duties rules and their dated exceptions.
     rules: list[RuleModel] = []
     exceptions: list[ExceptionModel] = []
+    # Attribute ownership: authoritative (default) | additive | ignore, per attribute.
+    ownership: dict[str, str] = {}
+
+    @field_validator("ownership")
+    @classmethod
+    def _ownership(cls, v: dict[str, str]) -> dict[str, str]:
+        return canonical_modes(v)
 
     @field_validator("max_deprovision", mode="before")
     @classmethod
@@ -275,12 +300,62 @@ def _iso_date(v: object) -> object:
     return v
 
 
+def _roles(v: object) -> object:
+    """A role is a name, or ``{name: Supervisor, divisions: [Sales, Support]}`` (or
+    ``divisions: "*"``): granted in those divisions through the Platform API."""
+    if not isinstance(v, list):
+        return v
+    out: list[str | RoleScope] = []
+    plain: set[str] = set()
+    scoped: set[str] = set()
+    for i, item in enumerate(v):
+        if isinstance(item, str):
+            if not item.strip():
+                raise ValueError(f"roles[{i}] is empty")
+            out.append(item)
+            plain.add(item)
+            continue
+        if not isinstance(item, dict):
+            raise ValueError(f"roles[{i}] must be a role name or {{name, divisions}}")
+        unknown = sorted(str(k) for k in item if k not in ("name", "divisions"))
+        if unknown:
+            raise ValueError(f"roles[{i}]: unknown key {unknown[0]!r} (allowed: name, divisions)")
+        name, divisions = item.get("name"), item.get("divisions")
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"roles[{i}].name must be a role name")
+        if divisions == ALL_DIVISIONS:
+            divs: tuple[str, ...] = (ALL_DIVISIONS,)
+        elif (
+            isinstance(divisions, list)
+            and divisions
+            and all(isinstance(d, str) and d.strip() for d in divisions)
+        ):
+            divs = tuple(sorted(set(divisions)))
+        else:
+            raise ValueError(
+                f'roles[{i}].divisions must be a non-empty list of division names, or "*"'
+            )
+        if name in scoped:
+            raise ValueError(f"roles[{i}]: role {name!r} is listed twice with divisions")
+        scoped.add(name)
+        out.append(RoleScope(name, divs))
+    both = sorted(plain & scoped)
+    if both:
+        raise ValueError(f"role {both[0]!r} is listed both as a name and with divisions")
+    return out
+
+
 class DefaultsModel(Clean):
     active: bool | None = None
-    roles: list[str] | None = None
+    roles: list[str | RoleScope] | None = None
     division: str | None = None
     department: str | None = None
     title: str | None = None
+
+    @field_validator("roles", mode="before")
+    @classmethod
+    def _scoped_roles(cls, v: object) -> object:
+        return _roles(v)
 
 
 # Keys end up in SCIM filter URLs (lookups) and in the state database's 255-character
@@ -300,8 +375,10 @@ class UserModel(Clean):
     division: str | None = None
     employeeNumber: str | None = None
     phoneNumbers: list[PhoneModel] | None = None
-    roles: list[str] | None = None
+    roles: list[str | RoleScope] | None = None
     groups: list[str] = []
+    # This user's own attribute ownership, over policy.ownership.
+    ownership: dict[str, str] | None = None
     # The enterprise extension's manager, named by the manager's externalId (or the
     # userName of a live user scimctl does not manage).
     manager: str | None = None
@@ -319,6 +396,16 @@ class UserModel(Clean):
     def _stringify(cls, v: object) -> object:
         # HR ids are often numeric in YAML; they are identifiers, not numbers.
         return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+    @field_validator("roles", mode="before")
+    @classmethod
+    def _scoped_roles(cls, v: object) -> object:
+        return _roles(v)
+
+    @field_validator("ownership")
+    @classmethod
+    def _ownership(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        return canonical_modes(v) if v is not None else None
 
     @field_validator("previousExternalIds", mode="before")
     @classmethod

@@ -43,6 +43,7 @@ from scimctl.manifest.templates import (
     TemplateTimeout,
     compile_template,
     render,
+    render_scope,
 )
 from scimctl.model import Location
 from scimctl.problems import Problem, error_message, field_path
@@ -198,64 +199,65 @@ def read_source(
     number = 0
     deadline = time.monotonic() + SOURCE_SECONDS
     short: tuple[int, int] | None = None  # the last row with too few fields
-    while True:
-        try:
-            record = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            # The csv module cannot resynchronise after a quoting error: stop here.
-            cut = (
-                " (the export looks cut off inside a quoted field)"
-                if "end of data" in str(exc)
-                else ""
-            )
-            reason = str(exc)
-            if "field limit" in reason:
-                reason = f"a field is longer than {csv.field_size_limit():,} characters"
-            problems.append(
-                Problem(f"{path}: row {number + 1}", "", f"not valid CSV: {reason}{cut}")
-            )
-            break
-        number += 1
-        if short is not None:  # a short row that was not the last one
-            rows.add(short[0], "", f"has {short[1]} fields; the header has {len(header or [])}")
-            short = None
-        if header is None:
-            header = [h.strip() for h in record]
-            missing = _check_header(header, used, path, where, source, problems)
-            if missing is None:
-                skip_render = True
-            for fld in missing or ():
-                templates[fld] = None  # type: ignore[assignment]  # reported once, above
-            continue
-        if not record or record == [""]:
-            continue  # blank line
-        loc = Location(str(path), row=number)
-        if any(len(v) > MAX_FIELD for v in record):
-            rows.add(number, "", f"a field is longer than {MAX_FIELD:,} characters")
-            continue
-        if len(record) < len(header):
-            short = (number, len(record))
-            continue
-        if len(record) > len(header):
-            rows.add(number, "", f"has {len(record)} fields; the header has {len(header)}")
-            continue
-        if skip_render:
-            continue
-        if time.monotonic() > deadline:
-            problems.append(
-                Problem(
-                    str(loc),
-                    "",
-                    f"rendering this source took over {SOURCE_SECONDS} s; stopped at this row",
+    with render_scope():  # one SIGALRM handler for all rows, not one per field
+        while True:
+            try:
+                record = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                # The csv module cannot resynchronise after a quoting error: stop here.
+                cut = (
+                    " (the export looks cut off inside a quoted field)"
+                    if "end of data" in str(exc)
+                    else ""
                 )
-            )
-            break
-        row = dict(zip(header, record, strict=True))
-        user = _render_row(row, number, templates, rows)
-        if user is not None:
-            users.append((user, loc))
+                reason = str(exc)
+                if "field limit" in reason:
+                    reason = f"a field is longer than {csv.field_size_limit():,} characters"
+                problems.append(
+                    Problem(f"{path}: row {number + 1}", "", f"not valid CSV: {reason}{cut}")
+                )
+                break
+            number += 1
+            if short is not None:  # a short row that was not the last one
+                rows.add(short[0], "", f"has {short[1]} fields; the header has {len(header or [])}")
+                short = None
+            if header is None:
+                header = [h.strip() for h in record]
+                missing = _check_header(header, used, path, where, source, problems)
+                if missing is None:
+                    skip_render = True
+                for fld in missing or ():
+                    templates[fld] = None  # type: ignore[assignment]  # reported once, above
+                continue
+            if not record or record == [""]:
+                continue  # blank line
+            loc = Location(str(path), row=number)
+            if any(len(v) > MAX_FIELD for v in record):
+                rows.add(number, "", f"a field is longer than {MAX_FIELD:,} characters")
+                continue
+            if len(record) < len(header):
+                short = (number, len(record))
+                continue
+            if len(record) > len(header):
+                rows.add(number, "", f"has {len(record)} fields; the header has {len(header)}")
+                continue
+            if skip_render:
+                continue
+            if time.monotonic() > deadline:
+                problems.append(
+                    Problem(
+                        str(loc),
+                        "",
+                        f"rendering this source took over {SOURCE_SECONDS} s; stopped at this row",
+                    )
+                )
+                break
+            row = dict(zip(header, record, strict=True))
+            user = _render_row(row, number, templates, rows)
+            if user is not None:
+                users.append((user, loc))
     if short is not None and header is not None:
         if text.endswith(("\n", "\r")):
             rows.add(short[0], "", f"has {short[1]} fields; the header has {len(header)}")

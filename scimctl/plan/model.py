@@ -32,6 +32,7 @@ ActionKind = Literal[
     "rekey",
     "update",
     "reactivate",
+    "grants",
     "deactivate",
     "delete",
     "forget",
@@ -48,6 +49,7 @@ KIND_ORDER: tuple[str, ...] = (
     "rekey",  # a managed or live account moves to a new externalId (a rehire)
     "update",
     "reactivate",
+    "grants",  # role x division grants (Platform API), after the user's own write
     "create_group",  # before its members are added (the executor waits for it too)
     "add_members",
     "remove_members",
@@ -66,6 +68,8 @@ EffectKind = Literal[
     "reactivation",
     "role_granted",
     "role_removed",
+    "grant_added",
+    "grant_removed",
     "group_removal",
     "username_change",
     "rekey",
@@ -84,6 +88,8 @@ EFFECT_ORDER: tuple[str, ...] = (
     "privileged_role_granted",
     "role_granted",
     "role_removed",
+    "grant_removed",  # a role taken away in one division (Platform API grants)
+    "grant_added",  # a role granted in one division
     "group_removal",
     "username_change",
     "rekey",
@@ -100,6 +106,8 @@ ALWAYS_REVIEW = frozenset(
         "deactivation",
         "reactivation",
         "role_removed",
+        "grant_removed",
+        "grant_added",
         "group_removal",
         "username_change",
         "rekey",
@@ -181,6 +189,16 @@ class Action(PlanModel):
         return False
 
 
+class LeftAlone(PlanModel):
+    """A live value kept because of attribute ownership: why nothing happened to it."""
+
+    key: str
+    userName: str | None = None
+    attribute: str
+    ownership: Literal["additive", "ignore"]
+    values: Any = None  # additive: the values kept; ignore: the live value
+
+
 class GroupMembers(PlanModel):
     id: LiveId = None  # None: the plan creates the group (create_group)
     members: list[str]  # user keys
@@ -234,6 +252,17 @@ class PlanPolicy(PlanModel):
     hris_webhook: str | None = None  # masked: a credential in the URL stays in the manifest
 
 
+class Cost(PlanModel):
+    """The plan's estimated cost (scimctl/plan/cost.py); informative, never compared."""
+
+    requests: int = Field(ge=0)
+    writes: int = Field(ge=0)
+    reads: int = Field(ge=0)  # apply's re-read of the directory before it writes
+    per_minute: int = Field(ge=1)
+    tokens: int = Field(ge=1)
+    seconds: float = Field(ge=0)
+
+
 class Plan(PlanModel):
     format_version: int = FORMAT_VERSION
     scimctl_version: str
@@ -256,6 +285,9 @@ class Plan(PlanModel):
     targets: list[str] = Field(default_factory=list)
     # The manifest's policy.rules judged on what this plan leaves behind (None: no rules).
     governance: GovernanceReport | None = None
+    cost: Cost | None = None
+    # Values attribute ownership (policy.ownership) kept instead of changing them.
+    left_alone: list[LeftAlone] = Field(default_factory=list)
 
     @property
     def partial(self) -> bool:

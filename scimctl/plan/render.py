@@ -21,7 +21,10 @@ from typing import Any
 
 import click
 
+from scimctl.grants import grant_names
 from scimctl.model import USER_ATTRIBUTES
+from scimctl.plan.cost import cost_line
+from scimctl.plan.grants import grant_lines
 from scimctl.plan.model import EFFECT_ORDER, KIND_ORDER, Action, Plan
 from scimctl.plan.redact import redact_plan
 
@@ -31,14 +34,14 @@ ATTRIBUTE_ORDER = ("externalId", *USER_ATTRIBUTES)
 # When a comment must be cut, actions are kept in this order: additions and creates
 # are the first to go.
 KEEP_ORDER = (
-    "delete", "deactivate", "remove_members", "reactivate", "restore", "update", "adopt",
+    "delete", "deactivate", "remove_members", "reactivate", "grants", "restore", "update", "adopt",
     "forget", "release", "create", "create_group", "add_members",
 )  # fmt: skip
 
 SYMBOLS = {
     "create": "+", "adopt": "<=", "rekey": "~", "update": "~", "reactivate": "~", "deactivate": "-",
     "delete": "-", "forget": "-", "add_members": "+", "remove_members": "-",
-    "restore": "+", "release": "-", "create_group": "+",
+    "restore": "+", "release": "-", "create_group": "+", "grants": "~",
 }  # fmt: skip
 COLOURS = {"+": "green", "~": "yellow", "<=": "cyan", "-": "red"}
 # (singular, plural) after a count.
@@ -48,6 +51,7 @@ KIND_LABELS = {
     "rekey": ("to re-key", "to re-key"),
     "update": ("to update", "to update"),
     "reactivate": ("to reactivate", "to reactivate"),
+    "grants": ("user's grants to change", "users' grants to change"),
     "deactivate": ("to deactivate", "to deactivate"),
     "delete": ("to delete", "to delete"),
     "forget": ("to forget", "to forget"),
@@ -64,6 +68,8 @@ EFFECT_LABELS = {
     "privileged_role_granted": ("privileged role granted", "privileged roles granted"),
     "role_granted": ("non-privileged role granted", "non-privileged roles granted"),
     "role_removed": ("role removed", "roles removed"),
+    "grant_removed": ("grant removed", "grants removed"),
+    "grant_added": ("grant added", "grants added"),
     "group_removal": ("removal from a group", "removals from groups"),
     "username_change": ("userName change", "userName changes"),
     "rekey": ("re-key to a new externalId", "re-keys to new externalIds"),
@@ -73,7 +79,9 @@ EFFECT_LABELS = {
     "reverts_drift": ("reverts a change made in Genesys", "revert changes made in Genesys"),
     "group_creation": ("new group", "new groups"),
 }
-ROLE_EFFECTS = ("privileged_role_granted", "role_granted", "role_removed")
+ROLE_EFFECTS = (
+    "privileged_role_granted", "role_granted", "role_removed", "grant_removed", "grant_added",
+)  # fmt: skip
 
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 
@@ -136,6 +144,8 @@ def summary_lines(plan: Plan) -> list[str]:
     else:
         parts = [plural(s.counts[k], KIND_LABELS[k]) for k in KIND_ORDER if s.counts.get(k)]
         lines.append("Plan: " + ", ".join(parts) + ".")
+        if plan.cost is not None:
+            lines.append(cost_line(plan.cost))
         effects = []
         for key in EFFECT_ORDER:
             n = s.effects.get(key, 0)
@@ -165,6 +175,8 @@ def headline(a: Action) -> str:
         members = plural(len(a.members), ("member", "members"))
         return f"{verb} {members} {prep} group '{esc(a.key)}'"
     who = f"user {esc(a.key)} ({esc(a.userName) if a.userName else '-'})"
+    if a.kind == "grants":
+        return f"change grants of {who}"
     return f"{a.kind} {who}" + (f"  # {esc(a.reason)}" if a.reason else "")
 
 
@@ -192,6 +204,8 @@ def details(a: Action, members_shown: int | None = None) -> list[str]:
         if members_shown is not None and len(names) > members_shown:
             return [*names[:members_shown], f"… and {len(names) - members_shown} more"]
         return names
+    if a.kind == "grants":
+        return [esc(line) for line in grant_lines(a)]
     attrs = ordered_changes(a)
     width = max((len(k) for k in attrs), default=0)
     lines = []
@@ -263,8 +277,27 @@ def render_text(plan: Plan, color: bool = False) -> str:
         out += ["scimctl will perform these other actions:" if review else
                 "scimctl will perform these actions:", ""]  # fmt: skip
         block(other, with_effects=False)
+    if plan.left_alone:
+        out += ["Left alone (attribute ownership):", ""]
+        out += [f"  = {line}" for line in left_alone_lines(plan)] + [""]
     out.extend(summary_lines(plan))
     return "\n".join(out) + "\n"
+
+
+def left_alone_lines(plan: Plan) -> list[str]:
+    """What ownership kept, one line per user and attribute, so a reviewer sees why
+    nothing happened to it."""
+    out = []
+    for k in plan.left_alone:
+        who = f"user {esc(k.key)} ({esc(k.userName) if k.userName else '-'})"
+        why = (
+            "not granted by scimctl, kept"
+            if k.ownership == "additive"
+            else "set on create only, not changed"
+        )
+        shown = grant_names(k.values) if k.attribute == "grants" else k.values
+        out.append(f"{who}: {k.attribute} ({k.ownership}): {why}: {value(shown)}")
+    return out
 
 
 def _governance(plan: Plan, fmt: str) -> list[str]:
@@ -348,6 +381,8 @@ def render_markdown(plan: Plan, color: bool = False, limit: int = GITHUB_COMMENT
                 "",
             ]
     room -= _size(review_part)
+    left_part = _left_alone_md(plan)
+    room -= _size(left_part)
     kept, sections = _fit_other(other, room)
     body: list[str] = []
     if other:
@@ -357,7 +392,7 @@ def render_markdown(plan: Plan, color: bool = False, limit: int = GITHUB_COMMENT
         if rows:
             total = sum(1 for a in other if a.kind == kind)
             body += _section(kind, total, rows)
-    out = head + review_part + body
+    out = head + review_part + body + left_part
     left_out = [
         f"{total - kept.get(kind, 0)} of {total} `{kind}`"
         for kind in KIND_ORDER
@@ -374,6 +409,20 @@ def render_markdown(plan: Plan, color: bool = False, limit: int = GITHUB_COMMENT
     if len(text) > limit:  # pragma: no cover - footer_room covers the footer
         raise AssertionError(f"markdown plan is {len(text)} characters, over {limit}")
     return text
+
+
+LEFT_ALONE_SHOWN = 20  # lines in a comment; `scimctl show` lists them all
+
+
+def _left_alone_md(plan: Plan) -> list[str]:
+    if not plan.left_alone:
+        return []
+    lines = left_alone_lines(plan)
+    shown = [f"- {md(line[:300] + ('…' if len(line) > 300 else ''))}" for line in lines]
+    if len(shown) > LEFT_ALONE_SHOWN:
+        more = len(shown) - LEFT_ALONE_SHOWN
+        shown = [*shown[:LEFT_ALONE_SHOWN], f"- … and {more} more (`scimctl show plan.json`)"]
+    return [f"#### Left alone by attribute ownership ({len(lines)})", "", *shown, ""]
 
 
 def _size(lines: list[str]) -> int:

@@ -31,7 +31,8 @@ from scimctl.model import (
     Snapshot,
 )
 from scimctl.problems import Problem
-from scimctl.scim.ids import check_id, item_path, shown
+from scimctl.scim.bounded import Bounds
+from scimctl.scim.ids import check_id, item_path, kind, shown
 from scimctl.scim.mapping import (
     ENTERPRISE_ATTRS,
     GENESYS_ATTRS,
@@ -41,6 +42,8 @@ from scimctl.scim.mapping import (
     user_from_scim,
 )
 from scimctl.scim.paging import Pages, check_start
+from scimctl.scim.platform_grants import PlatformGrants
+from scimctl.scim.pool import Budget, TokenPool
 from scimctl.scim.schema import CORE_GROUP, CORE_USER, ENTERPRISE_USER, GENESYS_USER, SCIM_PREFIX
 from scimctl.scim.transport import (
     DEFAULT_TIMEOUT,
@@ -126,7 +129,8 @@ def parse_capabilities(
     config: dict[str, Any], resource_types: list[dict[str, Any]], schemas: list[dict[str, Any]]
 ) -> Capabilities:
     """Capabilities from the three discovery documents, lenient about their shape."""
-    max_results = (config.get("filter") or {}).get("maxResults")
+    flt = config.get("filter")
+    max_results = flt.get("maxResults") if isinstance(flt, dict) else None
     user_type = next(
         (t for t in resource_types if isinstance(t, dict) and t.get("schema") == CORE_USER), {}
     )
@@ -198,11 +202,22 @@ class ScimClient:
         parallelism: int = 8,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
+        budget: Budget | None = None,
+        bounds: Bounds | None = None,
     ) -> Self:
+        """Open a client; with ``budget``, requests spread over a pool of tokens of the
+        one client under the budget's org ceiling (see :mod:`scimctl.scim.pool`)."""
         limits = httpx.Limits(
             max_connections=parallelism + 4, max_keepalive_connections=parallelism + 4
         )
-        http = httpx.Client(timeout=timeout, limits=limits)
+        bounds = bounds or Bounds()
+        http = httpx.Client(
+            timeout=timeout,
+            limits=limits,
+            event_hooks=bounds.hooks(),
+            # Only what scim/bounded.py decodes within the size limit.
+            headers={"Accept-Encoding": "gzip, deflate"},
+        )
         tokens: TokenSource | StaticToken
         if isinstance(credentials, BearerToken):
             tokens = StaticToken(credentials.token)
@@ -220,8 +235,16 @@ class ScimClient:
                 credentials.client_secret,
                 hint=credentials.source,
             )
-        transport = Transport(target.api_url, tokens, http, RateBudget(), retry)
-        return cls(transport)
+        if budget is None or (budget.tokens == 1 and not budget.max_rate):
+            transport = Transport(target.api_url, tokens, http, RateBudget(), retry)
+            return cls(transport)
+        sources = [tokens]
+        if isinstance(tokens, TokenSource):
+            sources += [tokens.sibling() for _ in range(budget.tokens - 1)]
+        pool = TokenPool(sources, budget.max_rate)
+        client = cls(Transport(target.api_url, pool.tokens, http, pool, retry))
+        client.read_concurrency = budget.read_concurrency
+        return client
 
     def close(self) -> None:
         self.transport.http.close()
@@ -630,7 +653,7 @@ def _with_etag(user: LiveUser, resp: httpx.Response) -> LiveUser:
     return user
 
 
-class GenesysClient(ScimClient):
+class GenesysClient(PlatformGrants, ScimClient):
     """Genesys Cloud: SCIM under /api/v2/scim/v2, OAuth on the login host, Platform roles."""
 
     provider = "genesys"
@@ -663,7 +686,7 @@ def connect(target: Target, credentials: Credentials | BearerToken, **kw: Any) -
 
 def _division(doc: Any) -> LiveDivision:
     if not isinstance(doc, dict):
-        raise ValueError(f"a division is {type(doc).__name__}, not an object")
+        raise ValueError(f"a division is {kind(doc)}, not an object")
     name = doc.get("name")
     what = f"division {shown(name)}" if isinstance(name, str) else "a division"
     division_id = check_id(doc.get("id"), what)
@@ -674,7 +697,7 @@ def _division(doc: Any) -> LiveDivision:
 
 def _deleted_user(doc: Any) -> DeletedUser:
     if not isinstance(doc, dict):
-        raise ValueError(f"a deleted user is {type(doc).__name__}, not an object")
+        raise ValueError(f"a deleted user is {kind(doc)}, not an object")
     name = doc.get("email") or doc.get("username") or ""
     if not isinstance(name, str):
         raise ValueError(f"deleted user {shown(doc.get('id'))}: email is not a string")

@@ -72,8 +72,9 @@ class Doctor:
         try:
             resp = self.client.transport.http.get(self.client.transport.api_url + path)
         except Exception as exc:  # noqa: BLE001 - any failure to connect is the finding
+            why = str(exc) if isinstance(exc, ScimctlError) else exc.__class__.__name__
             self._add("reachability", FAIL, f"cannot reach {self.client.transport.api_url}: "
-                      f"{exc.__class__.__name__}")  # fmt: skip
+                      f"{why}")  # fmt: skip
             raise _Stop from None
         url, code = self.client.transport.api_url, resp.status_code
         if code in (401, 403):  # an answer, but "ok" only for one to our credentials

@@ -17,11 +17,18 @@ from scimctl.errors import ApiError
 MAX_ID_LENGTH = 1024
 
 
+def kind(value: object) -> str:
+    """A JSON value's type in words: "an object", "a list", "null"."""
+    if value is None:
+        return "null"
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
+    return names.get(type(value), "an integer" if isinstance(value, int) else "a number")
+
+
 def id_problem(value: object) -> str | None:
     """Why ``value`` cannot be a resource id, or None when it can."""
     if not isinstance(value, str):
-        kind = "null" if value is None else type(value).__name__
-        return f"is {'an' if kind[0] in 'aeiou' else 'a'} {kind}, not a string"
+        return f"is {kind(value)}, not a string"
     if not value:
         return "is empty"
     if len(value) > MAX_ID_LENGTH:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from scimctl.model import Attrs, LiveGroup, LiveRole, LiveUser
-from scimctl.scim.ids import check_id, shown
+from scimctl.scim.entries import PER_ENTRY, entry_ops, literal, rename_ops
+from scimctl.scim.ids import check_id, kind, shown
 from scimctl.scim.schema import CORE_USER, ENTERPRISE_USER, GENESYS_USER, PATCH_OP
 
 ENTERPRISE_ATTRS = ("department", "division", "employeeNumber", "dateHire")
@@ -78,7 +79,7 @@ MAX_NAME_LENGTH = 1024  # userName, displayName of a group, role name: none is l
 
 def _obj(value: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise ValueError(f"{what} is {_kind(value)}, not an object")
+        raise ValueError(f"{what} is {kind(value)}, not an object")
     return value
 
 
@@ -87,18 +88,10 @@ def _text(value: Any, what: str, optional: bool = False) -> str | None:
     if value is None and optional:
         return None
     if not isinstance(value, str):
-        raise ValueError(f"{what} is {_kind(value)}, not a string")
+        raise ValueError(f"{what} is {kind(value)}, not a string")
     if len(value) > MAX_NAME_LENGTH:
         raise ValueError(f"{what} is {len(value)} characters long")
     return value
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
-        type(value), f"a {type(value).__name__}"
-    )
 
 
 def _version(doc: dict[str, Any], what: str) -> str | None:
@@ -154,9 +147,11 @@ def group_from_scim(doc: dict[str, Any]) -> LiveGroup:
     _text(name, f"{what}: displayName")
     listed = doc.get("members") or []
     if not isinstance(listed, list):
-        raise ValueError(f"{what}: members is {_kind(listed)}, not a list")
+        raise ValueError(f"{what}: members is {kind(listed)}, not a list")
     members = frozenset(
-        str(m["value"]) for m in listed if _obj(m, f"{what}: a member").get("value")
+        check_id(m["value"], f"{what}: a member")
+        for m in listed
+        if _obj(m, f"{what}: a member").get("value")
     )
     version = _version(doc, what)
     return LiveGroup(id=group_id, name=str(name), members=members, version=version)
@@ -213,12 +208,32 @@ def user_to_scim(attrs: Attrs, external_id: str, password: str | None = None) ->
     return body
 
 
-def user_patch(changes: dict[str, Any], external_id: str | None = None) -> dict[str, Any]:
-    """A PatchOp that sets each changed attribute to its new value."""
+def user_patch(
+    changes: dict[str, Any],
+    external_id: str | None = None,
+    *,
+    before: dict[str, Any] | None = None,
+    per_entry: bool = False,
+) -> dict[str, Any]:
+    """A PatchOp that sets each changed attribute to its new value.
+
+    With ``per_entry`` (services other than Genesys, which take RFC 7644 value
+    filters), emails and phone numbers are changed entry by entry from ``before``
+    and a rename moves the main email along (scim/entries.py); without it they are
+    written as Genesys documents them.
+    """
     ops: list[dict[str, Any]] = []
     if external_id is not None:
         ops.append({"op": "replace", "path": "externalId", "value": external_id})
+    before = before or {}
     for name, value in changes.items():
+        if per_entry and name in PER_ENTRY:
+            ops += entry_ops(name, before.get(name), value)
+            continue
+        if per_entry and name == "userName" and value:
+            ops.append({"op": "replace", "path": "userName", "value": value})
+            ops += rename_ops(before.get("userName"), value)
+            continue
         if name in ENTERPRISE_ATTRS:
             path = f"{ENTERPRISE_USER}:{name}"
         elif name == "manager":
@@ -246,11 +261,19 @@ def user_patch(changes: dict[str, Any], external_id: str | None = None) -> dict[
     return {"schemas": [PATCH_OP], "Operations": ops}
 
 
-def members_patch(add: list[str], remove: list[str]) -> dict[str, Any]:
-    """One PatchOp for a group: additions and removals in a single versioned write."""
+def members_patch(add: list[str], remove: list[str], removal: str = "filter") -> dict[str, Any]:
+    """One PatchOp for a group's members.
+
+    Removals use RFC 7644's filter path (``members[value eq "…"]``) unless ``removal``
+    is ``"value"``: ``{"op": "remove", "path": "members", "value": [...]}``, the form
+    services such as django-scim2 accept instead. On a strict RFC service that form
+    would remove every member, so it is only sent where the filter form was refused.
+    """
     ops: list[dict[str, Any]] = []
     if add:
         ops.append({"op": "add", "path": "members", "value": [{"value": i} for i in add]})
-    for i in remove:
-        ops.append({"op": "remove", "path": f'members[value eq "{i}"]'})
+    if remove and removal == "value":
+        ops.append({"op": "remove", "path": "members", "value": [{"value": i} for i in remove]})
+    elif remove:
+        ops += [{"op": "remove", "path": f"members[value eq {literal(i)}]"} for i in remove]
     return {"schemas": [PATCH_OP], "Operations": ops}

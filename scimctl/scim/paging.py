@@ -13,17 +13,10 @@ import threading
 from typing import Any
 
 from scimctl.errors import ApiError
+from scimctl.scim.ids import kind
 
 # More resources than any directory scimctl manages; a total above it is a lie.
 MAX_LISTING = 1_000_000
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
-        type(value), f"a {type(value).__name__}"
-    )
 
 
 class Pages:
@@ -46,15 +39,15 @@ class Pages:
         if items is None:
             items = []
         if not isinstance(items, list):
-            raise self.error(where, f"{self.items_key} is {_kind(items)}, not a list")
+            raise self.error(where, f"{self.items_key} is {kind(items)}, not a list")
         for n, item in enumerate(items):
             if not isinstance(item, dict):
-                raise self.error(where, f"{self.items_key}[{n}] is {_kind(item)}, not an object")
+                raise self.error(where, f"{self.items_key}[{n}] is {kind(item)}, not an object")
         total = body.get(self.total_key)
         if total is None:
             return items, None
         if not isinstance(total, int) or isinstance(total, bool):
-            raise self.error(where, f"{self.total_key} is {_kind(total)}, not a number")
+            raise self.error(where, f"{self.total_key} is {kind(total)}, not a number")
         if not 0 <= total <= MAX_LISTING:
             raise self.error(
                 where,
@@ -88,7 +81,7 @@ def check_start(pages: Pages, body: dict[str, Any], asked: int, where: str) -> N
     if said is None:
         return
     if not isinstance(said, int) or isinstance(said, bool):
-        raise pages.error(where, f"startIndex is {_kind(said)}, not a number")
+        raise pages.error(where, f"startIndex is {kind(said)}, not a number")
     if said != asked:
         raise pages.error(
             where, f"stopped paging: startIndex {asked} was asked for and {said} answered"

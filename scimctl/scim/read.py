@@ -22,7 +22,20 @@ def read_directory(client: ScimClient, desired: Desired, state: StateView) -> Sn
     and, since listings lag behind writes, a fresh read by id of every account the
     state knows that the listing misses or shows older than state recorded."""
     snapshot = with_routing(client.snapshot(), desired, client)
-    return freshen(client, snapshot, state)
+    return with_grants(client, freshen(client, snapshot, state), desired)
+
+
+def with_grants(client: ScimClient, snapshot: Snapshot, desired: Desired) -> Snapshot:
+    """The direct grants of every role the manifest scopes by division: one paged
+    ``subjectgrants`` listing per role (Platform API), not one read per user."""
+    scoped = {s.role for spec in desired.users.values() for s in spec.scopes}
+    if not scoped or not isinstance(client, GenesysClient):
+        return snapshot
+    roles = [r for r in snapshot.roles if r.name in scoped]
+    grants = client.read_grants(roles, snapshot.divisions)
+    return dataclasses.replace(
+        snapshot, grants=grants, grant_roles=frozenset(r.name for r in roles)
+    )
 
 
 def may_restore(plan: Plan, target: Target) -> bool:

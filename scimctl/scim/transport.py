@@ -23,12 +23,15 @@ import httpx
 from scimctl import __version__
 from scimctl.errors import ApiError, AuthError, OutcomeUnknown
 from scimctl.log import LOGGER
+from scimctl.scim.bounded import SECONDS_LEFT, AnswerTooSlow
 
 __all__ = ["ApiError", "AuthError", "OutcomeUnknown", "Transport"]
 
 log = logging.getLogger(f"{LOGGER}.http")
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
+# The longest wait a rate-limit header may impose (Genesys's windows are 60 s).
+MAX_PAUSE = 120
 # RFC 7644 3.1: SCIM messages are application/scim+json; Genesys accepts both.
 SCIM_JSON = "application/scim+json"
 ACCEPT = f"{SCIM_JSON}, application/json"
@@ -92,11 +95,27 @@ class TokenSource:
         self._token: str | None = None
         self._expires_at = 0.0
         self.fetched = 0
+        self._failures = 0
+        self._failure: AuthError | None = None
+
+    def sibling(self) -> TokenSource:
+        """Another token of the same client (a pool's next member; see scim/pool.py)."""
+        return TokenSource(self._http, self._url, *self._auth, hint=self._hint)
 
     def get(self) -> str:
+        failures = self._failures
         with self._lock:
+            if self._failures != failures and self._failure is not None:
+                # It failed while this thread waited: the next waiter would only wait
+                # the same deadline again (a token endpoint that never answers).
+                raise self._failure
             if self._token is None or time.monotonic() >= self._expires_at:
-                self._fetch()
+                try:
+                    self._fetch()
+                except AuthError as exc:
+                    self._failures += 1
+                    self._failure = exc
+                    raise
             assert self._token is not None
             return self._token
 
@@ -140,9 +159,17 @@ class TokenSource:
 def _oauth_error(resp: httpx.Response) -> str:
     try:
         body = resp.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return ""
-    return str(body.get("error", "")) if isinstance(body, dict) else ""
+    return one_line(body.get("error", "")) if isinstance(body, dict) else ""
+
+
+def one_line(value: object, limit: int = 300) -> str:
+    """What a service said, fit for one line of a terminal: no control characters
+    (no escape sequences, no newlines), cut at ``limit``."""
+    text = "".join(c if c.isprintable() else " " for c in str(value))
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class RateBudget:
@@ -183,8 +210,8 @@ class RateBudget:
         now = self._clock()
         allowed = _int(headers.get("inin-ratelimit-allowed"))
         count = _int(headers.get("inin-ratelimit-count"))
-        reset = _int(headers.get("inin-ratelimit-reset"))
-        retry_after = _int(headers.get("retry-after"))
+        reset = _seconds(headers.get("inin-ratelimit-reset"))
+        retry_after = _seconds(headers.get("retry-after"))
         with self._lock:
             if allowed and count is not None and reset is not None:
                 left = allowed - count
@@ -200,8 +227,14 @@ class RateBudget:
 def _int(value: str | None) -> int | None:
     try:
         return int(float(value)) if value is not None else None
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
+
+
+def _seconds(value: str | None) -> int | None:
+    """A header's seconds, capped: a hostile ``Retry-After`` must not park every worker."""
+    number = _int(value)
+    return None if number is None else max(0, min(number, MAX_PAUSE))
 
 
 def network_reason(exc: Exception) -> str:
@@ -215,6 +248,8 @@ def network_reason(exc: Exception) -> str:
         if "name or service not known" in text or "nodename nor servname" in text:
             return "the host name does not resolve (is the URL right?)"
         return f"cannot connect ({exc.__class__.__name__}: {exc})"
+    if isinstance(exc, AnswerTooSlow):
+        return str(exc)
     if isinstance(exc, httpx.TimeoutException):
         return "no answer in time (timeout)"
     return f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
@@ -228,7 +263,7 @@ def json_body(resp: httpx.Response, method: str, path: str) -> dict[str, Any]:
     """
     try:
         body = resp.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
         head = resp.content[:200].lstrip().lower()
         if head.startswith(b"<"):
@@ -256,7 +291,8 @@ class RetryPolicy:
     """Exponential backoff with full jitter, within a time budget per request.
 
     An idempotent request is retried until ``deadline`` seconds have passed since its
-    first fault, so a burst of faults is ridden out however many attempts it takes.
+    first attempt (rate-limit waits not counted), so a burst of faults is ridden out
+    however many attempts it takes.
     ``attempts`` still caps connection failures (nothing listening is a wrong URL,
     not a fault to ride out); non-idempotent writes are never retried blindly.
     """
@@ -324,12 +360,17 @@ class Transport:
         failures = throttles = 0
         if trace is None:
             trace = RequestTrace()
-        # The time budget starts at the first fault, so time spent waiting on the
+        # The retry deadline bounds every attempt, each one's whole answer included
+        # (scim/bounded.py cuts an attempt at the time left); time spent waiting on the
         # rate limit or on earlier chunks of the same operation never eats into it.
         deadline: float | None = None
         while True:
             trace.attempts += 1
             waited = self.budget.acquire()
+            if deadline is None:
+                deadline = self._clock() + self.retry.deadline
+            else:
+                deadline += waited
             token = self.tokens.get()
             hdrs = {
                 "Authorization": f"Bearer {token}",
@@ -342,14 +383,16 @@ class Transport:
             self._count(requests=1, rate_wait_seconds=waited)
             sent = self._clock()
             try:
-                resp = self.http.request(method, url, content=content, params=params, headers=hdrs)
+                resp = self.http.request(
+                    method, url, content=content, params=params, headers=hdrs,
+                    extensions={SECONDS_LEFT: deadline - self._clock()},
+                )  # fmt: skip
                 resp.read()
             except httpx.ConnectError as exc:
                 # Nothing reached the server: always safe to try again, but a target
                 # that refuses every connection is a wrong URL, not a fault to ride out.
                 self._count(network_errors=1)
                 failures += 1
-                deadline = deadline or self._clock() + self.retry.deadline
                 log.debug("%s %s -> %s", method, path, exc.__class__.__name__)
                 if failures >= self.retry.attempts:
                     raise ApiError(
@@ -364,7 +407,6 @@ class Transport:
                 failures += 1
                 log.debug("%s %s -> %s", method, path, exc.__class__.__name__)
                 reason = f"{method} {path}: {network_reason(exc)}"
-                deadline = deadline or self._clock() + self.retry.deadline
                 if not idempotent:
                     raise OutcomeUnknown(reason, method=method, path=path) from exc
                 if self._clock() >= deadline:
@@ -402,7 +444,6 @@ class Transport:
                 continue
             if resp.status_code in RETRYABLE_STATUS:
                 failures += 1
-                deadline = deadline or self._clock() + self.retry.deadline
                 if not idempotent:
                     raise OutcomeUnknown(
                         f"{method} {path}: HTTP {resp.status_code}",
@@ -443,11 +484,11 @@ def api_error(
     detail, scim_type = "", None
     try:
         body = resp.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
     if isinstance(body, dict):
-        detail = str(body.get("detail") or body.get("message") or body.get("error") or "")
-        scim_type = body.get("scimType")
+        detail = one_line(body.get("detail") or body.get("message") or body.get("error") or "")
+        scim_type = one_line(body.get("scimType"), 60) if body.get("scimType") else None
     text = f"{method} {path}: HTTP {resp.status_code}"
     if scim_type:
         text += f" {scim_type}"
