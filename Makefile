@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PORT   ?= 8999
 DEMO   := examples/quickstart
 
-.PHONY: setup demo test lint format bench-plan bench-apply bench-import bench-manifest soak clean
+.PHONY: setup demo test lint format bench-plan bench-apply bench-import bench-manifest bench-report soak clean
 
 setup: $(STAMP)
 
@@ -53,6 +53,9 @@ bench-import: $(STAMP)
 
 bench-manifest: $(STAMP)
 	$(BIN)/python benchmarks/load_manifest.py
+
+bench-report: $(STAMP)
+	$(BIN)/python benchmarks/report_access.py
 
 soak: $(STAMP)
 	SCIMCTL_TEST_DATABASE_URL=$${SCIMCTL_TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} \

@@ -257,3 +257,61 @@ def test_what_an_adopted_account_held_comes_from_its_first_later_change():
     assert [(r.kind, r.name) for r in after.rows] == [("role", "Employee")]
     assert after.weeks == [("2026-06-01", 1), ("2026-06-08", 2)]
     assert build(ops, st, "ws", dt.date(2026, 5, 31)).rows == []
+
+
+def test_grants_are_matched_by_division_and_plain_roles_in_the_users_own():
+    from scimctl.governance.evaluate import violations
+    from scimctl.governance.holdings import Holding, grants_of
+
+    rule = Rule("SOD-2", "d", "conflict", grants=(Grant("Agent"), Grant("Supervisor", "Sales")))
+
+    def holder(key: str, **attrs) -> Holding:
+        return Holding(key, key, None, attrs, grants_of(attrs), frozenset())
+
+    def sup(division: str) -> list[dict]:
+        return [{"role": "Supervisor", "division": division, "roleId": "r", "divisionId": "d"}]
+
+    items = [
+        holder("scoped-sales", roles=["Agent", "Supervisor"], division="Home", grants=sup("Sales")),
+        holder(
+            "scoped-paris", roles=["Agent", "Supervisor"], division="Sales", grants=sup("Paris")
+        ),
+        holder("plain-sales", roles=["Agent", "Supervisor"], division="Sales"),
+        holder("plain-home", roles=["Agent", "Supervisor"], division="Home"),
+        holder("everywhere", roles=["Agent"], grants=sup("*")),
+    ]
+    assert violations(rule, items, set()) == {
+        "scoped-sales": "holds Agent and Supervisor in Sales",
+        "plain-sales": "holds Agent and Supervisor",
+        "everywhere": "holds Agent and Supervisor in all divisions",
+    }
+    twice = Rule("X", "d", "conflict", grants=(Grant("Agent"), Grant("Supervisor")))
+    one_role = [holder("a", roles=["Supervisor"], grants=sup("Sales") + sup("Paris"))]
+    assert violations(twice, one_role, set()) == {}  # one role in two places is not two
+
+
+def test_a_huge_verdict_is_counted_per_rule_and_the_comment_stays_under_the_limit():
+    from scimctl.plan.redact import redact_plan
+    from scimctl.plan.render import GITHUB_COMMENT_LIMIT, render_markdown, render_text
+
+    adm = Rule("ADM-1", "few", "limit", subject=Subject("role", "Agent"), max=1)
+    snap = snapshot(*(live(f"u{i}", f"user{i}@example.com", None, roles=["Agent"])
+                      for i in range(3000)))  # fmt: skip
+    exceptions = tuple(
+        Exemption("ADM-1", f"user{i}@example.com", "r" * 300, dt.date(2027, 1, 1), "CISO")
+        for i in range(0, 3000, 50)
+    )
+    d = desired()
+    d = type(d)(d.users, d.groups, d.policy, d.exclude, gov(adm, exceptions=exceptions))
+    p = plan(d, snap, state())
+    p = p.model_copy(update={"governance": evaluate_plan(p, d, snap, state())})
+    assert len(p.governance.existing) == 3000 - len(exceptions)
+    text = render_markdown(p)
+    assert len(text) <= GITHUB_COMMENT_LIMIT
+    assert "| ADM-1 | 2,940 |" in text and "counted per rule" in text
+    assert "30 more exceptions, ending later" in text
+    assert text.count("user2950@example.com") == 0  # not listed one by one
+    assert render_text(p).count("ADM-1 user ") == 3000 - len(exceptions)  # the text lists all
+    masked = redact_plan(p, ["userName"])
+    assert {f.user for f in masked.governance.findings} == {"***@example.com"}
+    assert {e.user for e in masked.governance.exceptions} == {"***@example.com"}

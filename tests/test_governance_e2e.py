@@ -114,3 +114,33 @@ def test_a_manifest_edited_after_review_cannot_drop_the_rule(ws: Workspace):
     refused = ws.run("apply", "plan.json", "--as-of", DAY)
     assert refused.returncode == 1
     assert "manifest" in refused.stderr
+
+
+def test_a_conflict_over_role_x_division_grants(start_emulator, tmp_path, sqlite_url):
+    from test_grants import SEED as GRANTS_SEED
+
+    ws = Workspace(tmp_path, start_emulator(GRANTS_SEED), sqlite_url)
+    rule = {"id": "SOD-2", "description": "agents do not supervise Sales",
+            "conflict": ["Agent", {"role": "Supervisor", "division": "Sales"}]}  # fmt: skip
+
+    def write(division: str) -> None:
+        role = {"name": "Supervisor", "divisions": [division]}
+        ws.write_manifest(
+            {"policy": {"rules": [rule]},
+             "users": [user("S1", "sam@example.com", roles=["Agent", role])]}
+        )  # fmt: skip
+
+    write("Support")  # Supervisor in Support: allowed
+    planned = ws.run("plan", "--out", "plan.json")
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert ws.run("apply", "plan.json").returncode == 0
+    write("Sales")
+    blocked = ws.run("plan")
+    assert blocked.returncode == 1
+    assert "SOD-2 user S1: holds Agent and Supervisor in Sales (scimctl.yaml:" in blocked.stderr
+
+    report = json.loads(ws.run("report", "access", "--user", "S1").stdout)
+    roles = {r["name"]: r for r in report["access"] if r["kind"] == "role"}
+    assert set(roles) == {"Agent", "Supervisor in Support"}
+    assert roles["Supervisor in Support"]["change"] == "grants"
+    assert roles["Supervisor in Support"]["run"] == roles["Agent"]["run"]

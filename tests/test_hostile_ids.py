@@ -184,3 +184,10 @@ def test_apply_refuses_a_plan_file_whose_id_would_not_pass(seeded, field):
     err = applied.stderr.strip()
     assert "Traceback" not in err and where in err and "malformed id" in err, err
     assert ws.emulator.group("Support")["displayName"] == "Support"
+
+
+def test_a_member_id_stays_data_in_the_removal_filter():
+    from scimctl.scim.mapping import members_patch
+
+    body = members_patch([], ['x"] or [value pr'])
+    assert body["Operations"][0]["path"] == 'members[value eq "x\\"] or [value pr"]'

@@ -23,6 +23,7 @@ from scimctl.governance.evaluate import evaluate
 from scimctl.governance.holdings import Holding
 from scimctl.governance.report import GovernanceReport
 from scimctl.governance.rules import Exemption, Governance, Rule
+from scimctl.grants import grant_names
 from scimctl.model import Desired, StateView
 
 CREATING = ("create", "restore", "adopt", "import", "rekey", "reactivate")
@@ -52,6 +53,7 @@ class _Account:
     roles: dict[str, Origin] | None = None  # None: not recorded by the day
     groups: dict[str, Origin] = field(default_factory=dict)
     groups_known: set[str] = field(default_factory=set)
+    granted: dict[str, Origin] = field(default_factory=dict)  # "Role in Division" -> origin
 
 
 @dataclass(frozen=True)
@@ -181,13 +183,14 @@ def _user_op(o: dict[str, Any], accounts: dict[str, _Account]) -> None:
     if o.get("user_name"):
         acc.user_name = o["user_name"]
     kinds = _kinds(o)
+    origin = _origin(o)  # one value shared by everything this operation granted
     if kinds & set(ENDING):
         acc.exists = False
         acc.roles, acc.groups = None, {}
         return
     if kinds & set(CREATING) and not acc.exists:
         acc.exists = True
-        acc.origin = _origin(o)
+        acc.origin = origin
     for attr, change in changes.items():
         if not isinstance(change, dict) or attr in ("externalId", "members"):
             continue
@@ -195,8 +198,10 @@ def _user_op(o: dict[str, Any], accounts: dict[str, _Account]) -> None:
         if attr == "roles":
             held = acc.roles if acc.roles is not None else {}
             names = [r for r in after or [] if isinstance(r, str)]
-            acc.roles = {r: held.get(r) or _origin(o) for r in names}
+            acc.roles = {r: held.get(r) or origin for r in names}
         else:
+            if attr == "grants":  # role x division: each grant dated by its own change
+                acc.granted = {n: acc.granted.get(n) or origin for n in grant_names(after)}
             acc.attrs[attr] = after
             acc.known.add(attr)
     if "deactivate" in kinds:
@@ -207,13 +212,14 @@ def _user_op(o: dict[str, Any], accounts: dict[str, _Account]) -> None:
 def _group_op(o: dict[str, Any], accounts: dict[str, _Account], key_of: dict[str, str]) -> None:
     members = (o.get("changes") or {}).get("members") or {}
     group = o["resource_key"]
+    origin = _origin(o)
     for side in ("added", "removed"):
         for name in members.get(side) or []:
             key = key_of.get(str(name).lower(), str(name))
             acc = accounts.setdefault(key, _Account(key))
             acc.groups_known.add(group)
             if side == "added":
-                acc.groups.setdefault(group, _origin(o))
+                acc.groups.setdefault(group, origin)
             else:
                 acc.groups.pop(group, None)
 
@@ -339,7 +345,11 @@ def build(
                 frozenset(acc.groups), where, True,
             )
         )  # fmt: skip
-        held[key] = [("role", r, o) for r, o in sorted((acc.roles or {}).items())]
+        scoped = set(grant_names(acc.attrs.get("grants")))
+        plain = {r: o for r, o in (acc.roles or {}).items() if all(
+            not s.startswith(f"{r} in ") for s in scoped)}  # fmt: skip
+        held[key] = [("role", r, o) for r, o in sorted(plain.items())]
+        held[key] += [("role", g, acc.granted.get(g) or _adopted(acc)) for g in sorted(scoped)]
         held[key] += [("group", g, o) for g, o in sorted(acc.groups.items())]
     verdict = evaluate(gov, items, items) if gov is not None else None
     excepted = (

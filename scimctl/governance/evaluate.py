@@ -58,8 +58,9 @@ def violations(rule: Rule, items: Sequence[Holding], exempt: set[str]) -> dict[s
     out: dict[str, str] = {}
     if rule.kind == "conflict":
         for h in items:
-            held = sorted({str(g) for want in rule.grants for g in h.holds(want)})
-            if len(held) >= 2:
+            matched = [want for want in rule.grants if h.holds(want)]
+            if len(matched) >= 2:  # two of the rule's entries, not one role in two places
+                held = sorted({str(g) for want in matched for g in h.holds(want)})
                 out[h.ident] = "holds " + " and ".join(held)
         return out
     assert rule.subject is not None
@@ -80,11 +81,12 @@ def violations(rule: Rule, items: Sequence[Holding], exempt: set[str]) -> dict[s
 
 
 def _exempt(gov: Governance, rule: Rule, items: Sequence[Holding]) -> set[str]:
-    covered = (_covering(gov.exceptions, rule.id, h) for h in items)
+    if not any(e.rule == rule.id for e in gov.exceptions):
+        return set()
     return {
         h.ident
-        for h, ex in zip(items, covered, strict=True)
-        if any(e.active(gov.as_of) for e in ex)
+        for h in items
+        if any(e.active(gov.as_of) for e in _covering(gov.exceptions, rule.id, h))
     }
 
 

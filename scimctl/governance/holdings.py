@@ -36,9 +36,22 @@ class Holding:
 
 
 def grants_of(attrs: dict[str, Any]) -> frozenset[Grant]:
-    """The roles an account holds, as grants (the one place divisions will come in)."""
-    roles = attrs.get("roles") or []
-    return frozenset(Grant(str(r)) for r in roles if isinstance(r, str))
+    """What an account holds, role x division: each division-scoped grant (``grants``,
+    as plans and the journal carry them) in its division, and each plain role in the
+    user's own division (Genesys grants it there)."""
+    scoped = {
+        Grant(str(d.get("role")), str(d.get("division")))
+        for d in attrs.get("grants") or []
+        if isinstance(d, dict) and d.get("role")
+    }
+    names = {g.role for g in scoped}
+    home = attrs.get("division") if isinstance(attrs.get("division"), str) else None
+    plain = {
+        Grant(r, home, shown=False)
+        for r in attrs.get("roles") or []
+        if isinstance(r, str) and r not in names
+    }
+    return frozenset(scoped | plain)
 
 
 @dataclass
@@ -58,9 +71,10 @@ def _live_accounts(snapshot: Snapshot, state: StateView) -> dict[str, _Account]:
     out: dict[str, _Account] = {}
     for u in snapshot.users:
         key = owner.get(u.id) or u.external_id or u.user_name
-        out.setdefault(
-            u.id, _Account(key, dict(u.attrs), set(members.get(u.id, ())), u.id in owner)
-        )
+        attrs = dict(u.attrs)
+        if snapshot.grants.get(u.id):
+            attrs["grants"] = [g.doc() for g in snapshot.grants[u.id]]
+        out.setdefault(u.id, _Account(key, attrs, set(members.get(u.id, ())), u.id in owner))
     return out
 
 

@@ -2,8 +2,9 @@
 
 Rules are declarative on purpose: a reviewer reads them in the manifest, and each
 kind has one meaning. A role is matched as a :class:`Grant` (a role, optionally in
-one division) so that role x division grants can be matched by the same rules
-when accounts carry them; today every role a user holds counts in every division.
+one division) so that role x division grants (``scimctl.grants``) are matched by the
+same rules: a plain role is held in the user's own division, a grant in its
+division, and a grant in all divisions (``*``) in every one.
 """
 
 from __future__ import annotations
@@ -12,25 +13,38 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+ALL_DIVISIONS = "*"  # as scimctl.grants spells "all divisions"
 RuleKind = Literal["conflict", "requires", "limit", "only"]
 EXPIRY_WARNING_DAYS = 14  # exceptions ending this soon are listed first
 
 
 @dataclass(frozen=True)
 class Grant:
-    """A role, held in ``division`` (None: anywhere / the role without divisions)."""
+    """A role, held in ``division`` (None: anywhere / not known).
+
+    ``shown``: the division is part of the name people read (a rule's entry or a
+    division-scoped grant); a plain role's division is the user's own, not shown.
+    """
 
     role: str
     division: str | None = None
+    shown: bool = True
 
     def matches(self, held: Grant) -> bool:
-        """A rule naming a division matches only that division (or an undivided hold)."""
+        """A rule naming a division matches a hold in that division, in all divisions,
+        or where the division is not known."""
         if self.role.casefold() != held.role.casefold():
             return False
-        return self.division is None or held.division is None or self.division == held.division
+        if self.division is None or held.division in (None, ALL_DIVISIONS):
+            return True
+        return self.division.casefold() == held.division.casefold()
 
     def __str__(self) -> str:
-        return self.role if self.division is None else f"{self.role} in {self.division}"
+        if self.division is None or not self.shown:
+            return self.role
+        return (
+            f"{self.role} in {'all divisions' if self.division == ALL_DIVISIONS else self.division}"
+        )
 
 
 @dataclass(frozen=True)

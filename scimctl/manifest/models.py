@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from scimctl.grants import ALL_DIVISIONS, RoleScope
 from scimctl.model import DEFAULT_REDACT, REDACTABLE
+from scimctl.ownership import canonical_modes
 
 # Pragmatic RFC 5321 shape: dot-atom local part, dotted hostname, alphabetic TLD.
 EMAIL_RE = re.compile(
@@ -115,6 +116,20 @@ class TargetModel(Clean):
     # OAuth token endpoint. Credentials themselves never live in the manifest.
     base_url: str | None = None
     token_url: str | None = None
+    # Throughput (scimctl/scim/pool.py): tokens of the one client, each with its own
+    # rate limit, and a ceiling for the whole run in requests per minute ("600/min").
+    tokens: int = Field(1, ge=1, le=50)
+    max_rate: int | None = Field(None, ge=1)
+
+    @field_validator("max_rate", mode="before")
+    @classmethod
+    def _per_minute(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            text = v.strip().lower().removesuffix("/min").strip()
+            if not text.isdigit():
+                raise ValueError(f"{v!r}: use requests per minute, such as 600/min")
+            return int(text)
+        return v
 
 
 Scalar = str | int | float
@@ -229,6 +244,13 @@ class PolicyModel(Clean):
     # Access governance: separation-of-duties rules and their dated exceptions.
     rules: list[RuleModel] = []
     exceptions: list[ExceptionModel] = []
+    # Attribute ownership: authoritative (default) | additive | ignore, per attribute.
+    ownership: dict[str, str] = {}
+
+    @field_validator("ownership")
+    @classmethod
+    def _ownership(cls, v: dict[str, str]) -> dict[str, str]:
+        return canonical_modes(v)
 
     @field_validator("max_deprovision", mode="before")
     @classmethod
@@ -354,6 +376,8 @@ class UserModel(Clean):
     phoneNumbers: list[PhoneModel] | None = None
     roles: list[str | RoleScope] | None = None
     groups: list[str] = []
+    # This user's own attribute ownership, over policy.ownership.
+    ownership: dict[str, str] | None = None
     # The enterprise extension's manager, named by the manager's externalId (or the
     # userName of a live user scimctl does not manage).
     manager: str | None = None
@@ -376,6 +400,11 @@ class UserModel(Clean):
     @classmethod
     def _scoped_roles(cls, v: object) -> object:
         return _roles(v)
+
+    @field_validator("ownership")
+    @classmethod
+    def _ownership(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        return canonical_modes(v) if v is not None else None
 
     @field_validator("previousExternalIds", mode="before")
     @classmethod

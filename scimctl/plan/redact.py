@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from scimctl.governance.report import GovernanceReport
 from scimctl.model import REDACTABLE
 from scimctl.plan.model import Action, Change, Effect, Plan, Review
 
@@ -47,8 +48,39 @@ def redact_plan(plan: Plan, fields: Iterable[str] | None = None) -> Plan:
         raise ValueError(f"cannot redact {', '.join(unknown)}; redactable: {', '.join(REDACTABLE)}")
     names = "userName" in chosen
     actions = [_action(a, chosen, names) for a in plan.actions]
+    left_alone = [
+        k.model_copy(
+            update={
+                "values": mask_value(k.attribute, k.values) if k.attribute in chosen else k.values,
+                "userName": mask_email(k.userName) if names and k.userName else k.userName,
+            }
+        )
+        for k in plan.left_alone
+    ]
     return plan.model_copy(
-        update={"actions": actions, "review": Review(redact=chosen, redacted=True)}
+        update={
+            "actions": actions,
+            "left_alone": left_alone,
+            "review": Review(redact=chosen, redacted=True),
+            # rule findings name users too
+            "governance": _governance(plan.governance) if names else plan.governance,
+        }
+    )
+
+
+def _governance(g: GovernanceReport | None) -> GovernanceReport | None:
+    """Users named by userName (unmanaged accounts, exceptions written so), masked."""
+    if g is None:
+        return None
+
+    def who(user: str) -> str:
+        return mask_email(user) if "@" in user else user
+
+    return g.model_copy(
+        update={
+            "findings": [f.model_copy(update={"user": who(f.user)}) for f in g.findings],
+            "exceptions": [e.model_copy(update={"user": who(e.user)}) for e in g.exceptions],
+        }
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from scimctl.model import Attrs, LiveGroup, LiveRole, LiveUser
-from scimctl.scim.entries import PER_ENTRY, entry_ops, rename_ops
+from scimctl.scim.entries import PER_ENTRY, entry_ops, literal, rename_ops
 from scimctl.scim.ids import check_id, kind, shown
 from scimctl.scim.schema import CORE_USER, ENTERPRISE_USER, GENESYS_USER, PATCH_OP
 
@@ -149,7 +149,9 @@ def group_from_scim(doc: dict[str, Any]) -> LiveGroup:
     if not isinstance(listed, list):
         raise ValueError(f"{what}: members is {kind(listed)}, not a list")
     members = frozenset(
-        str(m["value"]) for m in listed if _obj(m, f"{what}: a member").get("value")
+        check_id(m["value"], f"{what}: a member")
+        for m in listed
+        if _obj(m, f"{what}: a member").get("value")
     )
     version = _version(doc, what)
     return LiveGroup(id=group_id, name=str(name), members=members, version=version)
@@ -273,5 +275,5 @@ def members_patch(add: list[str], remove: list[str], removal: str = "filter") ->
     if remove and removal == "value":
         ops.append({"op": "remove", "path": "members", "value": [{"value": i} for i in remove]})
     elif remove:
-        ops += [{"op": "remove", "path": f'members[value eq "{i}"]'} for i in remove]
+        ops += [{"op": "remove", "path": f"members[value eq {literal(i)}]"} for i in remove]
     return {"schemas": [PATCH_OP], "Operations": ops}

@@ -30,6 +30,8 @@ __all__ = ["ApiError", "AuthError", "OutcomeUnknown", "Transport"]
 log = logging.getLogger(f"{LOGGER}.http")
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
+# The longest wait a rate-limit header may impose (Genesys's windows are 60 s).
+MAX_PAUSE = 120
 # RFC 7644 3.1: SCIM messages are application/scim+json; Genesys accepts both.
 SCIM_JSON = "application/scim+json"
 ACCEPT = f"{SCIM_JSON}, application/json"
@@ -96,6 +98,10 @@ class TokenSource:
         self._failures = 0
         self._failure: AuthError | None = None
 
+    def sibling(self) -> TokenSource:
+        """Another token of the same client (a pool's next member; see scim/pool.py)."""
+        return TokenSource(self._http, self._url, *self._auth, hint=self._hint)
+
     def get(self) -> str:
         failures = self._failures
         with self._lock:
@@ -153,9 +159,17 @@ class TokenSource:
 def _oauth_error(resp: httpx.Response) -> str:
     try:
         body = resp.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return ""
-    return str(body.get("error", "")) if isinstance(body, dict) else ""
+    return one_line(body.get("error", "")) if isinstance(body, dict) else ""
+
+
+def one_line(value: object, limit: int = 300) -> str:
+    """What a service said, fit for one line of a terminal: no control characters
+    (no escape sequences, no newlines), cut at ``limit``."""
+    text = "".join(c if c.isprintable() else " " for c in str(value))
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class RateBudget:
@@ -196,8 +210,8 @@ class RateBudget:
         now = self._clock()
         allowed = _int(headers.get("inin-ratelimit-allowed"))
         count = _int(headers.get("inin-ratelimit-count"))
-        reset = _int(headers.get("inin-ratelimit-reset"))
-        retry_after = _int(headers.get("retry-after"))
+        reset = _seconds(headers.get("inin-ratelimit-reset"))
+        retry_after = _seconds(headers.get("retry-after"))
         with self._lock:
             if allowed and count is not None and reset is not None:
                 left = allowed - count
@@ -213,8 +227,14 @@ class RateBudget:
 def _int(value: str | None) -> int | None:
     try:
         return int(float(value)) if value is not None else None
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
+
+
+def _seconds(value: str | None) -> int | None:
+    """A header's seconds, capped: a hostile ``Retry-After`` must not park every worker."""
+    number = _int(value)
+    return None if number is None else max(0, min(number, MAX_PAUSE))
 
 
 def network_reason(exc: Exception) -> str:
@@ -243,7 +263,7 @@ def json_body(resp: httpx.Response, method: str, path: str) -> dict[str, Any]:
     """
     try:
         body = resp.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
         head = resp.content[:200].lstrip().lower()
         if head.startswith(b"<"):
@@ -464,11 +484,11 @@ def api_error(
     detail, scim_type = "", None
     try:
         body = resp.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
     if isinstance(body, dict):
-        detail = str(body.get("detail") or body.get("message") or body.get("error") or "")
-        scim_type = body.get("scimType")
+        detail = one_line(body.get("detail") or body.get("message") or body.get("error") or "")
+        scim_type = one_line(body.get("scimType"), 60) if body.get("scimType") else None
     text = f"{method} {path}: HTTP {resp.status_code}"
     if scim_type:
         text += f" {scim_type}"
