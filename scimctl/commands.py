@@ -25,10 +25,12 @@ from scimctl.hris import Delivery, Webhook, deliver, password_sender
 from scimctl.importer import ImportOptions, ImportResult, build_manifest
 from scimctl.manifest import Manifest
 from scimctl.model import StateView
+from scimctl.plan.cost import estimate
 from scimctl.plan.diff import compute_plan
 from scimctl.plan.model import Plan
 from scimctl.plan.warnings import new_state_warnings
 from scimctl.scim.client import ScimClient
+from scimctl.scim.pool import Budget
 from scimctl.scim.read import may_restore, read_directory, with_all_grants, with_deleted
 from scimctl.state.interfaces import (
     ApplyStore,
@@ -56,13 +58,16 @@ def plan(
     *,
     max_deprovision: int | None = None,
     targets: tuple[str, ...] | list[str] = (),
+    budget: Budget | None = None,
 ) -> Plan:
     """Read the directory and state, compute the plan, and record the run.
 
     ``targets`` (``user:KEY``, ``group:NAME``) makes a partial plan; a recomputation
-    for apply must pass the saved plan's ``targets`` to compare equal.
+    for apply must pass the saved plan's ``targets`` to compare equal. The plan states
+    its cost at ``budget`` (one token, no ceiling when not given).
     """
     run_id = store.start_run(target.workspace, "plan", manifest.digest)
+    requests_before = client.transport.stats.requests
     try:
         unsupported = client.unsupported(manifest.desired)
         if unsupported:
@@ -90,6 +95,14 @@ def plan(
         verdict = evaluate_plan(result, manifest.desired, snapshot, state)
         if verdict is not None:
             result = result.model_copy(update={"governance": verdict})
+        budget = budget or Budget()
+        cost = estimate(
+            result.actions,
+            client.transport.stats.requests - requests_before,
+            per_minute=budget.per_minute,
+            tokens=budget.tokens,
+        )
+        result = result.model_copy(update={"cost": cost})
     except BaseException as exc:
         store.finish_run(run_id, "error", error=str(exc) or exc.__class__.__name__)
         raise

@@ -194,6 +194,10 @@ target_option = click.option(
     "--target", "targets", multiple=True, metavar="user:KEY|group:NAME",
     help="Plan only this user or group and what it needs (repeatable); the plan is partial.",
 )  # fmt: skip
+tokens_option = click.option(
+    "--tokens", type=click.IntRange(1, 50), default=None,
+    help="OAuth tokens in the pool, each with its own rate limit (else target.tokens, 1).",
+)  # fmt: skip
 redact_option = click.option(
     "--redact", is_flag=True,
     help="Mask contact data (the manifest's review.redact; default phoneNumbers, workEmail).",
@@ -265,7 +269,18 @@ def plan_key() -> str | None:
     return plan_key(environment())
 
 
-def open_client(target: Target, parallelism: int = 8) -> Any:
+def run_budget(manifest: Any, tokens: int | None) -> Any:
+    """The token pool and org ceiling of this run: --tokens wins over target.tokens."""
+    from scimctl.scim.pool import Budget
+
+    target = getattr(manifest, "target", None)
+    return Budget(
+        tokens=tokens or getattr(target, "tokens", None) or 1,
+        max_rate=getattr(target, "max_rate", None),
+    )
+
+
+def open_client(target: Target, parallelism: int = 8, budget: Any = None) -> Any:
     from scimctl.scim.bounded import DEFAULT_REQUEST_SECONDS, Bounds
     from scimctl.scim.client import connect
     from scimctl.scim.transport import RetryPolicy
@@ -286,6 +301,7 @@ def open_client(target: Target, parallelism: int = 8) -> Any:
         parallelism=parallelism,
         retry=RetryPolicy(deadline=deadline),
         bounds=bounds,
+        budget=budget,
     )
 
 

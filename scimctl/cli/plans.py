@@ -21,9 +21,11 @@ from scimctl.cli.base import (
     plan_key,
     read_manifest,
     redact_option,
+    run_budget,
     show_delivery,
     state_option,
     target_option,
+    tokens_option,
 )
 from scimctl.config import Target, load_credentials, state_url
 from scimctl.errors import Declined
@@ -58,10 +60,11 @@ def validate(manifests: tuple[str, ...], as_of: Any) -> None:
 @click.option("--max-deprovision", type=click.IntRange(min=0), help="Allow this many deprovisions.")
 @target_option
 @as_of_option
+@tokens_option
 def plan(
     manifests: tuple[str, ...], state: str | None, out: str | None, fmt: str, redact: bool,
     redact_out: bool, detailed_exitcode: bool, max_deprovision: int | None,
-    targets: tuple[str, ...], as_of: Any,
+    targets: tuple[str, ...], as_of: Any, tokens: int | None,
 ) -> None:  # fmt: skip
     """Compute the operations that would make the directory match the manifest."""
     from scimctl.files import check_writable
@@ -74,9 +77,10 @@ def plan(
     key = plan_key()
     manifest = read_manifest(manifests, as_of)
     target = manifest_target(manifest)
-    with open_client(target) as client:
+    budget = run_budget(manifest, tokens)
+    with open_client(target, budget=budget) as client:
         store = open_store(url)
-        result = _make_plan(manifest, target, client, store, max_deprovision, targets)
+        result = _make_plan(manifest, target, client, store, max_deprovision, targets, budget)
     if redact_out:
         result = redact_plan(result)
     # A plan breaking policy.rules is shown (the reviewer must see why) but not saved.
@@ -99,7 +103,7 @@ def plan(
 
 def _make_plan(
     manifest: Any, target: Target, client: Any, store: Any, max_deprovision: int | None,
-    targets: tuple[str, ...] = (),
+    targets: tuple[str, ...] = (), budget: Any = None,
 ) -> Any:  # fmt: skip
     from scimctl import commands
     from scimctl.progress import Reading
@@ -107,8 +111,9 @@ def _make_plan(
     with Reading() as reading:
         client.on_page = reading.page
         return commands.plan(
-            manifest, target, client, store, max_deprovision=max_deprovision, targets=targets
-        )
+            manifest, target, client, store, max_deprovision=max_deprovision, targets=targets,
+            budget=budget,
+        )  # fmt: skip
 
 
 @main.command("import")
@@ -125,10 +130,11 @@ def _make_plan(
     "--key-from", type=click.Choice(["userName"]),
     help="Include users without externalId, keyed by this (the first plan sets it).",
 )  # fmt: skip
+@tokens_option
 def import_(
     out: str, force: bool, api_url: str | None, region: str | None,
     manifests: tuple[str, ...], state: str | None, where: str | None, has_external_id: bool,
-    user_names: tuple[str, ...], key_from: str | None,
+    user_names: tuple[str, ...], key_from: str | None, tokens: int | None,
 ) -> None:  # fmt: skip
     """Write a manifest reproducing the live directory and record its accounts in state."""
     from scimctl import commands
@@ -138,7 +144,7 @@ def import_(
     target, written = commands.import_target(manifest, api_url, region)
     options = ImportOptions(where, has_external_id, user_names, key_from)
     store = open_store(state)
-    with open_client(target) as client:
+    with open_client(target, budget=run_budget(manifest, tokens)) as client:
         result = commands.import_directory(
             target, client, store, options, out=out, force=force, manifest_target=written
         )
@@ -159,7 +165,11 @@ def import_(
 @state_option
 @format_option
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0: no drift, 1: error, 2: drift.")
-def drift(manifests: tuple[str, ...], state: str | None, fmt: str, detailed_exitcode: bool) -> None:
+@tokens_option
+def drift(
+    manifests: tuple[str, ...], state: str | None, fmt: str, detailed_exitcode: bool,
+    tokens: int | None,
+) -> None:  # fmt: skip
     """List changes made in Genesys, outside scimctl, since scimctl last applied."""
     from scimctl import commands
     from scimctl.drift import render_drift
@@ -167,7 +177,7 @@ def drift(manifests: tuple[str, ...], state: str | None, fmt: str, detailed_exit
     manifest = read_manifest(manifests)
     target = manifest_target(manifest)
     store = open_store(state)
-    with open_client(target) as client:
+    with open_client(target, budget=run_budget(manifest, tokens)) as client:
         report = commands.drift(target, client, store)
     click.echo(render_drift(report, fmt), nl=False)
     if detailed_exitcode and report.has_drift:
@@ -191,7 +201,10 @@ def show(plan_file: str, fmt: str, redact: bool) -> None:
 @manifest_option
 @state_option
 @click.option("--auto-approve", is_flag=True, help="Apply a fresh plan without asking.")
-@click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--parallelism", type=click.IntRange(1, 64),
+    help="Concurrent writes (default 8, or 4 per token with more tokens, at most 64).",
+)  # fmt: skip
 @click.option(
     "--lock-timeout", default=0.0, show_default=True, type=FiniteFloat(0, 86_400),
     help="Seconds to wait for another apply's lock.",
@@ -204,10 +217,11 @@ def show(plan_file: str, fmt: str, redact: bool) -> None:
 )  # fmt: skip
 @target_option
 @as_of_option
+@tokens_option
 def apply(
     plan_file: str | None, manifests: tuple[str, ...], state: str | None, auto_approve: bool,
-    parallelism: int, lock_timeout: float, max_deprovision: int | None, search_wait: float,
-    targets: tuple[str, ...], as_of: Any,
+    parallelism: int | None, lock_timeout: float, max_deprovision: int | None,
+    search_wait: float, targets: tuple[str, ...], as_of: Any, tokens: int | None,
 ) -> None:  # fmt: skip
     """Run a saved plan, or plan now and run it after confirmation.
 
@@ -231,9 +245,11 @@ def apply(
     if the_plan is not None:
         check_target(the_plan, target)
     store = open_store(url)
+    budget = run_budget(manifest, tokens)
+    parallelism = parallelism or budget.parallelism
     if the_plan is None:
-        with open_client(target) as client:
-            the_plan = _make_plan(manifest, target, client, store, max_deprovision, targets)
+        with open_client(target, budget=budget) as client:
+            the_plan = _make_plan(manifest, target, client, store, max_deprovision, targets, budget)
         click.echo(render_text(the_plan, color=colour()), nl=False)
     if not the_plan.has_changes:
         click.echo("Nothing to apply: the plan has no changes.")
@@ -246,7 +262,10 @@ def apply(
             )
         if not click.confirm("Apply these changes?"):
             raise Declined("not applied.")
-    with open_client(target, parallelism) as client, Progress() as progress:
+    with (
+        open_client(target, parallelism, budget) as client,
+        Progress(requests=lambda: client.transport.stats.requests) as progress,
+    ):
         applied = commands.apply(
             the_plan, manifest, target, client, store,
             source=plan_file or "the plan", max_deprovision=max_deprovision,

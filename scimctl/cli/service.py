@@ -37,6 +37,12 @@ from scimctl.errors import ChecksFailed
     help="Requests per token per minute, e.g. 300/min.",
 )
 @click.option(
+    "--org-rate-limit",
+    default=None,
+    type=PerMinute(),
+    help="Requests per minute of all tokens together (the org's limit), e.g. 1500/min.",
+)
+@click.option(
     "--rate-window",
     default=60.0,
     type=FiniteFloat(0.01, 3_600),
@@ -89,7 +95,8 @@ from scimctl.errors import ChecksFailed
 )  # fmt: skip
 def emulator(
     host: str, port: int, seed: str | None, client_id: str, client_secret: str, token_ttl: int,
-    rate_limit: int | None, rate_window: float, latency: float, error_rate: float,
+    rate_limit: int | None, org_rate_limit: int | None, rate_window: float, latency: float,
+    error_rate: float,
     reset_rate: float,
     random_seed: int | None, patch_204: bool, page_cap: int | None, version_conflict: str,
     search_lag: float, default_role: str, no_default_role: bool,
@@ -105,7 +112,7 @@ def emulator(
         )
     config = EmulatorConfig(
         client_id=client_id, client_secret=client_secret, token_ttl=token_ttl,
-        rate_limit=rate_limit,
+        rate_limit=rate_limit, org_rate_limit=org_rate_limit,
         rate_window=rate_window,
         latency_ms=latency, error_rate=error_rate, reset_rate=reset_rate, random_seed=random_seed,
         patch_204=patch_204, page_cap=page_cap, version_conflict=int(version_conflict),

@@ -401,7 +401,8 @@ def _first(*values: Any) -> Any:
 def digest(desired: Desired, target: TargetModel) -> str:
     """A digest of what the manifest means, not how it is formatted."""
     doc: dict[str, Any] = {
-        "target": target.model_dump(),
+        # How fast to go is not what the manifest means: a plan stays valid across it.
+        "target": target.model_dump(exclude={"tokens", "max_rate"}),
         "users": {
             k: {"attrs": u.attrs, "groups": u.groups, "previous": u.previous_keys}
             for k, u in desired.users.items()

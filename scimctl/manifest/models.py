@@ -116,6 +116,20 @@ class TargetModel(Clean):
     # OAuth token endpoint. Credentials themselves never live in the manifest.
     base_url: str | None = None
     token_url: str | None = None
+    # Throughput (scimctl/scim/pool.py): tokens of the one client, each with its own
+    # rate limit, and a ceiling for the whole run in requests per minute ("600/min").
+    tokens: int = Field(1, ge=1, le=50)
+    max_rate: int | None = Field(None, ge=1)
+
+    @field_validator("max_rate", mode="before")
+    @classmethod
+    def _per_minute(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            text = v.strip().lower().removesuffix("/min").strip()
+            if not text.isdigit():
+                raise ValueError(f"{v!r}: use requests per minute, such as 600/min")
+            return int(text)
+        return v
 
 
 Scalar = str | int | float

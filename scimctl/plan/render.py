@@ -23,6 +23,7 @@ import click
 
 from scimctl.grants import grant_names
 from scimctl.model import USER_ATTRIBUTES
+from scimctl.plan.cost import cost_line
 from scimctl.plan.grants import grant_lines
 from scimctl.plan.model import EFFECT_ORDER, KIND_ORDER, Action, Plan
 from scimctl.plan.redact import redact_plan
@@ -129,6 +130,8 @@ def summary_lines(plan: Plan) -> list[str]:
     else:
         parts = [plural(s.counts[k], KIND_LABELS[k]) for k in KIND_ORDER if s.counts.get(k)]
         lines.append("Plan: " + ", ".join(parts) + ".")
+        if plan.cost is not None:
+            lines.append(cost_line(plan.cost))
         effects = []
         for key in EFFECT_ORDER:
             n = s.effects.get(key, 0)

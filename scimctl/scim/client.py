@@ -43,6 +43,7 @@ from scimctl.scim.mapping import (
 )
 from scimctl.scim.paging import Pages, check_start
 from scimctl.scim.platform_grants import PlatformGrants
+from scimctl.scim.pool import Budget, TokenPool
 from scimctl.scim.schema import CORE_GROUP, CORE_USER, ENTERPRISE_USER, GENESYS_USER, SCIM_PREFIX
 from scimctl.scim.transport import (
     DEFAULT_TIMEOUT,
@@ -201,8 +202,11 @@ class ScimClient:
         parallelism: int = 8,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
+        budget: Budget | None = None,
         bounds: Bounds | None = None,
     ) -> Self:
+        """Open a client; with ``budget``, requests spread over a pool of tokens of the
+        one client under the budget's org ceiling (see :mod:`scimctl.scim.pool`)."""
         limits = httpx.Limits(
             max_connections=parallelism + 4, max_keepalive_connections=parallelism + 4
         )
@@ -231,8 +235,16 @@ class ScimClient:
                 credentials.client_secret,
                 hint=credentials.source,
             )
-        transport = Transport(target.api_url, tokens, http, RateBudget(), retry)
-        return cls(transport)
+        if budget is None or (budget.tokens == 1 and not budget.max_rate):
+            transport = Transport(target.api_url, tokens, http, RateBudget(), retry)
+            return cls(transport)
+        sources = [tokens]
+        if isinstance(tokens, TokenSource):
+            sources += [tokens.sibling() for _ in range(budget.tokens - 1)]
+        pool = TokenPool(sources, budget.max_rate)
+        client = cls(Transport(target.api_url, pool.tokens, http, pool, retry))
+        client.read_concurrency = budget.read_concurrency
+        return client
 
     def close(self) -> None:
         self.transport.http.close()
