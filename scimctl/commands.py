@@ -19,7 +19,7 @@ from scimctl.apply.guard import target_document
 from scimctl.config import Target, environment, resolve_target
 from scimctl.drift import DriftReport, compute_drift
 from scimctl.errors import ConfigError, InputError, NotFound, StateError
-from scimctl.governance.evaluate import evaluate_plan
+from scimctl.governance.evaluate import evaluate_plan, unknown_names
 from scimctl.grants import grant_docs
 from scimctl.hris import Delivery, Webhook, deliver, password_sender
 from scimctl.importer import ImportOptions, ImportResult, build_manifest
@@ -90,6 +90,7 @@ def plan(
             if snapshot.deleted:
                 result = compute_plan(manifest.desired, snapshot, state, **options)
         warnings = new_state_warnings(manifest.desired, snapshot, state)
+        warnings += unknown_names(manifest.desired, snapshot)
         if warnings:
             result = result.model_copy(update={"warnings": [*result.warnings, *warnings]})
         verdict = evaluate_plan(result, manifest.desired, snapshot, state)
