@@ -315,3 +315,19 @@ def test_a_huge_verdict_is_counted_per_rule_and_the_comment_stays_under_the_limi
     masked = redact_plan(p, ["userName"])
     assert {f.user for f in masked.governance.findings} == {"***@example.com"}
     assert {e.user for e in masked.governance.exceptions} == {"***@example.com"}
+
+
+def test_a_rule_naming_a_role_or_group_that_does_not_exist_is_a_plan_warning():
+    from scimctl.governance.evaluate import unknown_names
+
+    typo = Rule("SOD-9", "d", "conflict", grants=(Grant("Agent"), Grant("Supervisr")),
+                where="scimctl.yaml:7")  # fmt: skip
+    fin = Rule("FIN-1", "d", "requires", subject=Subject("group", "Finance"),
+               conditions=(Condition("group", "Sales"),))  # fmt: skip
+    d = desired()
+    d = type(d)(d.users, d.groups, d.policy, d.exclude, gov(typo, fin, SOD))
+    assert unknown_names(d, snapshot()) == [
+        "policy.rules SOD-9 (scimctl.yaml:7) names role 'Supervisr', which does not exist: "
+        "the rule cannot match it",
+        "policy.rules FIN-1 names group 'Finance', which does not exist: the rule cannot match it",
+    ]

@@ -4,7 +4,9 @@
 set -euo pipefail
 port=${1:-8999}
 here=$(cd "$(dirname "$0")" && pwd)
-scimctl="$here/../../.venv/bin/scimctl"
+# The scimctl to show: `make demo` uses the one in .venv; SCIMCTL names another (an
+# installed wheel, say).
+scimctl="${SCIMCTL:-$here/../../.venv/bin/scimctl}"
 work=$(mktemp -d)
 finish() {
   status=$?
