@@ -209,9 +209,10 @@ class ScimClient:
     ) -> Self:
         """Open a client; with ``budget``, requests spread over a pool of tokens of the
         one client under the budget's org ceiling (see :mod:`scimctl.scim.pool`)."""
-        limits = httpx.Limits(
-            max_connections=parallelism + 4, max_keepalive_connections=parallelism + 4
-        )
+        # Enough connections for apply's workers or for the pages a plan reads at once
+        # (two listings, active and inactive, each read_concurrency pages).
+        connections = max(parallelism, 2 * (budget.read_concurrency if budget else 4)) + 4
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
         bounds = bounds or Bounds()
         http = httpx.Client(
             timeout=timeout,
