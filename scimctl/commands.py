@@ -20,6 +20,7 @@ from scimctl.config import Target, environment, resolve_target
 from scimctl.drift import DriftReport, compute_drift
 from scimctl.errors import ConfigError, InputError, NotFound, StateError, run_error
 from scimctl.governance.evaluate import evaluate_plan, unknown_names
+from scimctl.grants import grant_docs
 from scimctl.hris import Delivery, Webhook, deliver, password_sender
 from scimctl.importer import ImportOptions, ImportResult, build_manifest
 from scimctl.manifest import Manifest
@@ -30,7 +31,7 @@ from scimctl.plan.model import Plan
 from scimctl.plan.warnings import new_state_warnings
 from scimctl.scim.client import ScimClient
 from scimctl.scim.pool import Budget
-from scimctl.scim.read import may_restore, read_directory, with_deleted
+from scimctl.scim.read import may_restore, read_directory, with_all_grants, with_deleted
 from scimctl.state.interfaces import (
     ApplyStore,
     AuditLog,
@@ -225,7 +226,7 @@ def import_directory(
     ws = target.workspace
     run_id = store.start_run(ws, "import")
     try:
-        snapshot = client.snapshot()
+        snapshot = with_all_grants(client, client.snapshot())
         result = build_manifest(snapshot, options, target=manifest_target, source=target.api_url)
         tmp = Path(f"{path}.tmp-{run_id[:8]}")
         write_text(tmp, result.text, "--out")
@@ -247,6 +248,9 @@ def import_directory(
                     keys[u.live.id] = u.key
                     attrs = {k: v for k, v in u.live.attrs.items() if v not in (None, [])}
                     attrs["roles"] = u.live.attrs.get("roles") or []
+                    held = snapshot.grants.get(u.live.id, ())
+                    if any(g.role in u.scoped for g in held):
+                        attrs["grants"] = grant_docs(g for g in held if g.role in u.scoped)
                     records.append((u.key, u.live.id, u.live.user_name, attrs, u.live.version))
                 store.put_users(conn, ws, records)
                 for u in result.users:

@@ -23,7 +23,12 @@ GOALS_MISSED = 3  # benchmarks/common.py
     ("script", "args", "title"),
     [
         ("plan.py", ["--live", "300", "--managed", "100"], "scimctl plan benchmark"),
-        ("apply.py", ["--users", "20"], "(b) rate-bound"),
+        ("apply.py", ["--users", "20", "--window", "2"], "(c, d) token pool"),
+        (
+            "plan.py",
+            ["--live", "300", "--managed", "100", "--tokens", "1,2", "--window", "2"],
+            "(2 tokens)",
+        ),
         ("import_org.py", ["--live", "200"], "Import 200 live users"),
         ("load_manifest.py", ["--users", "200", "--rows", "200"], "manifest loading"),
         ("soak.py", ["--collect-only"], "10 tests collected"),

@@ -212,3 +212,14 @@ def test_multi_valued_attributes_are_changed_by_entry(scim2, tmp_path, sqlite_ur
         ("work", "w1@corp.example.com"),
     }  # fmt: skip
     assert server.users()["E1"]["userName"] == "jane.doe@example.com"
+
+
+def test_a_revert_names_the_directory_not_genesys(scim2, tmp_path, sqlite_url):
+    server = scim2()
+    ws = scim_workspace(tmp_path, server, sqlite_url)
+    ws.write_manifest(manifest(people()))
+    apply_once(ws)
+    server.set_title("E1", "Boss")
+    planned = ok(ws, "plan")
+    assert "reverts a change made in the directory: title" in planned, planned
+    assert "Genesys" not in planned

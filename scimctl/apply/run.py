@@ -138,6 +138,7 @@ def apply_plan(
         "skipped": sum(1 for r in report.results if r.outcome == "skipped"),
         "not_deprovisioned": len(report.not_deprovisioned),
         "learned": report.learned,
+        "not_stored": report.not_stored,
         "plan": plan.summary.counts,
         "verification_requests": verification_requests,
     }

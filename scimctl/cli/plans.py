@@ -419,6 +419,8 @@ def _report(report: Any) -> None:
     )
     for r in report.failed:
         click.echo(click.style(f"  {r.outcome}: ", fg="red") + f"{r.node}: {r.error}", err=True)
+    for line in report.not_stored:
+        click.echo(click.style("  not stored: ", fg="yellow") + line, err=True)
     for line in report.learned:
         click.echo(f"Note: {line}", err=True)
     if report.stopped_early:

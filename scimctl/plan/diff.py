@@ -49,6 +49,7 @@ from scimctl.plan.model import (
 from scimctl.plan.restore import describe_restores
 from scimctl.plan.targets import memberships as targeted_memberships
 from scimctl.plan.targets import parse_targets, select
+from scimctl.stored import unsupported
 
 
 def ancestry(groups: dict[str, GroupSpec], name: str) -> list[str]:
@@ -154,6 +155,8 @@ def compute_plan(
             key, attrs, live.attrs if live else None, state.applied.get(key), desired.ownership
         )
         left_alone += kept
+        if live is not None:
+            attrs = _storable(attrs, live, state.applied.get(key))
         action = _user_action(key, attrs, live, in_state=key in state.users, old_key=old_key)
         if action is not None and action.kind == "create":
             action = _restore(action, snapshot) or action
@@ -332,6 +335,19 @@ def keep_default_role(
     if role not in (live.attrs.get("roles") or []):
         return attrs
     return {**attrs, "roles": sorted([*roles, role])}
+
+
+def _storable(
+    attrs: dict[str, Any], live: LiveUser, applied: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Leave out a value the service was sent once and did not store (recorded in the
+    state by apply): proposing it again would loop. A different value is asked for."""
+    record = unsupported(applied)
+    return {
+        a: v
+        for a, v in attrs.items()
+        if not (a in record and same(a, record[a], v) and not same(a, live.attrs.get(a), v))
+    }
 
 
 def _reverts(action: Action, state: StateView) -> list[Effect]:

@@ -151,7 +151,7 @@ def summary_lines(plan: Plan) -> list[str]:
             n = s.effects.get(key, 0)
             if not n:
                 continue
-            text = plural(n, EFFECT_LABELS[key])
+            text = plural(n, labels(key, plan.target.provider))
             adopted = s.through_adoption.get(key, 0)
             if adopted:
                 text += f" ({adopted} through adoption)"
@@ -180,7 +180,19 @@ def headline(a: Action) -> str:
     return f"{a.kind} {who}" + (f"  # {esc(a.reason)}" if a.reason else "")
 
 
-def effects_text(a: Action) -> str:
+def labels(key: str, provider: str = "genesys") -> tuple[str, str]:
+    """An effect's label, naming the target's kind: "the directory" for any SCIM
+    service that is not Genesys Cloud."""
+    forms = EFFECT_LABELS[key]
+    if provider == "genesys":
+        return forms
+    return (
+        forms[0].replace("Genesys", "the directory"),
+        forms[1].replace("Genesys", "the directory"),
+    )
+
+
+def effects_text(a: Action, provider: str = "genesys") -> str:
     parts = []
     for key in EFFECT_ORDER:
         found = [e for e in a.effects if e.summary_key == key]
@@ -188,7 +200,7 @@ def effects_text(a: Action) -> str:
             continue
         if key in ROLE_EFFECTS or key == "reverts_drift":
             names = ", ".join(esc(e.subject or "?") for e in found)
-            parts.append(f"{EFFECT_LABELS[key][0 if len(found) == 1 else 1]}: {names}")
+            parts.append(f"{labels(key, provider)[0 if len(found) == 1 else 1]}: {names}")
         elif key == "group_removal":
             parts.append(plural(len(found), ("removal from the group", "removals from the group")))
         else:
@@ -264,7 +276,7 @@ def render_text(plan: Plan, color: bool = False) -> str:
             sym = SYMBOLS[a.kind]
             out.append(style(f"  {sym} {headline(a)}", sym))
             if with_effects and a.effects:
-                out.append(f"        effects: {effects_text(a)}")
+                out.append(f"        effects: {effects_text(a, plan.target.provider)}")
             out.extend(f"        {line}" for line in details(a))
         out.append("")
 
@@ -330,10 +342,12 @@ def md(text: str) -> str:
     return text
 
 
-def _md_row(a: Action, members_shown: int | None, with_details: bool = True) -> str:
+def _md_row(
+    a: Action, members_shown: int | None, with_details: bool = True, provider: str = "genesys"
+) -> str:
     cells = [SYMBOLS[a.kind].replace("<", "&lt;"), md(headline(a))]
     if a.needs_review:
-        cells.append(md(effects_text(a)))
+        cells.append(md(effects_text(a, provider)))
     if with_details:
         cells.append("<br>".join(md(d) for d in details(a, members_shown)))
     return "| " + " | ".join(cells) + " |"
@@ -366,10 +380,21 @@ def render_markdown(plan: Plan, color: bool = False, limit: int = GITHUB_COMMENT
     if review:
         title = f"#### Needs review ({len(review)})"
         table = ["| | Action | Effects | Changes |", "| --- | --- | --- | --- |"]
-        review_part = [title, "", *table, *(_md_row(a, None) for a in review), ""]
+        review_part = [
+            title,
+            "",
+            *table,
+            *(_md_row(a, None, provider=plan.target.provider) for a in review),
+            "",
+        ]
         if _size(review_part) > room:  # whole but shorter: headlines and effects only
             table = ["| | Action | Effects |", "| --- | --- | --- |"]
-            review_part = [title, "", *table, *(_md_row(a, None, False) for a in review)]
+            review_part = [
+                title,
+                "",
+                *table,
+                *(_md_row(a, None, False, plan.target.provider) for a in review),
+            ]
             review_part += ["", "_Changes are not shown here to keep every action listed._", ""]
         if _size(review_part) > room:  # listing part of them would mislead: list none
             review_part = [
