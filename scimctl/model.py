@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from scimctl.governance.rules import Governance
 
 from scimctl.grants import GrantRef, RoleScope
+from scimctl.ownership import Ownership
 
 # Attributes scimctl can manage on a user, in display order.
 USER_ATTRIBUTES: tuple[str, ...] = (
@@ -113,6 +114,8 @@ class Desired:
     exclude: frozenset[str] = frozenset()
     # policy.rules and policy.exceptions (None: the manifest has neither).
     governance: Governance | None = None
+    # policy.ownership and users' own ownership: (None: everything authoritative).
+    ownership: Ownership | None = None
 
 
 @dataclass(frozen=True)

@@ -209,3 +209,75 @@ def test_plan_reads_grants_per_role_not_per_user(
     assert not any("/subjects/" in k for k in new)
     plan = json.loads((ws.path / "plan.json").read_text())
     assert plan["summary"]["counts"]["grants"] == 150
+
+
+def test_ownership_keeps_what_others_added(ws: Workspace) -> None:
+    """roles additive and phoneNumbers ignore: a grant and a phone number set by hand
+    survive an apply, and the next plan exits 0 naming both under "Left alone"."""
+    emu = ws.emulator
+
+    def write(title: str) -> None:
+        entry = user(
+            "S1",
+            "sam@example.com",
+            title=title,
+            roles=[{"name": "Supervisor", "divisions": ["Sales"]}],
+            phoneNumbers=[{"type": "work", "value": "+12125550101"}],
+        )
+        policy = {"ownership": {"roles": "additive", "phoneNumbers": "ignore"}}
+        ws.write_manifest({"policy": policy, "users": [entry]})
+
+    write("Agent")
+    assert ws.run("plan", "--out", "plan.json").returncode == 0
+    applied = ws.run("apply", "plan.json")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    uid = next(u["id"] for u in emu.users() if u["userName"] == "sam@example.com")
+    roles = {r.name: r.id for r in emu.directory.roles.values()}
+    support = emu.directory.divisions.by_name["Support"].id
+    with emu.http() as h:  # someone else, by hand: another role in another division
+        resp = h.post(
+            f"/api/v2/authorization/subjects/{uid}/bulkadd",
+            json={"grants": [{"roleId": roles["Agent"], "divisionId": support}]},
+        )
+        assert resp.status_code == 204
+        patch = {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [
+                {"op": "replace", "path": "phoneNumbers",
+                 "value": [{"type": "work", "value": "+12125550199"}]}
+            ],
+        }  # fmt: skip
+        assert h.patch(f"/api/v2/scim/v2/Users/{uid}", json=patch).status_code == 200
+
+    write("Senior Agent")  # an apply that changes something else
+    out = ws.run("plan", "--out", "plan.json")
+    assert out.returncode == 0, out.stderr
+    applied = ws.run("apply", "plan.json")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert ("Agent", "Support", "self") in grants_of(emu, "sam@example.com")
+    assert ("Supervisor", "Sales", "self") in grants_of(emu, "sam@example.com")
+    found = next(u for u in emu.users() if u["userName"] == "sam@example.com")
+    assert [p["value"] for p in found["phoneNumbers"]] == ["+12125550199"]
+    assert found["title"] == "Senior Agent"
+
+    again = ws.run("plan", "--detailed-exitcode")
+    assert again.returncode == 0, again.stdout + again.stderr
+    left = again.stdout.split("Left alone (attribute ownership):")[1]
+    assert 'roles (additive): not granted by scimctl, kept: ["Agent"]' in left
+    assert "phoneNumbers (ignore): set on create only" in left
+    assert "+12125550199" in left
+    shown = ws.run("plan", "--format", "markdown", "--redact")
+    assert "Left alone by attribute ownership (2)" in shown.stdout
+    assert "+12125550199" not in shown.stdout
+
+
+def test_ownership_is_validated(ws: Workspace) -> None:
+    ws.write_manifest(
+        {"policy": {"ownership": {"title": "additive"}}, "users": [user("S1", "sam@example.com")]}
+    )
+    out = ws.run("validate")
+    assert out.returncode == 1
+    assert "policy.ownership" in out.stderr and "additive applies to list attributes" in out.stderr
+    ws.write_manifest({"users": [user("S1", "sam@example.com", ownership={"skills": "sometimes"})]})
+    out = ws.run("validate")
+    assert out.returncode == 1 and "not one of authoritative, additive, ignore" in out.stderr

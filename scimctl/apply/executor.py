@@ -25,9 +25,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
-from scimctl.apply.grants import GrantWriter, write_grants
+from scimctl.apply.grants import GrantWriter, applied_record, without_kept, write_grants
 from scimctl.errors import ApiError, OperationFailed, OutcomeUnknown
-from scimctl.model import DeletedUser, LiveGroup, LiveUser, same
+from scimctl.model import DeletedUser, LiveGroup, LiveUser, StateView, same
 from scimctl.plan.model import Action, Plan
 from scimctl.scim.client import PLATFORM_USERS
 from scimctl.scim.entries import PER_ENTRY
@@ -248,6 +248,7 @@ class Executor:
         self._lock = threading.Lock()
         self._known_ids = {a.key: a.live_id for a in plan.actions if a.resource == "user"}
         self._state_ids: dict[str, str] | None = None
+        self._grant_state: StateView | None = None  # read once, for grants' state records
 
     # -- scheduling ------------------------------------------------------------
     def run(self) -> ApplyReport:
@@ -442,7 +443,11 @@ class Executor:
             if user_id is None:
                 raise OperationFailed(f"{action.id}: the account has no live id")
             write_grants(cast(GrantWriter, self.client), user_id, action, count)
-            return lambda conn: None
+            with self._lock:
+                if self._grant_state is None:
+                    self._grant_state = self.store.state(ws)
+            record = applied_record(self.plan, self._grant_state, action, user_id)
+            return lambda conn: store.put_user(conn, ws, *record)
         if action.kind == "restore":
             live = self._restore(action, count)
             with self._lock:
@@ -477,6 +482,7 @@ class Executor:
         patched = self._patch_user(action, count) if action.changes else None
         user_name = patched.user_name if patched else action.userName
         attrs = {k: v for k, v in (patched.attrs if patched else {}).items() if v not in (None, [])}
+        attrs = without_kept(attrs, self.plan, action.key)  # additive: not scimctl's
         version = patched.version if patched else action.version
 
         def commit_patch(conn: Any) -> None:

@@ -12,8 +12,9 @@ from typing import Any, Protocol
 
 from scimctl.errors import OperationFailed
 from scimctl.grants import ALL_DIVISIONS, GrantRef
+from scimctl.model import StateView
 from scimctl.plan.grants import grant_delta
-from scimctl.plan.model import Action
+from scimctl.plan.model import Action, Plan
 from scimctl.scim.transport import RequestTrace
 
 
@@ -42,3 +43,51 @@ def write_grants(client: GrantWriter, user_id: str, action: Action, count: Reque
         raise OperationFailed(
             f"the grants did not stick ({'; '.join(parts)}); the next plan shows them again"
         )
+
+
+def applied_record(
+    plan: Plan, state: StateView, action: Action, user_id: str
+) -> tuple[str, str, str, dict[str, Any], str | None]:
+    """What the state records once a grants action went through: the user's last
+    applied attributes with ``grants`` (so ``additive`` ownership knows which grants
+    scimctl made, and a later plan sees grants changed by hand as drift).
+
+    ``state`` was read once, before this run's writes: a user written earlier in this
+    run takes its attributes from the plan's action for it instead."""
+    key = action.key
+    managed = state.users.get(key)
+    attrs = dict(state.applied.get(key) or {})
+    user_name = managed.user_name if managed else action.userName or ""
+    version = managed.version if managed else None
+    for other in plan.actions:
+        if other.key != key or other.resource != "user" or other is action:
+            continue
+        if other.kind in ("create", "restore"):
+            attrs = {}
+        attrs.update({k: c.after for k, c in other.changes.items() if k != "externalId"})
+        if "userName" in other.changes:
+            user_name = other.changes["userName"].after or user_name
+    grants = action.changes.get("grants")
+    attrs["grants"] = grants.after if grants is not None else []
+    return key, user_id, user_name, without_kept(attrs, plan, key), version
+
+
+def without_kept(attrs: dict[str, Any], plan: Plan, key: str) -> dict[str, Any]:
+    """``attrs`` as the state records them: without the values additive ownership kept
+    (someone else's, grants included), so a later plan still knows they are not
+    scimctl's to remove."""
+    out = dict(attrs)
+    for kept in plan.left_alone:
+        if kept.key != key or kept.ownership != "additive" or kept.attribute not in out:
+            continue
+        drop = {_freeze(v) for v in kept.values or []}
+        value = out[kept.attribute]
+        if isinstance(value, list):
+            out[kept.attribute] = [v for v in value if _freeze(v) not in drop]
+    return out
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple(sorted((k, str(v)) for k, v in value.items()))
+    return tuple(value) if isinstance(value, list) else value

@@ -36,6 +36,7 @@ from scimctl.manifest.models import (
 )
 from scimctl.manifest.sources import read_source
 from scimctl.model import Desired, GroupSpec, Location, Policy, UserSpec
+from scimctl.ownership import Ownership
 from scimctl.problems import InputError, Problem, error_message, field_path
 from scimctl.urlmask import mask_url
 
@@ -147,6 +148,7 @@ def load_manifest(
         policy=policy,
         exclude=frozenset(e for e, _ in exclude),
         governance=governance,
+        ownership=_ownership(policy_model, current),
     )
     return Manifest(
         files=tuple(str(p) for p in paths),
@@ -384,6 +386,14 @@ def _started(user: UserModel, as_of: dt.date) -> bool:
     return start is None or dt.date.fromisoformat(start) <= as_of
 
 
+def _ownership(policy: PolicyModel, users: list[tuple[UserModel, Location]]) -> Ownership | None:
+    """policy.ownership and each user's own; None when the manifest sets neither."""
+    overrides = {u.externalId: dict(u.ownership) for u, _ in users if u.ownership}
+    if not policy.ownership and not overrides:
+        return None
+    return Ownership(dict(policy.ownership), overrides)
+
+
 def _first(*values: Any) -> Any:
     return next((v for v in values if v is not None), None)
 
@@ -410,6 +420,8 @@ def digest(desired: Desired, target: TargetModel) -> str:
         doc["scopes"] = scopes
     if desired.exclude:  # only then, so digests of manifests without it do not move
         doc["exclude"] = sorted(desired.exclude)
+    if desired.ownership is not None:  # likewise
+        doc["ownership"] = desired.ownership.digest_doc()
     if desired.governance is not None:  # likewise: rules and exceptions, never the day
         doc["governance"] = desired.governance.doc()
     raw = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=list)

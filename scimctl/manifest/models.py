@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from scimctl.grants import ALL_DIVISIONS, RoleScope
 from scimctl.model import DEFAULT_REDACT, REDACTABLE
+from scimctl.ownership import canonical_modes
 
 # Pragmatic RFC 5321 shape: dot-atom local part, dotted hostname, alphabetic TLD.
 EMAIL_RE = re.compile(
@@ -229,6 +230,13 @@ class PolicyModel(Clean):
     # Access governance: separation-of-duties rules and their dated exceptions.
     rules: list[RuleModel] = []
     exceptions: list[ExceptionModel] = []
+    # Attribute ownership: authoritative (default) | additive | ignore, per attribute.
+    ownership: dict[str, str] = {}
+
+    @field_validator("ownership")
+    @classmethod
+    def _ownership(cls, v: dict[str, str]) -> dict[str, str]:
+        return canonical_modes(v)
 
     @field_validator("max_deprovision", mode="before")
     @classmethod
@@ -354,6 +362,8 @@ class UserModel(Clean):
     phoneNumbers: list[PhoneModel] | None = None
     roles: list[str | RoleScope] | None = None
     groups: list[str] = []
+    # This user's own attribute ownership, over policy.ownership.
+    ownership: dict[str, str] | None = None
     # The enterprise extension's manager, named by the manager's externalId (or the
     # userName of a live user scimctl does not manage).
     manager: str | None = None
@@ -376,6 +386,11 @@ class UserModel(Clean):
     @classmethod
     def _scoped_roles(cls, v: object) -> object:
         return _roles(v)
+
+    @field_validator("ownership")
+    @classmethod
+    def _ownership(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        return canonical_modes(v) if v is not None else None
 
     @field_validator("previousExternalIds", mode="before")
     @classmethod

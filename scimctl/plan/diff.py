@@ -29,6 +29,7 @@ from scimctl.model import (
     StateView,
     same,
 )
+from scimctl.ownership import Kept, owned_attrs
 from scimctl.plan.checks import check_directory, privileged_roles
 from scimctl.plan.grants import grant_action, grant_effects, grant_problems, roles_attr
 from scimctl.plan.model import (
@@ -39,6 +40,7 @@ from scimctl.plan.model import (
     Change,
     Effect,
     GroupMembers,
+    LeftAlone,
     Member,
     Plan,
     Review,
@@ -132,6 +134,7 @@ def compute_plan(
     groups = {g.name: g for g in snapshot.groups}
     matcher = _Matcher(snapshot, state)
     actions: list[Action] = []
+    left_alone: list[Kept] = []
     matched: dict[str, LiveUser | None] = {}
     key_of = {u.id: u.external_id for u in snapshot.users if u.external_id}
     key_of.update({m.id: k for k, m in state.users.items()})
@@ -146,12 +149,19 @@ def compute_plan(
         old_key = next((o for o, i in matcher.rekeys.items() if live and i == live.id), None)
         attrs = roles_attr(spec.attrs, spec, live)
         attrs = keep_default_role(attrs, live, desired.policy.default_role)
+        attrs, kept = owned_attrs(
+            key, attrs, live.attrs if live else None, state.applied.get(key), desired.ownership
+        )
+        left_alone += kept
         action = _user_action(key, attrs, live, in_state=key in state.users, old_key=old_key)
         if action is not None and action.kind == "create":
             action = _restore(action, snapshot) or action
         if action:
             actions.append(action)
-        granting = grant_action(key, spec, live, action, snapshot)
+        granting = grant_action(
+            key, spec, live, action, snapshot, _grant_mode(desired, key), state.applied.get(key),
+            left_alone,
+        )  # fmt: skip
         if granting is not None:
             actions.append(granting)
     ignored: set[str] = set()
@@ -179,7 +189,7 @@ def compute_plan(
         if action:
             actions.append(action)
     member_actions, unmanaged_members, wanted = _memberships(
-        desired, snapshot, groups, state, matched, ignored
+        desired, snapshot, groups, state, matched, ignored, left_alone
     )
     actions.extend(member_actions)
     plan_memberships = {
@@ -236,6 +246,17 @@ def compute_plan(
         memberships=plan_memberships,
         review=Review(redact=list(redact)),
         targets=sorted(set(targets)),
+        left_alone=[
+            LeftAlone(
+                key=k.key,
+                userName=k.user_name,
+                attribute=k.attribute,
+                ownership=k.mode,
+                values=k.values,
+            )
+            for k in sorted(left_alone, key=lambda k: (k.key, k.attribute))
+            if not targets or k.key in target_users
+        ],  # fmt: skip
     )
 
 
@@ -429,6 +450,7 @@ def _memberships(
     state: StateView,
     matched: dict[str, LiveUser | None],
     ignored: set[str],
+    left_alone: list[Kept] | None = None,
 ) -> tuple[list[Action], int, dict[str, set[str]]]:
     wanted: dict[str, set[str]] = {name: set() for name in desired.groups}
     for key, spec in desired.users.items():
@@ -449,6 +471,8 @@ def _memberships(
         add = []
         for key in sorted(wanted[name]):
             live = matched.get(key)
+            if live is not None and _group_mode(desired, key) == "ignore":
+                continue  # set when scimctl created the account, never after
             if live is None or live.id not in live_group.members:
                 user_name = desired.users[key].attrs["userName"]
                 add.append(Member(key=key, id=live.id if live else None, userName=user_name))
@@ -456,6 +480,17 @@ def _memberships(
         for member_id in sorted(live_group.members):
             member_key = key_of.get(member_id)
             if member_key is not None and member_key in wanted[name]:
+                continue
+            mode = _group_mode(desired, member_key) if member_key in desired.users else None
+            if member_key is not None and (
+                mode == "ignore"
+                or (mode == "additive" and (name, member_key) not in state.memberships)
+            ):
+                unmanaged += 1
+                if left_alone is not None:
+                    live = live_users.get(member_id)
+                    user_name = live.user_name if live else None
+                    left_alone.append(Kept(member_key, user_name, "groups", mode, [name]))
                 continue
             live = live_users.get(member_id)
             member = desired.users.get(member_key) if member_key is not None else None
@@ -495,6 +530,17 @@ def _memberships(
                     )
                 )
     return actions, unmanaged, wanted
+
+
+def _group_mode(desired: Desired, key: str | None) -> str:
+    if desired.ownership is None or key is None:
+        return "authoritative"
+    return desired.ownership.mode(key, "groups")
+
+
+def _grant_mode(desired: Desired, key: str) -> str:
+    """Grants follow the ownership of ``roles``."""
+    return desired.ownership.mode(key, "roles") if desired.ownership else "authoritative"
 
 
 def _create_group(name: str) -> Action:

@@ -21,6 +21,7 @@ from typing import Any
 
 from scimctl.grants import ALL_DIVISIONS, GrantRef, desired_grants, grant_docs, grant_names
 from scimctl.model import Desired, LiveUser, Snapshot, StateView, UserSpec
+from scimctl.ownership import Kept
 from scimctl.plan.model import Action, Change, Effect, Plan
 from scimctl.problems import Problem
 
@@ -101,10 +102,24 @@ def roles_attr(attrs: dict[str, Any], spec: UserSpec, live: LiveUser | None) -> 
 
 
 def grant_action(
-    key: str, spec: UserSpec, live: LiveUser | None, user_action: Action | None, snapshot: Snapshot
+    key: str,
+    spec: UserSpec,
+    live: LiveUser | None,
+    user_action: Action | None,
+    snapshot: Snapshot,
+    mode: str = "authoritative",
+    applied: dict[str, Any] | None = None,
+    left_alone: list[Kept] | None = None,
 ) -> Action | None:
-    """The grants to add and remove for one user, or None when they are as wanted."""
+    """The grants to add and remove for one user, or None when they are as wanted.
+
+    ``mode`` is the ownership of ``roles``: ``additive`` removes only grants scimctl
+    made itself (the state's last applied ``grants``), ``ignore`` grants on create only.
+    """
     if not spec.scopes:
+        return None
+    new = user_action is not None and user_action.kind in ("create", "restore")
+    if mode == "ignore" and live is not None and not new:
         return None
     roles = {r.name: r.id for r in snapshot.roles}
     division_ids = {d.name: d.id for d in snapshot.divisions or ()}
@@ -114,10 +129,15 @@ def grant_action(
         for g in desired_grants(spec.scopes)
     }
     scoped = {s.role for s in spec.scopes}
-    new = user_action is not None and user_action.kind in ("create", "restore")
     have: set[GrantRef] = set()
     if live is not None and not new:
         have = {r for r in snapshot.grants.get(live.id, ()) if r.role in scoped}
+    if mode == "additive":
+        mine = set(grant_names((applied or {}).get("grants")))
+        kept = {r for r in have if str(r.grant) not in mine and r not in want}
+        if kept and left_alone is not None:
+            left_alone.append(Kept(key, spec.attrs["userName"], "grants", mode, grant_docs(kept)))
+        want |= kept
     if {r.grant for r in want} == {r.grant for r in have}:
         return None
     live_id = live.id if live is not None else None
@@ -181,9 +201,12 @@ def grant_guard(
     taken = {a.key for a in plan.actions if a.kind in ("create", "restore", "adopt", "rekey")}
     if action.key not in taken and (managed is None or action.live_id != managed.id):
         out.append(f"{where}: the account is not one scimctl manages as {action.key}")
-    after = action.changes.get("grants")
+    change = action.changes.get("grants")
     wanted = sorted(str(g) for g in desired_grants(spec.scopes))
-    if after is None or grant_names(after.after) != wanted:
+    after = set(grant_names(change.after)) if change is not None else set()
+    before = set(grant_names(change.before)) if change is not None else set()
+    # Beyond the manifest's, only grants held already (kept by additive ownership).
+    if change is None or not set(wanted) <= after or not after - set(wanted) <= before:
         out.append(f"{where}: the grants differ from the manifest's ({', '.join(wanted)})")
     try:
         _, added = grant_delta(action)

@@ -189,6 +189,16 @@ class Action(PlanModel):
         return False
 
 
+class LeftAlone(PlanModel):
+    """A live value kept because of attribute ownership: why nothing happened to it."""
+
+    key: str
+    userName: str | None = None
+    attribute: str
+    ownership: Literal["additive", "ignore"]
+    values: Any = None  # additive: the values kept; ignore: the live value
+
+
 class GroupMembers(PlanModel):
     id: LiveId = None  # None: the plan creates the group (create_group)
     members: list[str]  # user keys
@@ -264,6 +274,8 @@ class Plan(PlanModel):
     targets: list[str] = Field(default_factory=list)
     # The manifest's policy.rules judged on what this plan leaves behind (None: no rules).
     governance: GovernanceReport | None = None
+    # Values attribute ownership (policy.ownership) kept instead of changing them.
+    left_alone: list[LeftAlone] = Field(default_factory=list)
 
     @property
     def partial(self) -> bool:

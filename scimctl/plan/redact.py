@@ -47,8 +47,21 @@ def redact_plan(plan: Plan, fields: Iterable[str] | None = None) -> Plan:
         raise ValueError(f"cannot redact {', '.join(unknown)}; redactable: {', '.join(REDACTABLE)}")
     names = "userName" in chosen
     actions = [_action(a, chosen, names) for a in plan.actions]
+    left_alone = [
+        k.model_copy(
+            update={
+                "values": mask_value(k.attribute, k.values) if k.attribute in chosen else k.values,
+                "userName": mask_email(k.userName) if names and k.userName else k.userName,
+            }
+        )
+        for k in plan.left_alone
+    ]
     return plan.model_copy(
-        update={"actions": actions, "review": Review(redact=chosen, redacted=True)}
+        update={
+            "actions": actions,
+            "left_alone": left_alone,
+            "review": Review(redact=chosen, redacted=True),
+        }
     )
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 
+from scimctl.grants import grant_names
 from scimctl.model import USER_ATTRIBUTES
 from scimctl.plan.grants import grant_lines
 from scimctl.plan.model import EFFECT_ORDER, KIND_ORDER, Action, Plan
@@ -239,8 +240,27 @@ def render_text(plan: Plan, color: bool = False) -> str:
         out += ["scimctl will perform these other actions:" if review else
                 "scimctl will perform these actions:", ""]  # fmt: skip
         block(other, with_effects=False)
+    if plan.left_alone:
+        out += ["Left alone (attribute ownership):", ""]
+        out += [f"  = {line}" for line in left_alone_lines(plan)] + [""]
     out.extend(summary_lines(plan))
     return "\n".join(out) + "\n"
+
+
+def left_alone_lines(plan: Plan) -> list[str]:
+    """What ownership kept, one line per user and attribute, so a reviewer sees why
+    nothing happened to it."""
+    out = []
+    for k in plan.left_alone:
+        who = f"user {esc(k.key)} ({esc(k.userName) if k.userName else '-'})"
+        why = (
+            "not granted by scimctl, kept"
+            if k.ownership == "additive"
+            else "set on create only, not changed"
+        )
+        shown = grant_names(k.values) if k.attribute == "grants" else k.values
+        out.append(f"{who}: {k.attribute} ({k.ownership}): {why}: {value(shown)}")
+    return out
 
 
 def _governance(plan: Plan, fmt: str) -> list[str]:
@@ -324,6 +344,8 @@ def render_markdown(plan: Plan, color: bool = False, limit: int = GITHUB_COMMENT
                 "",
             ]
     room -= _size(review_part)
+    left_part = _left_alone_md(plan)
+    room -= _size(left_part)
     kept, sections = _fit_other(other, room)
     body: list[str] = []
     if other:
@@ -333,7 +355,7 @@ def render_markdown(plan: Plan, color: bool = False, limit: int = GITHUB_COMMENT
         if rows:
             total = sum(1 for a in other if a.kind == kind)
             body += _section(kind, total, rows)
-    out = head + review_part + body
+    out = head + review_part + body + left_part
     left_out = [
         f"{total - kept.get(kind, 0)} of {total} `{kind}`"
         for kind in KIND_ORDER
@@ -350,6 +372,20 @@ def render_markdown(plan: Plan, color: bool = False, limit: int = GITHUB_COMMENT
     if len(text) > limit:  # pragma: no cover - footer_room covers the footer
         raise AssertionError(f"markdown plan is {len(text)} characters, over {limit}")
     return text
+
+
+LEFT_ALONE_SHOWN = 20  # lines in a comment; `scimctl show` lists them all
+
+
+def _left_alone_md(plan: Plan) -> list[str]:
+    if not plan.left_alone:
+        return []
+    lines = left_alone_lines(plan)
+    shown = [f"- {md(line[:300] + ('…' if len(line) > 300 else ''))}" for line in lines]
+    if len(shown) > LEFT_ALONE_SHOWN:
+        more = len(shown) - LEFT_ALONE_SHOWN
+        shown = [*shown[:LEFT_ALONE_SHOWN], f"- … and {more} more (`scimctl show plan.json`)"]
+    return [f"#### Left alone by attribute ownership ({len(lines)})", "", *shown, ""]
 
 
 def _size(lines: list[str]) -> int:
