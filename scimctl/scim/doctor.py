@@ -76,9 +76,14 @@ class Doctor:
             self._add("reachability", FAIL, f"cannot reach {self.client.transport.api_url}: "
                       f"{why}")  # fmt: skip
             raise _Stop from None
-        self._add(
-            "reachability", OK, f"{self.client.transport.api_url} answers (HTTP {resp.status_code})"
-        )
+        url, status = self.client.transport.api_url, resp.status_code
+        if status >= 400:
+            # An answer is not reachability: a 401 or 404 here says the service is up
+            # but not that this is the SCIM root or that anything can be read.
+            why = f"{url} answers HTTP {status} to {path} without credentials"
+            self._add("reachability", WARN, f"{why}; the checks below tell whether it serves SCIM")
+            return
+        self._add("reachability", OK, f"{url} answers (HTTP {status})")
 
     def auth(self) -> None:
         try:
@@ -173,6 +178,11 @@ class Doctor:
                       "must then appear in plain listings")  # fmt: skip
             return
         plain = self._page(path, 1, 1)["totalResults"]
+        if plain and not active:
+            self._add("inactive", WARN, f"the filter active eq true returns 0 of {plain} users: "
+                      "it is unreliable here (ignored, or not supported), so scimctl cannot "
+                      "tell inactive users apart by filter")  # fmt: skip
+            return
         if plain >= active + inactive:
             where = "listed in plain listings too"
         else:
