@@ -76,14 +76,18 @@ class Doctor:
             self._add("reachability", FAIL, f"cannot reach {self.client.transport.api_url}: "
                       f"{why}")  # fmt: skip
             raise _Stop from None
-        url, status = self.client.transport.api_url, resp.status_code
-        if status >= 400:
-            # An answer is not reachability: a 401 or 404 here says the service is up
-            # but not that this is the SCIM root or that anything can be read.
-            why = f"{url} answers HTTP {status} to {path} without credentials"
-            self._add("reachability", WARN, f"{why}; the checks below tell whether it serves SCIM")
-            return
-        self._add("reachability", OK, f"{url} answers (HTTP {status})")
+        url, code = self.client.transport.api_url, resp.status_code
+        if code in (401, 403):  # an answer, but "ok" only for one to our credentials
+            try:
+                self.client.transport.request("GET", path)
+                code = 200
+            except AuthError:
+                self._add("reachability", WARN, f"{url} answers only HTTP {code}: see auth")
+                return
+            except ApiError as exc:  # a 404 here still answers an authenticated request
+                code = exc.status or code
+        status = OK if code < 400 or code == 404 else WARN
+        self._add("reachability", status, f"{url} answers (HTTP {code})")
 
     def auth(self) -> None:
         try:
