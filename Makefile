@@ -5,8 +5,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8999
 DEMO   := examples/quickstart
+# Release artefacts, and the virtual environment `make test` installs them into.
+DIST     := dist
+LOCK     := constraints.txt
+TESTVENV := .venv-test
 
-.PHONY: setup demo test lint format bench-plan bench-apply bench-import bench-manifest soak clean
+.PHONY: setup demo test test-dev dist lock lint format bench-plan bench-apply bench-import bench-manifest bench-report soak clean
 
 setup: $(STAMP)
 
@@ -23,12 +27,49 @@ demo: $(STAMP)
 # on subprocesses, loopback HTTP and injected latency, so they overlap well on 2 cores.
 # `make test TEST_WORKERS=0` runs them in this one process.
 TEST_WORKERS ?= 2
+PYTEST_ARGS  ?=
 
+# What users install is what is tested: the wheel from `make dist`, installed into a
+# fresh virtual environment with exactly the locked dependencies (hashes checked), and
+# the suite run from a directory outside the checkout, so nothing can import the
+# sources (tests/conftest.py refuses to run if it could).
+test: dist
+	rm -rf $(TESTVENV)
+	$(PYTHON) -m venv $(TESTVENV)
+	$(TESTVENV)/bin/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(TESTVENV)/bin/python -m pip install --quiet --no-deps $(DIST)/scimctl-*.whl
+	$(TESTVENV)/bin/python -m pip check
+	sed -e '/--hash/d' -e 's/ \\$$//' $(LOCK) >$(TESTVENV)/pins.txt
+	$(TESTVENV)/bin/python -m pip install --quiet -c $(TESTVENV)/pins.txt "$$(ls $(DIST)/scimctl-*.whl)[dev]"
+	$(TESTVENV)/bin/python -m compileall -q $(TESTVENV)/lib >/dev/null
+	cd "$$(mktemp -d)" && SCIMCTL_TEST_INSTALLED=1 \
+	  SCIMCTL_TEST_WHEEL="$$(ls $(CURDIR)/$(DIST)/scimctl-*.whl)" \
+	  SCIMCTL_TEST_SDIST="$$(ls $(CURDIR)/$(DIST)/scimctl-*.tar.gz)" \
+	  $(CURDIR)/$(TESTVENV)/bin/python -m pytest -q -p no:cacheprovider \
+	  --rootdir $(CURDIR) -c $(CURDIR)/pyproject.toml -n $(TEST_WORKERS) --dist worksteal \
+	  $(PYTEST_ARGS) $(CURDIR)/tests
+
+# The quick loop while editing: the suite against the editable install in .venv.
 # compileall first: the tests start the CLI some hundreds of times, and where
 # PYTHONDONTWRITEBYTECODE is set each start would compile scimctl from source again.
-test: $(STAMP)
+test-dev: $(STAMP)
 	@$(BIN)/python -m compileall -q scimctl >/dev/null
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
+
+# The wheel and sdist of this commit, the dependency lock, and their sha256 sums.
+dist: $(STAMP)
+	rm -rf $(DIST)
+	$(BIN)/python -m build --outdir $(DIST) . >$(VENV)/build.log 2>&1 || { cat $(VENV)/build.log; exit 1; }
+	cp $(LOCK) $(DIST)/constraints.txt
+	cd $(DIST) && sha256sum scimctl-*.whl scimctl-*.tar.gz constraints.txt >SHA256SUMS
+	@cat $(DIST)/SHA256SUMS
+
+# Re-resolve the runtime dependencies; the workflow examples carry the same lock.
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --quiet --generate-hashes --universal \
+	  --python-version 3.11 --no-header --output-file $(LOCK)
+	cp $(LOCK) examples/github-actions/.github/scimctl/constraints.txt
+	cp $(LOCK) examples/gitlab-ci/scimctl/constraints.txt
 
 WORKFLOWS = $(shell find examples .github -path '*/.github/workflows/*.y*ml' 2>/dev/null)
 
@@ -54,9 +95,12 @@ bench-import: $(STAMP)
 bench-manifest: $(STAMP)
 	$(BIN)/python benchmarks/load_manifest.py
 
+bench-report: $(STAMP)
+	$(BIN)/python benchmarks/report_access.py
+
 soak: $(STAMP)
 	SCIMCTL_TEST_DATABASE_URL=$${SCIMCTL_TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} \
 	$(BIN)/python benchmarks/soak.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache $(DEMO)/.scimctl
+	rm -rf $(VENV) $(TESTVENV) $(DIST) .pytest_cache .ruff_cache $(DEMO)/.scimctl

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -56,9 +57,17 @@ class Progress:
     builds the dependency graph a second time only to size a bar.
     """
 
-    def __init__(self, label: str = "Applying", interval: float = 5.0) -> None:
+    def __init__(
+        self,
+        label: str = "Applying",
+        interval: float = 5.0,
+        requests: Callable[[], int] | None = None,
+    ) -> None:
         self.label = label
         self.interval = interval
+        # The transport's request counter: the live rate shows whether the run goes at
+        # the pace the plan's Cost line promised.
+        self.requests = requests
         self.failed = 0
         self._bar: Any = None
         self._last = 0.0
@@ -72,26 +81,41 @@ class Progress:
             self._bar = Bar(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                 TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(),
-                transient=False,
+                TextColumn("{task.fields[pace]}"), transient=False,
             )  # fmt: skip
             self._bar.__enter__()
-            self._task = self._bar.add_task(self.label, total=None, failed=0)
+            self._task = self._bar.add_task(self.label, total=None, failed=0, pace="")
         return self
 
     def update(self, result: Any, done: int, total: int) -> None:
         if result.outcome != "ok":
             self.failed += 1
-        if self._bar is not None:
-            self._bar.update(self._task, completed=done, total=total, failed=self.failed)
-            return
         now = time.monotonic()
+        pace = self._pace(done, total, now - self._started)
+        if self._bar is not None:
+            self._bar.update(self._task, completed=done, total=total, failed=self.failed, pace=pace)
+            return
         if done == total or now - self._last >= self.interval:
             self._last = now
             click.echo(
                 f"{self.label}: {done}/{total} operations, {self.failed} failed, "
-                f"{now - self._started:.0f}s",
+                f"{now - self._started:.0f}s{', ' + pace if pace else ''}",
                 err=True,
             )
+
+    def _pace(self, done: int, total: int, elapsed: float) -> str:
+        """``600 requests/min, ~2 min left``: the live rate and the time left."""
+        if self.requests is None or elapsed < 0.5 or not done:
+            return ""
+        from scimctl.plan.cost import duration
+
+        rate = self.requests() * 60 / elapsed
+        left = (total - done) * elapsed / done
+        return (
+            f"{rate:,.0f} requests/min, ~{duration(left)} left"
+            if done < total
+            else (f"{rate:,.0f} requests/min")
+        )
 
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:

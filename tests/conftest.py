@@ -15,15 +15,62 @@ import httpx
 import pytest
 import yaml
 
+import scimctl
 from scimctl.emulator.app import Emulator, EmulatorConfig
 from scimctl.emulator.directory import Directory
 from scimctl.emulator.seed import apply_seed
 from scimctl.emulator.server import BackgroundEmulator
 
+ROOT = Path(__file__).resolve().parent.parent
+
 CLIENT_ID = "test-client"
 CLIENT_SECRET = "test-secret-Zq8#not-for-logs"
 SCIMCTL = str(Path(sys.executable).parent / "scimctl")
 PG_ENV = "SCIMCTL_TEST_DATABASE_URL"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"scimctl {scimctl.version_text()} from {Path(scimctl.__file__).parent}"
+
+
+@pytest.fixture(scope="session")
+def built_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel ``make test`` built and installed (or one built here), as a release ships it."""
+    if os.environ.get("SCIMCTL_TEST_WHEEL"):
+        return Path(os.environ["SCIMCTL_TEST_WHEEL"])
+    out = tmp_path_factory.mktemp("dist")
+    build(["--wheel", "--outdir", str(out)])
+    return next(out.glob("*.whl"))
+
+
+def build(args: list[str]) -> None:
+    """``python -m build`` on the checkout, claiming the version already installed.
+
+    A build writes scimctl/_version.py into the tree, which is what an editable install
+    imports: without the claim, a build after a new commit would change the version
+    under the feet of the tests running beside it.
+    """
+    env = {
+        **os.environ,
+        "SETUPTOOLS_SCM_PRETEND_VERSION_FOR_SCIMCTL": scimctl.__version__,
+        "SETUPTOOLS_SCM_PRETEND_METADATA_FOR_SCIMCTL": f'{{node="g{scimctl.__commit__}"}}',
+    }
+    subprocess.run(
+        [sys.executable, "-m", "build", *args, str(ROOT)],
+        check=True, capture_output=True, timeout=300, env=env,
+    )  # fmt: skip
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under ``make test`` the suite must exercise the installed wheel, never the sources."""
+    if not os.environ.get("SCIMCTL_TEST_INSTALLED"):
+        return
+    package = Path(scimctl.__file__).resolve().parent
+    if package.is_relative_to(ROOT) and not package.is_relative_to(ROOT / ".venv-test"):
+        raise pytest.UsageError(f"SCIMCTL_TEST_INSTALLED is set but scimctl comes from {package}")
+    if not Path(SCIMCTL).exists():
+        raise pytest.UsageError(f"SCIMCTL_TEST_INSTALLED is set but there is no {SCIMCTL}")
+
 
 BASE_SEED: dict[str, Any] = {
     "roles": [
@@ -129,10 +176,18 @@ def _pg_url(base: str, schema: str) -> str:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh database per test: a SQLite file, or a new PostgreSQL schema."""
+    """A fresh state per test: a SQLite file, or a new PostgreSQL schema."""
+    if request.param == "sqlite":
+        return existing_state(f"sqlite:///{tmp_path / 'state.db'}")
+    return existing_state(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def bare_state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a state database may be made (migration tests build old schemas there)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'state.db'}"
-    return request.getfixturevalue("pg_url")
+    return str(request.getfixturevalue("pg_url"))
 
 
 @pytest.fixture
@@ -178,9 +233,19 @@ def start_cli_emulator(*args: str, tries: int = 5) -> tuple[subprocess.Popen[str
     raise AssertionError(f"scimctl emulator did not start: {said}")
 
 
+def existing_state(url: str) -> str:
+    """Create the state database at ``url``, as `scimctl db upgrade` would: the tests'
+    workspaces stand for an operator's existing state, which plan and apply never
+    start by accident (tests of a new state use a URL where none exists)."""
+    from scimctl.state import Store
+
+    Store(url).close()
+    return url
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'state.db'}"
+    return existing_state(f"sqlite:///{tmp_path / 'state.db'}")
 
 
 class Workspace:

@@ -62,13 +62,18 @@ def test_apply_and_replan_on_each_database(ws):
     assert '"externalId": "E001"' in shown.stdout and '"Sales"' in shown.stdout
 
 
-def test_chaos_run_completes_with_no_duplicates(start_emulator, tmp_path, state_url):
+@pytest.mark.parametrize("tokens", ["1", "4"])
+def test_chaos_run_completes_with_no_duplicates(start_emulator, tmp_path, state_url, tokens):
+    # With a pool of 4 tokens the per-token limit is lower, so that it still binds.
     emu = start_emulator(
-        error_rate=0.12, reset_rate=0.12, rate_limit=25, rate_window=2, random_seed=11
-    )
+        error_rate=0.12, reset_rate=0.12, rate_limit=25 if tokens == "1" else 6,
+        rate_window=2, random_seed=11,
+    )  # fmt: skip
     ws = Workspace(tmp_path, emu, state_url)
     ws.write_manifest(manifest(30))
-    result = ws.run("apply", "--auto-approve", "--parallelism", "6", timeout=240)
+    result = ws.run(
+        "apply", "--auto-approve", "--parallelism", "6", "--tokens", tokens, timeout=240
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "operations succeeded" in result.stdout
     emu.emulator.config.error_rate = emu.emulator.config.reset_rate = 0
@@ -79,10 +84,10 @@ def test_chaos_run_completes_with_no_duplicates(start_emulator, tmp_path, state_
     assert emu.member_names("Support") == {f"user{i:03}@example.com" for i in range(0, 30, 2)}
 
 
-def kill_mid_apply(ws: Workspace, after_rows: int) -> None:
+def kill_mid_apply(ws: Workspace, after_rows: int, tokens: str = "1") -> None:
     """Start an apply and SIGKILL it once the journal holds ``after_rows`` rows."""
     proc = subprocess.Popen(
-        [SCIMCTL, "apply", "--auto-approve", "--parallelism", "4"],
+        [SCIMCTL, "apply", "--auto-approve", "--parallelism", "4", "--tokens", tokens],
         cwd=ws.path, env=ws.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + 60
@@ -101,15 +106,15 @@ def journal_rows(ws: Workspace) -> int:
     return db(ws.state, "SELECT count(*) FROM operations")[0][0]
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_sigkill_at_random_points_converges(start_emulator, tmp_path, sqlite_url, seed):
+@pytest.mark.parametrize(("seed", "tokens"), [(1, "1"), (2, "1"), (3, "1"), (4, "4")])
+def test_sigkill_at_random_points_converges(start_emulator, tmp_path, sqlite_url, seed, tokens):
     emu = start_emulator(latency_ms=30)
     ws = Workspace(tmp_path, emu, sqlite_url)
     ws.write_manifest(manifest(40))
     rng = random.Random(seed)
-    kill_mid_apply(ws, rng.randint(1, 50))
-    kill_mid_apply(ws, journal_rows(ws) + rng.randint(1, 20))
-    result = ws.run("apply", "--auto-approve", timeout=120)
+    kill_mid_apply(ws, rng.randint(1, 50), tokens)
+    kill_mid_apply(ws, journal_rows(ws) + rng.randint(1, 20), tokens)
+    result = ws.run("apply", "--auto-approve", "--tokens", tokens, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "released the lock of" in result.stderr
     assert_converged(ws, 40)
@@ -119,12 +124,13 @@ def test_sigkill_at_random_points_converges(start_emulator, tmp_path, sqlite_url
     assert outcomes == {"crashed": 2, "succeeded": 1}
 
 
-def test_sigkill_on_postgresql_converges(start_emulator, tmp_path, pg_url):
+@pytest.mark.parametrize("tokens", ["1", "4"])
+def test_sigkill_on_postgresql_converges(start_emulator, tmp_path, pg_url, tokens):
     emu = start_emulator(latency_ms=30)
     ws = Workspace(tmp_path, emu, pg_url)
     ws.write_manifest(manifest(40))
-    kill_mid_apply(ws, 25)
-    assert ws.run("apply", "--auto-approve", timeout=120).returncode == 0
+    kill_mid_apply(ws, 25, tokens)
+    assert ws.run("apply", "--auto-approve", "--tokens", tokens, timeout=120).returncode == 0
     assert_converged(ws, 40)
 
 

@@ -9,6 +9,7 @@ upload/download-artifact would.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -58,7 +59,9 @@ class Runner:
             out[key] = value
         return out
 
-    def run(self, repo: Path, job: str, ident: str) -> tuple[int, dict[str, str], str]:
+    def run(
+        self, repo: Path, job: str, ident: str, **extra: str
+    ) -> tuple[int, dict[str, str], str]:
         """Run one step; return its exit code, its outputs and its output text."""
         spec, s = step(job, ident)
         outputs = repo / f".outputs-{job}-{ident}".replace(" ", "-")
@@ -72,6 +75,7 @@ class Runner:
             "GITHUB_RUN_ID": "4242",
             **self.resolve(spec.get("env", {})),
             **self.resolve(s.get("env", {})),
+            **extra,
         }
         proc = subprocess.run(
             ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", s["run"]],
@@ -112,6 +116,7 @@ def runner(tmp_path, emulator, sqlite_url) -> tuple[Runner, Workspace]:
         "GENESYS_WRITE_CLIENT_SECRET": CLIENT_SECRET,
         "SCIMCTL_STATE_APPLY": sqlite_url,
         "SCIMCTL_SOURCE": "scimctl",
+        "SCIMCTL_WHEEL_SHA256": "",
     }
     return Runner(tmp_path, secrets), Workspace(tmp_path, emulator, sqlite_url)
 
@@ -213,6 +218,55 @@ def test_install_refuses_an_unpinned_source(runner, source):
     repo = run.checkout("repo", manifest(ws.emulator.url))
     code, _, log = run.run(repo, "plan", "Install scimctl (pinned)")
     assert code == 1 and "must be a git URL pinned with @<tag or commit>" in log
+
+
+def test_install_sh_installs_the_pinned_wheel_and_the_workflow_runs_with_it(runner, built_wheel):
+    wheel = built_wheel
+    """install.sh with a wheel and its sha256: the locked dependencies, then that scimctl,
+    which the next steps find on PATH (through GITHUB_PATH) and plan with."""
+    run, ws = runner
+    repo = run.checkout("repo", manifest(ws.emulator.url, "E1"))
+    venv = run.root / "installed"
+    shutil.copy(wheel, repo / wheel.name)
+    run.secrets["SCIMCTL_SOURCE"] = wheel.name
+    run.secrets["SCIMCTL_WHEEL_SHA256"] = "0" * 64
+    code, _, log = run.run(repo, "plan", "Install scimctl (pinned)", SCIMCTL_VENV=str(venv))
+    assert code != 0 and "FAILED" in log and not venv.exists(), log
+
+    run.secrets["SCIMCTL_WHEEL_SHA256"] = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    path_file = repo / ".github-path"
+    code, _, log = run.run(
+        repo, "plan", "Install scimctl (pinned)",
+        SCIMCTL_VENV=str(venv), GITHUB_PATH=str(path_file),
+    )  # fmt: skip
+    assert code == 0, log
+    assert path_file.read_text().strip() == str(venv / "bin")
+    assert (venv / "bin" / "scimctl").exists()
+    assert "No broken requirements found." in log
+    # The dependencies are exactly the locked ones.
+    frozen = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "freeze"],
+        capture_output=True, text=True, check=True, timeout=120,
+    ).stdout.lower()  # fmt: skip
+    lock = (EXAMPLE / "scimctl" / "constraints.txt").read_text().lower()
+    for pin in ("sqlalchemy==", "httpx==", "pydantic==", "click=="):
+        locked = next(line.split()[0] for line in lock.splitlines() if line.startswith(pin))
+        assert locked in frozen, (locked, frozen)
+
+    code, out, log = run.run(
+        repo, "plan", "plan", PATH=f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"
+    )
+    assert code == 0 and out["exitcode"] == "2", log
+    assert "e1@example.com" in (repo / "scimctl-plan" / "comment.md").read_text()
+
+
+def test_the_examples_carry_the_release_lock_and_one_install_script():
+    lock = (ROOT / "constraints.txt").read_text()
+    assert "--hash=sha256:" in lock
+    assert (EXAMPLE / "scimctl" / "constraints.txt").read_text() == lock
+    gitlab = ROOT / "examples" / "gitlab-ci" / "scimctl"
+    assert (gitlab / "constraints.txt").read_text() == lock
+    assert (gitlab / "install.sh").read_text() == (EXAMPLE / "scimctl" / "install.sh").read_text()
 
 
 def test_only_the_apply_environment_holds_write_credentials():

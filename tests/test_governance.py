@@ -288,3 +288,46 @@ def test_grants_are_matched_by_division_and_plain_roles_in_the_users_own():
     twice = Rule("X", "d", "conflict", grants=(Grant("Agent"), Grant("Supervisor")))
     one_role = [holder("a", roles=["Supervisor"], grants=sup("Sales") + sup("Paris"))]
     assert violations(twice, one_role, set()) == {}  # one role in two places is not two
+
+
+def test_a_huge_verdict_is_counted_per_rule_and_the_comment_stays_under_the_limit():
+    from scimctl.plan.redact import redact_plan
+    from scimctl.plan.render import GITHUB_COMMENT_LIMIT, render_markdown, render_text
+
+    adm = Rule("ADM-1", "few", "limit", subject=Subject("role", "Agent"), max=1)
+    snap = snapshot(*(live(f"u{i}", f"user{i}@example.com", None, roles=["Agent"])
+                      for i in range(3000)))  # fmt: skip
+    exceptions = tuple(
+        Exemption("ADM-1", f"user{i}@example.com", "r" * 300, dt.date(2027, 1, 1), "CISO")
+        for i in range(0, 3000, 50)
+    )
+    d = desired()
+    d = type(d)(d.users, d.groups, d.policy, d.exclude, gov(adm, exceptions=exceptions))
+    p = plan(d, snap, state())
+    p = p.model_copy(update={"governance": evaluate_plan(p, d, snap, state())})
+    assert len(p.governance.existing) == 3000 - len(exceptions)
+    text = render_markdown(p)
+    assert len(text) <= GITHUB_COMMENT_LIMIT
+    assert "| ADM-1 | 2,940 |" in text and "counted per rule" in text
+    assert "30 more exceptions, ending later" in text
+    assert text.count("user2950@example.com") == 0  # not listed one by one
+    assert render_text(p).count("ADM-1 user ") == 3000 - len(exceptions)  # the text lists all
+    masked = redact_plan(p, ["userName"])
+    assert {f.user for f in masked.governance.findings} == {"***@example.com"}
+    assert {e.user for e in masked.governance.exceptions} == {"***@example.com"}
+
+
+def test_a_rule_naming_a_role_or_group_that_does_not_exist_is_a_plan_warning():
+    from scimctl.governance.evaluate import unknown_names
+
+    typo = Rule("SOD-9", "d", "conflict", grants=(Grant("Agent"), Grant("Supervisr")),
+                where="scimctl.yaml:7")  # fmt: skip
+    fin = Rule("FIN-1", "d", "requires", subject=Subject("group", "Finance"),
+               conditions=(Condition("group", "Sales"),))  # fmt: skip
+    d = desired()
+    d = type(d)(d.users, d.groups, d.policy, d.exclude, gov(typo, fin, SOD))
+    assert unknown_names(d, snapshot()) == [
+        "policy.rules SOD-9 (scimctl.yaml:7) names role 'Supervisr', which does not exist: "
+        "the rule cannot match it",
+        "policy.rules FIN-1 names group 'Finance', which does not exist: the rule cannot match it",
+    ]

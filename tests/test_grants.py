@@ -281,3 +281,82 @@ def test_ownership_is_validated(ws: Workspace) -> None:
     ws.write_manifest({"users": [user("S1", "sam@example.com", ownership={"skills": "sometimes"})]})
     out = ws.run("validate")
     assert out.returncode == 1 and "not one of authoritative, additive, ignore" in out.stderr
+
+
+def test_restore_brings_everything_back(ws: Workspace) -> None:
+    """A deleted managed account with grants and memberships comes back whole after
+    one apply, the plan saying what it re-applies; a plan afterwards exits 0."""
+    emu = ws.emulator
+    entry = user(
+        "R1",
+        "rita@example.com",
+        division="Support",
+        title="Lead",
+        roles=["Agent", {"name": "Supervisor", "divisions": ["Sales"]}],
+        groups=["Support"],
+    )
+    ws.write_manifest({"groups": [{"name": "Support"}], "users": [entry]})
+    assert ws.run("plan", "--out", "plan.json").returncode == 0
+    applied = ws.run("apply", "plan.json")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    whole = {("Agent", "Support", "self"), ("Supervisor", "Sales", "self")}
+    assert grants_of(emu, "rita@example.com") == whole
+
+    uid = next(u["id"] for u in emu.users() if u["userName"] == "rita@example.com")
+    with emu.http() as h:  # deleted in Genesys: grants and memberships go with it
+        assert h.delete(f"/api/v2/users/{uid}").status_code == 200
+    assert "rita@example.com" not in emu.member_names("Support")
+
+    out = ws.run("plan", "--out", "plan.json")
+    assert out.returncode == 0, out.stderr
+    restore = next(line for line in out.stdout.splitlines() if "restore user R1" in line)
+    for part in (
+        "division Support",
+        "roles Agent",
+        "attributes",
+        "title",
+        "grants Supervisor in Sales",
+        "memberships Support",
+    ):
+        assert part in restore, (part, restore)
+    applied = ws.run("apply", "plan.json")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+
+    assert grants_of(emu, "rita@example.com") == whole
+    assert "rita@example.com" in emu.member_names("Support")
+    back = next(u for u in emu.users() if u["userName"] == "rita@example.com")
+    assert back["id"] == uid and back["title"] == "Lead"
+    ent = back["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]
+    assert ent["division"] == "Support"
+    again = ws.run("plan", "--detailed-exitcode")
+    assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_import_writes_grants_and_plans_no_changes(
+    start_emulator: Callable[..., Running], tmp_path: Any, sqlite_url: str
+) -> None:
+    seed = {
+        **SEED,
+        "users": [
+            {
+                "userName": "ann@example.com", "displayName": "Ann", "externalId": "I1",
+                "roles": ["Agent", "Supervisor"],
+                "grants": [{"role": "Supervisor", "division": "Sales"},
+                           {"role": "Supervisor", "division": "Support"}],
+            },
+            {"userName": "bob@example.com", "displayName": "Bob", "externalId": "I2",
+             "roles": ["Agent"]},
+        ],
+    }  # fmt: skip
+    emu = start_emulator(seed)
+    ws = Workspace(tmp_path, emu, sqlite_url)
+    out = ws.run("import", "--api-url", emu.url, "--out", "scimctl.yaml")
+    assert out.returncode == 0, out.stdout + out.stderr
+    text = (ws.path / "scimctl.yaml").read_text()
+    assert "{name: Supervisor, divisions: [Home, Sales, Support]}" in text
+    assert "roles: [Agent]" in text  # held in the user's own division only: a name
+    again = ws.run("plan", "--detailed-exitcode")
+    assert again.returncode == 0, again.stdout + again.stderr
+    shown = ws.run("state", "show", "I1")
+    assert shown.returncode == 0, shown.stderr
+    assert "Supervisor" in shown.stdout and "Sales" in shown.stdout

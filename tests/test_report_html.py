@@ -94,6 +94,38 @@ def test_hris_access_report_renders_in_chromium_and_matches_the_json(
     assert 'interim &lt;lead&gt; &amp; "cover"' in dom  # escaped, not markup
 
 
+SORT_CHECK = """<script>
+var holders = document.querySelector('#holders th:nth-child(2)');
+holders.click(); holders.click(); holders.click();
+var access = document.querySelector('#access th:nth-child(4)');
+access.click();
+document.body.setAttribute('data-holders-order', Array.prototype.map.call(
+  document.querySelectorAll('#holders tbody tr td:nth-child(2)'),
+  function(td){return td.textContent;}).join(','));
+document.body.setAttribute('data-holders-sort', holders.getAttribute('aria-sort'));
+document.body.setAttribute('data-access-rows', document.querySelector('#access tbody').rows.length);
+</script>"""
+
+
+def test_tables_sort_when_a_heading_is_clicked(tmp_path, start_emulator, sqlite_url):
+    """The page's own script, driven by clicks added to a copy of the page."""
+    ws = _workspace(tmp_path, start_emulator, sqlite_url)
+    assert ws.run("plan", "--out", "plan.json").returncode == 0
+    assert ws.run("apply", "plan.json").returncode == 0
+    made = ws.run("report", "access", "--format", "html", "--out", "report.html")
+    assert made.returncode == 0, made.stderr
+    data = json.loads(ws.run("report", "access").stdout)
+    page = (ws.path / "report.html").read_text(encoding="utf-8")
+    clicked = ws.path / "clicked.html"
+    clicked.write_text(page.replace("</body>", SORT_CHECK + "</body>"), encoding="utf-8")
+    dom, console = chromium_dom(clicked, tmp_path / "profile")
+    assert console == []
+    counts = sorted(data["summary"]["holders_per_role"].values())
+    assert 'data-holders-sort="ascending"' in dom  # three clicks: up, down, up
+    assert f'data-holders-order="{",".join(map(str, counts))}"' in dom
+    assert f'data-access-rows="{len(data["access"])}"' in dom
+
+
 def test_a_script_error_would_be_seen(tmp_path):
     """The console check above can fail: a page that throws is caught."""
     page = tmp_path / "bad.html"

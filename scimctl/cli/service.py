@@ -18,11 +18,22 @@ from scimctl.errors import ChecksFailed
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8999, show_default=True, type=click.IntRange(1, 65_535))
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Loopback address to listen on."
+)
+@click.option(
+    "--port", default=8999, show_default=True, type=click.IntRange(1, 65_535),
+    help="Port to listen on.",
+)  # fmt: skip
 @click.option("--seed", type=click.Path(exists=True, dir_okay=False), help="YAML/JSON seed file.")
-@click.option("--client-id", default="scimctl-emulator", show_default=True)
-@click.option("--client-secret", default="emulator-secret", show_default=True)
+@click.option(
+    "--client-id", default="scimctl-emulator", show_default=True,
+    help="OAuth client id the emulator accepts (GENESYS_CLIENT_ID on the scimctl side).",
+)  # fmt: skip
+@click.option(
+    "--client-secret", default="emulator-secret", show_default=True,
+    help="OAuth client secret the emulator accepts (GENESYS_CLIENT_SECRET).",
+)  # fmt: skip
 @click.option(
     "--token-ttl",
     default=86_400,
@@ -35,6 +46,12 @@ from scimctl.errors import ChecksFailed
     default=None,
     type=PerMinute(),
     help="Requests per token per minute, e.g. 300/min.",
+)
+@click.option(
+    "--org-rate-limit",
+    default=None,
+    type=PerMinute(),
+    help="Requests per minute of all tokens together (the org's limit), e.g. 1500/min.",
 )
 @click.option(
     "--rate-window",
@@ -54,12 +71,18 @@ from scimctl.errors import ChecksFailed
 @click.option(
     "--reset-rate", default=0.0, type=click.FloatRange(0, 1), help="Share of dropped connections."
 )
-@click.option("--random-seed", default=None, type=int, help="Make injected faults reproducible.")
+@click.option(
+    "--random-seed", default=None, type=click.IntRange(0, 2**63 - 1),
+    help="Make injected faults reproducible.",
+)  # fmt: skip
 @click.option(
     "--patch-204", is_flag=True, help="Answer a successful PATCH with 204 and no body (RFC 7644)."
 )
 @click.option(
-    "--page-cap", default=None, type=click.IntRange(1), help="Return at most N items per page."
+    "--page-cap",
+    default=None,
+    type=click.IntRange(1, 1_000_000),
+    help="Return at most N items per page.",
 )
 @click.option(
     "--version-conflict",
@@ -84,12 +107,13 @@ from scimctl.errors import ChecksFailed
     "always: every create gets it and no roles write removes it.",
 )  # fmt: skip
 @click.option(
-    "--max-body", default=512_000, show_default=True, type=click.IntRange(0),
+    "--max-body", default=512_000, show_default=True, type=click.IntRange(0, 2**31 - 1),
     help="Largest request body in bytes (413 above it); 0 for no limit.",
 )  # fmt: skip
 def emulator(
     host: str, port: int, seed: str | None, client_id: str, client_secret: str, token_ttl: int,
-    rate_limit: int | None, rate_window: float, latency: float, error_rate: float,
+    rate_limit: int | None, org_rate_limit: int | None, rate_window: float, latency: float,
+    error_rate: float,
     reset_rate: float,
     random_seed: int | None, patch_204: bool, page_cap: int | None, version_conflict: str,
     search_lag: float, default_role: str, no_default_role: bool,
@@ -105,7 +129,7 @@ def emulator(
         )
     config = EmulatorConfig(
         client_id=client_id, client_secret=client_secret, token_ttl=token_ttl,
-        rate_limit=rate_limit,
+        rate_limit=rate_limit, org_rate_limit=org_rate_limit,
         rate_window=rate_window,
         latency_ms=latency, error_rate=error_rate, reset_rate=reset_rate, random_seed=random_seed,
         patch_204=patch_204, page_cap=page_cap, version_conflict=int(version_conflict),

@@ -65,6 +65,7 @@ class EmulatorConfig:
     token_ttl: int = 86_400
     rate_limit: int | None = None  # requests per token per window
     rate_window: float = 60.0  # seconds; Genesys counts per minute, tests use shorter windows
+    org_rate_limit: int | None = None  # requests per window of all tokens together
     latency_ms: float = 0.0
     error_rate: float = 0.0
     reset_rate: float = 0.0
@@ -160,6 +161,7 @@ class Emulator:
         self.counters = Counters()
         self.tokens: dict[str, float] = {}
         self.windows: dict[str, tuple[float, int]] = {}
+        self.org_window: tuple[float, int] = (0.0, 0)
         self.rng = random.Random(self.config.random_seed)
         # Methods whose next successful answer is lost on the way back, one entry per
         # answer: tests use it to reproduce "it landed but the client never heard".
@@ -309,29 +311,42 @@ class Emulator:
         return None
 
     def _rate(self, token: str) -> tuple[dict[str, str], int | None]:
-        """Fixed window per token, reported as Genesys does in headers."""
+        """Fixed window per token, reported as Genesys does in headers, and optionally
+        one fixed window for all tokens together (the org's limit, ``org_rate_limit``).
+
+        A request refused by either counts against neither; the headers always describe
+        the token's own window, as Genesys's do.
+        """
         limit, window = self.config.rate_limit, self.config.rate_window
-        if not limit:
+        org_limit = self.config.org_rate_limit
+        if not limit and not org_limit:
             return {}, None
         now = time.monotonic()
-        start, count = self.windows.get(token, (now, 0))
-        if now - start >= window:
-            start, count = now, 0
-        reset = max(1, math.ceil(window - (now - start)))
-        if count >= limit:
+        headers: dict[str, str] = {}
+        if limit:
+            start, count = self.windows.get(token, (now, 0))
+            if now - start >= window:
+                start, count = now, 0
+            reset = max(1, math.ceil(window - (now - start)))
             headers = {
                 "inin-ratelimit-count": str(count),
                 "inin-ratelimit-allowed": str(limit),
                 "inin-ratelimit-reset": str(reset),
             }
-            return headers, reset
-        count += 1
-        self.windows[token] = (start, count)
-        return {
-            "inin-ratelimit-count": str(count),
-            "inin-ratelimit-allowed": str(limit),
-            "inin-ratelimit-reset": str(reset),
-        }, None
+            if count >= limit:
+                return headers, reset
+        if org_limit:
+            org_start, org_count = self.org_window
+            if now - org_start >= window:
+                org_start, org_count = now, 0
+            if org_count >= org_limit:
+                self.org_window = (org_start, org_count)
+                return headers, max(1, math.ceil(window - (now - org_start)))
+            self.org_window = (org_start, org_count + 1)
+        if limit:
+            self.windows[token] = (start, count + 1)
+            headers["inin-ratelimit-count"] = str(count + 1)
+        return headers, None
 
     # -- OAuth ---------------------------------------------------------------
     async def token(self, request: Request) -> Response:

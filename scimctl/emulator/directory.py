@@ -416,11 +416,14 @@ class Directory:
             )
 
     def set_state(self, res: Resource, state: str) -> None:
-        """Platform state change; restoring a deleted user brings it back without roles."""
+        """Platform state change; restoring a deleted user brings it back without roles,
+        grants or memberships, in the Home division (Genesys help, "Delete someone from
+        your organization")."""
         doc = dict(res.doc)
         if res.deleted:
             res.deleted = False
             doc["roles"] = []
+            doc[ENTERPRISE_USER] = {**(doc.get(ENTERPRISE_USER) or {}), "division": "Home"}
         doc["active"] = state == "active"
         res.doc = doc
         res.touch()

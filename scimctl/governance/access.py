@@ -183,13 +183,14 @@ def _user_op(o: dict[str, Any], accounts: dict[str, _Account]) -> None:
     if o.get("user_name"):
         acc.user_name = o["user_name"]
     kinds = _kinds(o)
+    origin = _origin(o)  # one value shared by everything this operation granted
     if kinds & set(ENDING):
         acc.exists = False
         acc.roles, acc.groups = None, {}
         return
     if kinds & set(CREATING) and not acc.exists:
         acc.exists = True
-        acc.origin = _origin(o)
+        acc.origin = origin
     for attr, change in changes.items():
         if not isinstance(change, dict) or attr in ("externalId", "members"):
             continue
@@ -197,10 +198,10 @@ def _user_op(o: dict[str, Any], accounts: dict[str, _Account]) -> None:
         if attr == "roles":
             held = acc.roles if acc.roles is not None else {}
             names = [r for r in after or [] if isinstance(r, str)]
-            acc.roles = {r: held.get(r) or _origin(o) for r in names}
+            acc.roles = {r: held.get(r) or origin for r in names}
         else:
             if attr == "grants":  # role x division: each grant dated by its own change
-                acc.granted = {n: acc.granted.get(n) or _origin(o) for n in grant_names(after)}
+                acc.granted = {n: acc.granted.get(n) or origin for n in grant_names(after)}
             acc.attrs[attr] = after
             acc.known.add(attr)
     if "deactivate" in kinds:
@@ -211,13 +212,14 @@ def _user_op(o: dict[str, Any], accounts: dict[str, _Account]) -> None:
 def _group_op(o: dict[str, Any], accounts: dict[str, _Account], key_of: dict[str, str]) -> None:
     members = (o.get("changes") or {}).get("members") or {}
     group = o["resource_key"]
+    origin = _origin(o)
     for side in ("added", "removed"):
         for name in members.get(side) or []:
             key = key_of.get(str(name).lower(), str(name))
             acc = accounts.setdefault(key, _Account(key))
             acc.groups_known.add(group)
             if side == "added":
-                acc.groups.setdefault(group, _origin(o))
+                acc.groups.setdefault(group, origin)
             else:
                 acc.groups.pop(group, None)
 

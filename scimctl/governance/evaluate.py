@@ -81,11 +81,12 @@ def violations(rule: Rule, items: Sequence[Holding], exempt: set[str]) -> dict[s
 
 
 def _exempt(gov: Governance, rule: Rule, items: Sequence[Holding]) -> set[str]:
-    covered = (_covering(gov.exceptions, rule.id, h) for h in items)
+    if not any(e.rule == rule.id for e in gov.exceptions):
+        return set()
     return {
         h.ident
-        for h, ex in zip(items, covered, strict=True)
-        if any(e.active(gov.as_of) for e in ex)
+        for h in items
+        if any(e.active(gov.as_of) for e in _covering(gov.exceptions, rule.id, h))
     }
 
 
@@ -189,3 +190,30 @@ def evaluate_plan(
 
 def as_of_day(text: str) -> dt.date:
     return dt.date.fromisoformat(text)
+
+
+def unknown_names(desired: Desired, snapshot: Snapshot) -> list[str]:
+    """Rule entries naming a role or group that exists nowhere: such a rule can never
+    match, so a typo would pass silently. Plans carry these as warnings."""
+    gov = desired.governance
+    if gov is None:
+        return []
+    roles = {r.name.casefold() for r in snapshot.roles}
+    groups = {g.casefold() for g in desired.groups} | {g.name.casefold() for g in snapshot.groups}
+    out = []
+    for rule in gov.rules:
+        named = [("role", g.role) for g in rule.grants]
+        if rule.subject is not None:
+            named.append((rule.subject.kind, rule.subject.name))
+        named += [(c.kind, c.name) for c in rule.conditions if c.kind in ("role", "group")]
+        for kind, name in named:
+            known = roles if kind == "role" else groups
+            if kind == "role" and not snapshot.roles_known:
+                continue  # a generic SCIM service has no role catalogue to check against
+            if name.casefold() not in known:
+                where = f" ({rule.where})" if rule.where else ""
+                out.append(
+                    f"policy.rules {rule.id}{where} names {kind} {name!r}, which "
+                    "does not exist: the rule cannot match it"
+                )
+    return out

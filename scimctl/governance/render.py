@@ -60,13 +60,54 @@ def text_lines(report: GovernanceReport | None) -> list[str]:
     return out
 
 
-def markdown_lines(report: GovernanceReport | None) -> list[str]:
+# The rules' share of a pull-request comment; past it, rows are counted per rule
+# instead of listed (every row stays in the text plan). Actions keep the rest.
+MARKDOWN_BUDGET = 24_000
+
+
+def markdown_lines(report: GovernanceReport | None, budget: int = MARKDOWN_BUDGET) -> list[str]:
+    """Tables of new violations, existing ones and exceptions; within ``budget``
+    characters, counted per rule (and saying so) when listing them would not fit."""
     if report is None:
         return []
+    full = _markdown(report, summarise=False)
+    if sum(len(line) + 1 for line in full) <= budget:
+        return full
+    return _markdown(report, summarise=True)
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _by_rule(findings: list[Finding]) -> list[str]:
+    counts: dict[str, int] = {}
+    for f in findings:
+        counts[f.rule] = counts.get(f.rule, 0) + 1
+    return [f"| {md(esc(rule))} | {n:,} |" for rule, n in sorted(counts.items())]
+
+
+def _markdown(report: GovernanceReport, summarise: bool) -> list[str]:
     out: list[str] = []
+    note = (
+        "_Too many to list within the comment limit: counted per rule. `scimctl plan` "
+        "(text) lists every one with its user and manifest line._"
+    )
 
     def table(title: str, findings: list[Finding]) -> None:
         nonlocal out
+        if summarise:
+            out += [
+                title,
+                "",
+                "| Rule | Users |",
+                "| --- | --- |",
+                *_by_rule(findings),
+                "",
+                note,
+                "",
+            ]
+            return
         out += [title, "", "| Rule | User | Why | Where |", "| --- | --- | --- | --- |"]
         for f in findings:
             why = f.detail + (f"; exception expired {f.expired}" if f.expired else "")
@@ -87,12 +128,21 @@ def markdown_lines(report: GovernanceReport | None) -> list[str]:
     if report.exceptions:
         out += [
             f"#### Exceptions ({len(report.exceptions)}, as of {report.as_of}, soonest end first)",
-            "", "| State | Rule | User | Until | Approved by | Reason |",
-            "| --- | --- | --- | --- | --- | --- |",
-        ]  # fmt: skip
-        for e in report.exceptions:
+            "",
+        ]
+        # Summarised: the 30 ending soonest, each cell shortened, so the comment fits.
+        shown = report.exceptions[:30] if summarise else report.exceptions
+        width = 80 if summarise else 10_000
+        out += ["| State | Rule | User | Until | Approved by | Reason |",
+                "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+        for e in shown:
             left = "expired" if e.state == "expired" else f"{e.days_left} days left"
             cells = [e.state, e.rule, e.user, f"{e.until} ({left})", e.approved_by, e.reason]
-            out.append("| " + " | ".join(md(esc(c)) for c in cells) + " |")
+            out.append("| " + " | ".join(md(esc(_cut(c, width))) for c in cells) + " |")
+        if len(shown) < len(report.exceptions):
+            out.append(
+                f"\n_{len(report.exceptions) - len(shown)} more exceptions, ending later; "
+                "`scimctl report rules` lists them all._"
+            )
         out.append("")
     return out

@@ -116,6 +116,20 @@ class TargetModel(Clean):
     # OAuth token endpoint. Credentials themselves never live in the manifest.
     base_url: str | None = None
     token_url: str | None = None
+    # Throughput (scimctl/scim/pool.py): tokens of the one client, each with its own
+    # rate limit, and a ceiling for the whole run in requests per minute ("600/min").
+    tokens: int = Field(1, ge=1, le=50)
+    max_rate: int | None = Field(None, ge=1)
+
+    @field_validator("max_rate", mode="before")
+    @classmethod
+    def _per_minute(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            text = v.strip().lower().removesuffix("/min").strip()
+            if not text.isdigit():
+                raise ValueError(f"{v!r}: use requests per minute, such as 600/min")
+            return int(text)
+        return v
 
 
 Scalar = str | int | float
@@ -348,6 +362,7 @@ class DefaultsModel(Clean):
 # key columns, so they are bounded here, where the error can name file and line.
 MAX_EXTERNAL_ID = 255
 MAX_USER_NAME = 254  # RFC 5321: the longest usable email address
+MAX_LOCAL_PART = 64  # RFC 5321 section 4.5.3.1.1: the part before the @
 
 
 class UserModel(Clean):
@@ -404,6 +419,12 @@ class UserModel(Clean):
     def _email(cls, v: str | None) -> str | None:
         if v is not None and not EMAIL_RE.match(v):
             raise ValueError(f"{v!r} is not a valid email address")
+        local = (v or "").rpartition("@")[0]
+        if len(local) > MAX_LOCAL_PART:
+            raise ValueError(
+                f"{v!r}: the part before @ is {len(local)} characters; RFC 5321 allows "
+                f"{MAX_LOCAL_PART}"
+            )
         return v
 
     @field_validator("dateHire", "provision_from", mode="before")

@@ -252,6 +252,17 @@ class PlanPolicy(PlanModel):
     hris_webhook: str | None = None  # masked: a credential in the URL stays in the manifest
 
 
+class Cost(PlanModel):
+    """The plan's estimated cost (scimctl/plan/cost.py); informative, never compared."""
+
+    requests: int = Field(ge=0)
+    writes: int = Field(ge=0)
+    reads: int = Field(ge=0)  # apply's re-read of the directory before it writes
+    per_minute: int = Field(ge=1)
+    tokens: int = Field(ge=1)
+    seconds: float = Field(ge=0)
+
+
 class Plan(PlanModel):
     format_version: int = FORMAT_VERSION
     scimctl_version: str
@@ -274,6 +285,7 @@ class Plan(PlanModel):
     targets: list[str] = Field(default_factory=list)
     # The manifest's policy.rules judged on what this plan leaves behind (None: no rules).
     governance: GovernanceReport | None = None
+    cost: Cost | None = None
     # Values attribute ownership (policy.ownership) kept instead of changing them.
     left_alone: list[LeftAlone] = Field(default_factory=list)
 
@@ -296,7 +308,9 @@ class Plan(PlanModel):
         return integrity.content_digest(self.model_dump(mode="json"))
 
     def save(self, path: str | Path, key: str | None = None) -> None:
-        Path(path).write_text(self.to_json(key), encoding="utf-8")
+        from scimctl.files import write_text
+
+        write_text(path, self.to_json(key), "plan file")
 
     @classmethod
     def load(cls, path: str | Path, key: str | None = None) -> Plan:
@@ -305,6 +319,12 @@ class Plan(PlanModel):
         Everything is checked before the caller can act on any field, so a bad
         file stops apply before it connects anywhere.
         """
+        from scimctl.files import check_regular
+
+        try:
+            check_regular(path, "plan file")
+        except ValueError as exc:
+            raise PlanFileError(str(exc)) from None
         try:
             data = Path(path).read_bytes()
         except OSError as exc:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from scimctl.governance.report import GovernanceReport
 from scimctl.model import REDACTABLE
 from scimctl.plan.model import Action, Change, Effect, Plan, Review
 
@@ -61,6 +62,24 @@ def redact_plan(plan: Plan, fields: Iterable[str] | None = None) -> Plan:
             "actions": actions,
             "left_alone": left_alone,
             "review": Review(redact=chosen, redacted=True),
+            # rule findings name users too
+            "governance": _governance(plan.governance) if names else plan.governance,
+        }
+    )
+
+
+def _governance(g: GovernanceReport | None) -> GovernanceReport | None:
+    """Users named by userName (unmanaged accounts, exceptions written so), masked."""
+    if g is None:
+        return None
+
+    def who(user: str) -> str:
+        return mask_email(user) if "@" in user else user
+
+    return g.model_copy(
+        update={
+            "findings": [f.model_copy(update={"user": who(f.user)}) for f in g.findings],
+            "exceptions": [e.model_copy(update={"user": who(e.user)}) for e in g.exceptions],
         }
     )
 

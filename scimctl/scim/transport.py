@@ -98,6 +98,10 @@ class TokenSource:
         self._failures = 0
         self._failure: AuthError | None = None
 
+    def sibling(self) -> TokenSource:
+        """Another token of the same client (a pool's next member; see scim/pool.py)."""
+        return TokenSource(self._http, self._url, *self._auth, hint=self._hint)
+
     def get(self) -> str:
         failures = self._failures
         with self._lock:

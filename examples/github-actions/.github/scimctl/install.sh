@@ -5,6 +5,7 @@
 #   git+https://github.com/<owner>/scimctl@<tag or 40-hex commit>   (a commit is best:
 #                                                 a tag can be moved, a commit cannot)
 #   path/to/scimctl-<version>-py3-none-any.whl  with SCIMCTL_WHEEL_SHA256 set
+# and installs the dependencies from constraints.txt (SCIMCTL_CONSTRAINTS), hashes checked.
 # A bare name ("scimctl", "scimctl==0.1.0") is refused: it installs whatever carries
 # that name on the package index, with the job's credentials in reach.
 set -euo pipefail
@@ -23,8 +24,20 @@ else
   exit 1
 fi
 
+# The dependencies exactly as the release was tested with them, each checked against
+# its sha256 (constraints.txt beside this script, from the same release as scimctl);
+# scimctl itself comes from the pinned source above, without pulling anything else.
+constraints="${SCIMCTL_CONSTRAINTS:-$(dirname "$0")/constraints.txt}"
+if [ ! -f "$constraints" ]; then
+  echo "::error::no dependency lock at $constraints: copy constraints.txt from the scimctl release" >&2
+  exit 1
+fi
+
 python3 -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$spec"
+pip=("$venv/bin/python" -m pip --disable-pip-version-check)
+"${pip[@]}" install --quiet --require-hashes --only-binary :all: -r "$constraints"
+"${pip[@]}" install --quiet --no-deps "$spec"
+"${pip[@]}" check
 "$venv/bin/scimctl" --version
 if [ -n "${GITHUB_PATH:-}" ]; then
   echo "$venv/bin" >>"$GITHUB_PATH"
