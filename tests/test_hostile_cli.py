@@ -110,7 +110,7 @@ def test_timeout_stops_the_whole_command(hostile_ws):
     ws, hostile = hostile_ws
     hostile.behaviour = on(USERS, Handler.hang)
     started = time.monotonic()
-    result = ws.run("--timeout", "3", "plan")
+    result = ws.run("plan", "--timeout", "3")  # a global option, given after the command
     hostile.behaviour = None
     assert time.monotonic() - started < 20
     err = result.stderr.strip()
