@@ -111,9 +111,9 @@ def test_an_opted_in_group_is_created_with_its_members_in_one_apply(scim2, tmp_p
     (group_id,) = groups_named(server, "Escalations")
     assert server.members("Escalations") == {"E1"}
     assert server.members("Support") == {"E1"}  # the parent, as for any group
-    assert f"group  Escalations\t1 managed members\t{group_id}" in ok(ws, "state", "list")
+    assert f"group  Escalations\t1 managed member\t{group_id}" in ok(ws, "state", "list")
     history = ok(ws, "history", "--group", "Escalations")
-    assert re.search(r"create_group +group Escalations .* ok +201 ", history), history
+    assert re.search(r"create_group\tgroup Escalations\t.*\tok\t201\t", history), history
 
     # The reply to the next group's POST is lost: it is looked up, never sent twice.
     night = {"name": "Night shift", "create": True}

@@ -46,8 +46,8 @@ grep -q "emulator on http" emulator.log || { echo "the emulator did not start in
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 step "scimctl validate"
 "$scimctl" validate
-step "scimctl plan --out plan.json"
-"$scimctl" plan --out plan.json
+step "scimctl plan --new-state --out plan.json   (the first plan starts the state)"
+"$scimctl" plan --new-state --out plan.json
 step "scimctl apply plan.json"
 "$scimctl" apply plan.json
 step "scimctl state list"

@@ -386,6 +386,7 @@ class DefaultsModel(Clean):
 # key columns, so they are bounded here, where the error can name file and line.
 MAX_EXTERNAL_ID = 255
 MAX_USER_NAME = 254  # RFC 5321: the longest usable email address
+MAX_LOCAL_PART = 64  # RFC 5321 section 4.5.3.1.1: the part before the @
 
 
 class UserModel(Clean):
@@ -442,6 +443,12 @@ class UserModel(Clean):
     def _email(cls, v: str | None) -> str | None:
         if v is not None and not EMAIL_RE.match(v):
             raise ValueError(f"{v!r} is not a valid email address")
+        local = (v or "").rpartition("@")[0]
+        if len(local) > MAX_LOCAL_PART:
+            raise ValueError(
+                f"{v!r}: the part before @ is {len(local)} characters; RFC 5321 allows "
+                f"{MAX_LOCAL_PART}"
+            )
         return v
 
     @field_validator("dateHire", "provision_from", mode="before")

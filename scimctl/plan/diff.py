@@ -160,6 +160,15 @@ def compute_plan(
         action = _user_action(key, attrs, live, in_state=key in state.users, old_key=old_key)
         if action is not None and action.kind == "create":
             action = _restore(action, snapshot) or action
+        if action is not None and action.kind == "deactivate" and not action.reason:
+            # Every deactivation says why; this one is the manifest's own active: false.
+            loc = spec.location
+            why = (
+                f"active: false in the manifest ({loc})" if loc else "active: false in the manifest"
+            )
+            if loc is not None and loc.row is not None:
+                why = f"active: false from {loc}"  # an HR feed's row (its leaver rule)
+            action = action.model_copy(update={"reason": why})
         if action:
             actions.append(action)
         granting = grant_action(
@@ -344,6 +353,14 @@ def _storable(
 def _reverts(action: Action, state: StateView) -> list[Effect]:
     """Changes that overwrite a live value someone set in Genesys since scimctl last
     applied this user (the drift report's finding), one effect per attribute."""
+    if action.kind == "add_members":
+        # A membership scimctl recorded and someone removed by hand: adding it back
+        # reverts that change, as `drift` reports it.
+        return [
+            Effect(kind="reverts_drift", subject=f"member {m.userName or m.key}")
+            for m in action.members
+            if m.key is not None and (action.key, m.key) in state.memberships
+        ]
     applied = state.applied.get(action.key) if action.resource == "user" else None
     if not applied or action.kind in ("create", "restore", "adopt"):
         return []

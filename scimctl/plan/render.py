@@ -87,7 +87,7 @@ _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 
 
 def plural(n: int, forms: tuple[str, str]) -> str:
-    return f"{n} {forms[0] if n == 1 else forms[1]}"
+    return f"{n:,} {forms[0] if n == 1 else forms[1]}"
 
 
 def esc(text: str, backslash: bool = True) -> str:
@@ -113,6 +113,20 @@ def value(v: Any) -> str:
         return "(unset)"
     # json.dumps escapes C0 and backslashes itself; esc() takes the rest (C1, bidi).
     return esc(json.dumps(v, ensure_ascii=False), backslash=False)
+
+
+PROFICIENCIES = ("routingSkills", "routingLanguages")
+
+
+def shown(attr: str, v: Any) -> str:
+    """A value as the manifest writes it: proficiencies as ``Billing:4``."""
+    if attr in PROFICIENCIES and isinstance(v, list):
+        v = [
+            f"{p[0]}:{p[1]:g}" if isinstance(p, list | tuple) and len(p) == 2
+            and isinstance(p[1], int | float) else p
+            for p in v
+        ]  # fmt: skip
+    return value(v)
 
 
 def ordered_changes(a: Action) -> list[str]:
@@ -210,9 +224,9 @@ def details(a: Action, members_shown: int | None = None) -> list[str]:
     for attr in attrs:
         c = a.changes[attr]
         if a.kind in ("create", "restore"):
-            lines.append(f"{attr.ljust(width)} = {value(c.after)}")
+            lines.append(f"{attr.ljust(width)} = {shown(attr, c.after)}")
         else:
-            lines.append(f"{attr.ljust(width)} : {value(c.before)} -> {value(c.after)}")
+            lines.append(f"{attr.ljust(width)} : {shown(attr, c.before)} -> {shown(attr, c.after)}")
     return lines
 
 
@@ -223,6 +237,25 @@ def _split(plan: Plan) -> tuple[list[Action], list[Action]]:
 
 def _sorted(actions: Iterable[Action]) -> list[Action]:
     return sorted(actions, key=lambda a: (KIND_ORDER.index(a.kind), a.key))
+
+
+def review_rank(a: Action) -> int:
+    """Where an action goes in "Needs review": deletions, then deactivations, then
+    access removed (roles, memberships), then access granted, then the rest."""
+    kinds = {e.kind for e in a.effects}
+    if a.kind == "delete" or "deletion" in kinds:
+        return 0
+    if a.kind == "deactivate" or "deactivation" in kinds:
+        return 1
+    if a.kind == "remove_members" or kinds & {"role_removed", "group_removal"}:
+        return 2
+    if a.kind == "add_members" or "role_granted" in kinds:
+        return 3
+    return 4
+
+
+def _review_sorted(actions: Iterable[Action]) -> list[Action]:
+    return sorted(actions, key=lambda a: (review_rank(a), KIND_ORDER.index(a.kind), a.key))
 
 
 def render_text(plan: Plan, color: bool = False) -> str:
@@ -239,7 +272,7 @@ def render_text(plan: Plan, color: bool = False) -> str:
     out += _governance(plan, "text")
 
     def block(actions: list[Action], with_effects: bool) -> None:
-        for a in _sorted(actions):
+        for a in _review_sorted(actions) if with_effects else _sorted(actions):
             sym = SYMBOLS[a.kind]
             out.append(style(f"  {sym} {headline(a)}", sym))
             if with_effects and a.effects:
@@ -248,8 +281,9 @@ def render_text(plan: Plan, color: bool = False) -> str:
         out.append("")
 
     if review:
-        n = plural(len(review), ("action", "actions"))
-        out += [f"Needs review: {n} that take away or change access.", ""]
+        n = plural(len(review), ("action that takes", "actions that take"))
+        verb = "changes" if len(review) == 1 else "change"
+        out += [f"Needs review: {n} away or {verb} access.", ""]
         block(review, with_effects=True)
     if other:
         out += ["scimctl will perform these other actions:" if review else
@@ -339,7 +373,7 @@ def render_markdown(plan: Plan, color: bool = False, limit: int = GITHUB_COMMENT
     ]
     head += _governance(plan, "markdown")
     review, other = _split(plan)
-    review = _sorted(review)
+    review = _review_sorted(review)
     footer_room = 1_000
     room = limit - footer_room - _size(head)
     review_part: list[str] = []

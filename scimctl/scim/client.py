@@ -190,6 +190,8 @@ class ScimClient:
         self.users_path = f"{scim_path}/Users"
         self.groups_path = f"{scim_path}/Groups"
         self._capabilities = capabilities
+        # The service answered 400 to a user read's ``attributes`` list (see _users_read).
+        self.attributes_refused = False
         # Called with the number of items on each page read, for progress displays.
         self.on_page: Callable[[int], None] = lambda items: None
 
@@ -416,11 +418,22 @@ class ScimClient:
             genesys=GENESYS_USER in self.capabilities.user_extensions,
         )
 
+    def _users_read(self, read: Callable[[dict[str, str]], T], params: dict[str, str]) -> T:
+        """``read(params)`` with the ``attributes`` list, or without it once the service
+        refused it (400): SCIMMY 1.3.5 fails on the list as soon as a user carries
+        enterprise data. Learned once per client; the full resources are read then."""
+        if not self.attributes_refused:
+            try:
+                return read({**params, "attributes": self._user_attributes()})
+            except ApiError as exc:
+                if exc.status != 400:
+                    raise
+                self.attributes_refused = True
+        return read(params)
+
     def list_users(self, filter: str | None = None) -> list[LiveUser]:
-        params = {"attributes": self._user_attributes()}
-        if filter:
-            params["filter"] = filter
-        docs = self._scim_list(self.users_path, params)
+        params = {"filter": filter} if filter else {}
+        docs = self._users_read(lambda p: self._scim_list(self.users_path, p), params)
         return [parsed(user_from_scim, d, "GET", self.users_path) for d in docs]
 
     def list_groups(self) -> list[LiveGroup]:
@@ -540,8 +553,8 @@ class ScimClient:
         for attr, value in (("externalId", external_id), ("userName", user_name)):
             if not value:
                 continue
-            params = {"filter": f"{attr} eq {quote(value)}", "attributes": self._user_attributes()}
-            body = self._get(self.users_path, params=params, **kw)
+            params = {"filter": f"{attr} eq {quote(value)}"}
+            body = self._users_read(lambda p: self._get(self.users_path, params=p, **kw), params)
             found, _ = Pages(self.users_path, "Resources", "totalResults").read(body, f"by {attr}")
             if found:
                 return parsed(user_from_scim, found[0], "GET", self.users_path)
@@ -551,7 +564,7 @@ class ScimClient:
         """One user by id, straight from the store (no search lag); None if gone."""
         path = item_path(self.users_path, user_id)
         try:
-            doc = self._get(path, params={"attributes": self._user_attributes()}, **kw)
+            doc = self._users_read(lambda p: self._get(path, params=p, **kw), {})
         except ApiError as exc:
             if exc.status == 404:
                 return None
@@ -581,7 +594,8 @@ class ScimClient:
     def create_user(self, body: dict[str, Any], **kw: Any) -> LiveUser:
         resp = self.transport.request("POST", self.users_path, json=body, idempotent=False, **kw)
         doc = json_body(resp, "POST", self.users_path)
-        return _with_etag(parsed(user_from_scim, doc, "POST", self.users_path), resp)
+        user = parsed(user_from_scim, doc, "POST", self.users_path)
+        return _with_etag(user, resp, self.capabilities)
 
     def create_group(self, name: str, **kw: Any) -> LiveGroup:
         """POST an empty group; members follow in PATCHes like any group's.
@@ -592,8 +606,9 @@ class ScimClient:
         path = self.groups_path
         resp = self.transport.request("POST", path, json=body, idempotent=False, **kw)
         group = parsed(group_from_scim, json_body(resp, "POST", path), "POST", path)
-        if group.version is None and resp.headers.get("etag"):
-            group = LiveGroup(group.id, group.name, group.members, resp.headers["etag"])
+        version = header_version(resp, self.capabilities)
+        if group.version is None and version:
+            group = LiveGroup(group.id, group.name, group.members, version)
         return group
 
     def patch_user(
@@ -610,7 +625,7 @@ class ScimClient:
         )
         if resp.status_code != 204 and resp.content:
             doc = json_body(resp, "PATCH", path)
-            return _with_etag(parsed(user_from_scim, doc, "PATCH", path), resp)
+            return _with_etag(parsed(user_from_scim, doc, "PATCH", path), resp, self.capabilities)
         live = self.get_user(user_id, trace=kw.get("trace"))
         if live is None:
             raise ApiError(f"PATCH {path}: the user is gone", status=404, method="PATCH", path=path)
@@ -641,7 +656,7 @@ class ScimClient:
         resp = self.transport.request(
             "PATCH", path, json=body, headers=self._if_match(version), **kw
         )
-        new: str | None = resp.headers.get("etag")
+        new = header_version(resp, self.capabilities)
         if new:
             return new
         if resp.status_code != 204 and resp.content:
@@ -651,10 +666,20 @@ class ScimClient:
         return new
 
 
-def _with_etag(user: LiveUser, resp: httpx.Response) -> LiveUser:
-    """A body without meta.version still has a version when the ETag header says it."""
-    if user.version is None and resp.headers.get("etag"):
-        return LiveUser(user.id, user.external_id, user.attrs, resp.headers["etag"])
+def header_version(resp: httpx.Response, caps: Capabilities) -> str | None:
+    """The ETag header as the resource's version, only where the service announces
+    ETag support (ServiceProviderConfig etag.supported): a web framework adds a body
+    hash to every answer (Express does, under SCIMMY, which announces none), and
+    taking that for a version makes every managed user look stale. RFC 7644 3.14's own
+    versions are weak ETags, so W/ is accepted where support is announced."""
+    return resp.headers.get("etag") if caps.etag else None
+
+
+def _with_etag(user: LiveUser, resp: httpx.Response, caps: Capabilities) -> LiveUser:
+    """A body without meta.version still has a version when an announced ETag says it."""
+    version = header_version(resp, caps)
+    if user.version is None and version:
+        return LiveUser(user.id, user.external_id, user.attrs, version)
     return user
 
 

@@ -76,9 +76,18 @@ class Doctor:
             self._add("reachability", FAIL, f"cannot reach {self.client.transport.api_url}: "
                       f"{why}")  # fmt: skip
             raise _Stop from None
-        self._add(
-            "reachability", OK, f"{self.client.transport.api_url} answers (HTTP {resp.status_code})"
-        )
+        url, code = self.client.transport.api_url, resp.status_code
+        if code in (401, 403):  # an answer, but "ok" only for one to our credentials
+            try:
+                self.client.transport.request("GET", path)
+                code = 200
+            except AuthError:
+                self._add("reachability", WARN, f"{url} answers only HTTP {code}: see auth")
+                return
+            except ApiError as exc:  # a 404 here still answers an authenticated request
+                code = exc.status or code
+        status = OK if code < 400 or code == 404 else WARN
+        self._add("reachability", status, f"{url} answers (HTTP {code})")
 
     def auth(self) -> None:
         try:
