@@ -102,6 +102,10 @@ class TokenSource:
         """Another token of the same client (a pool's next member; see scim/pool.py)."""
         return TokenSource(self._http, self._url, *self._auth, hint=self._hint)
 
+    def other_client(self, client_id: str, client_secret: str, hint: str) -> TokenSource:
+        """A token of another client at the same token URL (``target.clients``)."""
+        return TokenSource(self._http, self._url, client_id, client_secret, hint=hint)
+
     def get(self) -> str:
         failures = self._failures
         with self._lock:
