@@ -19,7 +19,7 @@ from typing import Any, Self, TypeVar
 
 import httpx
 
-from scimctl.config import BearerToken, Credentials, Target
+from scimctl.config import BearerToken, Credentials, Target, environment
 from scimctl.errors import ApiError, ConfigError
 from scimctl.model import (
     DeletedUser,
@@ -43,7 +43,7 @@ from scimctl.scim.mapping import (
 )
 from scimctl.scim.paging import Pages, check_start
 from scimctl.scim.platform_grants import PlatformGrants
-from scimctl.scim.pool import Budget, TokenPool
+from scimctl.scim.pool import Budget, TokenPool, pool_sources
 from scimctl.scim.schema import CORE_GROUP, CORE_USER, ENTERPRISE_USER, GENESYS_USER, SCIM_PREFIX
 from scimctl.scim.transport import (
     DEFAULT_TIMEOUT,
@@ -241,9 +241,13 @@ class ScimClient:
         if budget is None or (budget.tokens == 1 and not budget.max_rate):
             transport = Transport(target.api_url, tokens, http, RateBudget(), retry)
             return cls(transport)
-        sources = [tokens]
+        sources: list[TokenSource | StaticToken] = [tokens]
         if isinstance(tokens, TokenSource):
-            sources += [tokens.sibling() for _ in range(budget.tokens - 1)]
+            try:
+                sources = pool_sources(tokens, budget, environment())
+            except ConfigError:
+                http.close()
+                raise
         pool = TokenPool(sources, budget.max_rate)
         client = cls(Transport(target.api_url, pool.tokens, http, pool, retry))
         client.read_concurrency = budget.read_concurrency

@@ -23,7 +23,7 @@ import httpx
 from scimctl import __version__
 from scimctl.errors import ApiError, AuthError, OutcomeUnknown
 from scimctl.log import LOGGER
-from scimctl.scim.bounded import SECONDS_LEFT, AnswerTooSlow
+from scimctl.scim.bounded import SECONDS_LEFT, AnswerTooLarge, AnswerTooSlow
 
 __all__ = ["ApiError", "AuthError", "OutcomeUnknown", "Transport"]
 
@@ -101,6 +101,10 @@ class TokenSource:
     def sibling(self) -> TokenSource:
         """Another token of the same client (a pool's next member; see scim/pool.py)."""
         return TokenSource(self._http, self._url, *self._auth, hint=self._hint)
+
+    def other_client(self, client_id: str, client_secret: str, hint: str) -> TokenSource:
+        """A token of another client at the same token URL (``target.clients``)."""
+        return TokenSource(self._http, self._url, client_id, client_secret, hint=hint)
 
     def get(self) -> str:
         failures = self._failures
@@ -388,6 +392,11 @@ class Transport:
                     extensions={SECONDS_LEFT: deadline - self._clock()},
                 )  # fmt: skip
                 resp.read()
+            except AnswerTooLarge as exc:
+                if idempotent:
+                    raise
+                # The write reached the service; only its answer was refused.
+                raise OutcomeUnknown(str(exc), method=method, path=path) from exc
             except httpx.ConnectError as exc:
                 # Nothing reached the server: always safe to try again, but a target
                 # that refuses every connection is a wrong URL, not a fault to ride out.
