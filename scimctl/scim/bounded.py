@@ -128,7 +128,8 @@ class Bounds:
     def _too_large(self, request: httpx.Request) -> AnswerTooLarge:
         return AnswerTooLarge(
             f"{request.method} {request.url.path}: the answer passed "
-            f"{_megabytes(self.max_bytes)}; is api_url right?",
+            f"{_megabytes(self.max_bytes)}; is api_url right? (a service with huge pages: "
+            "raise SCIMCTL_MAX_ANSWER_MB)",
             method=request.method,
             path=request.url.path,
         )
