@@ -216,7 +216,7 @@ class ScimClient:
         bounds = bounds or Bounds()
         http = httpx.Client(
             timeout=timeout,
-            limits=limits,
+            transport=bounds.transport(limits),
             event_hooks=bounds.hooks(),
             # Only what scim/bounded.py decodes within the size limit.
             headers={"Accept-Encoding": "gzip, deflate"},

@@ -23,7 +23,7 @@ import httpx
 from scimctl import __version__
 from scimctl.errors import ApiError, AuthError, OutcomeUnknown
 from scimctl.log import LOGGER
-from scimctl.scim.bounded import SECONDS_LEFT, AnswerTooLarge, AnswerTooSlow
+from scimctl.scim.bounded import SECONDS_LEFT, SLOW_ANSWER, AnswerTooLarge, AnswerTooSlow
 
 __all__ = ["ApiError", "AuthError", "OutcomeUnknown", "Transport"]
 
@@ -252,8 +252,8 @@ def network_reason(exc: Exception) -> str:
         if "name or service not known" in text or "nodename nor servname" in text:
             return "the host name does not resolve (is the URL right?)"
         return f"cannot connect ({exc.__class__.__name__}: {exc})"
-    if isinstance(exc, AnswerTooSlow):
-        return str(exc)
+    if isinstance(exc, AnswerTooSlow) or str(exc) == SLOW_ANSWER:
+        return SLOW_ANSWER
     if isinstance(exc, httpx.TimeoutException):
         return "no answer in time (timeout)"
     return f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
