@@ -18,8 +18,9 @@ from scimctl.apply.executor import ApplyReport, OpResult
 from scimctl.apply.guard import target_document
 from scimctl.config import Target, environment, resolve_target
 from scimctl.drift import DriftReport, compute_drift
-from scimctl.errors import ConfigError, InputError, NotFound, StateError
+from scimctl.errors import ConfigError, InputError, NotFound, StateError, run_error
 from scimctl.governance.evaluate import evaluate_plan, unknown_names
+from scimctl.grants import grant_docs
 from scimctl.hris import Delivery, Webhook, deliver, password_sender
 from scimctl.importer import ImportOptions, ImportResult, build_manifest
 from scimctl.manifest import Manifest
@@ -30,7 +31,7 @@ from scimctl.plan.model import Plan
 from scimctl.plan.warnings import new_state_warnings
 from scimctl.scim.client import ScimClient
 from scimctl.scim.pool import Budget
-from scimctl.scim.read import may_restore, read_directory, with_deleted
+from scimctl.scim.read import may_restore, read_directory, with_all_grants, with_deleted
 from scimctl.state.interfaces import (
     ApplyStore,
     AuditLog,
@@ -104,7 +105,7 @@ def plan(
         )
         result = result.model_copy(update={"cost": cost})
     except BaseException as exc:
-        store.finish_run(run_id, "error", error=str(exc) or exc.__class__.__name__)
+        store.finish_run(run_id, "error", error=run_error(exc))
         raise
     store.finish_run(
         run_id,
@@ -174,7 +175,7 @@ def state_rm(
                 else:
                     store.drop_group(conn, workspace, key)
     except BaseException as exc:
-        store.finish_run(run_id, "failed", error=str(exc) or exc.__class__.__name__)
+        store.finish_run(run_id, "failed", error=run_error(exc))
         raise
     store.finish_run(run_id, "succeeded", summary={"released": f"{kind}:{key}"})
     return Released(kind, key, live_id, user_name, run_id)
@@ -188,7 +189,7 @@ def drift(target: Target, client: ScimClient, store: ExecutorStore) -> DriftRepo
         state = store.state(target.workspace)
         report = compute_drift(target.workspace, state, client.snapshot())
     except BaseException as exc:
-        store.finish_run(run_id, "error", error=str(exc) or exc.__class__.__name__)
+        store.finish_run(run_id, "error", error=run_error(exc))
         raise
     store.finish_run(
         run_id,
@@ -217,7 +218,7 @@ def import_directory(
     """
     from pathlib import Path
 
-    from scimctl.files import check_writable
+    from scimctl.files import check_writable, write_text
 
     path = check_writable(out, "--out")
     if path.exists() and not force:
@@ -225,11 +226,15 @@ def import_directory(
     ws = target.workspace
     run_id = store.start_run(ws, "import")
     try:
-        snapshot = client.snapshot()
+        snapshot = with_all_grants(client, client.snapshot())
         result = build_manifest(snapshot, options, target=manifest_target, source=target.api_url)
         tmp = Path(f"{path}.tmp-{run_id[:8]}")
-        tmp.write_text(result.text, encoding="utf-8")
-        tmp.replace(path)
+        write_text(tmp, result.text, "--out")
+        try:
+            tmp.replace(path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise ConfigError(f"--out {out}: cannot write: {exc.strerror or exc}") from None
         with store.lock(ws, run_id, timeout=lock_timeout):
             view = store.state(ws)
             store.begin_apply(ws, view.lineage, view.serial)
@@ -243,6 +248,9 @@ def import_directory(
                     keys[u.live.id] = u.key
                     attrs = {k: v for k, v in u.live.attrs.items() if v not in (None, [])}
                     attrs["roles"] = u.live.attrs.get("roles") or []
+                    held = snapshot.grants.get(u.live.id, ())
+                    if any(g.role in u.scoped for g in held):
+                        attrs["grants"] = grant_docs(g for g in held if g.role in u.scoped)
                     records.append((u.key, u.live.id, u.live.user_name, attrs, u.live.version))
                 store.put_users(conn, ws, records)
                 for u in result.users:
@@ -267,7 +275,7 @@ def import_directory(
                 for name, group_id in sorted(result.groups.items()):
                     store.put_memberships(conn, ws, name, group_id, members.get(name, []), [])
     except BaseException as exc:
-        store.finish_run(run_id, "failed", error=str(exc) or exc.__class__.__name__)
+        store.finish_run(run_id, "failed", error=run_error(exc))
         raise
     store.finish_run(
         run_id,

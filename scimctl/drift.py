@@ -68,7 +68,7 @@ def compute_drift(workspace: str, state: StateView, snapshot: Snapshot) -> Drift
             continue
         for attr, (before, after) in drifted(state.applied.get(key, {}), live.attrs).items():
             items.append(
-                DriftItem(key, live.user_name, live.id, attr, before, after, live.modified)
+                DriftItem(key, live.user_name, live.id, attr, before, after, _when(live.modified))
             )
     for group, key in sorted(state.memberships):
         member = state.users.get(key)
@@ -82,6 +82,20 @@ def compute_drift(workspace: str, state: StateView, snapshot: Snapshot) -> Drift
                 )
             )
     return DriftReport(workspace, tuple(items), len(state.users))
+
+
+def _when(text: str | None) -> str | None:
+    """The directory's lastModified in the one format people see (no milliseconds)."""
+    if not text:
+        return text
+    from datetime import datetime
+
+    from scimctl.state.clock import iso
+
+    try:
+        return iso(datetime.fromisoformat(text.strip()))
+    except ValueError:
+        return text  # shown as the directory gave it (escaped by the renderers)
 
 
 def _value(v: Any) -> str:
@@ -104,7 +118,8 @@ def render_drift(report: DriftReport, fmt: str) -> str:
         if n
         else "No drift: the directory matches what scimctl last applied"
     )
-    head += f" ({report.managed_users} managed users in {report.workspace})."
+    users = "managed user" if report.managed_users == 1 else "managed users"
+    head += f" ({report.managed_users:,} {users} in {report.workspace})."
     if fmt == "markdown":
         lines = [f"### scimctl drift report for {_md(report.workspace)}", "", head, ""]
         if report.items:

@@ -165,3 +165,13 @@ class OperationFailed(ScimctlError):
 
 class WebhookError(ScimctlError):
     """The HRIS webhook refused or could not take the events."""
+
+
+def run_error(exc: BaseException, with_type: bool = False) -> str:
+    """How the end of a run is recorded: Ctrl-C as ``interrupted (SIGINT)``, not as an
+    empty ``KeyboardInterrupt:``; anything else by its message (and type)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted (SIGINT)"
+    if with_type:
+        return f"{exc.__class__.__name__}: {exc}"
+    return str(exc) or exc.__class__.__name__

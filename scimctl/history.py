@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from scimctl.grants import grant_names
 from scimctl.state import chain
 from scimctl.state.clock import iso
 from scimctl.state.interfaces import AuditLog
@@ -357,6 +358,8 @@ def describe_changes(changes: dict[str, Any]) -> str:
             parts.append("members: " + " ".join(names))
             continue
         before, after = change.get("before"), change.get("after")
+        if attr == "grants":  # role x division: names, not the ids apply sent
+            before, after = grant_names(before), grant_names(after)
         parts.append(f"{attr}: {_short(before)} -> {_short(after)}")
     return "; ".join(parts)
 

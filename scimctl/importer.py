@@ -30,6 +30,7 @@ from pydantic import ValidationError
 
 from scimctl import __version__
 from scimctl.errors import ConfigError
+from scimctl.grants import ALL_DIVISIONS, GrantRef
 from scimctl.manifest.models import PolicyModel, UserModel
 from scimctl.model import LiveUser, Snapshot
 from scimctl.plan.checks import grants
@@ -54,6 +55,7 @@ class Imported:
     key: str
     live: LiveUser
     groups: tuple[str, ...]
+    scoped: frozenset[str] = frozenset()  # roles written with their divisions
 
 
 @dataclass
@@ -128,7 +130,7 @@ def build_manifest(
         # An inactive account's memberships stay unmanaged: a leaver loses only the
         # memberships scimctl manages, and these it never did.
         groups = tuple(sorted(member_of.get(live.id, []))) if live.active else ()
-        entry = _entry(key, live, groups)
+        entry = _entry(key, live, groups, snapshot.grants.get(live.id, ()))
         try:
             UserModel.model_validate(entry)
         except ValidationError as exc:
@@ -138,7 +140,8 @@ def build_manifest(
             continue
         seen.add(key)
         entries.append(entry)
-        result.users.append(Imported(key, live, groups))
+        scoped = frozenset(r["name"] for r in entry["roles"] if isinstance(r, dict))
+        result.users.append(Imported(key, live, groups, scoped))
     declared = sorted({g for u in result.users for g in u.groups})
     by_name = {g.name: g.id for g in snapshot.groups}
     result.groups = {name: by_name[name] for name in declared}
@@ -224,7 +227,9 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def _entry(key: str, live: LiveUser, groups: tuple[str, ...]) -> dict[str, Any]:
+def _entry(
+    key: str, live: LiveUser, groups: tuple[str, ...], held: tuple[GrantRef, ...] = ()
+) -> dict[str, Any]:
     a = live.attrs
     entry: dict[str, Any] = {
         "externalId": key,
@@ -238,10 +243,26 @@ def _entry(key: str, live: LiveUser, groups: tuple[str, ...]) -> dict[str, Any]:
             entry[name] = a[name]
     if a.get("phoneNumbers"):
         entry["phoneNumbers"] = [{"type": t, "value": v} for t, v in a["phoneNumbers"]]
-    entry["roles"] = list(a.get("roles") or [])
+    entry["roles"] = _roles(list(a.get("roles") or []), a.get("division") or "Home", held)
     if groups:
         entry["groups"] = list(groups)
     return entry
+
+
+def _roles(names: list[str], division: str, held: tuple[GrantRef, ...]) -> list[Any]:
+    """A role held only in the user's own division stays a name (as SCIM grants it);
+    one held in other divisions is written with them, ``{name, divisions}``, so the
+    plan manages exactly those grants. Without grants read, every role is a name."""
+    out: list[Any] = []
+    for name in names:
+        divisions = sorted({g.division for g in held if g.role == name})
+        if not divisions or divisions == [division]:
+            out.append(name)
+        elif divisions == [ALL_DIVISIONS]:
+            out.append({"name": name, "divisions": ALL_DIVISIONS})
+        else:
+            out.append({"name": name, "divisions": divisions})
+    return out
 
 
 def _factor(entries: list[dict[str, Any]]) -> dict[str, Any]:
@@ -260,11 +281,13 @@ def _factor(entries: list[dict[str, Any]]) -> dict[str, Any]:
         for e in entries:
             if e.get("division") == top_division:
                 del e["division"]
-    role_sets = Counter(tuple(e["roles"]) for e in entries)
+    role_sets = Counter(json.dumps(e["roles"], sort_keys=True) for e in entries)
     top_roles, _ = role_sets.most_common(1)[0]
-    defaults["roles"] = list(top_roles)
+    defaults["roles"] = next(
+        list(e["roles"]) for e in entries if json.dumps(e["roles"], sort_keys=True) == top_roles
+    )
     for e in entries:
-        if tuple(e["roles"]) == top_roles:
+        if json.dumps(e["roles"], sort_keys=True) == top_roles:
             del e["roles"]
     # Keep the key order readable: groups last.
     for e in entries:

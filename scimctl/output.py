@@ -29,22 +29,36 @@ def disable_colour() -> None:
     os.environ["NO_COLOR"] = "1"
 
 
-def table(headers: list[str], rows: list[list[Any]], title: str | None = None) -> None:
+_TSV = str.maketrans({"\t": "\\t", "\n": "\\n", "\r": "\\r", "\\": "\\\\"})
+
+
+def table(
+    headers: list[str], rows: list[list[Any]], title: str | None = None, keep: tuple[str, ...] = ()
+) -> None:
+    """On a terminal, a table whose cells wrap but are never cut (``keep`` columns,
+    timestamps and ids, are not even wrapped); piped, tab-separated lines (a header
+    line first) that ``cut -f`` and spreadsheets read, a tab or newline in a cell
+    escaped."""
     cells = [["" if c is None else str(c) for c in row] for row in rows]
     if sys.stdout.isatty():
         from rich.console import Console
         from rich.table import Table
 
-        t = Table(*headers, title=title)
+        t = Table(title=title)
+        for i, h in enumerate(headers):
+            if h in keep:
+                widest = max([len(h), *(len(r[i]) for r in cells)])
+                t.add_column(h, no_wrap=True, min_width=widest)
+            else:
+                t.add_column(h, overflow="fold")
         for row in cells:
             t.add_row(*row)
         Console(no_color=not colour_enabled()).print(t)
         return
     if title:
         click.echo(title)
-    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
     for row in [headers, *cells]:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        click.echo("\t".join(c.translate(_TSV) for c in row))
 
 
 def _value(value: Any) -> str:

@@ -176,10 +176,18 @@ def _pg_url(base: str, schema: str) -> str:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh database per test: a SQLite file, or a new PostgreSQL schema."""
+    """A fresh state per test: a SQLite file, or a new PostgreSQL schema."""
+    if request.param == "sqlite":
+        return existing_state(f"sqlite:///{tmp_path / 'state.db'}")
+    return existing_state(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def bare_state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a state database may be made (migration tests build old schemas there)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'state.db'}"
-    return request.getfixturevalue("pg_url")
+    return str(request.getfixturevalue("pg_url"))
 
 
 @pytest.fixture
@@ -225,9 +233,19 @@ def start_cli_emulator(*args: str, tries: int = 5) -> tuple[subprocess.Popen[str
     raise AssertionError(f"scimctl emulator did not start: {said}")
 
 
+def existing_state(url: str) -> str:
+    """Create the state database at ``url``, as `scimctl db upgrade` would: the tests'
+    workspaces stand for an operator's existing state, which plan and apply never
+    start by accident (tests of a new state use a URL where none exists)."""
+    from scimctl.state import Store
+
+    Store(url).close()
+    return url
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'state.db'}"
+    return existing_state(f"sqlite:///{tmp_path / 'state.db'}")
 
 
 class Workspace:

@@ -368,7 +368,8 @@ def legacy_database(url: str) -> None:
     engine.dispose()
 
 
-def test_upgrade_from_0001_keeps_rows_and_the_chain(start_emulator, tmp_path, state_url):
+def test_upgrade_from_0001_keeps_rows_and_the_chain(start_emulator, tmp_path, bare_state_url):
+    state_url = bare_state_url
     legacy_database(state_url)
     store = Store(state_url)  # migrates
     assert store.revision() == SCHEMA_HEAD

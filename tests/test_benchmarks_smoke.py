@@ -23,11 +23,17 @@ GOALS_MISSED = 3  # benchmarks/common.py
     ("script", "args", "title"),
     [
         ("plan.py", ["--live", "300", "--managed", "100"], "scimctl plan benchmark"),
-        ("apply.py", ["--users", "20"], "(b) rate-bound"),
+        ("apply.py", ["--users", "20", "--window", "2"], "(c, d) token pool"),
+        (
+            "plan.py",
+            ["--live", "300", "--managed", "100", "--tokens", "1,2", "--window", "2"],
+            "(2 tokens)",
+        ),
         ("import_org.py", ["--live", "200"], "Import 200 live users"),
         ("load_manifest.py", ["--users", "200", "--rows", "200"], "manifest loading"),
         ("soak.py", ["--collect-only"], "10 tests collected"),
         ("report_access.py", ["--accounts", "200"], "report access over 200 accounts"),
+        ("plan_rfc.py", ["--users", "30"], "plan of N managed users, no versions"),
     ],
 )
 def test_benchmark_runs_at_small_size(script: str, args: list[str], title: str) -> None:

@@ -9,10 +9,9 @@ import json
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
-from conftest import user
+from conftest import db, user
 
 from scimctl.emulator.server import free_port
 
@@ -62,7 +61,7 @@ def test_state_urls_that_are_not_supported(ws, url, fragment):
 def test_plan_out_in_a_missing_directory_fails_before_the_run_is_recorded(ws):
     result = ws.run("plan", "--out", "no/such/dir/plan.json")
     one_line_error(result, "no/such/dir", "does not exist")
-    assert not Path(ws.state.removeprefix("sqlite:///")).exists()
+    assert db(ws.state, "SELECT count(*) FROM runs") == [(0,)]
 
 
 @pytest.mark.parametrize(

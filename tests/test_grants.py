@@ -330,3 +330,33 @@ def test_restore_brings_everything_back(ws: Workspace) -> None:
     assert ent["division"] == "Support"
     again = ws.run("plan", "--detailed-exitcode")
     assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_import_writes_grants_and_plans_no_changes(
+    start_emulator: Callable[..., Running], tmp_path: Any, sqlite_url: str
+) -> None:
+    seed = {
+        **SEED,
+        "users": [
+            {
+                "userName": "ann@example.com", "displayName": "Ann", "externalId": "I1",
+                "roles": ["Agent", "Supervisor"],
+                "grants": [{"role": "Supervisor", "division": "Sales"},
+                           {"role": "Supervisor", "division": "Support"}],
+            },
+            {"userName": "bob@example.com", "displayName": "Bob", "externalId": "I2",
+             "roles": ["Agent"]},
+        ],
+    }  # fmt: skip
+    emu = start_emulator(seed)
+    ws = Workspace(tmp_path, emu, sqlite_url)
+    out = ws.run("import", "--api-url", emu.url, "--out", "scimctl.yaml")
+    assert out.returncode == 0, out.stdout + out.stderr
+    text = (ws.path / "scimctl.yaml").read_text()
+    assert "{name: Supervisor, divisions: [Home, Sales, Support]}" in text
+    assert "roles: [Agent]" in text  # held in the user's own division only: a name
+    again = ws.run("plan", "--detailed-exitcode")
+    assert again.returncode == 0, again.stdout + again.stderr
+    shown = ws.run("state", "show", "I1")
+    assert shown.returncode == 0, shown.stderr
+    assert "Supervisor" in shown.stdout and "Sales" in shown.stdout

@@ -49,7 +49,7 @@ def test_import_round_trip_2000_users_then_plan_shows_no_changes(
     ws = Workspace(tmp_path, emu, sqlite_url)
     result = ws.run("import", "--out", "imported.yaml", "--api-url", emu.url, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert "Wrote imported.yaml: 2000 user(s), 3 group(s)" in result.stdout
+    assert "Wrote imported.yaml: 2,000 users, 3 groups" in result.stdout
     assert "nokey@example.com: no externalId (see --key-from)" in result.stderr
     assert "boss@example.com: holds Master Admin, denied by the default policy" in result.stderr
 

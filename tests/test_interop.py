@@ -111,9 +111,9 @@ def test_an_opted_in_group_is_created_with_its_members_in_one_apply(scim2, tmp_p
     (group_id,) = groups_named(server, "Escalations")
     assert server.members("Escalations") == {"E1"}
     assert server.members("Support") == {"E1"}  # the parent, as for any group
-    assert f"group  Escalations\t1 managed members\t{group_id}" in ok(ws, "state", "list")
+    assert f"group  Escalations\t1 managed member\t{group_id}" in ok(ws, "state", "list")
     history = ok(ws, "history", "--group", "Escalations")
-    assert re.search(r"create_group +group Escalations .* ok +201 ", history), history
+    assert re.search(r"create_group\tgroup Escalations\t.*\tok\t201\t", history), history
 
     # The reply to the next group's POST is lost: it is looked up, never sent twice.
     night = {"name": "Night shift", "create": True}
@@ -212,3 +212,32 @@ def test_multi_valued_attributes_are_changed_by_entry(scim2, tmp_path, sqlite_ur
         ("work", "w1@corp.example.com"),
     }  # fmt: skip
     assert server.users()["E1"]["userName"] == "jane.doe@example.com"
+
+
+def test_a_revert_names_the_directory_not_genesys(scim2, tmp_path, sqlite_url):
+    server = scim2()
+    ws = scim_workspace(tmp_path, server, sqlite_url)
+    ws.write_manifest(manifest(people()))
+    apply_once(ws)
+    server.set_title("E1", "Boss")
+    planned = ok(ws, "plan")
+    assert "reverts a change made in the directory: title" in planned, planned
+    assert "Genesys" not in planned
+
+
+def test_an_update_costs_one_request(scim2, tmp_path, sqlite_url):
+    """scim2-server honours attributes= on PATCH (RFC 7644 3.5.2): the answer carries
+    the user, so there is no read after the write."""
+    server = scim2()
+    ws = scim_workspace(tmp_path, server, sqlite_url)
+    ws.write_manifest(manifest(people()))
+    apply_once(ws)
+    uid = server.users()["E1"]["id"]
+    ws.write_manifest(manifest(people("Team Lead")))
+    server.front.requests.clear()
+    out = ok(ws, "apply", "--auto-approve")
+    assert "1 of 1 operations succeeded" in out, out
+    to_e1 = [r for r in server.front.requests if r[1] == f"/Users/{uid}"]
+    assert to_e1 == [("PATCH", f"/Users/{uid}")], to_e1
+    assert server.users()["E1"]["title"] == "Team Lead"
+    converged(ws)

@@ -85,3 +85,43 @@ def test_a_rename_on_a_service_without_value_filters(django_scim2, tmp_path, sql
     # django-scim2 answers 501 to emails[value eq "…"]: the lists are written whole.
     assert "Note: the service refused emails/phoneNumbers changed by entry" in out, out
     assert django_scim2.users()["E-0001"]["userName"] == "renamed@example.com"
+
+
+def test_a_value_the_service_does_not_store_is_reported_once_not_looped(
+    django_scim2, tmp_path, sqlite_url
+):
+    ws = workspace(tmp_path, django_scim2, sqlite_url)
+    staff4 = [
+        user(f"E-{i:04}", f"u{i:04}@example.com", displayName=f"User {i:04}") for i in range(4)
+    ]
+    ws.write_manifest(doc(staff4))
+    out = ok(ws, "apply", "--auto-approve")
+    # django-scim2 answers displayName derived from the name parts: the userName here.
+    assert (
+        "create:user:E-0001: displayName not stored by the service: "
+        "sent 'User 0001', kept 'u0001@example.com'" in out
+    ), out
+    assert "4 of 4 operations succeeded" in out
+    converged(ws)  # not the same update proposed forever
+    history = ok(ws, "history", "--format", "json", "--limit", "100")
+    assert '"stored": "u0001@example.com"' in history
+    # A different displayName is asked for again.
+    staff4[2] = {**staff4[2], "displayName": "Someone Else"}
+    ws.write_manifest(doc(staff4))
+    planned = ws.run("plan", "--detailed-exitcode")
+    assert planned.returncode == 2 and "Someone Else" in planned.stdout
+
+
+def test_doctor_does_not_call_a_401_reachable_nor_trust_the_active_filter(
+    django_scim2, tmp_path, sqlite_url
+):
+    ws = workspace(tmp_path, django_scim2, sqlite_url)
+    django_scim2.create_user("someone@example.com")
+    ws.write_manifest(doc(staff(1)))
+    result = ws.run("doctor")
+    out = result.stdout + result.stderr
+    assert "Traceback" not in out
+    line = next(ln for ln in out.splitlines() if "reachability" in ln)
+    assert "HTTP 401" not in line or not line.lstrip().startswith("ok"), out
+    inactive = next(ln for ln in out.splitlines() if "inactive" in ln)
+    assert "returns 0 of 1 users" in inactive and "unreliable" in inactive, out

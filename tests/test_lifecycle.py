@@ -4,10 +4,12 @@ management (state rm, exclude:), against the emulator over loopback HTTP."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 from conftest import apply_unchecked, db, user
 
 from scimctl.scim.schema import PATCH_OP
+from scimctl.state.clock import iso
 
 
 def manifest(**extra):
@@ -375,6 +377,8 @@ def test_drift_reports_hand_changes_and_plan_marks_their_revert(workspace):
             },
         ).raise_for_status()
     changed_at = by_name(emu, "jane@example.com")["meta"]["lastModified"]
+    # Shown in the one format people read: whole seconds, UTC, Z.
+    changed_at = iso(datetime.fromisoformat(changed_at))
 
     text = ws.run("drift", "--detailed-exitcode")
     assert text.returncode == 2, text.stderr

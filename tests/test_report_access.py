@@ -123,8 +123,8 @@ def test_access_on_a_day_between_two_applies_matches_the_history(ws: Workspace):
     rules = ws.run("report", "rules", "--as-of", "2026-07-02")
     assert rules.returncode == 0, rules.stderr
     lines = rules.stdout.splitlines()
-    assert any(line.startswith("SOD-1  excepted until 2099-12-31") for line in lines), lines
-    assert any(line.startswith("ADM-1  holding") for line in lines), lines
+    assert any(line.startswith("SOD-1\texcepted until 2099-12-31") for line in lines), lines
+    assert any(line.startswith("ADM-1\tholding") for line in lines), lines
     as_json = json.loads(
         ws.run("report", "rules", "--as-of", "2026-07-02", "--format", "json").stdout
     )

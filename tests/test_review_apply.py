@@ -220,7 +220,7 @@ def test_a_plan_for_another_target_is_refused_before_connecting(ws):
     requests = ws.emulator.emulator.counters.requests
     result = ws.run("apply", "plan.json")
     assert result.returncode == 1
-    assert "the plan is for genesys:http://127.0.0.1:9, but the manifest's target is" in (
+    assert "the plan is for another target: api_url 'http://127.0.0.1:9' in the plan" in (
         result.stderr
     )
     assert ws.emulator.emulator.counters.requests == requests

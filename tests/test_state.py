@@ -30,9 +30,10 @@ def test_fresh_database_is_migrated_and_workspaces_are_separate(state_url):
     store.close()
 
 
-def test_upgrade_to_0003_splits_a_held_lock_into_columns(state_url):
+def test_upgrade_to_0003_splits_a_held_lock_into_columns(bare_state_url):
     """A lock row written by 0002's code (one holder string) survives the upgrade as
     typed columns, and is released through its new token."""
+    state_url = bare_state_url
     engine = sa.create_engine(state_url)
     with engine.begin() as conn:
         command.upgrade(migrations_config(conn), "0002")

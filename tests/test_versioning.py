@@ -7,6 +7,7 @@ operator must not apply a plan with a scimctl that reads it differently.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -78,3 +79,19 @@ def test_a_plan_from_another_version_applies_only_in_the_same_format(workspace: 
     applied = workspace.run("apply", "plan.json")
     assert applied.returncode == 0, applied.stderr
     assert [u["userName"] for u in workspace.emulator.users()] == ["jane@example.com"]
+
+
+def test_db_upgrade_builds_the_newest_schema(state_url):
+    """`scimctl db upgrade` from the installed package: its migrations are all there."""
+    from conftest import db
+
+    from scimctl.state.db import SCHEMA_HEAD
+
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "SCIMCTL_STATE")}
+    out = subprocess.run(
+        [SCIMCTL, "db", "upgrade", "--state", state_url],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert db(state_url, "SELECT version_num FROM alembic_version") == [(SCHEMA_HEAD,)]
+    assert db(state_url, "SELECT scimctl_version FROM runs") == []

@@ -4,7 +4,9 @@
 set -euo pipefail
 port=${1:-8999}
 here=$(cd "$(dirname "$0")" && pwd)
-scimctl="$here/../../.venv/bin/scimctl"
+# The scimctl to show: `make demo` uses the one in .venv; SCIMCTL names another (an
+# installed wheel, say).
+scimctl="${SCIMCTL:-$here/../../.venv/bin/scimctl}"
 work=$(mktemp -d)
 finish() {
   status=$?
@@ -44,8 +46,8 @@ grep -q "emulator on http" emulator.log || { echo "the emulator did not start in
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 step "scimctl validate"
 "$scimctl" validate
-step "scimctl plan --out plan.json"
-"$scimctl" plan --out plan.json
+step "scimctl plan --new-state --out plan.json   (the first plan starts the state)"
+"$scimctl" plan --new-state --out plan.json
 step "scimctl apply plan.json"
 "$scimctl" apply plan.json
 step "scimctl state list"

@@ -37,6 +37,7 @@ from scimctl.scim.mapping import members_patch, user_patch, user_to_scim
 from scimctl.scim.platform_grants import SUBJECTS
 from scimctl.scim.transport import RequestTrace
 from scimctl.state.interfaces import ExecutorStore
+from scimctl.stored import describe, not_stored, remember, unsupported
 
 MEMBER_CHUNK = 500
 # Genesys refuses bodies over request.bytes.max (512,000); group PATCHes stay well under.
@@ -101,6 +102,8 @@ class OpResult:
     status: int | None = None
     attempts: int = 0
     latency_ms: float = 0.0
+    # Values the service accepted but did not keep: {attribute: (sent, kept)}.
+    not_stored: dict[str, tuple[Any, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -120,6 +123,15 @@ class ApplyReport:
     @property
     def ok(self) -> bool:
         return not self.failed and self.stopped_early is None
+
+    @property
+    def not_stored(self) -> list[str]:
+        """One line per value a service accepted and did not keep."""
+        return [
+            f"{r.node}: {describe(name, sent, kept)}"
+            for r in self.results
+            for name, (sent, kept) in sorted(r.not_stored.items())
+        ]
 
     @property
     def not_deprovisioned(self) -> list[OpResult]:
@@ -249,6 +261,7 @@ class Executor:
         self._lock = threading.Lock()
         self._known_ids = {a.key: a.live_id for a in plan.actions if a.resource == "user"}
         self._state_ids: dict[str, str] | None = None
+        self._applied: dict[str, Any] | None = None
         self._grant_state: StateView | None = None  # read once, for grants' state records
 
     # -- scheduling ------------------------------------------------------------
@@ -367,7 +380,7 @@ class Executor:
             "attempts": res.attempts if res else None,
             "latency_ms": round(res.latency_ms, 3) if res else None,
             "error": res.error if res else None,
-            "changes": journal_changes(node.actions),
+            "changes": journal_changes(node.actions, res.not_stored if res else None),
         }
 
     def _created_id(self, action: Action) -> str | None:
@@ -474,11 +487,11 @@ class Executor:
             live, password = self._create(action, count)
             with self._lock:
                 self.created[action.key] = live.id
+            res.not_stored = not_stored(action.after, live)
+            kept = remember(action.after, res.not_stored, action.after)
 
             def commit(conn: Any) -> None:
-                store.put_user(
-                    conn, ws, action.key, live.id, live.user_name, action.after, live.version
-                )
+                store.put_user(conn, ws, action.key, live.id, live.user_name, kept, live.version)
                 self._event(conn, action, live.id, live.user_name, password_sent=password)
 
             return commit
@@ -495,6 +508,10 @@ class Executor:
         attrs = {k: v for k, v in (patched.attrs if patched else {}).items() if v not in (None, [])}
         attrs = without_kept(attrs, self.plan, action.key)  # additive: not scimctl's
         version = patched.version if patched else action.version
+        if patched is not None:
+            sent = {k: c.after for k, c in action.changes.items() if k != "externalId"}
+            res.not_stored = not_stored(sent, patched)
+            attrs = remember(attrs, res.not_stored, sent, self._not_stored_before(action.key))
 
         def commit_patch(conn: Any) -> None:
             if action.kind == "rekey":
@@ -505,6 +522,13 @@ class Executor:
             self._event(conn, action, action.live_id, user_name)
 
         return commit_patch
+
+    def _not_stored_before(self, key: str) -> dict[str, Any]:
+        """What the state records as not stored for ``key`` (the state read once a run)."""
+        with self._lock:
+            if self._applied is None:
+                self._applied = self.store.state(self.workspace).applied
+            return unsupported(self._applied.get(key))
 
     def _delete(self, action: Action, count: RequestTrace) -> None:
         version = action.version
@@ -935,8 +959,11 @@ def _as_planned(action: Action, live: LiveUser) -> bool:
 SECRET_ATTR = re.compile(r"pass(word)?|secret|token|credential", re.IGNORECASE)
 
 
-def journal_changes(actions: list[Action]) -> dict[str, Any]:
-    """What the journal records of a node's actions: before and after, never a secret."""
+def journal_changes(
+    actions: list[Action], kept: dict[str, tuple[Any, Any]] | None = None
+) -> dict[str, Any]:
+    """What the journal records of a node's actions: before and after, never a secret;
+    and, for a value the service did not store, what it kept (``stored``)."""
     if actions[0].resource == "group" and actions[0].kind != "create_group":
         members: dict[str, list[str]] = {}
         for action in actions:
@@ -945,11 +972,15 @@ def journal_changes(actions: list[Action]) -> dict[str, Any]:
                 m.userName or m.key or m.id or "?" for m in action.members
             )
         return {"members": members}
-    return {
+    out: dict[str, Any] = {
         attr: {"before": change.before, "after": change.after}
         for attr, change in actions[0].changes.items()
         if not SECRET_ATTR.search(attr)
     }
+    for attr, (_, stored) in (kept or {}).items():
+        if attr in out:
+            out[attr]["stored"] = stored
+    return out
 
 
 def _explain(exc: ApiError) -> str:

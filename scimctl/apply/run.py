@@ -15,6 +15,7 @@ from scimctl.errors import (
     PlanRefused,
     StalePlan,
     StaleState,
+    run_error,
 )
 from scimctl.metrics import run_metrics
 from scimctl.model import Desired, Snapshot, StateView
@@ -60,9 +61,14 @@ def check_target(plan: Plan, target: Target) -> None:
     manifest and a plan file naming any other host is refused, not followed.
     """
     if plan.workspace != target.workspace or plan.target.model_dump() != target_document(target):
-        raise StalePlan(
-            f"the plan is for {plan.workspace}, but the manifest's target is {target.workspace}"
-        )
+        saved, wanted = plan.target.model_dump(), target_document(target)
+        differ = [k for k in wanted if saved.get(k) != wanted[k]]
+        if plan.workspace != target.workspace and "api_url" not in differ:
+            differ.insert(0, "workspace")
+        saved["workspace"], wanted["workspace"] = plan.workspace, target.workspace
+        parts = "; ".join(f"{k} {saved.get(k)!r} in the plan, {wanted[k]!r} in the manifest"
+                          for k in differ)  # fmt: skip
+        raise StalePlan(f"the plan is for another target: {parts}")
 
 
 def _directory(client: ScimClient, review: Review, state: StateView, plan: Plan) -> Snapshot:
@@ -121,7 +127,7 @@ def apply_plan(
         store.finish_run(run_id, "refused", error=str(exc))
         raise
     except BaseException as exc:
-        store.finish_run(run_id, "failed", error=f"{exc.__class__.__name__}: {exc}")
+        store.finish_run(run_id, "failed", error=run_error(exc, with_type=True))
         raise
     report.metrics = run_metrics(report, client.transport.stats)
     store.put_metrics(run_id, report.metrics)
@@ -132,6 +138,7 @@ def apply_plan(
         "skipped": sum(1 for r in report.results if r.outcome == "skipped"),
         "not_deprovisioned": len(report.not_deprovisioned),
         "learned": report.learned,
+        "not_stored": report.not_stored,
         "plan": plan.summary.counts,
         "verification_requests": verification_requests,
     }

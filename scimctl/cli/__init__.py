@@ -10,5 +10,8 @@ from __future__ import annotations
 
 from scimctl.cli import plans, records, report, service, state  # noqa: F401  (they add the commands)
 from scimctl.cli.base import main
+from scimctl.cli.examples import add_examples
+
+add_examples(main)
 
 __all__ = ["main"]

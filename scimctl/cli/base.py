@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -21,6 +22,7 @@ from scimctl.config import Target, load_credentials, state_url
 from scimctl.errors import ConfigError, InputError, ScimctlError
 
 DEFAULT_MANIFEST = "scimctl.yaml"
+F = TypeVar("F", bound=Callable[..., Any])
 MAX_ANSWER_ENV = "SCIMCTL_MAX_ANSWER_MB"
 STARTED = "scimctl.started"
 
@@ -60,14 +62,18 @@ class Boundary(FullHelpGroup):
     keeps its traceback.
     """
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if ctx.parent is None:
+            args = hoist_global_options(self, terraform_spellings(args))
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except Exit as exc:
             ctx.exit(exc.code)
         except InputError as exc:
-            count = len(exc.problems)
-            error(f"{count} problem{'s' if count != 1 else ''} found:")
+            error(f"{count(len(exc.problems), 'problem')} found:")
             for p in exc.problems:
                 click.echo(f"  {p}", err=True)
             _debug_cause(exc)
@@ -86,6 +92,73 @@ class Boundary(FullHelpGroup):
             error(str(translated))
             _debug_cause(exc)
             ctx.exit(translated.exit_code)
+
+
+# Single-dash spellings Terraform users type out of habit: hidden aliases of ours.
+TERRAFORM_SPELLINGS = frozenset(
+    {"out", "target", "detailed-exitcode", "auto-approve", "no-color", "state", "parallelism",
+     "lock-timeout"}
+)  # fmt: skip
+
+
+def terraform_spellings(args: list[str]) -> list[str]:
+    """``-out plan.json`` as ``--out plan.json``, with a one-line hint (once each).
+
+    Click would read ``-out`` as ``-o ut`` and answer "No such option: -o".
+    """
+    out: list[str] = []
+    hinted: set[str] = set()
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return out + args[i:]
+        name = arg.partition("=")[0]
+        if name[:1] == "-" and name[1:2] != "-" and name[1:] in TERRAFORM_SPELLINGS:
+            if name not in hinted:
+                hinted.add(name)
+                click.echo(f"Note: scimctl spells {name} as -{name}; taking it so.", err=True)
+            arg = "-" + arg
+        out.append(arg)
+    return out
+
+
+def hoist_global_options(group: click.Group, args: list[str]) -> list[str]:
+    """Move the group's own options (``--no-color``, ``--debug``, ``--retry-deadline``
+    and any added later) given after the subcommand to before it, where click wants
+    them, so ``scimctl plan --no-color`` works as people type it."""
+    takes_value: dict[str, bool] = {}
+    for param in group.params:
+        if isinstance(param, click.Option) and param.name != "version":
+            for opt in [*param.opts, *param.secondary_opts]:
+                takes_value[opt] = not param.is_flag and not param.count
+
+    def width(arg: str) -> int:  # tokens this option takes up, 0 when not a global one
+        name = arg.partition("=")[0]
+        if name not in takes_value:
+            return 0
+        return 2 if takes_value[name] and "=" not in arg else 1
+
+    i = 0
+    while i < len(args) and args[i] != "--":
+        step = width(args[i])
+        if not step and not args[i].startswith("-"):
+            break  # the subcommand
+        i += step or 1
+    head, rest = args[: i + 1], args[i + 1 :]
+    hoisted: list[str] = []
+    kept: list[str] = []
+    j = 0
+    while j < len(rest):
+        if rest[j] == "--":
+            kept += rest[j:]
+            break
+        step = width(rest[j])
+        if step:
+            hoisted += rest[j : j + step]
+            j += step
+        else:
+            kept.append(rest[j])
+            j += 1
+    return hoisted + head + kept
 
 
 def _translate(exc: Exception) -> ScimctlError | None:
@@ -112,6 +185,11 @@ def _debugging() -> bool:
     return bool(root is not None and (root.params or {}).get("debug"))
 
 
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 user``, ``2 users``, ``1,204 users``: every count a person reads."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
 def error(message: str) -> None:
     click.echo(click.style("Error: ", fg="red", bold=True) + message, err=True)
 
@@ -136,10 +214,29 @@ class FiniteFloat(click.ParamType):  # type: ignore[type-arg]
         return number
 
 
+class Format(click.Choice):  # type: ignore[type-arg]
+    """An output format; ``table`` is accepted for ``text``, the human format's one name."""
+
+    ALIASES = {"table": "text"}
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value.lower() in self.ALIASES and "text" in self.choices:
+            value = self.ALIASES[value.lower()]
+        return super().convert(value, param, ctx)
+
+
+def format_opt(*choices: str, help: str = "") -> Callable[[F], F]:
+    """``--format``: ``text`` (for people; ``table`` also works) or a format for tools."""
+    return click.option(
+        "--format", "fmt", type=Format(["text", *choices]), default="text", show_default=True,
+        help=help or "text for people (also: table); json for tools.",
+    )  # fmt: skip
+
+
 class Moment(click.ParamType):  # type: ignore[type-arg]
     """A date (2026-11-01) or an ISO time (2026-11-01T09:00:00Z); naive means UTC."""
 
-    name = "time"
+    name = "date"
 
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
@@ -179,16 +276,19 @@ manifest_option = click.option(
     help=f"Manifest file (repeatable). Default: {DEFAULT_MANIFEST}.",
 )
 as_of_option = click.option(
-    "--as-of", envvar="SCIMCTL_AS_OF", type=click.DateTime(formats=["%Y-%m-%d"]),
+    "--as-of", envvar="SCIMCTL_AS_OF", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="DATE",
     help="Plan for this day (YYYY-MM-DD, SCIMCTL_AS_OF): users whose provision_from is "
     "later are not desired yet. Apply must be given the same day as its plan.",
 )  # fmt: skip
 state_option = click.option(
-    "--state", "state", envvar="SCIMCTL_STATE", help="State database URL (SCIMCTL_STATE)."
-)
-format_option = click.option(
-    "--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text",
-    show_default=True,
+    "--state", "state", envvar="SCIMCTL_STATE", metavar="URL",
+    help="State database URL (SCIMCTL_STATE). Default: sqlite:///.scimctl/state.db, "
+    "refused when CI is set.",
+)  # fmt: skip
+format_option = format_opt(
+    "markdown", "json",
+    help="text for a terminal (also: table), markdown for a pull-request comment, json for "
+    "tools (the plan document).",
 )  # fmt: skip
 target_option = click.option(
     "--target", "targets", multiple=True, metavar="user:KEY|group:NAME",
@@ -204,7 +304,9 @@ redact_option = click.option(
 )  # fmt: skip
 
 
-@click.group(cls=Boundary, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=Boundary, context_settings={"help_option_names": ["-h", "--help"], "show_default": True}
+)
 @click.version_option(version_text(), prog_name="scimctl", message="%(prog)s %(version)s")
 @click.option(
     "--debug", is_flag=True, envvar="SCIMCTL_DEBUG",
@@ -255,10 +357,31 @@ def manifest_target(manifest: Any) -> Target:
     return target_of(manifest)
 
 
-def open_store(url: str | None) -> Any:
+def open_store(url: str | None, *, create: bool = False) -> Any:
+    """The state at ``url``; one that does not exist is an error unless ``create``.
+
+    Every command refuses the local default when ``CI`` is set: a runner's disk holds
+    no state worth reading, and a new one there would lie.
+    """
     from scimctl.state import Store
 
-    return Store(state_url(url))
+    return Store(state_url(url, ci_needs_explicit=True), create=create)
+
+
+def checked_state_url(url: str | None) -> str:
+    """The state URL, refused before any work when it could only be a throw-away state."""
+    from scimctl.state.location import prepare_directory
+
+    resolved = state_url(url, ci_needs_explicit=True)
+    prepare_directory(resolved, create=False)
+    return resolved
+
+
+new_state_option = click.option(
+    "--new-state", is_flag=True,
+    help="Start a new state when --state names none yet, even though the plan adopts "
+    "accounts already in the directory (as a lost state would).",
+)  # fmt: skip
 
 
 def plan_key() -> str | None:
@@ -277,6 +400,7 @@ def run_budget(manifest: Any, tokens: int | None) -> Any:
     return Budget(
         tokens=tokens or getattr(target, "tokens", None) or 1,
         max_rate=getattr(target, "max_rate", None),
+        clients=tuple((c.id, c.secret) for c in getattr(target, "clients", None) or ()),
     )
 
 

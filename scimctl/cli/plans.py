@@ -11,11 +11,14 @@ from scimctl.cli.base import (
     Exit,
     FiniteFloat,
     as_of_option,
+    checked_state_url,
     colour,
+    count,
     format_option,
     main,
     manifest_option,
     manifest_target,
+    new_state_option,
     open_client,
     open_store,
     plan_key,
@@ -27,7 +30,7 @@ from scimctl.cli.base import (
     target_option,
     tokens_option,
 )
-from scimctl.config import Target, load_credentials, state_url
+from scimctl.config import Target, load_credentials
 from scimctl.errors import Declined
 
 
@@ -57,35 +60,43 @@ def validate(manifests: tuple[str, ...], as_of: Any) -> None:
     "--detailed-exitcode", is_flag=True,
     help="Exit 0: no changes, 1: error, 2: changes or warnings to review.",
 )  # fmt: skip
-@click.option("--max-deprovision", type=click.IntRange(min=0), help="Allow this many deprovisions.")
+@click.option(
+    "--max-deprovision", type=click.IntRange(0, 1_000_000), metavar="N",
+    help="Allow up to N deactivations and deletions this once (default: policy.max_deprovision).",
+)  # fmt: skip
 @target_option
 @as_of_option
 @tokens_option
+@new_state_option
 def plan(
     manifests: tuple[str, ...], state: str | None, out: str | None, fmt: str, redact: bool,
     redact_out: bool, detailed_exitcode: bool, max_deprovision: int | None,
-    targets: tuple[str, ...], as_of: Any, tokens: int | None,
+    targets: tuple[str, ...], as_of: Any, tokens: int | None, new_state: bool,
 ) -> None:  # fmt: skip
     """Compute the operations that would make the directory match the manifest."""
     from scimctl.files import check_writable
     from scimctl.plan.redact import redact_plan
     from scimctl.plan.render import render
 
-    if out:
+    if out is not None:
         check_writable(out, "--out")
-    url = state_url(state, ci_needs_explicit=True)  # before anything connects or writes
+    url = checked_state_url(state)  # before anything connects or writes
     key = plan_key()
     manifest = read_manifest(manifests, as_of)
     target = manifest_target(manifest)
     budget = run_budget(manifest, tokens)
+    # In CI, `plan --detailed-exitcode` is a check: it reads a state, never starts one.
+    check_only = detailed_exitcode and in_ci()
     with open_client(target, budget=budget) as client:
-        store = open_store(url)
-        result = _make_plan(manifest, target, client, store, max_deprovision, targets, budget)
+        result, _store = _plan_with_state(
+            url, new_state, manifest, target, client, max_deprovision, targets, budget,
+            check_only,
+        )  # fmt: skip
     if redact_out:
         result = redact_plan(result)
     # A plan breaking policy.rules is shown (the reviewer must see why) but not saved.
     blocked = result.governance is not None and bool(result.governance.blocking)
-    if out and not blocked:
+    if out is not None and not blocked:
         result.save(out, key=key)
     # The same value that was saved, so `show` of the file prints these same bytes.
     click.echo(render(result, fmt, redact=redact, color=colour()), nl=False)
@@ -95,10 +106,75 @@ def plan(
 
         unsaved = f"; {out} not saved" if out else ""
         raise PlanRefused(blocking_message(result.governance) + unsaved)
-    if out:
+    if out is not None:
         click.echo(f"Saved the plan to {out}. Apply it with: scimctl apply {out}", err=True)
     if detailed_exitcode and (result.has_changes or result.warnings):
         raise Exit(2)
+
+
+def in_ci() -> bool:
+    from scimctl.config import _truthy, environment
+
+    return _truthy(environment().get("CI"))
+
+
+def _plan_with_state(
+    url: str, new_state: bool, manifest: Any, target: Target, client: Any,
+    max_deprovision: int | None, targets: tuple[str, ...], budget: Any = None,
+    check_only: bool = False,
+) -> tuple[Any, Any]:  # fmt: skip
+    """The plan and the store it was made against.
+
+    A state that does not exist yet is said so, and created only by decision: when
+    the plan would adopt accounts already in the directory (exactly what a lost or
+    mistyped state looks like), ``--new-state`` must say that a new one is meant.
+    """
+    from scimctl.state import Store
+    from scimctl.state.location import missing, prepare_directory, state_exists
+
+    if state_exists(url):
+        store = Store(url, create=False)
+        return _make_plan(manifest, target, client, store, max_deprovision, targets, budget), store
+    if check_only and not new_state:
+        raise missing(url)
+    prepare_directory(url, create=False)  # a mistyped directory, before any reading
+    if not new_state:
+        from scimctl.state.memory import MemoryStore
+
+        trial = _make_plan(
+            manifest, target, client, MemoryStore(), max_deprovision, targets, budget
+        )
+        refuse_adoptions(url, trial.summary.counts.get("adopt", 0))
+    announce_new_state(url)
+    store = Store(url, create=True)
+    return _make_plan(manifest, target, client, store, max_deprovision, targets, budget), store
+
+
+def announce_new_state(url: str) -> None:
+    from scimctl.state.url import masked_url
+
+    click.echo(
+        click.style("New state: ", fg="yellow", bold=True)
+        + f"there is no state database at {masked_url(url)} yet; this run starts one.",
+        err=True,
+    )
+
+
+def refuse_adoptions(url: str, adopted: int) -> None:
+    """Refuse a new state that would adopt accounts, as a lost state would."""
+    if not adopted:
+        return
+    from scimctl.errors import StateError
+    from scimctl.state.url import masked_url
+
+    accounts = "account" if adopted == 1 else "accounts"
+    raise StateError(
+        f"not starting a new state at {masked_url(url)}: the plan would adopt {adopted:,} "
+        f"{accounts} already in the directory with the manifest's keys, as it would if the "
+        "state were lost (and leavers would no longer be deactivated). Point --state at the "
+        "existing state, or start a new one on purpose with --new-state "
+        "(or `scimctl db upgrade --state URL` first)"
+    )
 
 
 def _make_plan(
@@ -138,24 +214,30 @@ def import_(
 ) -> None:  # fmt: skip
     """Write a manifest reproducing the live directory and record its accounts in state."""
     from scimctl import commands
+    from scimctl.errors import ConfigError
+    from scimctl.files import check_writable
     from scimctl.importer import ImportOptions
 
+    if check_writable(out, "--out").exists() and not force:  # before any work
+        raise ConfigError(f"{out} exists; pass --force to overwrite it")
     manifest = None if api_url or region else read_manifest(manifests)
     target, written = commands.import_target(manifest, api_url, region)
     options = ImportOptions(where, has_external_id, user_names, key_from)
-    store = open_store(state)
+    load_credentials(provider=target.provider)  # before the state is created
+    store = open_store(state, create=True)
     with open_client(target, budget=run_budget(manifest, tokens)) as client:
         result = commands.import_directory(
             target, client, store, options, out=out, force=force, manifest_target=written
         )
     click.echo(
-        f"Wrote {out}: {len(result.users)} user(s), {len(result.groups)} group(s); "
+        f"Wrote {out}: {count(len(result.users), 'user')}, "
+        f"{count(len(result.groups), 'group')}; "
         f"recorded them in state ({target.workspace}). Plan with: scimctl plan -m {out}"
     )
     if result.filtered:
-        click.echo(f"Not chosen by the filters: {result.filtered} users.")
+        click.echo(f"Not chosen by the filters: {count(result.filtered, 'user')}.")
     if result.left_out:
-        click.echo(f"Left out {len(result.left_out)} user(s):", err=True)
+        click.echo(f"Left out {count(len(result.left_out), 'user')}:", err=True)
         for name, reason in result.left_out:
             click.echo(f"  {name}: {reason}", err=True)
 
@@ -176,7 +258,7 @@ def drift(
 
     manifest = read_manifest(manifests)
     target = manifest_target(manifest)
-    store = open_store(state)
+    store = open_store(state)  # drift only reads: a missing state is an error
     with open_client(target, budget=run_budget(manifest, tokens)) as client:
         report = commands.drift(target, client, store)
     click.echo(render_drift(report, fmt), nl=False)
@@ -209,7 +291,10 @@ def show(plan_file: str, fmt: str, redact: bool) -> None:
     "--lock-timeout", default=0.0, show_default=True, type=FiniteFloat(0, 86_400),
     help="Seconds to wait for another apply's lock.",
 )  # fmt: skip
-@click.option("--max-deprovision", type=click.IntRange(min=0))
+@click.option(
+    "--max-deprovision", type=click.IntRange(0, 1_000_000), metavar="N",
+    help="Allow up to N deactivations and deletions this once (default: policy.max_deprovision).",
+)  # fmt: skip
 @click.option(
     "--search-wait", default=2.0, show_default=True, type=FiniteFloat(0, 3_600),
     help="Seconds to keep looking up a create whose outcome is unknown before sending "
@@ -218,10 +303,12 @@ def show(plan_file: str, fmt: str, redact: bool) -> None:
 @target_option
 @as_of_option
 @tokens_option
+@new_state_option
 def apply(
     plan_file: str | None, manifests: tuple[str, ...], state: str | None, auto_approve: bool,
     parallelism: int | None, lock_timeout: float, max_deprovision: int | None,
     search_wait: float, targets: tuple[str, ...], as_of: Any, tokens: int | None,
+    new_state: bool,
 ) -> None:  # fmt: skip
     """Run a saved plan, or plan now and run it after confirmation.
 
@@ -238,18 +325,21 @@ def apply(
         raise click.UsageError("--target is for planning; a saved plan carries its own targets")
     # Everything that can be checked offline is, before any connection or file.
     the_plan = Plan.load(plan_file, key=plan_key()) if plan_file else None
-    load_credentials()
-    url = state_url(state, ci_needs_explicit=True)
+    url = checked_state_url(state)
     manifest = read_manifest(manifests, as_of)
     target = manifest_target(manifest)
+    load_credentials(provider=target.provider)
     if the_plan is not None:
         check_target(the_plan, target)
-    store = open_store(url)
     budget = run_budget(manifest, tokens)
     parallelism = parallelism or budget.parallelism
-    if the_plan is None:
+    if the_plan is not None:
+        store = _saved_plan_store(url, new_state, the_plan)
+    else:
         with open_client(target, budget=budget) as client:
-            the_plan = _make_plan(manifest, target, client, store, max_deprovision, targets, budget)
+            the_plan, store = _plan_with_state(
+                url, new_state, manifest, target, client, max_deprovision, targets, budget
+            )
         click.echo(render_text(the_plan, color=colour()), nl=False)
     if not the_plan.has_changes:
         click.echo("Nothing to apply: the plan has no changes.")
@@ -287,6 +377,27 @@ def apply(
 NOT_DEPROVISIONED_EXIT = 3
 
 
+def _saved_plan_store(url: str, new_state: bool, the_plan: Any) -> Any:
+    """The state a saved plan is applied to: one that is not there is an error, since
+    `plan` would have started it; --new-state starts one anyway."""
+    from scimctl.errors import StateError
+    from scimctl.state import Store
+    from scimctl.state.location import state_exists
+    from scimctl.state.url import masked_url
+
+    if state_exists(url):
+        return Store(url, create=False)
+    if not new_state:
+        made = the_plan.state
+        raise StateError(
+            f"no state database at {masked_url(url)}, but the plan was made against state "
+            f"{made.lineage or '(new)'} serial {made.serial}: point --state at that state, "
+            "or pass --new-state to start a new one"
+        )
+    announce_new_state(url)
+    return Store(url, create=True)
+
+
 def _report(report: Any) -> None:
     ok = sum(1 for r in report.results if r.outcome == "ok")
     m = report.metrics
@@ -308,6 +419,8 @@ def _report(report: Any) -> None:
     )
     for r in report.failed:
         click.echo(click.style(f"  {r.outcome}: ", fg="red") + f"{r.node}: {r.error}", err=True)
+    for line in report.not_stored:
+        click.echo(click.style("  not stored: ", fg="yellow") + line, err=True)
     for line in report.learned:
         click.echo(f"Note: {line}", err=True)
     if report.stopped_early:

@@ -12,6 +12,7 @@ from scimctl.cli.base import (
     Exit,
     Moment,
     error,
+    format_opt,
     main,
     manifest_option,
     open_store,
@@ -32,9 +33,12 @@ from scimctl.errors import ChecksFailed
 )
 @click.option("--until", type=Moment(), help="Before this date or time.")
 @click.option("--workspace", help="Only this workspace.")
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--limit", default=50, show_default=True, type=click.IntRange(1, 1_000_000),
+    help="Show at most this many, newest first.",
+)  # fmt: skip
 @click.option("--redact", is_flag=True, help="Mask personal data (emails, names, phones).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@format_opt("json")
 @state_option
 @click.pass_context
 def history(
@@ -48,10 +52,18 @@ def history(
     from scimctl.history import history as query
     from scimctl.history import redact as mask
 
-    rows = query(
-        open_store(state).audit, user=user, group=group, attribute=attribute, run=run_id,
-        since=since, until=until, limit=limit, workspace=workspace,
-    )  # fmt: skip
+    audit = open_store(state).audit
+
+    def find(n: int) -> list[dict[str, Any]]:
+        return query(
+            audit, user=user, group=group, attribute=attribute, run=run_id,
+            since=since, until=until, limit=n, workspace=workspace,
+        )  # fmt: skip
+
+    rows = find(limit + 1)
+    if len(rows) > limit:
+        rows = rows[:limit]
+        _say_more("operations", limit, len(find(COUNT_CAP + 1)))
     if redact:
         rows = [mask(r) for r in rows]
     if fmt == "json":
@@ -62,6 +74,21 @@ def history(
                    or until or workspace) else "No operations are recorded yet.")  # fmt: skip
         return
     _operations_table(rows, with_run=True)
+
+
+COUNT_CAP = 10_000  # a cut list counts what it left out up to here
+
+
+def _say_more(what: str, shown: int, total: int) -> None:
+    """A cut list says so, how many more there are, and how to see them (on stderr,
+    so piped output stays data)."""
+    counted = f"{total:,}" if total <= COUNT_CAP else f"more than {COUNT_CAP:,}"
+    click.echo(
+        f"Showing the newest {shown:,} of {counted} {what}: see more with "
+        f"--limit {min(total, COUNT_CAP)}, or narrow the list with --since, --until or "
+        "--workspace.",
+        err=True,
+    )
 
 
 def _operations_table(rows: list[dict[str, Any]], with_run: bool) -> None:
@@ -82,7 +109,7 @@ def _operations_table(rows: list[dict[str, Any]], with_run: bool) -> None:
             f"{r['latency_ms']:.0f}" if r["latency_ms"] is not None else "", r["error"],
         ]  # fmt: skip
         out.append(cells)
-    table(headers, out)
+    table(headers, out, keep=("time", "run", "commit"))
 
 
 @history.command("runs")
@@ -93,8 +120,11 @@ def _operations_table(rows: list[dict[str, Any]], with_run: bool) -> None:
 )
 @click.option("--until", type=Moment(), help="Before this date or time.")
 @click.option("--workspace", help="Only this workspace.")
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(1))
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option(
+    "--limit", default=50, show_default=True, type=click.IntRange(1, 1_000_000),
+    help="Show at most this many, newest first.",
+)  # fmt: skip
+@format_opt("json")
 @state_option
 def history_runs(
     kind: str | None, outcome: str | None, since: datetime | None, until: datetime | None,
@@ -103,10 +133,18 @@ def history_runs(
     """Every run and how it ended, including refused, crashed and abandoned ones."""
     from scimctl.history import runs as query
 
-    rows = query(
-        open_store(state).audit, kind=kind, outcome=outcome, since=since, until=until, limit=limit,
-        workspace=workspace,
-    )  # fmt: skip
+    audit = open_store(state).audit
+
+    def find(n: int) -> list[dict[str, Any]]:
+        return query(
+            audit, kind=kind, outcome=outcome, since=since, until=until, limit=n,
+            workspace=workspace,
+        )  # fmt: skip
+
+    rows = find(limit + 1)
+    if len(rows) > limit:
+        rows = rows[:limit]
+        _say_more("runs", limit, len(find(COUNT_CAP + 1)))
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2, sort_keys=True, default=str, ensure_ascii=False))
         return
@@ -123,13 +161,14 @@ def history_runs(
              (r["commit"] or "")[:10], r["operations"], r["error"]]
             for r in rows
         ],
+        keep=("started", "run", "commit"),
     )  # fmt: skip
 
 
 @history.command("show")
 @click.argument("run_id")
 @click.option("--redact", is_flag=True, help="Mask personal data (emails, names, phones).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@format_opt("json")
 @state_option
 def history_show(run_id: str, redact: bool, fmt: str, state: str | None) -> None:
     """One run: who, when, from where, every operation it sent, how each went."""
@@ -184,7 +223,10 @@ def history_verify(expect: str | None, state: str | None) -> None:
     if not report.ok:
         for problem in report.problems:
             error(str(problem))
-        raise ChecksFailed(f"the audit journal does not verify ({len(report.problems)} problems)")
+        n = len(report.problems)
+        raise ChecksFailed(
+            f"the audit journal does not verify ({n} problem{'s' if n != 1 else ''})"
+        )
     kind = "HMAC-SHA256" if report.keyed else "SHA-256"
     legacy = f" and {report.legacy_rows} rows from before the chain" if report.legacy_rows else ""
     click.echo(f"The chain is whole ({kind}): {report.entries} entries{legacy}.")
@@ -196,11 +238,12 @@ def history_verify(expect: str | None, state: str | None) -> None:
 @main.command()
 @click.option("--run", "run_id", help="One run (id or unique prefix).")
 @click.option(
-    "--last", default=1, show_default=True, type=click.IntRange(1), help="Last N applies."
+    "--last", default=1, show_default=True, type=click.IntRange(1, 100_000), help="Last N applies."
 )
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "json", "prometheus"]), default="table",
-    help="prometheus: totals over all runs, for a textfile collector or a pushgateway.",
+@format_opt(
+    "json", "prometheus",
+    help="text for people (also: table), json for tools; prometheus: totals over all runs, "
+    "for a textfile collector or a pushgateway.",
 )  # fmt: skip
 @click.option("--workspace", help="Only this workspace.")
 @state_option

@@ -13,10 +13,17 @@ from typing import Any
 
 import click
 
-from scimctl.cli.base import main, manifest_option, manifest_target, read_manifest, state_option
+from scimctl.cli.base import (
+    format_opt,
+    main,
+    manifest_option,
+    manifest_target,
+    read_manifest,
+    state_option,
+)
 
 day_option = click.option(
-    "--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]),
+    "--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="DATE",
     help="Answer for the end of this day (YYYY-MM-DD, UTC) from the history; default today.",
 )  # fmt: skip
 
@@ -46,7 +53,7 @@ def _access(manifests: tuple[str, ...], state: str | None, as_of: Any) -> Any:
 @day_option
 @click.option(
     "--format", "fmt", type=click.Choice(["json", "csv", "html"]), default="json",
-    show_default=True,
+    show_default=True, help="json for tools, csv for a spreadsheet, html for one file to hand on.",
 )  # fmt: skip
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the report here.")
 def access(
@@ -81,7 +88,7 @@ def access(
 @manifest_option
 @state_option
 @day_option
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@format_opt("json")
 def rules(manifests: tuple[str, ...], state: str | None, as_of: Any, fmt: str) -> None:
     """Every rule and exception with its state: holding, violated, excepted until ..."""
     from scimctl.output import table

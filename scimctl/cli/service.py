@@ -18,11 +18,22 @@ from scimctl.errors import ChecksFailed
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8999, show_default=True, type=click.IntRange(1, 65_535))
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Loopback address to listen on."
+)
+@click.option(
+    "--port", default=8999, show_default=True, type=click.IntRange(1, 65_535),
+    help="Port to listen on.",
+)  # fmt: skip
 @click.option("--seed", type=click.Path(exists=True, dir_okay=False), help="YAML/JSON seed file.")
-@click.option("--client-id", default="scimctl-emulator", show_default=True)
-@click.option("--client-secret", default="emulator-secret", show_default=True)
+@click.option(
+    "--client-id", default="scimctl-emulator", show_default=True,
+    help="OAuth client id the emulator accepts (GENESYS_CLIENT_ID on the scimctl side).",
+)  # fmt: skip
+@click.option(
+    "--client-secret", default="emulator-secret", show_default=True,
+    help="OAuth client secret the emulator accepts (GENESYS_CLIENT_SECRET).",
+)  # fmt: skip
 @click.option(
     "--token-ttl",
     default=86_400,
@@ -60,12 +71,18 @@ from scimctl.errors import ChecksFailed
 @click.option(
     "--reset-rate", default=0.0, type=click.FloatRange(0, 1), help="Share of dropped connections."
 )
-@click.option("--random-seed", default=None, type=int, help="Make injected faults reproducible.")
+@click.option(
+    "--random-seed", default=None, type=click.IntRange(0, 2**63 - 1),
+    help="Make injected faults reproducible.",
+)  # fmt: skip
 @click.option(
     "--patch-204", is_flag=True, help="Answer a successful PATCH with 204 and no body (RFC 7644)."
 )
 @click.option(
-    "--page-cap", default=None, type=click.IntRange(1), help="Return at most N items per page."
+    "--page-cap",
+    default=None,
+    type=click.IntRange(1, 1_000_000),
+    help="Return at most N items per page.",
 )
 @click.option(
     "--version-conflict",
@@ -90,7 +107,7 @@ from scimctl.errors import ChecksFailed
     "always: every create gets it and no roles write removes it.",
 )  # fmt: skip
 @click.option(
-    "--max-body", default=512_000, show_default=True, type=click.IntRange(0),
+    "--max-body", default=512_000, show_default=True, type=click.IntRange(0, 2**31 - 1),
     help="Largest request body in bytes (413 above it); 0 for no limit.",
 )  # fmt: skip
 def emulator(

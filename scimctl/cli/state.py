@@ -8,6 +8,7 @@ import click
 
 from scimctl.cli.base import (
     FiniteFloat,
+    format_opt,
     main,
     manifest_option,
     manifest_target,
@@ -26,7 +27,7 @@ def db() -> None:
 @state_option
 def db_upgrade(state: str | None) -> None:
     """Create or migrate the state schema to the newest version."""
-    store = open_store(state)
+    store = open_store(state, create=True)
     from scimctl.state.url import masked_url
 
     click.echo(f"State schema is up to date ({masked_url(store.url)}).")
@@ -49,7 +50,7 @@ workspace_option = click.option("--workspace", help="Workspace (default: the man
 @state_option
 @workspace_option
 def state_list(manifests: tuple[str, ...], state: str | None, workspace: str | None) -> None:
-    """List the users scimctl manages."""
+    """List the users and groups scimctl manages."""
     store = open_store(state)
     ws = _workspace(manifests, workspace)
     view = store.state(ws)
@@ -58,7 +59,8 @@ def state_list(manifests: tuple[str, ...], state: str | None, workspace: str | N
         click.echo(f"user   {key}\t{user.user_name}\t{user.id}")
     for name, gid in sorted(view.groups.items()):
         members = sum(1 for g, _ in view.memberships if g == name)
-        click.echo(f"group  {name}\t{members} managed members\t{gid}")
+        noun = "managed member" if members == 1 else "managed members"
+        click.echo(f"group  {name}\t{members:,} {noun}\t{gid}")
 
 
 @state_group.command("show")
@@ -66,7 +68,7 @@ def state_list(manifests: tuple[str, ...], state: str | None, workspace: str | N
 @manifest_option
 @state_option
 @workspace_option
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@format_opt("json")
 def state_show(
     key: str, manifests: tuple[str, ...], state: str | None, workspace: str | None, fmt: str
 ) -> None:

@@ -87,7 +87,8 @@ def load_manifest(
     policy_model = sections.get("policy", (PolicyModel(), ""))[0]
     hris = sections.get("hris", (None, ""))[0]
     if "target" not in sections:
-        if not any(p.field == "" for p in problems):  # an unreadable file may have set it
+        # An unreadable file may have set it; an invalid target was reported where it is.
+        if not any(p.field == "" or p.field.split(".")[0] == "target" for p in problems):
             problems.append(Problem(str(paths[0]), "target", "no file sets the target"))
     elif target.provider == "scim" and not target.base_url:
         problems.append(Problem(sections["target"][1], "target", "provider scim needs base_url"))
@@ -402,7 +403,7 @@ def digest(desired: Desired, target: TargetModel) -> str:
     """A digest of what the manifest means, not how it is formatted."""
     doc: dict[str, Any] = {
         # How fast to go is not what the manifest means: a plan stays valid across it.
-        "target": target.model_dump(exclude={"tokens", "max_rate"}),
+        "target": target.model_dump(exclude={"tokens", "max_rate", "clients"}),
         "users": {
             k: {"attrs": u.attrs, "groups": u.groups, "previous": u.previous_keys}
             for k, u in desired.users.items()

@@ -49,6 +49,7 @@ from scimctl.plan.model import (
 from scimctl.plan.restore import describe_restores
 from scimctl.plan.targets import memberships as targeted_memberships
 from scimctl.plan.targets import parse_targets, select
+from scimctl.stored import unsupported
 
 
 def ancestry(groups: dict[str, GroupSpec], name: str) -> list[str]:
@@ -154,9 +155,20 @@ def compute_plan(
             key, attrs, live.attrs if live else None, state.applied.get(key), desired.ownership
         )
         left_alone += kept
+        if live is not None:
+            attrs = _storable(attrs, live, state.applied.get(key))
         action = _user_action(key, attrs, live, in_state=key in state.users, old_key=old_key)
         if action is not None and action.kind == "create":
             action = _restore(action, snapshot) or action
+        if action is not None and action.kind == "deactivate" and not action.reason:
+            # Every deactivation says why; this one is the manifest's own active: false.
+            loc = spec.location
+            why = (
+                f"active: false in the manifest ({loc})" if loc else "active: false in the manifest"
+            )
+            if loc is not None and loc.row is not None:
+                why = f"active: false from {loc}"  # an HR feed's row (its leaver rule)
+            action = action.model_copy(update={"reason": why})
         if action:
             actions.append(action)
         granting = grant_action(
@@ -325,9 +337,30 @@ def keep_default_role(
     return {**attrs, "roles": sorted([*roles, role])}
 
 
+def _storable(
+    attrs: dict[str, Any], live: LiveUser, applied: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Leave out a value the service was sent once and did not store (recorded in the
+    state by apply): proposing it again would loop. A different value is asked for."""
+    record = unsupported(applied)
+    return {
+        a: v
+        for a, v in attrs.items()
+        if not (a in record and same(a, record[a], v) and not same(a, live.attrs.get(a), v))
+    }
+
+
 def _reverts(action: Action, state: StateView) -> list[Effect]:
     """Changes that overwrite a live value someone set in Genesys since scimctl last
     applied this user (the drift report's finding), one effect per attribute."""
+    if action.kind == "add_members":
+        # A membership scimctl recorded and someone removed by hand: adding it back
+        # reverts that change, as `drift` reports it.
+        return [
+            Effect(kind="reverts_drift", subject=f"member {m.userName or m.key}")
+            for m in action.members
+            if m.key is not None and (action.key, m.key) in state.memberships
+        ]
     applied = state.applied.get(action.key) if action.resource == "user" else None
     if not applied or action.kind in ("create", "restore", "adopt"):
         return []

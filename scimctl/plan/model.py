@@ -308,7 +308,9 @@ class Plan(PlanModel):
         return integrity.content_digest(self.model_dump(mode="json"))
 
     def save(self, path: str | Path, key: str | None = None) -> None:
-        Path(path).write_text(self.to_json(key), encoding="utf-8")
+        from scimctl.files import write_text
+
+        write_text(path, self.to_json(key), "plan file")
 
     @classmethod
     def load(cls, path: str | Path, key: str | None = None) -> Plan:
@@ -317,6 +319,12 @@ class Plan(PlanModel):
         Everything is checked before the caller can act on any field, so a bad
         file stops apply before it connects anywhere.
         """
+        from scimctl.files import check_regular
+
+        try:
+            check_regular(path, "plan file")
+        except ValueError as exc:
+            raise PlanFileError(str(exc)) from None
         try:
             data = Path(path).read_bytes()
         except OSError as exc:

@@ -87,7 +87,7 @@ _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 
 
 def plural(n: int, forms: tuple[str, str]) -> str:
-    return f"{n} {forms[0] if n == 1 else forms[1]}"
+    return f"{n:,} {forms[0] if n == 1 else forms[1]}"
 
 
 def esc(text: str, backslash: bool = True) -> str:
@@ -115,6 +115,20 @@ def value(v: Any) -> str:
     return esc(json.dumps(v, ensure_ascii=False), backslash=False)
 
 
+PROFICIENCIES = ("routingSkills", "routingLanguages")
+
+
+def shown(attr: str, v: Any) -> str:
+    """A value as the manifest writes it: proficiencies as ``Billing:4``."""
+    if attr in PROFICIENCIES and isinstance(v, list):
+        v = [
+            f"{p[0]}:{p[1]:g}" if isinstance(p, list | tuple) and len(p) == 2
+            and isinstance(p[1], int | float) else p
+            for p in v
+        ]  # fmt: skip
+    return value(v)
+
+
 def ordered_changes(a: Action) -> list[str]:
     known = [k for k in ATTRIBUTE_ORDER if k in a.changes]
     return known + sorted(k for k in a.changes if k not in ATTRIBUTE_ORDER)
@@ -137,7 +151,7 @@ def summary_lines(plan: Plan) -> list[str]:
             n = s.effects.get(key, 0)
             if not n:
                 continue
-            text = plural(n, EFFECT_LABELS[key])
+            text = plural(n, labels(key, plan.target.provider))
             adopted = s.through_adoption.get(key, 0)
             if adopted:
                 text += f" ({adopted} through adoption)"
@@ -166,7 +180,19 @@ def headline(a: Action) -> str:
     return f"{a.kind} {who}" + (f"  # {esc(a.reason)}" if a.reason else "")
 
 
-def effects_text(a: Action) -> str:
+def labels(key: str, provider: str = "genesys") -> tuple[str, str]:
+    """An effect's label, naming the target's kind: "the directory" for any SCIM
+    service that is not Genesys Cloud."""
+    forms = EFFECT_LABELS[key]
+    if provider == "genesys":
+        return forms
+    return (
+        forms[0].replace("Genesys", "the directory"),
+        forms[1].replace("Genesys", "the directory"),
+    )
+
+
+def effects_text(a: Action, provider: str = "genesys") -> str:
     parts = []
     for key in EFFECT_ORDER:
         found = [e for e in a.effects if e.summary_key == key]
@@ -174,7 +200,7 @@ def effects_text(a: Action) -> str:
             continue
         if key in ROLE_EFFECTS or key == "reverts_drift":
             names = ", ".join(esc(e.subject or "?") for e in found)
-            parts.append(f"{EFFECT_LABELS[key][0 if len(found) == 1 else 1]}: {names}")
+            parts.append(f"{labels(key, provider)[0 if len(found) == 1 else 1]}: {names}")
         elif key == "group_removal":
             parts.append(plural(len(found), ("removal from the group", "removals from the group")))
         else:
@@ -198,9 +224,9 @@ def details(a: Action, members_shown: int | None = None) -> list[str]:
     for attr in attrs:
         c = a.changes[attr]
         if a.kind in ("create", "restore"):
-            lines.append(f"{attr.ljust(width)} = {value(c.after)}")
+            lines.append(f"{attr.ljust(width)} = {shown(attr, c.after)}")
         else:
-            lines.append(f"{attr.ljust(width)} : {value(c.before)} -> {value(c.after)}")
+            lines.append(f"{attr.ljust(width)} : {shown(attr, c.before)} -> {shown(attr, c.after)}")
     return lines
 
 
@@ -211,6 +237,25 @@ def _split(plan: Plan) -> tuple[list[Action], list[Action]]:
 
 def _sorted(actions: Iterable[Action]) -> list[Action]:
     return sorted(actions, key=lambda a: (KIND_ORDER.index(a.kind), a.key))
+
+
+def review_rank(a: Action) -> int:
+    """Where an action goes in "Needs review": deletions, then deactivations, then
+    access removed (roles, memberships), then access granted, then the rest."""
+    kinds = {e.kind for e in a.effects}
+    if a.kind == "delete" or "deletion" in kinds:
+        return 0
+    if a.kind == "deactivate" or "deactivation" in kinds:
+        return 1
+    if a.kind == "remove_members" or kinds & {"role_removed", "group_removal"}:
+        return 2
+    if a.kind == "add_members" or "role_granted" in kinds:
+        return 3
+    return 4
+
+
+def _review_sorted(actions: Iterable[Action]) -> list[Action]:
+    return sorted(actions, key=lambda a: (review_rank(a), KIND_ORDER.index(a.kind), a.key))
 
 
 def render_text(plan: Plan, color: bool = False) -> str:
@@ -227,17 +272,18 @@ def render_text(plan: Plan, color: bool = False) -> str:
     out += _governance(plan, "text")
 
     def block(actions: list[Action], with_effects: bool) -> None:
-        for a in _sorted(actions):
+        for a in _review_sorted(actions) if with_effects else _sorted(actions):
             sym = SYMBOLS[a.kind]
             out.append(style(f"  {sym} {headline(a)}", sym))
             if with_effects and a.effects:
-                out.append(f"        effects: {effects_text(a)}")
+                out.append(f"        effects: {effects_text(a, plan.target.provider)}")
             out.extend(f"        {line}" for line in details(a))
         out.append("")
 
     if review:
-        n = plural(len(review), ("action", "actions"))
-        out += [f"Needs review: {n} that take away or change access.", ""]
+        n = plural(len(review), ("action that takes", "actions that take"))
+        verb = "changes" if len(review) == 1 else "change"
+        out += [f"Needs review: {n} away or {verb} access.", ""]
         block(review, with_effects=True)
     if other:
         out += ["scimctl will perform these other actions:" if review else
@@ -296,10 +342,12 @@ def md(text: str) -> str:
     return text
 
 
-def _md_row(a: Action, members_shown: int | None, with_details: bool = True) -> str:
+def _md_row(
+    a: Action, members_shown: int | None, with_details: bool = True, provider: str = "genesys"
+) -> str:
     cells = [SYMBOLS[a.kind].replace("<", "&lt;"), md(headline(a))]
     if a.needs_review:
-        cells.append(md(effects_text(a)))
+        cells.append(md(effects_text(a, provider)))
     if with_details:
         cells.append("<br>".join(md(d) for d in details(a, members_shown)))
     return "| " + " | ".join(cells) + " |"
@@ -325,17 +373,28 @@ def render_markdown(plan: Plan, color: bool = False, limit: int = GITHUB_COMMENT
     ]
     head += _governance(plan, "markdown")
     review, other = _split(plan)
-    review = _sorted(review)
+    review = _review_sorted(review)
     footer_room = 1_000
     room = limit - footer_room - _size(head)
     review_part: list[str] = []
     if review:
         title = f"#### Needs review ({len(review)})"
         table = ["| | Action | Effects | Changes |", "| --- | --- | --- | --- |"]
-        review_part = [title, "", *table, *(_md_row(a, None) for a in review), ""]
+        review_part = [
+            title,
+            "",
+            *table,
+            *(_md_row(a, None, provider=plan.target.provider) for a in review),
+            "",
+        ]
         if _size(review_part) > room:  # whole but shorter: headlines and effects only
             table = ["| | Action | Effects |", "| --- | --- | --- |"]
-            review_part = [title, "", *table, *(_md_row(a, None, False) for a in review)]
+            review_part = [
+                title,
+                "",
+                *table,
+                *(_md_row(a, None, False, plan.target.provider) for a in review),
+            ]
             review_part += ["", "_Changes are not shown here to keep every action listed._", ""]
         if _size(review_part) > room:  # listing part of them would mislead: list none
             review_part = [

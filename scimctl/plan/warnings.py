@@ -19,7 +19,8 @@ def new_state_warnings(desired: Desired, snapshot: Snapshot, state: StateView) -
     """
     if state.serial or state.lineage or state.users:
         return []
-    keys = set(desired.users)
+    # An account the same plan re-keys (previousExternalIds) is accounted for.
+    keys = set(desired.users) | {k for u in desired.users.values() for k in u.previous_keys}
     orphans = sum(1 for u in snapshot.users if u.external_id and u.external_id not in keys)
     if not orphans:
         return []

@@ -19,7 +19,7 @@ from typing import Any, Self, TypeVar
 
 import httpx
 
-from scimctl.config import BearerToken, Credentials, Target
+from scimctl.config import BearerToken, Credentials, Target, environment
 from scimctl.errors import ApiError, ConfigError
 from scimctl.model import (
     DeletedUser,
@@ -43,7 +43,7 @@ from scimctl.scim.mapping import (
 )
 from scimctl.scim.paging import Pages, check_start
 from scimctl.scim.platform_grants import PlatformGrants
-from scimctl.scim.pool import Budget, TokenPool
+from scimctl.scim.pool import Budget, TokenPool, pool_sources
 from scimctl.scim.schema import CORE_GROUP, CORE_USER, ENTERPRISE_USER, GENESYS_USER, SCIM_PREFIX
 from scimctl.scim.transport import (
     DEFAULT_TIMEOUT,
@@ -190,6 +190,8 @@ class ScimClient:
         self.users_path = f"{scim_path}/Users"
         self.groups_path = f"{scim_path}/Groups"
         self._capabilities = capabilities
+        # The service answered 400 to a user read's ``attributes`` list (see _users_read).
+        self.attributes_refused = False
         # Called with the number of items on each page read, for progress displays.
         self.on_page: Callable[[int], None] = lambda items: None
 
@@ -207,13 +209,14 @@ class ScimClient:
     ) -> Self:
         """Open a client; with ``budget``, requests spread over a pool of tokens of the
         one client under the budget's org ceiling (see :mod:`scimctl.scim.pool`)."""
-        limits = httpx.Limits(
-            max_connections=parallelism + 4, max_keepalive_connections=parallelism + 4
-        )
+        # Enough connections for apply's workers or for the pages a plan reads at once
+        # (two listings, active and inactive, each read_concurrency pages).
+        connections = max(parallelism, 2 * (budget.read_concurrency if budget else 4)) + 4
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
         bounds = bounds or Bounds()
         http = httpx.Client(
             timeout=timeout,
-            limits=limits,
+            transport=bounds.transport(limits),
             event_hooks=bounds.hooks(),
             # Only what scim/bounded.py decodes within the size limit.
             headers={"Accept-Encoding": "gzip, deflate"},
@@ -238,9 +241,13 @@ class ScimClient:
         if budget is None or (budget.tokens == 1 and not budget.max_rate):
             transport = Transport(target.api_url, tokens, http, RateBudget(), retry)
             return cls(transport)
-        sources = [tokens]
+        sources: list[TokenSource | StaticToken] = [tokens]
         if isinstance(tokens, TokenSource):
-            sources += [tokens.sibling() for _ in range(budget.tokens - 1)]
+            try:
+                sources = pool_sources(tokens, budget, environment())
+            except ConfigError:
+                http.close()
+                raise
         pool = TokenPool(sources, budget.max_rate)
         client = cls(Transport(target.api_url, pool.tokens, http, pool, retry))
         client.read_concurrency = budget.read_concurrency
@@ -411,11 +418,22 @@ class ScimClient:
             genesys=GENESYS_USER in self.capabilities.user_extensions,
         )
 
+    def _users_read(self, read: Callable[[dict[str, str]], T], params: dict[str, str]) -> T:
+        """``read(params)`` with the ``attributes`` list, or without it once the service
+        refused it (400): SCIMMY 1.3.5 fails on the list as soon as a user carries
+        enterprise data. Learned once per client; the full resources are read then."""
+        if not self.attributes_refused:
+            try:
+                return read({**params, "attributes": self._user_attributes()})
+            except ApiError as exc:
+                if exc.status != 400:
+                    raise
+                self.attributes_refused = True
+        return read(params)
+
     def list_users(self, filter: str | None = None) -> list[LiveUser]:
-        params = {"attributes": self._user_attributes()}
-        if filter:
-            params["filter"] = filter
-        docs = self._scim_list(self.users_path, params)
+        params = {"filter": filter} if filter else {}
+        docs = self._users_read(lambda p: self._scim_list(self.users_path, p), params)
         return [parsed(user_from_scim, d, "GET", self.users_path) for d in docs]
 
     def list_groups(self) -> list[LiveGroup]:
@@ -535,8 +553,8 @@ class ScimClient:
         for attr, value in (("externalId", external_id), ("userName", user_name)):
             if not value:
                 continue
-            params = {"filter": f"{attr} eq {quote(value)}", "attributes": self._user_attributes()}
-            body = self._get(self.users_path, params=params, **kw)
+            params = {"filter": f"{attr} eq {quote(value)}"}
+            body = self._users_read(lambda p: self._get(self.users_path, params=p, **kw), params)
             found, _ = Pages(self.users_path, "Resources", "totalResults").read(body, f"by {attr}")
             if found:
                 return parsed(user_from_scim, found[0], "GET", self.users_path)
@@ -546,7 +564,7 @@ class ScimClient:
         """One user by id, straight from the store (no search lag); None if gone."""
         path = item_path(self.users_path, user_id)
         try:
-            doc = self._get(path, params={"attributes": self._user_attributes()}, **kw)
+            doc = self._users_read(lambda p: self._get(path, params=p, **kw), {})
         except ApiError as exc:
             if exc.status == 404:
                 return None
@@ -576,7 +594,8 @@ class ScimClient:
     def create_user(self, body: dict[str, Any], **kw: Any) -> LiveUser:
         resp = self.transport.request("POST", self.users_path, json=body, idempotent=False, **kw)
         doc = json_body(resp, "POST", self.users_path)
-        return _with_etag(parsed(user_from_scim, doc, "POST", self.users_path), resp)
+        user = parsed(user_from_scim, doc, "POST", self.users_path)
+        return _with_etag(user, resp, self.capabilities)
 
     def create_group(self, name: str, **kw: Any) -> LiveGroup:
         """POST an empty group; members follow in PATCHes like any group's.
@@ -587,8 +606,9 @@ class ScimClient:
         path = self.groups_path
         resp = self.transport.request("POST", path, json=body, idempotent=False, **kw)
         group = parsed(group_from_scim, json_body(resp, "POST", path), "POST", path)
-        if group.version is None and resp.headers.get("etag"):
-            group = LiveGroup(group.id, group.name, group.members, resp.headers["etag"])
+        version = header_version(resp, self.capabilities)
+        if group.version is None and version:
+            group = LiveGroup(group.id, group.name, group.members, version)
         return group
 
     def patch_user(
@@ -598,14 +618,29 @@ class ScimClient:
 
         RFC 7644 3.5.2 lets a server answer 204 with no body; then the user is read
         back, since the state records what the directory holds, not what was sent.
+        It also lets the client ask for the resource in the answer (``attributes=``):
+        services other than Genesys are asked, and one that honours it (scim2-server)
+        costs one request per update, not two. A 400 to the PATCH with the list is
+        sent again without it, and the list is not asked for again (_users_read).
         """
         path = item_path(self.users_path, user_id)
-        resp = self.transport.request(
-            "PATCH", path, json=body, headers=self._if_match(version), **kw
-        )
+        headers = self._if_match(version)
+        if self.provider != "genesys" and not self.attributes_refused:
+            params = {"attributes": self._user_attributes()}
+            try:
+                resp = self.transport.request(
+                    "PATCH", path, json=body, headers=headers, params=params, **kw
+                )
+            except ApiError as exc:
+                if exc.status != 400 or exc.version_conflict:
+                    raise
+                self.attributes_refused = True
+                resp = self.transport.request("PATCH", path, json=body, headers=headers, **kw)
+        else:
+            resp = self.transport.request("PATCH", path, json=body, headers=headers, **kw)
         if resp.status_code != 204 and resp.content:
             doc = json_body(resp, "PATCH", path)
-            return _with_etag(parsed(user_from_scim, doc, "PATCH", path), resp)
+            return _with_etag(parsed(user_from_scim, doc, "PATCH", path), resp, self.capabilities)
         live = self.get_user(user_id, trace=kw.get("trace"))
         if live is None:
             raise ApiError(f"PATCH {path}: the user is gone", status=404, method="PATCH", path=path)
@@ -636,7 +671,7 @@ class ScimClient:
         resp = self.transport.request(
             "PATCH", path, json=body, headers=self._if_match(version), **kw
         )
-        new: str | None = resp.headers.get("etag")
+        new = header_version(resp, self.capabilities)
         if new:
             return new
         if resp.status_code != 204 and resp.content:
@@ -646,10 +681,20 @@ class ScimClient:
         return new
 
 
-def _with_etag(user: LiveUser, resp: httpx.Response) -> LiveUser:
-    """A body without meta.version still has a version when the ETag header says it."""
-    if user.version is None and resp.headers.get("etag"):
-        return LiveUser(user.id, user.external_id, user.attrs, resp.headers["etag"])
+def header_version(resp: httpx.Response, caps: Capabilities) -> str | None:
+    """The ETag header as the resource's version, only where the service announces
+    ETag support (ServiceProviderConfig etag.supported): a web framework adds a body
+    hash to every answer (Express does, under SCIMMY, which announces none), and
+    taking that for a version makes every managed user look stale. RFC 7644 3.14's own
+    versions are weak ETags, so W/ is accepted where support is announced."""
+    return resp.headers.get("etag") if caps.etag else None
+
+
+def _with_etag(user: LiveUser, resp: httpx.Response, caps: Capabilities) -> LiveUser:
+    """A body without meta.version still has a version when an announced ETag says it."""
+    version = header_version(resp, caps)
+    if user.version is None and version:
+        return LiveUser(user.id, user.external_id, user.attrs, version)
     return user
 
 

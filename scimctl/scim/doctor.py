@@ -76,9 +76,18 @@ class Doctor:
             self._add("reachability", FAIL, f"cannot reach {self.client.transport.api_url}: "
                       f"{why}")  # fmt: skip
             raise _Stop from None
-        self._add(
-            "reachability", OK, f"{self.client.transport.api_url} answers (HTTP {resp.status_code})"
-        )
+        url, code = self.client.transport.api_url, resp.status_code
+        if code in (401, 403):  # an answer, but "ok" only for one to our credentials
+            try:
+                self.client.transport.request("GET", path)
+                code = 200
+            except AuthError:
+                self._add("reachability", WARN, f"{url} answers only HTTP {code}: see auth")
+                return
+            except ApiError as exc:  # a 404 here still answers an authenticated request
+                code = exc.status or code
+        status = OK if code < 400 or code == 404 else WARN
+        self._add("reachability", status, f"{url} answers (HTTP {code})")
 
     def auth(self) -> None:
         try:
@@ -173,6 +182,11 @@ class Doctor:
                       "must then appear in plain listings")  # fmt: skip
             return
         plain = self._page(path, 1, 1)["totalResults"]
+        if plain and not active:
+            self._add("inactive", WARN, f"the filter active eq true returns 0 of {plain} users: "
+                      "it is unreliable here (ignored, or not supported), so scimctl cannot "
+                      "tell inactive users apart by filter")  # fmt: skip
+            return
         if plain >= active + inactive:
             where = "listed in plain listings too"
         else:

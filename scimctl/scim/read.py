@@ -25,6 +25,16 @@ def read_directory(client: ScimClient, desired: Desired, state: StateView) -> Sn
     return with_grants(client, freshen(client, snapshot, state), desired)
 
 
+def with_all_grants(client: ScimClient, snapshot: Snapshot) -> Snapshot:
+    """The direct grants of every role (import: which roles are held beyond the
+    user's own division); one paged listing per role."""
+    if not isinstance(client, GenesysClient) or snapshot.divisions is None:
+        return snapshot
+    grants = client.read_grants(list(snapshot.roles), snapshot.divisions)
+    names = frozenset(r.name for r in snapshot.roles)
+    return dataclasses.replace(snapshot, grants=grants, grant_roles=names)
+
+
 def with_grants(client: ScimClient, snapshot: Snapshot, desired: Desired) -> Snapshot:
     """The direct grants of every role the manifest scopes by division: one paged
     ``subjectgrants`` listing per role (Platform API), not one read per user."""

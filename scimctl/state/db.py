@@ -17,7 +17,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from scimctl.errors import StateError
 from scimctl.state.url import normalize_state_url
 
 # The newest migration in scimctl/migrations/versions (a test keeps the two in step). Knowing
@@ -38,13 +37,10 @@ def migrations_config(connection: Connection | None = None) -> Any:
 
 
 def make_engine(url: str) -> Engine:
+    from scimctl.state.location import check_location
+
     url = normalize_state_url(url)
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        path = Path(url.removeprefix("sqlite:///"))
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StateError(f"cannot create {path.parent} for the state: {exc.strerror}") from exc
+    check_location(url)  # no in-memory or pathless SQLite: a state outlives the run
     sqlite = url.startswith("sqlite")
     # A server connection can drop between commands; a SQLite file cannot.
     engine = sa.create_engine(url, pool_pre_ping=not sqlite)

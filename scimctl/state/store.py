@@ -63,8 +63,19 @@ __all__ = [
 class Store:
     """State, lock, runs, journal, metrics and outbox for every workspace in one database."""
 
-    def __init__(self, url: str, *, upgrade: bool = True, audit_key: str | None = None) -> None:
-        """``audit_key`` (default: ``SCIMCTL_AUDIT_KEY``) makes the journal an HMAC chain."""
+    def __init__(
+        self, url: str, *, upgrade: bool = True, audit_key: str | None = None, create: bool = True
+    ) -> None:
+        """``audit_key`` (default: ``SCIMCTL_AUDIT_KEY``) makes the journal an HMAC chain.
+
+        ``create=False`` refuses a state that does not exist yet (commands that only
+        read): a mistyped location must not quietly become a new, empty state.
+        """
+        from scimctl.state.location import missing, prepare_directory, state_exists
+
+        if not create and not state_exists(url):
+            raise missing(url)
+        prepare_directory(url, create=create)
         if audit_key is None:
             from scimctl.config import environment
 
