@@ -51,7 +51,7 @@ def text_lines(report: GovernanceReport | None) -> list[str]:
         out += [f"  x {_finding(f)}" for f in report.blocking] + [""]
     if report.existing:
         out += [
-            f"Needs review: {len(report.existing)} rule violations existing already (not blocking):"
+            f"Needs review: rule violations that exist now ({len(report.existing)}; not blocking):"
         ]
         out += [f"  ! {_finding(f)}" for f in report.existing] + [""]
     if report.exceptions:
