@@ -362,7 +362,6 @@ def test_import_writes_grants_and_plans_no_changes(
     assert "Supervisor" in shown.stdout and "Sales" in shown.stdout
 
 
-
 def test_additive_removes_own_grant_after_an_unrelated_update(ws: Workspace) -> None:
     """roles additive: the grants scimctl made stay recorded as scimctl's through a
     later ordinary update of the same user, so one dropped from the manifest is
