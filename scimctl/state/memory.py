@@ -23,6 +23,7 @@ from typing import Any
 
 from scimctl import __version__
 from scimctl.model import ManagedUser, StateView
+from scimctl.state.applied import carried_over
 from scimctl.state.chain import GENESIS
 from scimctl.state.clock import now
 from scimctl.state.context import actor, hostname
@@ -130,14 +131,16 @@ class MemoryStore:
     ) -> None:  # fmt: skip
         ws = self._ws(workspace)
         ws.users[key] = ManagedUser(live_id, user_name, version)
-        ws.applied[key] = copy.deepcopy(attrs)
+        ws.applied[key] = copy.deepcopy(carried_over(ws.applied.get(key), attrs))
 
     def put_users(
         self, conn: Conn, workspace: str,
         users: list[tuple[str, str, str, dict[str, Any], str | None]],
     ) -> None:  # fmt: skip
+        ws = self._ws(workspace)
         for key, live_id, user_name, attrs, version in users:
-            self.put_user(conn, workspace, key, live_id, user_name, attrs, version)
+            ws.users[key] = ManagedUser(live_id, user_name, version)
+            ws.applied[key] = copy.deepcopy(attrs)
 
     def drop_user(self, conn: Conn, workspace: str, key: str) -> None:
         ws = self._ws(workspace)

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from scimctl.model import ManagedUser, StateView
 from scimctl.state import tables as t
+from scimctl.state.applied import carried_over
 from scimctl.state.clock import now
 from scimctl.state.db import Database
 from scimctl.state.rules import refuse_stale
@@ -122,9 +123,13 @@ class SqlState:
         conn: Connection, workspace: str, key: str, live_id: str, user_name: str,
         attrs: dict[str, Any], version: str | None,
     ) -> None:  # fmt: skip
+        ut = t.managed_users
+        before = conn.execute(
+            sa.select(ut.c.attrs).where((ut.c.workspace == workspace) & (ut.c.key == key))
+        ).scalar()
         values = {
             "b_ws": workspace, "b_key": key, "b_live_id": live_id, "b_user_name": user_name,
-            "b_attrs": attrs, "b_version": version, "b_updated_at": now(),
+            "b_attrs": carried_over(before, attrs), "b_version": version, "b_updated_at": now(),
         }  # fmt: skip
         if conn.execute(_UPDATE_USER, values).rowcount == 0:
             conn.execute(_INSERT_USER, values)
@@ -136,7 +141,8 @@ class SqlState:
         users: list[tuple[str, str, str, dict[str, Any], str | None]],
     ) -> None:
         """Many (key, live_id, user_name, attrs, version) at once (import): new keys go
-        in as one executemany insert, existing ones are updated one by one."""
+        in as one executemany insert, existing ones are updated one by one. Each record
+        is what import observed, replaced whole (nothing carried over)."""
         ut = t.managed_users
         existing = set(
             conn.execute(sa.select(ut.c.key).where(ut.c.workspace == workspace)).scalars()
