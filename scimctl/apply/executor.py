@@ -610,7 +610,7 @@ class Executor:
 
     def _restore(self, action: Action, count: RequestTrace) -> LiveUser:
         """Platform restore, then every desired attribute: the account comes back with
-        whatever it had when deleted and without roles (reference §7, §11)."""
+        whatever it had when deleted and without roles (docs/genesys.md, Deleted accounts)."""
         assert action.live_id is not None and action.version is not None
         try:
             self.client.restore_user(action.live_id, int(action.version), trace=count)

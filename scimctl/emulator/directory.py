@@ -314,11 +314,11 @@ class Directory:
     def _with_default_role(
         self, roles: list[dict[str, Any]], current: Resource | None
     ) -> list[dict[str, Any]]:
-        """Genesys gives a SCIM-created user without roles the Employee role (reference
-        §13 item 9). Whether a later roles write can take it away is not confirmed
-        (§14), so ``default_role_mode`` chooses: ``empty`` grants it only to a create
-        without roles and lets a write remove it; ``always`` grants it on every create
-        and keeps it through every write."""
+        """Genesys gives a SCIM-created user without roles the Employee role (docs/genesys.md,
+        Roles and divisions). Whether a later roles write can take it away is not
+        confirmed (docs/genesys.md, last section), so ``default_role_mode`` chooses:
+        ``empty`` grants it only to a create without roles and lets a write remove it;
+        ``always`` grants it on every create and keeps it through every write."""
         name = self.default_role
         if not name or name not in self.role_names():
             return roles

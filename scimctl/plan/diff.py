@@ -1,6 +1,6 @@
 """The plan engine: a pure function of (desired, snapshot, state) to a :class:`Plan`.
 
-No I/O happens here. Identity, ownership and deprovisioning follow DESIGN.md §4:
+No I/O happens here. Identity, ownership and deprovisioning:
 
 * a desired user matches a live one by the id in state, else by externalId, else by
   userName (case-insensitive); a match that is not in state is *adopted*;
