@@ -79,7 +79,7 @@ def test_unknown_skill_or_language_is_a_located_plan_error(workspace):
     assert planned.returncode == 1
     assert (
         "scimctl.yaml:11: routingSkills: routing skill 'billing' does not exist in the directory "
-        "(used by 1 users: agent@example.com); names are case-sensitive: did you mean 'Billing'?"
+        "(used by 1 user: agent@example.com); names are case-sensitive: did you mean 'Billing'?"
     ) in planned.stderr
     assert "scimctl.yaml:11: routingSkills: routing skill 'Nope' does not exist" in planned.stderr
     assert emu.users() == []

@@ -19,6 +19,7 @@ import click
 
 from scimctl import version_text
 from scimctl.config import Target, load_credentials, state_url
+from scimctl.counts import count as count  # cli modules import the one helper from here
 from scimctl.errors import ConfigError, InputError, ScimctlError
 
 DEFAULT_MANIFEST = "scimctl.yaml"
@@ -183,11 +184,6 @@ def _debugging() -> bool:
     ctx = click.get_current_context(silent=True)
     root = ctx.find_root() if ctx is not None else None
     return bool(root is not None and (root.params or {}).get("debug"))
-
-
-def count(n: int, noun: str, plural: str | None = None) -> str:
-    """``1 user``, ``2 users``, ``1,204 users``: every count a person reads."""
-    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
 
 
 def error(message: str) -> None:

@@ -21,6 +21,7 @@ from scimctl.cli.base import (
     read_manifest,
     state_option,
 )
+from scimctl.counts import count
 
 day_option = click.option(
     "--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="DATE",
@@ -77,7 +78,8 @@ def access(
     if out:
         Path(out).write_text(text, encoding="utf-8")
         click.echo(
-            f"Wrote {out}: {result.accounts} accounts, {len(result.rows)} roles and groups held.",
+            f"Wrote {out}: {count(result.accounts, 'account')}, "
+            f"{count(len(result.rows), 'role or group', 'roles and groups')} held.",
             err=True,
         )
     else:

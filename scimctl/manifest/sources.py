@@ -37,6 +37,7 @@ import jinja2
 from jinja2 import nodes
 from pydantic import ValidationError
 
+from scimctl.counts import count
 from scimctl.manifest.models import ENCODINGS, PHONE_TYPES, SourceModel, UserModel
 from scimctl.manifest.templates import (
     TemplateFailure,
@@ -128,7 +129,11 @@ class _RowProblems:
             eg = f"; e.g. {example}" if example else ""
             hint = HINTS.get(fld.split("[")[0], "") if "E.164" in message else ""
             out.append(
-                Problem(where, fld, f"{len(rows)} rows: {message}, rows {shown}{more}{eg}{hint}")
+                Problem(
+                    where,
+                    fld,
+                    f"{count(len(rows), 'row')}: {message}, rows {shown}{more}{eg}{hint}",
+                )
             )
         return out
 
@@ -241,7 +246,9 @@ def read_source(
                 short = (number, len(record))
                 continue
             if len(record) > len(header):
-                rows.add(number, "", f"has {len(record)} fields; the header has {len(header)}")
+                rows.add(
+                    number, "", f"has {count(len(record), 'field')}; the header has {len(header):,}"
+                )
                 continue
             if skip_render:
                 continue
