@@ -119,8 +119,7 @@ def render_drift(report: DriftReport, fmt: str) -> str:
         if n
         else "No drift: the directory matches what scimctl last applied"
     )
-    users = "managed user" if report.managed_users == 1 else "managed users"
-    head += f" ({report.managed_users:,} {users} in {report.workspace})."
+    head += f" ({count(report.managed_users, 'managed user')} in {report.workspace})."
     if fmt == "markdown":
         lines = [f"### scimctl drift report for {_md(report.workspace)}", "", head, ""]
         if report.items:

@@ -94,7 +94,7 @@ def table(
     Console(no_color=not colour_enabled(), width=width, height=height).print(t)
     if left_out:
         click.echo(
-            f"Left out to fit {width} columns: {', '.join(left_out)} "
+            f"Left out to fit {width:,} columns: {', '.join(left_out)} "
             "(shown piped, with --format json, or on a wider terminal).",
             err=True,
         )

@@ -352,6 +352,21 @@ def test_drift_times_are_whole_seconds_in_utc(workspace):
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", doc["changes"][0]["changed_at"])
 
 
+ISO_UTC = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+
+
+def test_debug_logs_and_import_headers_are_iso_8601_utc(workspace):
+    """The README's one timestamp format holds for logs and written files too."""
+    workspace.write_manifest({"users": [user("E1", "jane@example.com")]})
+    logged = [line for line in workspace.run("plan", "--debug").stderr.splitlines()
+              if " scimctl.http DEBUG " in line]  # fmt: skip
+    assert logged and all(re.match(ISO_UTC + " scimctl.http DEBUG ", x) for x in logged), logged
+    made = workspace.run("import", "--out", "imported.yaml", "--api-url", workspace.emulator.url)
+    assert made.returncode == 0, made.stderr
+    header = (workspace.path / "imported.yaml").read_text().splitlines()[1]
+    assert re.match(rf"# on {ISO_UTC}: ", header), header
+
+
 def test_no_state_is_new_warning_for_an_account_re_keyed_in_the_same_plan(seeded):
     ws = seeded([{"userName": "w@example.com", "displayName": "W", "externalId": "W1099"}])
     ws.__class__ = EmulatorWorkspace

@@ -448,7 +448,9 @@ def colour() -> bool:
 
 
 def show_delivery(result: Any) -> None:
-    message = f"HRIS webhook: {result.delivered} events delivered, {result.pending} pending."
+    message = (
+        f"HRIS webhook: {count(result.delivered, 'event')} delivered, {result.pending:,} pending."
+    )
     if result.pending:
         message += f" Last error: {result.error}. Retry with `scimctl hris deliver`."
     click.echo(message, err=bool(result.pending))

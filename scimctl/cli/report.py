@@ -117,11 +117,11 @@ def rules(manifests: tuple[str, ...], state: str | None, as_of: Any, fmt: str) -
             state_text = f"excepted until {until.get(r.id, '?')}"
         rows.append([r.id, state_text, r.text, r.description, r.where])
     table(["rule", "state", "rule text", "description", "where"], rows,
-          title=f"Rules as of {verdict.as_of} ({result.accounts} accounts)")  # fmt: skip
+          title=f"Rules as of {verdict.as_of} ({count(result.accounts, 'account')})")  # fmt: skip
     if verdict.exceptions:
         table(
             ["exception", "user", "state", "until", "approved by", "reason", "where"],
-            [[e.rule, e.user, e.state, f"{e.until} ({e.days_left} days)", e.approved_by,
+            [[e.rule, e.user, e.state, f"{e.until} ({count(e.days_left, 'day')})", e.approved_by,
               e.reason, e.where] for e in verdict.exceptions],
             title="Exceptions (soonest end first)",
         )  # fmt: skip

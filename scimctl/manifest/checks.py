@@ -203,7 +203,7 @@ def _hierarchy(
             Problem(
                 str(where[name]),
                 "parent",
-                f"group {name!r} is {depth[name]} levels deep ({_chain_text(chain)}); "
+                f"group {name!r} is {count(depth[name], 'level')} deep ({_chain_text(chain)}); "
                 f"policy.max_group_depth is {max_depth}",
             )
         )

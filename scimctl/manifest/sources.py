@@ -226,7 +226,11 @@ def read_source(
                 break
             number += 1
             if short is not None:  # a short row that was not the last one
-                rows.add(short[0], "", f"has {short[1]} fields; the header has {len(header or [])}")
+                rows.add(
+                    short[0],
+                    "",
+                    f"has {count(short[1], 'field')}; the header has {len(header or []):,}",
+                )
                 short = None
             if header is None:
                 header = [h.strip() for h in record]
@@ -267,13 +271,15 @@ def read_source(
                 users.append((user, loc))
     if short is not None and header is not None:
         if text.endswith(("\n", "\r")):
-            rows.add(short[0], "", f"has {short[1]} fields; the header has {len(header)}")
+            rows.add(
+                short[0], "", f"has {count(short[1], 'field')}; the header has {len(header):,}"
+            )
         else:
             problems.append(
                 Problem(
                     f"{path}: row {short[0]}",
                     "",
-                    f"has {short[1]} of {len(header)} fields and the file ends mid-row: "
+                    f"has {short[1]:,} of {count(len(header), 'field')} and the file ends mid-row: "
                     "the export looks cut off",
                 )
             )

@@ -283,9 +283,10 @@ def render_text(plan: Plan, color: bool = False) -> str:
         out.append("")
 
     if review:
-        n = plural(len(review), ("action that takes", "actions that take"))
-        verb = "changes" if len(review) == 1 else "change"
-        out += [f"Needs review: {n} away or {verb} access.", ""]
+        actions = count(
+            len(review), "action that takes away or changes", "actions that take away or change"
+        )
+        out += [f"Needs review: {actions} access.", ""]
         block(review, with_effects=True)
     if other:
         out += ["scimctl will perform these other actions:" if review else
