@@ -86,6 +86,9 @@ format: $(STAMP)
 bench-plan: $(STAMP)
 	$(BIN)/python benchmarks/plan.py
 
+bench-plan-rfc: $(STAMP)
+	$(BIN)/python benchmarks/plan_rfc.py
+
 bench-apply: $(STAMP)
 	$(BIN)/python benchmarks/apply.py
 

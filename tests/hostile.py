@@ -97,6 +97,15 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
         self.close_connection = True
 
+    def header_drip(self) -> None:
+        """The status line at once, then one header byte a second, forever."""
+        self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+        self.wfile.flush()
+        while not self.server.hostile.stopped.wait(1.0):
+            self.wfile.write(b"x")
+            self.wfile.flush()
+        self.close_connection = True
+
     def endless(self, length: int | None = None) -> None:
         """A body streamed as fast as it can go: chunked and endless, or with a
         ``Content-Length`` it never means to honour."""

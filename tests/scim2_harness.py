@@ -57,6 +57,7 @@ class Front:
         self.lose_replies: list[str] = []
         self.lost = 0
         self.statuses: list[tuple[str, int]] = []
+        self.requests: list[tuple[str, str]] = []  # (method, path below the SCIM root)
         # "METHOD /path" (below the SCIM root) -> a status answered without asking
         # the server: a write the service refuses every time.
         self.refuse: dict[str, int] = {}
@@ -73,6 +74,8 @@ class Front:
             if not path.startswith(GENESYS_PREFIX):
                 return _json(start_response, "404 Not Found", {"message": "not found"})
             environ = {**environ, "PATH_INFO": path[len(GENESYS_PREFIX) :] or "/"}
+        with self.lock:
+            self.requests.append((method, environ["PATH_INFO"].split("/v2", 1)[-1]))
         refused = self.refuse.get(f"{method} {environ['PATH_INFO'].split('/v2', 1)[-1]}")
         if refused:
             with self.lock:

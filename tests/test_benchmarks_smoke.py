@@ -33,6 +33,7 @@ GOALS_MISSED = 3  # benchmarks/common.py
         ("load_manifest.py", ["--users", "200", "--rows", "200"], "manifest loading"),
         ("soak.py", ["--collect-only"], "10 tests collected"),
         ("report_access.py", ["--accounts", "200"], "report access over 200 accounts"),
+        ("plan_rfc.py", ["--users", "30"], "plan of N managed users, no versions"),
     ],
 )
 def test_benchmark_runs_at_small_size(script: str, args: list[str], title: str) -> None:

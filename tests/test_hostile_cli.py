@@ -104,3 +104,39 @@ def test_a_hostile_target_ends_each_command_in_one_line(hostile_ws, command, row
     verified = ws.run("history", "verify")
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert hostile.writes() == [] or command == "apply"
+
+
+def test_timeout_stops_the_whole_command(hostile_ws):
+    ws, hostile = hostile_ws
+    hostile.behaviour = on(USERS, Handler.hang)
+    started = time.monotonic()
+    result = ws.run("plan", "--timeout", "3")  # a global option, given after the command
+    hostile.behaviour = None
+    assert time.monotonic() - started < 20
+    err = result.stderr.strip()
+    assert result.returncode == 1 and err.count("\n") == 0, err
+    assert "the command's --timeout of 3s has passed; stopping" in err
+    assert ws.run("history", "verify").returncode == 0
+
+
+def test_writes_answered_endlessly_fail_the_run_and_nothing_is_lost(hostile_ws):
+    ws, hostile = hostile_ws
+    planned = ws.run("plan", "--out", "plan.json")
+    assert planned.returncode == 0, planned.stderr
+
+    def endless_writes(handler: Handler, method: str, raw: str) -> bool:
+        if method in ("POST", "PATCH") and "oauth" not in raw:
+            handler.endless()
+            return True
+        return False
+
+    hostile.behaviour = endless_writes
+    result, rss_kb, took = run(ws, "apply", "plan.json")
+    hostile.behaviour = None
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    assert "Traceback" not in out and "the answer passed 1 MB" in out, out
+    assert rss_kb < RSS_LIMIT_KB and took < 60
+    outcome = db(ws.state, "SELECT outcome FROM runs WHERE kind = 'apply'")
+    assert outcome == [("failed",)], outcome
+    assert ws.run("history", "verify").returncode == 0

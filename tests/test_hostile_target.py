@@ -103,6 +103,16 @@ CASES: dict[str, tuple[Any, str, str]] = {
         f"GET {USERS}: the answer did not arrive whole in time",
         "snapshot",
     ),
+    "listing headers drip one byte a second": (
+        on(USERS, Handler.header_drip),
+        f"GET {USERS}: the answer did not arrive whole in time",
+        "snapshot",
+    ),
+    "token headers drip one byte a second": (
+        on(TOKEN, Handler.header_drip),
+        "the answer did not arrive whole in time",
+        "snapshot",
+    ),
     "totalResults 10^12 and the same page": (
         on(USERS, repeated_page),
         "stopped paging: totalResults 1000000000000 is implausible",

@@ -223,3 +223,21 @@ def test_a_revert_names_the_directory_not_genesys(scim2, tmp_path, sqlite_url):
     planned = ok(ws, "plan")
     assert "reverts a change made in the directory: title" in planned, planned
     assert "Genesys" not in planned
+
+
+def test_an_update_costs_one_request(scim2, tmp_path, sqlite_url):
+    """scim2-server honours attributes= on PATCH (RFC 7644 3.5.2): the answer carries
+    the user, so there is no read after the write."""
+    server = scim2()
+    ws = scim_workspace(tmp_path, server, sqlite_url)
+    ws.write_manifest(manifest(people()))
+    apply_once(ws)
+    uid = server.users()["E1"]["id"]
+    ws.write_manifest(manifest(people("Team Lead")))
+    server.front.requests.clear()
+    out = ok(ws, "apply", "--auto-approve")
+    assert "1 of 1 operations succeeded" in out, out
+    to_e1 = [r for r in server.front.requests if r[1] == f"/Users/{uid}"]
+    assert to_e1 == [("PATCH", f"/Users/{uid}")], to_e1
+    assert server.users()["E1"]["title"] == "Team Lead"
+    converged(ws)

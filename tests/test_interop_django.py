@@ -110,3 +110,18 @@ def test_a_value_the_service_does_not_store_is_reported_once_not_looped(
     ws.write_manifest(doc(staff4))
     planned = ws.run("plan", "--detailed-exitcode")
     assert planned.returncode == 2 and "Someone Else" in planned.stdout
+
+
+def test_doctor_does_not_call_a_401_reachable_nor_trust_the_active_filter(
+    django_scim2, tmp_path, sqlite_url
+):
+    ws = workspace(tmp_path, django_scim2, sqlite_url)
+    django_scim2.create_user("someone@example.com")
+    ws.write_manifest(doc(staff(1)))
+    result = ws.run("doctor")
+    out = result.stdout + result.stderr
+    assert "Traceback" not in out
+    line = next(ln for ln in out.splitlines() if "reachability" in ln)
+    assert "HTTP 401" not in line or not line.lstrip().startswith("ok"), out
+    inactive = next(ln for ln in out.splitlines() if "inactive" in ln)
+    assert "returns 0 of 1 users" in inactive and "unreliable" in inactive, out

@@ -161,3 +161,31 @@ def test_the_org_ceiling_spaces_requests_across_tokens():
     assert slept == [0.5, 1.0, 1.5, 2.0]
     assert isinstance(pool, RateBudget)
     assert threading.current_thread()  # the choice is per thread; this one made all five
+
+
+def test_tokens_spread_over_more_clients_named_by_variables(start_emulator, tmp_path, sqlite_url):
+    second = "second-secret-Zq8#never-in-files"
+    emu = start_emulator(BASE_SEED, rate_limit=1000, more_clients={"second-client": second})
+    ws = Workspace(tmp_path, emu, sqlite_url)
+    clients = [{"id": "SECOND_ID", "secret": "SECOND_SECRET"}]
+    write(ws, manifest(3, tokens=4, clients=clients))
+    missing = ws.run("plan")
+    assert missing.returncode != 0
+    assert "target.clients: set SECOND_ID and SECOND_SECRET" in missing.stderr, missing.stderr
+    result = ws.run("plan", "--out", "plan.json", SECOND_ID="second-client", SECOND_SECRET=second)
+    assert result.returncode == 0, result.stderr
+    used = {emu.emulator.token_clients[t] for t in emu.emulator.windows}
+    assert used == {CLIENT_ID, "second-client"}
+    saved = (tmp_path / "plan.json").read_text()
+    assert second not in saved and second not in result.stdout + result.stderr
+    assert "(4 tokens)" in result.stdout
+
+
+def test_a_secret_pasted_into_clients_is_refused(start_emulator, tmp_path, sqlite_url):
+    ws = Workspace(tmp_path, start_emulator(BASE_SEED), sqlite_url)
+    write(ws, manifest(1, tokens=2, clients=[{"id": "SECOND_ID", "secret": "ab-12/x+y=="}]))
+    result = ws.run("validate")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert re.search(r"scimctl.yaml:\d+: target.clients\[0\].secret", result.stderr), result.stderr
+    assert "name the environment variable" in result.stderr
+    assert "ab-12/x+y==" not in result.stderr

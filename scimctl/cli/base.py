@@ -396,6 +396,7 @@ def run_budget(manifest: Any, tokens: int | None) -> Any:
     return Budget(
         tokens=tokens or getattr(target, "tokens", None) or 1,
         max_rate=getattr(target, "max_rate", None),
+        clients=tuple((c.id, c.secret) for c in getattr(target, "clients", None) or ()),
     )
 
 

@@ -66,6 +66,8 @@ class EmulatorConfig:
     rate_limit: int | None = None  # requests per token per window
     rate_window: float = 60.0  # seconds; Genesys counts per minute, tests use shorter windows
     org_rate_limit: int | None = None  # requests per window of all tokens together
+    # More OAuth clients of the same org (id: secret), for target.clients; tests only.
+    more_clients: dict[str, str] = field(default_factory=dict)
     latency_ms: float = 0.0
     error_rate: float = 0.0
     reset_rate: float = 0.0
@@ -160,6 +162,7 @@ class Emulator:
         self.config = config or EmulatorConfig()
         self.counters = Counters()
         self.tokens: dict[str, float] = {}
+        self.token_clients: dict[str, str] = {}  # which client each token was issued to
         self.windows: dict[str, tuple[float, int]] = {}
         self.org_window: tuple[float, int] = (0.0, 0)
         self.rng = random.Random(self.config.random_seed)
@@ -362,16 +365,15 @@ class Emulator:
             return JSONResponse(
                 {"error": "unsupported_grant_type", "description": "use client_credentials"}, 400
             )
-        if not (
-            client_id is not None
-            and secrets.compare_digest(client_id, self.config.client_id)
-            and secrets.compare_digest(secret or "", self.config.client_secret)
-        ):
+        clients = {self.config.client_id: self.config.client_secret, **self.config.more_clients}
+        expected = clients.get(client_id or "")
+        if expected is None or not secrets.compare_digest(secret or "", expected):
             return JSONResponse(
                 {"error": "invalid_client", "description": "client authentication failed"}, 401
             )
         token = secrets.token_urlsafe(32)
         self.tokens[token] = time.monotonic() + self.config.token_ttl
+        self.token_clients[token] = client_id or ""
         return JSONResponse(
             {"access_token": token, "token_type": "bearer", "expires_in": self.config.token_ttl}
         )

@@ -403,7 +403,7 @@ def digest(desired: Desired, target: TargetModel) -> str:
     """A digest of what the manifest means, not how it is formatted."""
     doc: dict[str, Any] = {
         # How fast to go is not what the manifest means: a plan stays valid across it.
-        "target": target.model_dump(exclude={"tokens", "max_rate"}),
+        "target": target.model_dump(exclude={"tokens", "max_rate", "clients"}),
         "users": {
             k: {"attrs": u.attrs, "groups": u.groups, "previous": u.previous_keys}
             for k, u in desired.users.items()

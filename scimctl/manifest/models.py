@@ -107,6 +107,28 @@ class Clean(Strict):
         return v
 
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+
+
+class ClientModel(Clean):
+    """One more OAuth client for the token pool: the *names* of the environment
+    variables holding its id and secret. A value that is not a variable name is refused,
+    so a secret pasted here is an error, not a secret in the repository and the plan."""
+
+    id: str
+    secret: str
+
+    @field_validator("id", "secret")
+    @classmethod
+    def _variable_name(cls, v: str) -> str:
+        if not _ENV_NAME.fullmatch(v):
+            raise ValueError(
+                "name the environment variable (such as GENESYS_CLIENT_SECRET_2), "
+                "never the value itself"
+            )
+        return v
+
+
 class TargetModel(Clean):
     provider: Literal["genesys", "scim"] = "genesys"
     region: str | None = None
@@ -120,6 +142,8 @@ class TargetModel(Clean):
     # rate limit, and a ceiling for the whole run in requests per minute ("600/min").
     tokens: int = Field(1, ge=1, le=50)
     max_rate: int | None = Field(None, ge=1)
+    # More clients of the org; the tokens are spread over them and the default pair.
+    clients: list[ClientModel] = Field(default_factory=list, max_length=49)
 
     @field_validator("max_rate", mode="before")
     @classmethod

@@ -11,12 +11,14 @@ more deadline here: once it has passed, no request starts and none goes on.
 
 from __future__ import annotations
 
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpcore
 import httpx
 
 from scimctl.errors import ApiError
@@ -27,6 +29,7 @@ DEFAULT_REQUEST_SECONDS = 30.0
 # An extension a caller sets on a request: seconds it may take at most (its retries' budget).
 SECONDS_LEFT = "scimctl_seconds_left"
 _END = "scimctl_end"
+SLOW_ANSWER = "the answer did not arrive whole in time (cut at the request's deadline)"
 
 
 class AnswerTooLarge(ApiError):
@@ -71,6 +74,22 @@ class Bounds:
     def hooks(self) -> dict[str, list[Callable[..., Any]]]:
         return {"request": [self.on_request], "response": [self.on_response]}
 
+    def transport(self, limits: httpx.Limits) -> httpx.HTTPTransport:
+        """httpx's transport, its sockets wrapped so that no read or write outlives the
+        request's deadline: an answer whose *headers* drip one byte a second never
+        trips a per-read timeout, and the body check in :class:`_Stream` comes later."""
+        transport = httpx.HTTPTransport(limits=limits)
+        pool = getattr(transport, "_pool", None)
+        if isinstance(pool, httpcore.ConnectionPool):  # not behind a proxy
+            transport._pool = httpcore.ConnectionPool(  # noqa: SLF001 - no public hook
+                ssl_context=pool._ssl_context,  # noqa: SLF001
+                max_connections=limits.max_connections,
+                max_keepalive_connections=limits.max_keepalive_connections,
+                keepalive_expiry=limits.keepalive_expiry,
+                network_backend=_DeadlineBackend(self.clock),
+            )
+        return transport
+
     def _timed_out(self, request: httpx.Request) -> CommandTimeout:
         return CommandTimeout(
             f"{request.method} {request.url.path}: the command's --timeout of "
@@ -98,6 +117,10 @@ class Bounds:
             timeouts[key] = left if value is None else min(float(value), left)
         request.extensions["timeout"] = timeouts
         request.extensions[_END] = end
+        # The socket reads of this request happen in this thread (httpx is synchronous
+        # here): _DeadlineStream reads the end from here.
+        _current.end = end
+        _current.received = False
 
     def on_response(self, response: httpx.Response) -> None:
         """Refuse a stated length over the limit; count and time the body as it streams."""
@@ -128,10 +151,73 @@ class Bounds:
     def _too_large(self, request: httpx.Request) -> AnswerTooLarge:
         return AnswerTooLarge(
             f"{request.method} {request.url.path}: the answer passed "
-            f"{_megabytes(self.max_bytes)}; is api_url right?",
+            f"{_megabytes(self.max_bytes)}; is api_url right? (a service with huge pages: "
+            "raise SCIMCTL_MAX_ANSWER_MB)",
             method=request.method,
             path=request.url.path,
         )
+
+
+_current = threading.local()
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket whose every read and write ends by the current request's deadline."""
+
+    def __init__(self, inner: httpcore.NetworkStream, clock: Callable[[], float]) -> None:
+        self.inner = inner
+        self.clock = clock
+
+    def _left(self, timeout: float | None, error: type[Exception]) -> float | None:
+        end: float | None = getattr(_current, "end", None)
+        if end is None:
+            return timeout
+        left = end - self.clock()
+        if left <= 0:
+            raise error(SLOW_ANSWER if getattr(_current, "received", False) else "timed out")
+        return left if timeout is None else min(timeout, left)
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        try:
+            data = bytes(self.inner.read(max_bytes, self._left(timeout, httpcore.ReadTimeout)))
+        except httpcore.ReadTimeout:
+            # Part of the answer came and the rest did not by the deadline: a drip, not
+            # a silent service (which keeps httpx's "no answer in time").
+            if getattr(_current, "received", False):
+                raise httpcore.ReadTimeout(SLOW_ANSWER) from None
+            raise
+        if data:
+            _current.received = True
+        return data
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.inner.write(buffer, self._left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def start_tls(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
+        return _DeadlineStream(self.inner.start_tls(*args, **kwargs), self.clock)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self.inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's own socket backend, its streams wrapped in :class:`_DeadlineStream`."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.inner = httpcore.SyncBackend()
+        self.clock = clock
+
+    def connect_tcp(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
+        return _DeadlineStream(self.inner.connect_tcp(*args, **kwargs), self.clock)
+
+    def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
+        return _DeadlineStream(self.inner.connect_unix_socket(*args, **kwargs), self.clock)
+
+    def sleep(self, seconds: float) -> None:
+        self.inner.sleep(seconds)
 
 
 class _Stream(httpx.SyncByteStream):
@@ -159,7 +245,7 @@ class _Stream(httpx.SyncByteStream):
                 if end is not None and self.bounds.clock() >= end:
                     raise self.bounds._timed_out(self.request)
                 raise AnswerTooSlow(
-                    "the answer did not arrive whole in time (cut at the request's deadline)",
+                    SLOW_ANSWER,
                     request=self.request,
                 )
             if self.decoder is not None:

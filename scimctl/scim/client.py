@@ -19,7 +19,7 @@ from typing import Any, Self, TypeVar
 
 import httpx
 
-from scimctl.config import BearerToken, Credentials, Target
+from scimctl.config import BearerToken, Credentials, Target, environment
 from scimctl.counts import count
 from scimctl.errors import ApiError, ConfigError
 from scimctl.model import (
@@ -44,7 +44,7 @@ from scimctl.scim.mapping import (
 )
 from scimctl.scim.paging import Pages, check_start
 from scimctl.scim.platform_grants import PlatformGrants
-from scimctl.scim.pool import Budget, TokenPool
+from scimctl.scim.pool import Budget, TokenPool, pool_sources
 from scimctl.scim.schema import CORE_GROUP, CORE_USER, ENTERPRISE_USER, GENESYS_USER, SCIM_PREFIX
 from scimctl.scim.transport import (
     DEFAULT_TIMEOUT,
@@ -217,7 +217,7 @@ class ScimClient:
         bounds = bounds or Bounds()
         http = httpx.Client(
             timeout=timeout,
-            limits=limits,
+            transport=bounds.transport(limits),
             event_hooks=bounds.hooks(),
             # Only what scim/bounded.py decodes within the size limit.
             headers={"Accept-Encoding": "gzip, deflate"},
@@ -242,9 +242,13 @@ class ScimClient:
         if budget is None or (budget.tokens == 1 and not budget.max_rate):
             transport = Transport(target.api_url, tokens, http, RateBudget(), retry)
             return cls(transport)
-        sources = [tokens]
+        sources: list[TokenSource | StaticToken] = [tokens]
         if isinstance(tokens, TokenSource):
-            sources += [tokens.sibling() for _ in range(budget.tokens - 1)]
+            try:
+                sources = pool_sources(tokens, budget, environment())
+            except ConfigError:
+                http.close()
+                raise
         pool = TokenPool(sources, budget.max_rate)
         client = cls(Transport(target.api_url, pool.tokens, http, pool, retry))
         client.read_concurrency = budget.read_concurrency
@@ -616,11 +620,26 @@ class ScimClient:
 
         RFC 7644 3.5.2 lets a server answer 204 with no body; then the user is read
         back, since the state records what the directory holds, not what was sent.
+        It also lets the client ask for the resource in the answer (``attributes=``):
+        services other than Genesys are asked, and one that honours it (scim2-server)
+        costs one request per update, not two. A 400 to the PATCH with the list is
+        sent again without it, and the list is not asked for again (_users_read).
         """
         path = item_path(self.users_path, user_id)
-        resp = self.transport.request(
-            "PATCH", path, json=body, headers=self._if_match(version), **kw
-        )
+        headers = self._if_match(version)
+        if self.provider != "genesys" and not self.attributes_refused:
+            params = {"attributes": self._user_attributes()}
+            try:
+                resp = self.transport.request(
+                    "PATCH", path, json=body, headers=headers, params=params, **kw
+                )
+            except ApiError as exc:
+                if exc.status != 400 or exc.version_conflict:
+                    raise
+                self.attributes_refused = True
+                resp = self.transport.request("PATCH", path, json=body, headers=headers, **kw)
+        else:
+            resp = self.transport.request("PATCH", path, json=body, headers=headers, **kw)
         if resp.status_code != 204 and resp.content:
             doc = json_body(resp, "PATCH", path)
             return _with_etag(parsed(user_from_scim, doc, "PATCH", path), resp, self.capabilities)

@@ -184,6 +184,11 @@ class Doctor:
                       "must then appear in plain listings")  # fmt: skip
             return
         plain = self._page(path, 1, 1)["totalResults"]
+        if plain and not active:
+            self._add("inactive", WARN, f"the filter active eq true returns 0 of {plain} users: "
+                      "it is unreliable here (ignored, or not supported), so scimctl cannot "
+                      "tell inactive users apart by filter")  # fmt: skip
+            return
         if plain >= active + inactive:
             where = "listed in plain listings too"
         else:

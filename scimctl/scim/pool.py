@@ -40,10 +40,17 @@ class Budget:
 
     tokens: int = 1
     max_rate: int | None = None
+    # More clients (names of the id and secret variables); tokens go round them all.
+    clients: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if not 1 <= self.tokens <= MAX_TOKENS:
             raise ConfigError(f"tokens: {self.tokens} is not between 1 and {MAX_TOKENS}")
+        if self.tokens < 1 + len(self.clients):
+            raise ConfigError(
+                f"tokens: {self.tokens} is fewer than the {1 + len(self.clients)} clients "
+                "(the default pair and target.clients); each client needs a token"
+            )
         if self.max_rate is not None and self.max_rate < 1:
             raise ConfigError(f"max_rate: {self.max_rate}/min is below 1/min")
 
@@ -62,6 +69,24 @@ class Budget:
     def read_concurrency(self) -> int:
         """Pages read at once once totalResults is known, per listing."""
         return min(32, max(4, 2 * self.tokens))
+
+
+def pool_sources(
+    first: TokenSource, budget: Budget, env: dict[str, str]
+) -> list[TokenSource | StaticToken]:
+    """One token source per token, round the default client and ``budget.clients``."""
+    clients = [first]
+    for id_var, secret_var in budget.clients:
+        client_id, secret = env.get(id_var, ""), env.get(secret_var, "")
+        if not client_id or not secret:
+            raise ConfigError(
+                f"target.clients: set {id_var} and {secret_var} (environment or .env)"
+            )
+        clients.append(first.other_client(client_id, secret, f"{id_var} and {secret_var}"))
+    sources: list[TokenSource | StaticToken] = list(clients)
+    for i in range(len(clients), budget.tokens):
+        sources.append(clients[i % len(clients)].sibling())
+    return sources
 
 
 class _Slots(RateBudget):

@@ -23,7 +23,7 @@ import httpx
 from scimctl import __version__
 from scimctl.errors import ApiError, AuthError, OutcomeUnknown
 from scimctl.log import LOGGER
-from scimctl.scim.bounded import SECONDS_LEFT, AnswerTooSlow
+from scimctl.scim.bounded import SECONDS_LEFT, SLOW_ANSWER, AnswerTooLarge, AnswerTooSlow
 
 __all__ = ["ApiError", "AuthError", "OutcomeUnknown", "Transport"]
 
@@ -101,6 +101,10 @@ class TokenSource:
     def sibling(self) -> TokenSource:
         """Another token of the same client (a pool's next member; see scim/pool.py)."""
         return TokenSource(self._http, self._url, *self._auth, hint=self._hint)
+
+    def other_client(self, client_id: str, client_secret: str, hint: str) -> TokenSource:
+        """A token of another client at the same token URL (``target.clients``)."""
+        return TokenSource(self._http, self._url, client_id, client_secret, hint=hint)
 
     def get(self) -> str:
         failures = self._failures
@@ -248,8 +252,8 @@ def network_reason(exc: Exception) -> str:
         if "name or service not known" in text or "nodename nor servname" in text:
             return "the host name does not resolve (is the URL right?)"
         return f"cannot connect ({exc.__class__.__name__}: {exc})"
-    if isinstance(exc, AnswerTooSlow):
-        return str(exc)
+    if isinstance(exc, AnswerTooSlow) or str(exc) == SLOW_ANSWER:
+        return SLOW_ANSWER
     if isinstance(exc, httpx.TimeoutException):
         return "no answer in time (timeout)"
     return f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
@@ -388,6 +392,11 @@ class Transport:
                     extensions={SECONDS_LEFT: deadline - self._clock()},
                 )  # fmt: skip
                 resp.read()
+            except AnswerTooLarge as exc:
+                if idempotent:
+                    raise
+                # The write reached the service; only its answer was refused.
+                raise OutcomeUnknown(str(exc), method=method, path=path) from exc
             except httpx.ConnectError as exc:
                 # Nothing reached the server: always safe to try again, but a target
                 # that refuses every connection is a wrong URL, not a fault to ride out.

@@ -37,7 +37,9 @@ function declare(Resource, kind) {
             if (!found) throw notFound(resource.id);
             return found;
         }
-        return [...store.values()];
+        // SCIMMY leaves filtering to the store: match the parsed filter here.
+        const all = [...store.values()];
+        return resource.filter ? resource.filter.match(all) : all;
     });
     Resource.degress((resource) => {
         if (!store.delete(resource.id)) throw notFound(resource.id);
