@@ -433,11 +433,12 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 def audited(workspace: EmulatorWorkspace) -> EmulatorWorkspace:
     """Two applies from a commit, one of a userName longer than most columns."""
     long_name = "amir.khan.with.a.rather.long.name@example.com"
+    jane = "jane@example.com"
     workspace.write_manifest({"users": [user("E1", long_name, title="x" * 60),
-                                        user("E2", "jane@example.com")]})  # fmt: skip
+                                        user("E2", jane)]})  # fmt: skip
     assert workspace.run("apply", "--auto-approve", GITHUB_SHA=COMMIT).returncode == 0
     workspace.write_manifest({"users": [user("E1", long_name, title="Lead"),
-                                        user("E2", "jane@example.com", title="Agent")]})  # fmt: skip
+                                        user("E2", jane, title="Agent")]})  # fmt: skip
     assert workspace.run("apply", "--auto-approve", GITHUB_SHA=COMMIT).returncode == 0
     return workspace
 
