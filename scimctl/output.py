@@ -39,7 +39,25 @@ def on_terminal() -> bool:
 
 def say(text: str) -> None:
     """A line for a person, wrapped to the terminal between words, never inside one."""
-    click.echo(_wrap(text, shutil.get_terminal_size().columns) if on_terminal() else text)
+    if on_terminal():
+        text = _wrap(_visible(text), shutil.get_terminal_size().columns)
+    click.echo(text)
+
+
+def _visible(text: str) -> str:
+    """Control and format characters from a directory or a file as escapes, on a
+    terminal: an ESC in a name must not drive the terminal (newlines are kept, as
+    line breaks inside a cell)."""
+    import unicodedata
+
+    return "".join(
+        ch
+        if ch == "\n" or unicodedata.category(ch)[0] != "C" and ch not in "\u2028\u2029"
+        else f"\\u{ord(ch):04x}"
+        if ord(ch) > 0xFF
+        else f"\\x{ord(ch):02x}"
+        for ch in text
+    )
 
 
 _TSV = str.maketrans({"\t": "\\t", "\n": "\\n", "\r": "\\r", "\\": "\\\\"})
@@ -66,6 +84,7 @@ def table(
         for row in [headers, *cells]:
             click.echo("\t".join(c.translate(_TSV) for c in row))
         return
+    cells = [[_visible(c) for c in row] for row in cells]
     width, height = shutil.get_terminal_size()
     if title:
         click.echo(_wrap(title, width))
@@ -85,12 +104,13 @@ def table(
     from rich import box
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1))
     for i, w in zip(shown, widths, strict=True):
         t.add_column(headers[i], width=w, no_wrap=headers[i] in keep, overflow="fold")
-    for row in cells:
-        t.add_row(*(row[i] for i in shown))
+    for row in cells:  # Text: a "[/]" in a name is shown, not read as rich markup
+        t.add_row(*(Text(row[i]) for i in shown))
     Console(no_color=not colour_enabled(), width=width, height=height).print(t)
     if left_out:
         click.echo(
