@@ -198,7 +198,7 @@ def test_future_starter_waits_for_provision_from(workspace):
     assert ws.run("apply", "--auto-approve").returncode == 0
     assert {u["userName"] for u in emu.users()} == {"now@example.com"}
     early = ws.run("validate", "--as-of", "2099-01-14")
-    assert "Valid: 1 users" in early.stdout, early.stdout + early.stderr
+    assert "Valid: 1 user," in early.stdout, early.stdout + early.stderr
     assert "Valid: 2 users" in ws.run("validate", "--as-of", "2099-01-15").stdout
     planned = ws.run("plan", SCIMCTL_AS_OF="2099-01-15")
     assert "+ create user E2 (later@example.com)" in planned.stdout, planned.stdout
