@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -31,6 +32,16 @@ def _spin(stop_at: float) -> None:
         pass
 
 
+def pytest(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """pytest on the soaked tests, run from outside the checkout: under ``make test`` the
+    suite must import the installed scimctl, never the sources beside the tests."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(root),
+         "-c", str(root / "pyproject.toml"), *args, *(str(root / t) for t in TESTS)],
+        cwd=tempfile.gettempdir(), capture_output=True, text=True,
+    )  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
@@ -42,11 +53,7 @@ def main() -> int:
     args = parser.parse_args()
     root = Path(__file__).resolve().parent.parent
     if args.collect_only:
-        found = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--collect-only",
-             *TESTS],
-            cwd=root, capture_output=True, text=True,
-        )  # fmt: skip
+        found = pytest(root, "--collect-only")
         print(found.stdout.strip().splitlines()[-1] if found.stdout.strip() else found.stderr)
         return found.returncode
     stop_at = time.monotonic() + args.max_minutes * 60
@@ -64,12 +71,7 @@ def main() -> int:
                 print(f"stopped after {run - 1} runs: --max-minutes reached")
                 break
             t0 = time.monotonic()
-            result = subprocess.run(
-                [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *TESTS],
-                cwd=root,
-                capture_output=True,
-                text=True,
-            )
+            result = pytest(root)
             ok = result.returncode == 0
             passed += ok
             failed += not ok

@@ -1,7 +1,8 @@
 """Every error scimctl raises on purpose, in one tree.
 
 The CLI has one handler for :class:`ScimctlError`: it prints the message as one line
-(or, for :class:`InputError`, one line per problem) and exits 1. Anything else that
+(or, for :class:`InputError`, one line per problem) and exits 1
+(:data:`scimctl.exitcodes.ERROR`). Anything else that
 reaches the handler is a bug and keeps its traceback. Library errors (httpx,
 SQLAlchemy, the OS) are translated into this tree where they arise, so the message
 can say what the operator should check; the original stays on ``__cause__`` for
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from scimctl import exitcodes
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -24,7 +27,7 @@ if TYPE_CHECKING:
 class ScimctlError(Exception):
     """An expected failure with a message meant for the operator, not a traceback."""
 
-    exit_code = 1
+    exit_code = exitcodes.ERROR
 
 
 # -- input and configuration ----------------------------------------------------------

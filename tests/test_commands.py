@@ -81,6 +81,6 @@ def test_cli_lookups_end_in_one_line(workspace):
     one_line_error(workspace.run("metrics", "--run", "nope"), "no single run matches")
     one_line_error(workspace.run("history", "show", "nope"), "no single run matches")
     one_line_error(
-        workspace.run("history", "--since", "yesterday"), "'yesterday'", "2026-11-01", code=2
+        workspace.run("history", "--since", "yesterday"), "'yesterday'", "2026-11-01", code=64
     )
     one_line_error(workspace.run("hris", "deliver"), "no hris.webhook_url")

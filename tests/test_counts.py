@@ -93,15 +93,15 @@ def _finding(i: int, status: str) -> Finding:
 @pytest.mark.parametrize(
     ("n", "blocking", "existing"),
     [
-        (1, "1 new policy.rules violation: SOD-1", "Needs review: 1 rule violation existing"),
-        (2, "2 new policy.rules violations: SOD-1", "Needs review: 2 rule violations existing"),
+        (1, "1 new policy.rules violation: SOD-1", "rule violations that exist now (1;"),
+        (2, "2 new policy.rules violations: SOD-1", "rule violations that exist now (2;"),
     ],
 )
 def test_rule_violations(n, blocking, existing):
     new = GovernanceReport(as_of="2026-12-05", findings=[_finding(i, "new") for i in range(n)])
     assert blocking_message(new).startswith(blocking)
     old = GovernanceReport(as_of="2026-12-05", findings=[_finding(i, "existing") for i in range(n)])
-    assert any(line.startswith(existing) for line in text_lines(old)), text_lines(old)
+    assert any(line.startswith("Needs review: " + existing) for line in text_lines(old))
     assert "violation" not in " ".join(text_lines(GovernanceReport(as_of="2026-12-05")))
 
 

@@ -555,4 +555,4 @@ def test_the_emulator_command_serves_a_seed(tmp_path):
     refused = subprocess.run(
         [scimctl, "emulator", "--host", "0.0.0.0"], capture_output=True, text=True, timeout=30
     )
-    assert refused.returncode == 2 and "loopback only" in refused.stderr
+    assert refused.returncode == 64 and "loopback only" in refused.stderr

@@ -1,4 +1,5 @@
-"""Ordinary mistakes end in one clear line and exit 1 or 2, never a traceback.
+"""Ordinary mistakes end in one clear line and exit 1 (64 for a usage error), never a
+traceback.
 
 Each case here was once a Python traceback (or a hang) from the real command.
 """
@@ -150,9 +151,9 @@ def test_debug_logs_requests_without_secrets(ws):
 
 
 def test_numeric_options_are_bounded(ws):
-    one_line_error(ws.run("apply", "--lock-timeout", "nan", "--auto-approve"), "nan", code=2)
-    one_line_error(ws.run("apply", "--lock-timeout", "inf", "--auto-approve"), "inf", code=2)
-    one_line_error(ws.run("emulator", "--port", "70000"), "70000", code=2)
+    one_line_error(ws.run("apply", "--lock-timeout", "nan", "--auto-approve"), "nan", code=64)
+    one_line_error(ws.run("apply", "--lock-timeout", "inf", "--auto-approve"), "inf", code=64)
+    one_line_error(ws.run("emulator", "--port", "70000"), "70000", code=64)
 
 
 def test_emulator_on_a_taken_port(ws):
@@ -185,4 +186,4 @@ def test_retry_deadline_bounds_how_long_faults_are_ridden_out(start_emulator, tm
     elapsed = time.monotonic() - started
     one_line_error(result, "gave up after 2s")
     assert elapsed < 30, elapsed
-    one_line_error(ws.run("--retry-deadline", "0", "plan"), "'0'", code=2)
+    one_line_error(ws.run("--retry-deadline", "0", "plan"), "'0'", code=64)

@@ -88,7 +88,7 @@ def test_conflict_blocks_the_plan_until_an_exception_allows_it(ws: Workspace):
     assert applied.returncode == 0, applied.stderr
     again = ws.run("plan", "--as-of", "2026-12-13", "--detailed-exitcode")
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "Needs review: 1 rule violation existing already (not blocking):" in again.stdout
+    assert "Needs review: rule violations that exist now (1; not blocking):" in again.stdout
 
 
 def test_apply_refuses_a_saved_plan_edited_to_add_the_second_role(ws: Workspace):

@@ -157,7 +157,7 @@ def test_a_leaver_is_deactivated_when_the_group_change_is_refused(scim2, tmp_pat
     server.front.refuse[f"PATCH /Groups/{tier1}"] = 403
     ws.write_manifest(manifest(people(with_e3=False)))
     result = ws.run("apply", "--auto-approve")
-    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.returncode == 4, result.stdout + result.stderr
     assert "NOT DEPROVISIONED" not in result.stderr
     assert "failed: group:Support Tier1: PATCH /Groups/" in result.stderr
     assert "deactivate:user:E3" not in result.stderr

@@ -168,7 +168,7 @@ def test_numbers_out_of_range_are_one_line(workspace):
         ["apply", "--parallelism", "0"], ["emulator", "--page-cap", huge],
     ):  # fmt: skip
         result = workspace.run(*args)
-        assert result.returncode == 2, (args, result.stderr)
+        assert result.returncode == 64, (args, result.stderr)
         assert "Invalid value for" in result.stderr and "Traceback" not in result.stderr
 
 
@@ -248,7 +248,7 @@ def test_global_options_after_the_subcommand_and_terraform_spellings(workspace, 
     auto = workspace.run("apply", "-auto-approve", "-target", "user:E1")
     assert auto.returncode == 0 and "Nothing to apply" in auto.stdout, auto.stderr
     bad = workspace.run("plan", "--retry-deadline", "0")
-    assert bad.returncode == 2 and "'--retry-deadline'" in bad.stderr
+    assert bad.returncode == 64 and "'--retry-deadline'" in bad.stderr
 
 
 # -- 4. review output that tells the truth in the right order -----------------------------

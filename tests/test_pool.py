@@ -122,7 +122,7 @@ def test_tokens_out_of_range_name_the_line(start_emulator, tmp_path, sqlite_url)
         assert result.returncode != 0
         assert "Traceback" not in result.stderr
         assert re.search(rf"scimctl.yaml:\d+: target.{expected}", result.stderr), result.stderr
-    assert ws.run("plan", "--tokens", "51").returncode == 2  # click's usage error
+    assert ws.run("plan", "--tokens", "51").returncode == 64  # a usage error
 
 
 def test_a_throttled_token_is_passed_over_not_waited_for():

@@ -123,4 +123,4 @@ def test_emulator_cli_options(tmp_path):
     bad = subprocess.run(
         [SCIMCTL, "emulator", "--version-conflict", "409"], capture_output=True, text=True
     )
-    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.returncode == 64 and "Traceback" not in bad.stderr

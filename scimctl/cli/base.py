@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import click
 
-from scimctl import version_text
+from scimctl import exitcodes, version_text
 from scimctl.config import Target, load_credentials, state_url
 from scimctl.counts import count as count  # cli modules import the one helper from here
 from scimctl.errors import ConfigError, InputError, ScimctlError
@@ -60,8 +60,22 @@ class Boundary(FullHelpGroup):
 
     A :class:`ScimctlError` is one line (an :class:`InputError` one line per problem)
     and exit 1; with ``--debug`` its cause chain follows. Anything else is a bug and
-    keeps its traceback.
+    keeps its traceback. A usage error exits 64, never click's 2, which
+    ``--detailed-exitcode`` uses for "changes present".
     """
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            _usage_exit(exc)
+            raise
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if ctx.parent is None:
@@ -71,6 +85,9 @@ class Boundary(FullHelpGroup):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # a subcommand's options or arguments
+            _usage_exit(exc)
+            raise
         except Exit as exc:
             ctx.exit(exc.code)
         except InputError as exc:
@@ -85,7 +102,7 @@ class Boundary(FullHelpGroup):
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
-            ctx.exit(130)
+            ctx.exit(exitcodes.INTERRUPTED)
         except Exception as exc:
             translated = _translate(exc)
             if translated is None:
@@ -93,6 +110,15 @@ class Boundary(FullHelpGroup):
             error(str(translated))
             _debug_cause(exc)
             ctx.exit(translated.exit_code)
+
+
+def _usage_exit(exc: click.UsageError) -> None:
+    """Make click's standalone handler, which shows the error, exit 64 for it.
+
+    click exits with the exception's ``exit_code`` (a class attribute, 2); this
+    instance's own value wins over it and keeps click's message, usage line and hint.
+    """
+    vars(exc)["exit_code"] = exitcodes.USAGE
 
 
 # Single-dash spellings Terraform users type out of habit: hidden aliases of ours.

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from scimctl import exitcodes
 from scimctl.cli.base import (
     Exit,
     FiniteFloat,
@@ -110,7 +111,7 @@ def plan(
     if out is not None:
         click.echo(f"Saved the plan to {out}. Apply it with: scimctl apply {out}", err=True)
     if detailed_exitcode and (result.has_changes or result.warnings):
-        raise Exit(2)
+        raise Exit(exitcodes.CHANGES)
 
 
 def in_ci() -> bool:
@@ -264,7 +265,7 @@ def drift(
         report = commands.drift(target, client, store)
     click.echo(render_drift(report, fmt), nl=False)
     if detailed_exitcode and report.has_drift:
-        raise Exit(2)
+        raise Exit(exitcodes.CHANGES)
 
 
 @main.command()
@@ -367,15 +368,12 @@ def apply(
     _report(applied.report)
     if applied.delivery is not None:
         show_delivery(applied.delivery)
+    # Leavers who still have access are a different emergency from a failed update,
+    # and both differ from an apply that never started (1).
     if applied.report.not_deprovisioned:
-        raise Exit(NOT_DEPROVISIONED_EXIT)
+        raise Exit(exitcodes.NOT_DEPROVISIONED)
     if not applied.report.ok:
-        raise Exit(1)
-
-
-# apply's exit status when a deactivation or deletion did not go through: leavers who
-# still have access are a different emergency from an ordinary failed update.
-NOT_DEPROVISIONED_EXIT = 3
+        raise Exit(exitcodes.PARTLY_FAILED)
 
 
 def _saved_plan_store(url: str, new_state: bool, the_plan: Any) -> Any:

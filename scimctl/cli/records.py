@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from scimctl import exitcodes
 from scimctl.cli.base import (
     Exit,
     Moment,
@@ -345,4 +346,4 @@ def hris_deliver(manifests: tuple[str, ...], state: str | None) -> None:
     result = commands.hris_deliver(read_manifest(manifests), open_store(state))
     show_delivery(result)
     if result.pending:
-        raise Exit(1)
+        raise Exit(exitcodes.ERROR)

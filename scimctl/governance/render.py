@@ -53,8 +53,7 @@ def text_lines(report: GovernanceReport | None) -> list[str]:
         out += [f"  x {_finding(f)}" for f in report.blocking] + [""]
     if report.existing:
         out += [
-            f"Needs review: {count(len(report.existing), 'rule violation')} existing already "
-            "(not blocking):"
+            f"Needs review: rule violations that exist now ({len(report.existing)}; not blocking):"
         ]
         out += [f"  ! {_finding(f)}" for f in report.existing] + [""]
     if report.exceptions:

@@ -9,6 +9,9 @@
 # found nothing to change.
 set -uo pipefail
 
+# scimctl's exit codes (scimctl/exitcodes.py) this script reads.
+readonly APPLIED=0 NOT_DEPROVISIONED=3 PARTLY_FAILED=4
+
 plan="${1:?usage: apply.sh PLAN}"
 if [ ! -f "$plan" ]; then
   echo "The plan job found nothing to change: nothing to apply."
@@ -17,8 +20,14 @@ fi
 
 scimctl apply "$plan" --lock-timeout "${SCIMCTL_LOCK_TIMEOUT:-900}"
 code=$?
-if [ "$code" -ne 0 ]; then
-  echo "The reviewed plan was not applied in full (above: why). Nothing unreviewed was" >&2
+case "$code" in
+  "$APPLIED") ;;
+  "$NOT_DEPROVISIONED") echo "Applied in part: leavers still have access (above: who)." >&2 ;;
+  "$PARTLY_FAILED") echo "Applied in part: some operations failed (above: which)." >&2 ;;
+  *) echo "The reviewed plan was not applied (above: why)." >&2 ;;
+esac
+if [ "$code" -ne "$APPLIED" ]; then
+  echo "The reviewed plan was not applied in full. Nothing unreviewed was" >&2
   echo "written. Run a new pipeline on the default branch to plan again; its apply job" >&2
   echo "needs the same approval." >&2
 fi

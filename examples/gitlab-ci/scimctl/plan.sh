@@ -8,6 +8,10 @@
 # OUT_DIR/plan.json (the sealed plan the apply job runs). Exits 1 only on an error.
 set -uo pipefail
 
+# scimctl's exit codes (scimctl/exitcodes.py) this script reads; anything else is an
+# error (1, or 64 for a wrong command line).
+readonly NO_CHANGES=0 CHANGES=2
+
 out="${1:-scimctl-plan}"
 mkdir -p "$out"
 rm -f "$out/plan.json" "$out/plan.md" "$out/note.md"
@@ -19,8 +23,8 @@ cat "$out/plan.err" >&2
 cat "$out/plan.md"
 
 case "$code" in
-  0 | 2)
-    [ "$code" -eq 0 ] && rm -f "$out/plan.json"
+  "$NO_CHANGES" | "$CHANGES")
+    [ "$code" -eq "$NO_CHANGES" ] && rm -f "$out/plan.json"
     cp "$out/plan.md" "$out/note.md"
     ;;
   *)

@@ -12,6 +12,9 @@
 # replan=true when a new plan awaits approval. Exits 0 only when nothing is left to do.
 set -uo pipefail
 
+# scimctl's exit codes (scimctl/exitcodes.py) this script reads.
+readonly NO_CHANGES=0 CHANGES=2 NOT_DEPROVISIONED=3 PARTLY_FAILED=4
+
 reviewed="${1:?usage: apply.sh REVIEWED_PLAN [OUT_DIR]}"
 out="${2:-scimctl-new-plan}"
 mkdir -p "$out"
@@ -24,7 +27,7 @@ if [ -f "$reviewed" ]; then
   code=$?
   cat "$out/apply.out"
   cat "$out/apply.err" >&2
-  if [ "$code" -eq 0 ]; then
+  if [ "$code" -eq "$NO_CHANGES" ]; then
     echo "outcome=applied" >>"$output"
     {
       echo "### scimctl: applied the reviewed plan"
@@ -37,8 +40,14 @@ if [ -f "$reviewed" ]; then
     exit 0
   fi
 else
+  code=""
   echo "No reviewed plan was found for this commit ($reviewed)." >"$out/apply.err"
 fi
+case "$code" in
+  "$NOT_DEPROVISIONED") heading="was applied in part: leavers still have access" ;;
+  "$PARTLY_FAILED") heading="was applied in part: some operations failed" ;;
+  *) heading="was not applied" ;;
+esac
 
 # Not applied, or not completely: what would run now needs a person's approval.
 scimctl plan --out "$out/plan.json" --format markdown --detailed-exitcode \
@@ -46,21 +55,21 @@ scimctl plan --out "$out/plan.json" --format markdown --detailed-exitcode \
 planned=$?
 cat "$out/plan.err" >&2
 {
-  echo "### scimctl: the reviewed plan was not applied"
+  echo "### scimctl: the reviewed plan $heading"
   echo
   echo '```'
   grep -v -e '^Read ' -e '^Applying: ' "$out/apply.err" | tail -n 60
   echo '```'
   echo
   case "$planned" in
-    2)
+    "$CHANGES")
       echo "Nothing unreviewed was written. The plan below is what would run now;"
       echo "it is applied only after a person approves the \`scimctl-approval\`"
       echo "deployment of this workflow run."
       echo
       cat "$out/plan.md"
       ;;
-    0)
+    "$NO_CHANGES")
       echo "The plan computed now has no changes: nothing is left to apply."
       ;;
     *)
@@ -75,11 +84,11 @@ cat "$out/plan.err" >&2
 cat "$out/comment.md" >>"${GITHUB_STEP_SUMMARY:-/dev/null}"
 
 case "$planned" in
-  2)
+  "$CHANGES")
     echo "outcome=needs-approval" >>"$output"
     echo "replan=true" >>"$output"
     ;;
-  0)
+  "$NO_CHANGES")
     rm -f "$out/plan.json"
     echo "outcome=nothing" >>"$output"
     exit 0

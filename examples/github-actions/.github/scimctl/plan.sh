@@ -4,9 +4,13 @@
 # Writes, under $1 (default scimctl-plan/): plan.json (the sealed plan, handed to the
 # apply job as an artifact), plan.md and comment.md (the pull-request comment: the
 # plan, or the error when planning failed). Sets the step output `exitcode`
-# (0 no changes, 2 changes or warnings, 1 error) and exits 1 only on an error,
-# after the comment is written, so the comment is updated either way.
+# (0 no changes, 2 changes or warnings, anything else an error: 1, or 64 for a
+# wrong command line) and exits 1 only on an error, after the comment is written,
+# so the comment is updated either way.
 set -uo pipefail
+
+# scimctl's exit codes (scimctl/exitcodes.py) this script reads.
+readonly NO_CHANGES=0 CHANGES=2
 
 out="${1:-scimctl-plan}"
 mkdir -p "$out"
@@ -18,7 +22,9 @@ code=$?
 cat "$out/plan.err" >&2
 echo "exitcode=$code" >>"${GITHUB_OUTPUT:-/dev/null}"
 
-if [ "$code" -eq 1 ]; then
+failed=false
+if [ "$code" -ne "$NO_CHANGES" ] && [ "$code" -ne "$CHANGES" ]; then
+  failed=true
   {
     echo "### scimctl plan failed"
     echo
@@ -33,4 +39,4 @@ else
   cp "$out/plan.md" "$out/comment.md"
 fi
 cat "$out/comment.md" >>"${GITHUB_STEP_SUMMARY:-/dev/null}"
-[ "$code" -ne 1 ]
+[ "$failed" = false ]
