@@ -360,3 +360,58 @@ def test_import_writes_grants_and_plans_no_changes(
     shown = ws.run("state", "show", "I1")
     assert shown.returncode == 0, shown.stderr
     assert "Supervisor" in shown.stdout and "Sales" in shown.stdout
+
+
+def test_additive_removes_own_grant_after_an_unrelated_update(ws: Workspace) -> None:
+    """roles additive: the grants scimctl made stay recorded as scimctl's through a
+    later ordinary update of the same user, so one dropped from the manifest is
+    removed (bulkremove), while grants added by hand survive throughout."""
+    emu = ws.emulator
+
+    def write(title: str, divisions: list[str]) -> None:
+        roles = ["Agent", {"name": "Supervisor", "divisions": divisions}]
+        entry = user("S1", "sam@example.com", title=title, roles=roles)
+        ws.write_manifest({"policy": {"ownership": {"roles": "additive"}}, "users": [entry]})
+
+    write("Agent", ["Sales", "Support"])
+    assert ws.run("plan", "--out", "plan.json").returncode == 0
+    applied = ws.run("apply", "plan.json")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    uid = next(u["id"] for u in emu.users() if u["userName"] == "sam@example.com")
+    roles = {r.name: r.id for r in emu.directory.roles.values()}
+    division = {name: emu.directory.divisions.by_name[name].id for name in ("Home", "Support")}
+    by_hand = [  # another role in another division, and the same role in another division
+        {"roleId": roles["Employee"], "divisionId": division["Support"]},
+        {"roleId": roles["Supervisor"], "divisionId": division["Home"]},
+    ]
+    with emu.http() as h:
+        resp = h.post(f"/api/v2/authorization/subjects/{uid}/bulkadd", json={"grants": by_hand})
+        assert resp.status_code == 204
+    hand = {("Employee", "Support", "self"), ("Supervisor", "Home", "self")}
+    mine = {("Supervisor", "Sales", "self"), ("Supervisor", "Support", "self")}
+    assert hand | mine <= grants_of(emu, "sam@example.com")
+
+    write("Senior Agent", ["Sales", "Support"])  # an ordinary update of the same user
+    out = ws.run("plan", "--out", "plan.json")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Plan: 1 to update." in out.stdout and "grants to change" not in out.stdout
+    applied = ws.run("apply", "plan.json")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert hand | mine <= grants_of(emu, "sam@example.com")
+    found = next(u for u in emu.users() if u["userName"] == "sam@example.com")
+    assert found["title"] == "Senior Agent"
+
+    write("Senior Agent", ["Support"])  # scimctl's grant in Sales dropped from the manifest
+    out = ws.run("plan", "--out", "plan.json")
+    assert out.returncode == 0, out.stdout + out.stderr
+    review = out.stdout.split("scimctl will perform")[0]
+    assert "- Supervisor in Sales" in review and "grant removed: Supervisor in Sales" in review
+    removes, adds = requests(emu, "bulkremove"), requests(emu, "bulkadd")
+    applied = ws.run("apply", "plan.json")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert (requests(emu, "bulkremove") - removes, requests(emu, "bulkadd") - adds) == (1, 0)
+    held = grants_of(emu, "sam@example.com")
+    assert ("Supervisor", "Sales", "self") not in held
+    assert hand | {("Supervisor", "Support", "self")} <= held
+    again = ws.run("plan", "--detailed-exitcode")
+    assert again.returncode == 0, again.stdout + again.stderr

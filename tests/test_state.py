@@ -10,6 +10,7 @@ from alembic.script import ScriptDirectory
 from conftest import Workspace, user
 
 from scimctl.config import ConfigError, resolve_target
+from scimctl.state.memory import MemoryStore
 from scimctl.state.store import SCHEMA_HEAD, Store, migrations_config
 
 
@@ -28,6 +29,40 @@ def test_fresh_database_is_migrated_and_workspaces_are_separate(state_url):
     assert store.state("genesys:b").serial == 0
     assert Store(state_url).workspaces() == ["genesys:a"]
     store.close()
+
+
+def _user_writes_keep_recorded_grants(store: Store | MemoryStore) -> None:
+    ws = "genesys:a"
+    store.begin_apply(ws, "", 0)
+    grant = [{"role": "Supervisor", "division": "Sales", "roleId": "r", "divisionId": "d"}]
+
+    def put(attrs: dict, version: str) -> None:
+        with store.tx() as conn:
+            store.put_user(conn, ws, "S1", "u1", "sam@example.com", attrs, version)
+
+    put({"title": "A"}, "1")
+    put({"title": "A", "grants": grant}, "1")  # what a grants action records
+    put({"title": "B"}, "2")  # an ordinary update afterwards
+    assert store.state(ws).applied["S1"] == {"title": "B", "grants": grant}
+    put({"title": "B", "grants": []}, "3")  # a write that carries grants replaces them
+    put({"title": "C"}, "4")
+    assert store.state(ws).applied["S1"] == {"title": "C", "grants": []}
+    put({"grants": grant}, "5")
+    with store.tx() as conn:  # import records what it observed, whole
+        store.put_users(conn, ws, [("S1", "u1", "sam@example.com", {"title": "D"}, "6")])
+    assert store.state(ws).applied["S1"] == {"title": "D"}
+
+
+def test_a_user_write_keeps_the_recorded_grants(state_url):
+    """The grants a grants action recorded survive a later write of the same user that
+    does not carry them; otherwise additive ownership never removes them."""
+    store = Store(state_url)
+    _user_writes_keep_recorded_grants(store)
+    store.close()
+
+
+def test_a_user_write_keeps_the_recorded_grants_in_memory():
+    _user_writes_keep_recorded_grants(MemoryStore())
 
 
 def test_upgrade_to_0003_splits_a_held_lock_into_columns(bare_state_url):

@@ -8,7 +8,9 @@ and it keeps SQLite free of ``database is locked``).
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,9 +51,11 @@ def make_engine(url: str) -> Engine:
         @sa.event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
+            # First, so that switching a new file to WAL waits for a process creating
+            # the same state instead of failing with "database is locked".
+            cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
     return engine
@@ -90,10 +94,77 @@ class Database:
             raise
 
     def upgrade(self) -> None:
-        """Migrate to the newest schema; a no-op (without Alembic) when already there."""
+        """Migrate to the newest schema; a no-op (without Alembic) when already there.
+
+        The whole migration (a new state's every table, or every step from an older
+        schema) is one transaction taken under a lock: two processes starting a new
+        state at once take turns (the second finds the schema made), and a process
+        killed half-way leaves the database as it was, so the next command starts over
+        instead of finding tables without a recorded version.
+        """
         if self.revision() == SCHEMA_HEAD:
             return
         from alembic import command
 
-        with self.engine.begin() as conn:
-            command.upgrade(migrations_config(conn), "head")
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                with _sqlite_transactional_ddl(conn):
+                    # pysqlite no longer begins or commits on its own: this BEGIN is the
+                    # transaction, and IMMEDIATE takes the file's write lock now, so a
+                    # second creator waits here (busy_timeout) rather than racing.
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                    self._migrate(conn, command)
+                return
+            with conn.begin():
+                if conn.dialect.name == "postgresql":
+                    # Held until commit; one per schema, so states in other schemas of
+                    # the same database do not wait for each other.
+                    conn.exec_driver_sql(
+                        "SELECT pg_advisory_xact_lock("
+                        "hashtext('scimctl schema ' || current_schema()))"
+                    )
+                self._migrate(conn, command)
+
+    def _migrate(self, conn: Connection, command: Any) -> None:
+        command.upgrade(migrations_config(conn), "head")  # a no-op if another process did it
+        _pause_for_tests()
+        if conn.dialect.name == "sqlite":
+            conn.commit()
+
+
+@contextmanager
+def _sqlite_transactional_ddl(conn: Connection) -> Iterator[None]:
+    """Turn off pysqlite's own transaction handling on this connection, which would
+    run each CREATE TABLE in a transaction of its own (and commit before others), and
+    put it back before the connection returns to the pool.
+
+    SQLAlchemy's pysqlite notes ("Serializable isolation / Savepoints / Transactional
+    DDL") describe the same: ``isolation_level = None``, then ``BEGIN`` by hand.
+    """
+    dbapi = conn.connection.driver_connection
+    before = dbapi.isolation_level  # type: ignore[union-attr]
+    dbapi.isolation_level = None  # type: ignore[union-attr]
+    try:
+        yield
+    except BaseException:
+        if dbapi.in_transaction:  # type: ignore[union-attr]
+            dbapi.rollback()  # type: ignore[union-attr]
+        raise
+    finally:
+        dbapi.isolation_level = before  # type: ignore[union-attr]
+
+
+# Tests only: the path of a file to write once the schema is made but not committed,
+# then wait (up to a minute) for it to be removed: lets a test kill a process, or race
+# a second one, at the worst moment of creating a state.
+PAUSE_ENV = "SCIMCTL_TEST_PAUSE_IN_MIGRATION"
+
+
+def _pause_for_tests() -> None:
+    marker = os.environ.get(PAUSE_ENV)
+    if not marker:
+        return
+    Path(marker).write_text(str(os.getpid()))
+    deadline = time.monotonic() + 60
+    while Path(marker).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)

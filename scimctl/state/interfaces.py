@@ -98,14 +98,18 @@ class StateStore(Transactions, Protocol):
     def put_user(
         self, conn: Conn, workspace: str, key: str, live_id: str, user_name: str,
         attrs: dict[str, Any], version: str | None,
-    ) -> None: ...  # fmt: skip
+    ) -> None:  # fmt: skip
+        """Record ``key``'s account and applied attributes; fields another action kind
+        owns (``scimctl.state.applied.CARRIED``) and ``attrs`` lacks are kept."""
+        ...
 
     def put_users(
         self, conn: Conn, workspace: str,
         users: list[tuple[str, str, str, dict[str, Any], str | None]],
     ) -> None:  # fmt: skip
         """Many ``put_user`` at once, (key, live id, userName, attrs, version) each:
-        import records a whole directory, and one statement beats thousands."""
+        import records a whole directory, and one statement beats thousands. Each
+        record is what import observed and replaces the old one whole."""
         ...
 
     def drop_user(self, conn: Conn, workspace: str, key: str) -> None: ...

@@ -13,11 +13,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from scimctl.errors import StaleState
 from scimctl.model import ManagedUser, StateView
 from scimctl.state import tables as t
+from scimctl.state.applied import carried_over
 from scimctl.state.clock import now
 from scimctl.state.db import Database
+from scimctl.state.rules import refuse_stale
 
 _USER_VALUES: dict[str, Any] = {
     c: sa.bindparam(f"b_{c}") for c in ("live_id", "user_name", "attrs", "version", "updated_at")
@@ -96,13 +97,7 @@ class SqlState:
             ws = conn.execute(
                 sa.select(t.workspaces).where(t.workspaces.c.name == workspace)
             ).first()
-            current = (ws.lineage, ws.serial) if ws else ("", 0)
-            if current != (lineage, serial):
-                raise StaleState(
-                    f"the plan was made against state {lineage or '(new)'} serial {serial}, "
-                    f"but the state is now {current[0] or '(new)'} serial {current[1]}; "
-                    "run plan again"
-                )
+            refuse_stale((ws.lineage, ws.serial) if ws else ("", 0), lineage, serial)
             stamp = now()
             if ws is None:
                 lineage = str(uuid.uuid4())
@@ -128,9 +123,13 @@ class SqlState:
         conn: Connection, workspace: str, key: str, live_id: str, user_name: str,
         attrs: dict[str, Any], version: str | None,
     ) -> None:  # fmt: skip
+        ut = t.managed_users
+        before = conn.execute(
+            sa.select(ut.c.attrs).where((ut.c.workspace == workspace) & (ut.c.key == key))
+        ).scalar()
         values = {
             "b_ws": workspace, "b_key": key, "b_live_id": live_id, "b_user_name": user_name,
-            "b_attrs": attrs, "b_version": version, "b_updated_at": now(),
+            "b_attrs": carried_over(before, attrs), "b_version": version, "b_updated_at": now(),
         }  # fmt: skip
         if conn.execute(_UPDATE_USER, values).rowcount == 0:
             conn.execute(_INSERT_USER, values)
@@ -142,7 +141,8 @@ class SqlState:
         users: list[tuple[str, str, str, dict[str, Any], str | None]],
     ) -> None:
         """Many (key, live_id, user_name, attrs, version) at once (import): new keys go
-        in as one executemany insert, existing ones are updated one by one."""
+        in as one executemany insert, existing ones are updated one by one. Each record
+        is what import observed, replaced whole (nothing carried over)."""
         ut = t.managed_users
         existing = set(
             conn.execute(sa.select(ut.c.key).where(ut.c.workspace == workspace)).scalars()
