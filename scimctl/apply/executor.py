@@ -27,6 +27,7 @@ from typing import Any, Protocol, cast
 
 from scimctl.apply.grants import GrantWriter, applied_record, without_kept, write_grants
 from scimctl.apply.restore_check import not_restored
+from scimctl.counts import count as counted
 from scimctl.errors import ApiError, OperationFailed, OutcomeUnknown
 from scimctl.model import DeletedUser, LiveGroup, LiveUser, StateView, same
 from scimctl.plan.model import Action, Plan
@@ -570,7 +571,7 @@ class Executor:
                     break
                 if attempt == CREATE_ATTEMPTS:
                     raise OperationFailed(
-                        f"create outcome unknown after {attempt} attempts: {exc}"
+                        f"create outcome unknown after {counted(attempt, 'attempt')}: {exc}"
                     ) from None
             except ApiError as exc:
                 if exc.status == 409:
@@ -761,7 +762,7 @@ class Executor:
                     break
                 if attempt == CREATE_ATTEMPTS:
                     raise OperationFailed(
-                        f"group create outcome unknown after {attempt} attempts: {exc}"
+                        f"group create outcome unknown after {counted(attempt, 'attempt')}: {exc}"
                     ) from None
             except ApiError as exc:
                 if exc.status != 409:

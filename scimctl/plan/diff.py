@@ -18,6 +18,7 @@ from dataclasses import asdict
 from typing import Any
 
 from scimctl import __version__
+from scimctl.counts import count as counted
 from scimctl.errors import InputError, PlanRefused
 from scimctl.model import (
     DEFAULT_REDACT,
@@ -630,7 +631,7 @@ def _guard(
             else (f"policy.max_deprovision ({policy_limit} of {managed} managed users)")
         )
         raise PlanRefused(
-            f"refusing to deactivate or delete {count} user{'s' if count != 1 else ''}{through}: "
+            f"refusing to deactivate or delete {counted(count, 'user')}{through}: "
             f"the limit is {limit}, "
             f"from {source}. If this is intended, run plan again with "
             f"--max-deprovision {count}."
