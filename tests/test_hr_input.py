@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from scimctl.errors import InputError
 from scimctl.manifest import load_manifest
-from scimctl.problems import InputError
 
 HEAD = 'target: {api_url: "http://127.0.0.1:1"}\n'
 MAP = """\

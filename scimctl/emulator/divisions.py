@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from scimctl.emulator.directory import ScimError
+from scimctl.emulator.resource import ScimError
 
 HOME = "Home"
 # The permission scimctl's writes need, as Genesys names it for divisionspermitted.
