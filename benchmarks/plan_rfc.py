@@ -64,7 +64,7 @@ def measure(name: str, server: Any, token: str, users: int) -> list[Any]:
     if planned.returncode != 0:
         raise SystemExit(f"{name}: plan not clean:\n{planned.stdout[-2000:]}{planned.stderr}")
     requests = re.findall(r"scimctl\.http DEBUG (\w+ \S+) ->", planned.stderr)
-    pages = re.search(r"in (\d+) pages", planned.stderr)
+    pages = re.search(r"in ([\d,]+) pages?\b", planned.stderr)
     with server.http() as h:  # what the service serves per page when asked for 100
         served = len(h.get("/Users", params={"count": 100}).json()["Resources"])
     by_id = sum(1 for r in requests if re.match(r"GET /\S*Users/", r))

@@ -12,6 +12,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from scimctl.counts import count
 from scimctl.model import USER_ATTRIBUTES, Attrs, Snapshot, StateView, same
 from scimctl.plan.render import esc as _esc
 from scimctl.plan.render import md as _md_cell
@@ -114,12 +115,11 @@ def render_drift(report: DriftReport, fmt: str) -> str:
         return json.dumps(doc, indent=2, sort_keys=True) + "\n"
     n = len(report.items)
     head = (
-        f"{n} change{'s' if n != 1 else ''} made outside scimctl"
+        f"{count(n, 'change')} made outside scimctl"
         if n
         else "No drift: the directory matches what scimctl last applied"
     )
-    users = "managed user" if report.managed_users == 1 else "managed users"
-    head += f" ({report.managed_users:,} {users} in {report.workspace})."
+    head += f" ({count(report.managed_users, 'managed user')} in {report.workspace})."
     if fmt == "markdown":
         lines = [f"### scimctl drift report for {_md(report.workspace)}", "", head, ""]
         if report.items:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from scimctl.counts import count
 from scimctl.grants import grant_names
 from scimctl.state import chain
 from scimctl.state.clock import iso
@@ -117,8 +118,8 @@ def verify_chain(store: AuditLog, expect: str | None = None) -> ChainReport:
                 report.problems.append(
                     Problem(
                         where,
-                        f"{missing} journal entr{'y' if missing == 1 else 'ies'} before it "
-                        f"(positions {seq + 1}-{entry_seq - 1}) were removed",
+                        f"{count(missing, 'journal entry was', 'journal entries were')} removed "
+                        f"before it (positions {seq + 1}-{entry_seq - 1})",
                     )
                 )
         elif row["prev_hash"] != prev:
@@ -189,8 +190,8 @@ def verify_chain(store: AuditLog, expect: str | None = None) -> ChainReport:
         )
     elif expect and found_expected is not None and found_expected < seq:
         report.notes.append(
-            f"the expected head is entry {found_expected}; {seq - found_expected} entries "
-            "were added after it"
+            f"the expected head is entry {found_expected}; "
+            f"{count(seq - found_expected, 'entry was', 'entries were')} added after it"
         )
     return report
 
@@ -206,7 +207,7 @@ def _check_head(store: AuditLog, report: ChainReport) -> None:
         report.problems.append(
             Problem(
                 "journal",
-                f"the last {missing} journal entr{'y was' if missing == 1 else 'ies were'} "
+                f"the last {count(missing, 'journal entry was', 'journal entries were')} "
                 f"removed: the head row says the chain reaches position {head_seq}, "
                 f"but it ends at {report.head_seq}",
             )

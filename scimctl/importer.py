@@ -29,6 +29,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from pydantic import ValidationError
 
 from scimctl import __version__
+from scimctl.counts import count
 from scimctl.errors import ConfigError
 from scimctl.grants import ALL_DIVISIONS, GrantRef
 from scimctl.manifest.models import PolicyModel, UserModel
@@ -153,8 +154,8 @@ def build_manifest(
     doc["users"] = entries
     header = [
         f"# Written by scimctl import {__version__} from {source}",
-        f"# on {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}: "
-        f"{_count(len(entries), 'user')}, {_count(len(declared), 'group')} "
+        f"# on {datetime.now(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}: "
+        f"{count(len(entries), 'user')}, {count(len(declared), 'group')} "
         "(Genesys groups are flat; add parent: to nest).",
         "# scimctl records these accounts in its state, so a plan against this file",
         "# shows no changes until you edit it. Defaults hold the most common division",
@@ -162,7 +163,7 @@ def build_manifest(
     ]
     if result.left_out:
         header.append(
-            f"# Left out: {_count(len(result.left_out), 'account')} (listed by scimctl import)."
+            f"# Left out: {count(len(result.left_out), 'account')} (listed by scimctl import)."
         )
     body = dump(doc)
     result.text = "\n".join(header) + "\n" + body
@@ -221,10 +222,6 @@ def dump(doc: dict[str, Any]) -> str:
 
     mapping(doc, "")
     return "\n".join(out) + "\n"
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _entry(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 
 LOGGER = "scimctl"
 
@@ -19,7 +20,17 @@ def enable_debug_logging() -> None:
     if any(getattr(h, "_scimctl", False) for h in logger.handlers):
         return
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    handler.setFormatter(_utc_formatter())
     handler._scimctl = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
+
+
+def _utc_formatter() -> logging.Formatter:
+    """The one timestamp format people see (ISO 8601, UTC, ``Z``), not logging's local
+    ``2026-11-27 10:30:00,123``."""
+    formatter = logging.Formatter(
+        "%(asctime)s %(name)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%SZ"
+    )
+    formatter.converter = time.gmtime
+    return formatter

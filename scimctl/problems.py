@@ -6,9 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from scimctl.errors import InputError
-
-__all__ = ["InputError", "Problem", "error_message", "field_path"]
+__all__ = ["Problem", "error_message", "field_path"]
 
 
 @dataclass(frozen=True, order=True)

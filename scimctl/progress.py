@@ -10,6 +10,8 @@ from typing import Any
 
 import click
 
+from scimctl.counts import count
+
 
 class Reading:
     """A live count of what a plan has read so far (terminal), or one line at the end."""
@@ -35,7 +37,8 @@ class Reading:
             self.items += items
             if self._status is not None:
                 self._status.update(
-                    f"Reading the directory… {self.pages} pages, {self.items} items"
+                    f"Reading the directory… {count(self.pages, 'page')}, "
+                    f"{count(self.items, 'item')}"
                 )
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
@@ -44,7 +47,8 @@ class Reading:
         if exc_type is not None:
             return  # the error says what happened; "Read 0 users" would only mislead
         click.echo(
-            f"Read {self.items} users, groups and roles in {self.pages} pages "
+            f"Read {count(self.items, 'user, group or role', 'users, groups and roles')} in "
+            f"{count(self.pages, 'page')} "
             f"({time.monotonic() - self._started:.1f}s).",
             err=True,
         )
@@ -98,7 +102,7 @@ class Progress:
         if done == total or now - self._last >= self.interval:
             self._last = now
             click.echo(
-                f"{self.label}: {done}/{total} operations, {self.failed} failed, "
+                f"{self.label}: {done:,}/{count(total, 'operation')}, {self.failed:,} failed, "
                 f"{now - self._started:.0f}s{', ' + pace if pace else ''}",
                 err=True,
             )

@@ -211,7 +211,8 @@ def test_removing_the_last_journal_rows_is_found(ws):
     result = ws.run("history", "verify")
     assert result.returncode == 1
     removed = re.findall(
-        r"(\d+) journal entr(?:y|ies) before it \(positions [\d-]+\) were removed", result.stderr
+        r"(\d+) journal entr(?:y was|ies were) removed before it \(positions [\d-]+\)",
+        result.stderr,
     )
     assert sum(map(int, removed)) == 5, result.stderr
 

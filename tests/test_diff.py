@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from scimctl.errors import InputError
 from scimctl.model import (
     Desired,
     GroupSpec,
@@ -23,7 +24,6 @@ from scimctl.model import (
 )
 from scimctl.plan.diff import PlanRefused, compute_plan
 from scimctl.plan.model import Plan
-from scimctl.problems import InputError
 
 ROLES = (
     LiveRole("r-emp", "Employee", ("directory:user:view",)),

@@ -30,6 +30,7 @@ from scimctl.apply.executor import (
     build_graph,
 )
 from scimctl.errors import ApiError, LockError, StaleState
+from scimctl.model import ManagedUser
 from scimctl.plan.model import Plan
 from scimctl.scim.client import ScimClient
 from scimctl.state import Store
@@ -95,9 +96,9 @@ def test_the_sql_store_and_the_fake_satisfy_every_protocol(tmp_path, protocol):
         sql.close()
 
 
-def test_the_types_check_statically() -> None:
-    """Read by a type checker (mypy/pyright): both stores are ApplyStores and the real
-    client is a Directory, so the annotations on Executor and apply_plan hold."""
+def test_both_stores_run_the_same_apply_through_the_interface(tmp_path) -> None:
+    """The SQL store and the fake, each handed over as an ApplyStore (annotations a type
+    checker reads), give the same answers to the same apply: serial, rows, lock."""
 
     def as_directory(client: ScimClient) -> Directory:
         return client
@@ -108,11 +109,34 @@ def test_the_types_check_statically() -> None:
     def as_readers(store: Store) -> tuple[AuditLog, MetricsReader, ManagedRecords, OutboxReader]:
         return store.audit, store.telemetry, store, store
 
-    memory: ApplyStore = MemoryStore()
-    executor_store: ExecutorStore = memory
-    audit: AuditLog = MemoryStore()
-    assert executor_store is memory and callable(as_directory) and callable(as_apply_store)
-    assert callable(as_readers) and audit is not None
+    def apply_once(store: ApplyStore) -> tuple[object, ...]:
+        _, serial = store.begin_apply("ws", "", 0)
+        run_id = store.start_run("ws", "apply")
+        with store.lock("ws", run_id), store.tx() as conn:
+            store.put_user(conn, "ws", "E1", "id-1", "jane@example.com", {"title": "Lead"}, "1")
+            held = store.lock_holder("ws")
+        store.finish_run(run_id, "succeeded")
+        view = store.state("ws")
+        return serial, view.users, view.applied, held is not None, store.lock_holder("ws")
+
+    executor_store: ExecutorStore = MemoryStore()
+    assert isinstance(executor_store, MemoryStore)
+    sql = Store(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        expected = (
+            1,
+            {"E1": ManagedUser("id-1", "jane@example.com", "1")},
+            {"E1": {"title": "Lead"}},
+            True,
+            None,
+        )
+        assert apply_once(as_apply_store(sql)) == apply_once(executor_store) == expected
+        audit, _, records, _ = as_readers(sql)
+        assert [r["outcome"] for r in audit.find_runs(kind="apply")] == ["succeeded"]
+        assert [r["key"] for r in records.managed_user_rows("ws")] == ["E1"]
+    finally:
+        sql.close()
+    del as_directory  # for the type checker only: the real client is a Directory
 
 
 def test_the_lock_holder_is_typed_from_the_sql_lock_row(tmp_path):

@@ -18,9 +18,8 @@ import random
 import re
 from pathlib import Path
 
-from scimctl.errors import ScimctlError
+from scimctl.errors import InputError, ScimctlError
 from scimctl.manifest import load_manifest
-from scimctl.problems import InputError
 
 SEED = int(os.environ.get("SCIMCTL_FUZZ_SEED", "20261127"))
 CASES = int(os.environ.get("SCIMCTL_FUZZ_CASES", "1000"))

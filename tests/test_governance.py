@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from test_diff import ROLES, desired, groups, live, plan, spec, state
 
+from scimctl.errors import InputError
 from scimctl.governance.evaluate import evaluate_plan
 from scimctl.governance.rules import Condition, Exemption, Governance, Grant, Rule, Subject
 from scimctl.manifest import load_manifest
 from scimctl.model import LiveRole, Location, Snapshot
-from scimctl.problems import InputError
 
 DAY = dt.date(2026, 12, 5)
 SUPERVISOR = LiveRole("r-sup", "Supervisor", ("routing:queue:view",))

@@ -14,14 +14,13 @@ from test_diff import desired, live, plan, snapshot, spec, state
 
 from scimctl.apply.executor import Executor, build_graph
 from scimctl.apply.guard import policy_violations
-from scimctl.errors import ApiError, OutcomeUnknown
+from scimctl.errors import ApiError, InputError, OutcomeUnknown
 from scimctl.manifest import load_manifest
 from scimctl.model import GroupSpec, LiveGroup, LiveUser, Snapshot
 from scimctl.plan.model import Action, Plan
 from scimctl.plan.redact import redact_plan
 from scimctl.plan.render import render_text, summary_lines
 from scimctl.plan.targets import select
-from scimctl.problems import InputError
 from scimctl.state import tables
 from scimctl.state.store import Store
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from scimctl.errors import InputError
 from scimctl.manifest import load_manifest
-from scimctl.problems import InputError
 
 HEAD = 'target: {api_url: "http://127.0.0.1:1"}\n'
 MAP = """\
@@ -186,7 +186,7 @@ def test_deep_group_chain_is_reported_once(tmp_path):
     )
     m = manifest(tmp_path, body=f"groups:\n{groups}")
     (found,) = problems(m)
-    assert "group 'G1999' is 2000 levels deep (G1999 < G1998" in found
+    assert "group 'G1999' is 2,000 levels deep (G1999 < G1998" in found
     assert "... 1990 more ..." in found
     assert len(found) < 500
 

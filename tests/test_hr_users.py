@@ -79,7 +79,7 @@ def test_unknown_skill_or_language_is_a_located_plan_error(workspace):
     assert planned.returncode == 1
     assert (
         "scimctl.yaml:11: routingSkills: routing skill 'billing' does not exist in the directory "
-        "(used by 1 users: agent@example.com); names are case-sensitive: did you mean 'Billing'?"
+        "(used by 1 user: agent@example.com); names are case-sensitive: did you mean 'Billing'?"
     ) in planned.stderr
     assert "scimctl.yaml:11: routingSkills: routing skill 'Nope' does not exist" in planned.stderr
     assert emu.users() == []
@@ -198,7 +198,7 @@ def test_future_starter_waits_for_provision_from(workspace):
     assert ws.run("apply", "--auto-approve").returncode == 0
     assert {u["userName"] for u in emu.users()} == {"now@example.com"}
     early = ws.run("validate", "--as-of", "2099-01-14")
-    assert "Valid: 1 users" in early.stdout, early.stdout + early.stderr
+    assert "Valid: 1 user," in early.stdout, early.stdout + early.stderr
     assert "Valid: 2 users" in ws.run("validate", "--as-of", "2099-01-15").stdout
     planned = ws.run("plan", SCIMCTL_AS_OF="2099-01-15")
     assert "+ create user E2 (later@example.com)" in planned.stdout, planned.stdout

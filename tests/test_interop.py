@@ -236,7 +236,7 @@ def test_an_update_costs_one_request(scim2, tmp_path, sqlite_url):
     ws.write_manifest(manifest(people("Team Lead")))
     server.front.requests.clear()
     out = ok(ws, "apply", "--auto-approve")
-    assert "1 of 1 operations succeeded" in out, out
+    assert "1 of 1 operation succeeded" in out, out
     to_e1 = [r for r in server.front.requests if r[1] == f"/Users/{uid}"]
     assert to_e1 == [("PATCH", f"/Users/{uid}")], to_e1
     assert server.users()["E1"]["title"] == "Team Lead"

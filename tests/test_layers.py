@@ -68,3 +68,36 @@ def test_the_import_check_would_see_a_raw_table_import():
     root = Path(__file__).resolve().parent.parent
     names = _imports(root / "scimctl/state/audit_sql.py")
     assert "sqlalchemy" in names and "scimctl.state.tables" in names
+
+
+def _imports_of(path: Path) -> set[str]:
+    """Every scimctl module a file imports, at the top, inside functions or for types."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found |= {f"{node.module}.{a.name}" for a in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+    return {m for m in found if m.startswith("scimctl")}
+
+
+@pytest.mark.parametrize(
+    "lower, upper",
+    [
+        ("scimctl/problems.py", "scimctl.errors"),
+        ("scimctl/emulator/divisions.py", "scimctl.emulator.directory"),
+        ("scimctl/emulator/lag.py", "scimctl.emulator.directory"),
+        ("scimctl/emulator/resource.py", "scimctl.emulator.directory"),
+    ],
+)
+def test_no_import_circle_comes_back(lower, upper):
+    """errors uses problems and the directory uses divisions and lag, never the other
+    way: a circle hidden by a function-local import is still a circle."""
+    root = Path(__file__).resolve().parent.parent
+    assert upper not in _imports_of(root / lower), f"{lower} imports {upper}"
+
+
+def test_the_circle_check_sees_a_function_local_import():
+    root = Path(__file__).resolve().parent.parent
+    assert "scimctl.emulator.grants" in _imports_of(root / "scimctl/emulator/directory.py")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from scimctl.errors import InputError
 from scimctl.manifest import load_manifest
-from scimctl.problems import InputError
 
 
 def write(path: Path, text: str) -> Path:

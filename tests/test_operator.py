@@ -352,6 +352,21 @@ def test_drift_times_are_whole_seconds_in_utc(workspace):
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", doc["changes"][0]["changed_at"])
 
 
+ISO_UTC = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+
+
+def test_debug_logs_and_import_headers_are_iso_8601_utc(workspace):
+    """The README's one timestamp format holds for logs and written files too."""
+    workspace.write_manifest({"users": [user("E1", "jane@example.com")]})
+    logged = [line for line in workspace.run("plan", "--debug").stderr.splitlines()
+              if " scimctl.http DEBUG " in line]  # fmt: skip
+    assert logged and all(re.match(ISO_UTC + " scimctl.http DEBUG ", x) for x in logged), logged
+    made = workspace.run("import", "--out", "imported.yaml", "--api-url", workspace.emulator.url)
+    assert made.returncode == 0, made.stderr
+    header = (workspace.path / "imported.yaml").read_text().splitlines()[1]
+    assert re.match(rf"# on {ISO_UTC}: ", header), header
+
+
 def test_no_state_is_new_warning_for_an_account_re_keyed_in_the_same_plan(seeded):
     ws = seeded([{"userName": "w@example.com", "displayName": "W", "externalId": "W1099"}])
     ws.__class__ = EmulatorWorkspace
@@ -381,15 +396,18 @@ def test_history_piped_is_tab_separated_and_a_cut_list_says_so(workspace):
     assert workspace.run("metrics", "--format", "text").returncode == 0
 
 
-def test_history_on_a_terminal_never_cuts_times_or_ids(workspace, tmp_path):
+def _on_terminal(ws: EmulatorWorkspace, columns: int, *args: str) -> str:
+    """What scimctl prints on a real terminal (a pty of ``columns`` columns), escape
+    sequences removed."""
+    import fcntl
     import pty
+    import struct
+    import termios
 
-    long_name = "amir.khan.with.a.rather.long.name@example.com"
-    workspace.write_manifest({"users": [user("E1", long_name, title="x" * 60)]})
-    ok(workspace, "apply", "--auto-approve")
     leader, follower = pty.openpty()
-    env = {**workspace.env(), "COLUMNS": "120", "TERM": "dumb", "NO_COLOR": "1"}
-    proc = subprocess.Popen([SCIMCTL, "history"], cwd=tmp_path, env=env, stdout=follower,
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    env = {**ws.env(), "COLUMNS": str(columns), "TERM": "xterm-256color", "NO_COLOR": "1"}
+    proc = subprocess.Popen([SCIMCTL, *args], cwd=ws.path, env=env, stdout=follower,
                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)  # fmt: skip
     os.close(follower)
     out = b""
@@ -401,13 +419,58 @@ def test_history_on_a_terminal_never_cuts_times_or_ids(workspace, tmp_path):
         if not chunk:
             break
         out += chunk
-    proc.wait(timeout=60)
+    assert proc.wait(timeout=60) == 0, proc.stderr.read() if proc.stderr else ""
     os.close(leader)
-    text = out.decode()
-    (run_id,) = {r["run_id"] for r in json.loads(workspace.run("history", "--format",
-                                                                "json").stdout)}  # fmt: skip
-    at = json.loads(workspace.run("history", "--format", "json").stdout)[0]["at"]
-    assert at in text and run_id[:8] in text and "…" not in text, text
+    if proc.stderr:
+        proc.stderr.close()
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.decode()).replace("\r\n", "\n")
+
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture
+def audited(workspace: EmulatorWorkspace) -> EmulatorWorkspace:
+    """Two applies from a commit, one of a userName longer than most columns."""
+    long_name = "amir.khan.with.a.rather.long.name@example.com"
+    jane = "jane@example.com"
+    workspace.write_manifest({"users": [user("E1", long_name, title="x" * 60),
+                                        user("E2", jane)]})  # fmt: skip
+    assert workspace.run("apply", "--auto-approve", GITHUB_SHA=COMMIT).returncode == 0
+    workspace.write_manifest({"users": [user("E1", long_name, title="Lead"),
+                                        user("E2", jane, title="Agent")]})  # fmt: skip
+    assert workspace.run("apply", "--auto-approve", GITHUB_SHA=COMMIT).returncode == 0
+    return workspace
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_history_on_a_terminal_never_cuts_times_ids_or_user_names(audited, columns):
+    ops = json.loads(ok(audited, "history", "--format", "json"))
+    runs = json.loads(ok(audited, "history", "runs", "--format", "json"))
+    applies = [r for r in runs if r["kind"] == "apply"]
+    assert ops and len(applies) == 2 and all(r["commit"] == COMMIT for r in applies)
+    names = {o["user_name"] for o in ops if o["user_name"]}
+    assert "amir.khan.with.a.rather.long.name@example.com" in names
+
+    def whole(text: str, values: set[str]) -> None:
+        assert values and "…" not in text, text
+        for value in values:
+            assert value in text, f"{value} is not whole at {columns} columns:\n{text}"
+        assert all(len(line) <= columns for line in text.splitlines()), text
+
+    text = _on_terminal(audited, columns, "history")
+    whole(text, {o["run_id"] for o in ops} | {o["at"] for o in ops} | names | {COMMIT})
+    text = _on_terminal(audited, columns, "history", "runs")
+    whole(text, {r["id"] for r in runs} | {r["started_at"] for r in runs} | {COMMIT})
+    text = _on_terminal(audited, columns, "metrics", "--last", "2")
+    whole(text, {r["id"] for r in applies} | {r["started_at"] for r in applies})
+    assert not re.search(r"\d\.\d+e[+-]\d", text), text  # no 1.23457e+06
+    # Piped: one tab-separated line each, every id whole.
+    piped = ok(audited, "history").splitlines()
+    assert {line.split("\t")[1] for line in piped[1:]} == {o["run_id"] for o in ops}
+    assert {line.split("\t")[3] for line in piped[1:]} == {COMMIT}
+    piped = ok(audited, "history", "runs").splitlines()
+    assert {line.split("\t")[1] for line in piped[1:]} == {r["id"] for r in runs}
 
 
 def test_an_interrupted_run_is_recorded_as_such(seeded, tmp_path):

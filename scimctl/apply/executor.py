@@ -27,6 +27,7 @@ from typing import Any, Protocol, cast
 
 from scimctl.apply.grants import GrantWriter, applied_record, without_kept, write_grants
 from scimctl.apply.restore_check import not_restored
+from scimctl.counts import count as counted
 from scimctl.errors import ApiError, OperationFailed, OutcomeUnknown
 from scimctl.model import DeletedUser, LiveGroup, LiveUser, StateView, same
 from scimctl.plan.model import Action, Plan
@@ -581,7 +582,7 @@ class Executor:
                     break
                 if attempt == CREATE_ATTEMPTS:
                     raise OperationFailed(
-                        f"create outcome unknown after {attempt} attempts: {exc}"
+                        f"create outcome unknown after {counted(attempt, 'attempt')}: {exc}"
                     ) from None
             except ApiError as exc:
                 if exc.status == 409:
@@ -621,7 +622,7 @@ class Executor:
 
     def _restore(self, action: Action, count: RequestTrace) -> LiveUser:
         """Platform restore, then every desired attribute: the account comes back with
-        whatever it had when deleted and without roles (reference §7, §11)."""
+        whatever it had when deleted and without roles (docs/genesys.md, Deleted accounts)."""
         assert action.live_id is not None and action.version is not None
         try:
             self.client.restore_user(action.live_id, int(action.version), trace=count)
@@ -772,7 +773,7 @@ class Executor:
                     break
                 if attempt == CREATE_ATTEMPTS:
                     raise OperationFailed(
-                        f"group create outcome unknown after {attempt} attempts: {exc}"
+                        f"group create outcome unknown after {counted(attempt, 'attempt')}: {exc}"
                     ) from None
             except ApiError as exc:
                 if exc.status != 409:

@@ -15,6 +15,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from scimctl.config import Target
+from scimctl.counts import count as counted
 from scimctl.errors import PlanNotReviewed, PlanRefused
 from scimctl.governance.evaluate import evaluate_plan
 from scimctl.model import Desired, Snapshot, StateView
@@ -70,7 +71,8 @@ def policy_violations(
         source = f"policy.max_deprovision ({policy.max_deprovision} of {len(state.users)} managed)"
     if count > limit:
         out.append(
-            f"{count} deactivations and deletions (adoptions and updates included) exceed "
+            f"{counted(count, 'deactivation or deletion', 'deactivations and deletions')} "
+            "(adoptions and updates included) exceed "
             f"the limit of {limit} from {source}; if intended, apply with --max-deprovision {count}"
         )
     return out

@@ -1,7 +1,7 @@
 """Reading a restored account back: what did not stick is reported, never assumed.
 
 Genesys brings a deleted account back in the Home division, without roles, and drops
-what it pleases on the way (reference §7, §13 item 8). After the restore and the
+what it pleases on the way (docs/genesys.md, Deleted accounts). After the restore and the
 PATCH of every desired attribute, apply reads the account by id and compares; the
 operation is then ``partial`` with the attributes that differ, its state records the
 account as it now is, and the next plan sets them again.

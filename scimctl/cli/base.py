@@ -19,6 +19,7 @@ import click
 
 from scimctl import exitcodes, version_text
 from scimctl.config import Target, load_credentials, state_url
+from scimctl.counts import count as count  # cli modules import the one helper from here
 from scimctl.errors import ConfigError, InputError, ScimctlError
 
 DEFAULT_MANIFEST = "scimctl.yaml"
@@ -209,11 +210,6 @@ def _debugging() -> bool:
     ctx = click.get_current_context(silent=True)
     root = ctx.find_root() if ctx is not None else None
     return bool(root is not None and (root.params or {}).get("debug"))
-
-
-def count(n: int, noun: str, plural: str | None = None) -> str:
-    """``1 user``, ``2 users``, ``1,204 users``: every count a person reads."""
-    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
 
 
 def error(message: str) -> None:
@@ -479,7 +475,9 @@ def colour() -> bool:
 
 
 def show_delivery(result: Any) -> None:
-    message = f"HRIS webhook: {result.delivered} events delivered, {result.pending} pending."
+    message = (
+        f"HRIS webhook: {count(result.delivered, 'event')} delivered, {result.pending:,} pending."
+    )
     if result.pending:
         message += f" Last error: {result.error}. Retry with `scimctl hris deliver`."
     click.echo(message, err=bool(result.pending))

@@ -43,7 +43,8 @@ def validate(manifests: tuple[str, ...], as_of: Any) -> None:
     manifest = read_manifest(manifests, as_of)
     d = manifest.desired
     click.echo(
-        f"Valid: {len(d.users)} users, {len(d.groups)} groups in {', '.join(manifest.files)}."
+        f"Valid: {count(len(d.users), 'user')}, {count(len(d.groups), 'group')} in "
+        f"{', '.join(manifest.files)}."
     )
 
 
@@ -168,10 +169,10 @@ def refuse_adoptions(url: str, adopted: int) -> None:
     from scimctl.errors import StateError
     from scimctl.state.url import masked_url
 
-    accounts = "account" if adopted == 1 else "accounts"
     raise StateError(
-        f"not starting a new state at {masked_url(url)}: the plan would adopt {adopted:,} "
-        f"{accounts} already in the directory with the manifest's keys, as it would if the "
+        f"not starting a new state at {masked_url(url)}: the plan would adopt "
+        f"{count(adopted, 'account')} already in the directory with the manifest's keys, as "
+        "it would if the "
         "state were lost (and leavers would no longer be deactivated). Point --state at the "
         "existing state, or start a new one on purpose with --new-state "
         "(or `scimctl db upgrade --state URL` first)"
@@ -403,16 +404,17 @@ def _report(report: Any) -> None:
     if left:
         click.echo(
             click.style("NOT DEPROVISIONED: ", fg="red", bold=True)
-            + f"{len(left)} leaver{'s' if len(left) != 1 else ''} still "
-            f"{'have' if len(left) != 1 else 'has'} access:",
+            + f"{count(len(left), 'leaver still has', 'leavers still have')} access:",
             err=True,
         )
         for r in left:
             click.echo(f"  {r.node}: {r.error}", err=True)
     click.echo(
-        f"Apply finished in {report.wall_seconds:.1f}s: {ok} of {len(report.results)} operations "
-        f"succeeded ({int(m.get('requests_total', 0))} requests, "
-        f"{int(m.get('retries_total', 0))} retries, {int(m.get('throttled_total', 0))} throttled). "
+        f"Apply finished in {report.wall_seconds:.1f}s: {ok:,} of "
+        f"{count(len(report.results), 'operation')} succeeded "
+        f"({count(int(m.get('requests_total', 0)), 'request')}, "
+        f"{count(int(m.get('retries_total', 0)), 'retry', 'retries')}, "
+        f"{int(m.get('throttled_total', 0)):,} throttled). "
         f"Run {report.run_id}."
     )
     for r in report.failed:

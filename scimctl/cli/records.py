@@ -12,6 +12,7 @@ from scimctl import exitcodes
 from scimctl.cli.base import (
     Exit,
     Moment,
+    count,
     error,
     format_opt,
     main,
@@ -93,24 +94,40 @@ def _say_more(what: str, shown: int, total: int) -> None:
 
 
 def _operations_table(rows: list[dict[str, Any]], with_run: bool) -> None:
-    from scimctl.history import describe_changes
-    from scimctl.output import table
+    """Piped, one line per operation with its run, actor and commit (for ``cut -f``).
+    On a terminal, operations are grouped under a line naming their run, actor and
+    commit whole, so that the table keeps its width for what each operation did."""
+    from scimctl.output import on_terminal, say, table
 
-    headers = ["time", "run", "actor", "commit"] if with_run else ["time"]
-    headers += ["action", "resource", "changes", "outcome", "status", "tries", "ms", "error"]
-    out = []
-    for r in rows:
+    def cells(r: dict[str, Any], run: bool) -> list[Any]:
         who = r["user_name"] or r["resource_key"]
-        cells = [r["at"], r["run_id"][:8], r["actor"], (r["commit"] or "")[:10]][
-            : 4 if with_run else 1
-        ]
-        cells += [
+        return [r["at"], *([r["run_id"], r["actor"], r["commit"]] if run else [])] + [
             r["action"], f"{r['resource']} {who}", describe_changes(r["changes"]), r["outcome"],
             r["status"], r["attempts"],
             f"{r['latency_ms']:.0f}" if r["latency_ms"] is not None else "", r["error"],
         ]  # fmt: skip
-        out.append(cells)
-    table(headers, out, keep=("time", "run", "commit"))
+
+    from scimctl.history import describe_changes
+
+    headers = ["action", "resource", "changes", "outcome", "status", "tries", "ms", "error"]
+    drop = ("ms", "tries", "status")
+    if not with_run:
+        table(["time", *headers], [cells(r, False) for r in rows], keep=("time",), drop=drop)
+        return
+    if not on_terminal():
+        table(["time", "run", "actor", "commit", *headers], [cells(r, True) for r in rows])
+        return
+    groups: list[list[dict[str, Any]]] = []
+    for r in rows:
+        if groups and groups[-1][0]["run_id"] == r["run_id"]:
+            groups[-1].append(r)
+        else:
+            groups.append([r])
+    for n, group in enumerate(groups):
+        first = group[0]
+        commit = f", commit {first['commit']}" if first["commit"] else ""
+        say(("\n" if n else "") + f"Run {first['run_id']} by {first['actor']}{commit}:")
+        table(["time", *headers], [cells(r, False) for r in group], keep=("time",), drop=drop)
 
 
 @history.command("runs")
@@ -153,16 +170,22 @@ def history_runs(
         click.echo("No runs match." if (kind or outcome or since or until or workspace)
                    else "No runs are recorded yet.")  # fmt: skip
         return
-    from scimctl.output import table
+    from scimctl.output import on_terminal, table
 
+    if not on_terminal():
+        table(
+            ["started", "run", "kind", "outcome", "actor", "commit", "operations", "error"],
+            [[r["started_at"], r["id"], r["kind"], r["outcome"], r["actor"], r["commit"],
+              r["operations"], r["error"]] for r in rows],
+        )  # fmt: skip
+        return
+    # On a terminal the commit goes under its run id, in the same column: both stay whole
+    # and the row keeps room for how the run ended.
     table(
-        ["started", "run", "kind", "outcome", "actor", "commit", "operations", "error"],
-        [
-            [r["started_at"], r["id"][:8], r["kind"], r["outcome"], r["actor"],
-             (r["commit"] or "")[:10], r["operations"], r["error"]]
-            for r in rows
-        ],
-        keep=("started", "run", "commit"),
+        ["started", "run / commit", "kind", "outcome", "actor", "operations", "error"],
+        [[r["started_at"], "\n".join(filter(None, [r["id"], r["commit"]])), r["kind"],
+          r["outcome"], r["actor"], r["operations"], r["error"]] for r in rows],
+        keep=("started", "run / commit"), drop=("operations", "actor"),
     )  # fmt: skip
 
 
@@ -224,13 +247,15 @@ def history_verify(expect: str | None, state: str | None) -> None:
     if not report.ok:
         for problem in report.problems:
             error(str(problem))
-        n = len(report.problems)
         raise ChecksFailed(
-            f"the audit journal does not verify ({n} problem{'s' if n != 1 else ''})"
+            f"the audit journal does not verify ({count(len(report.problems), 'problem')})"
         )
     kind = "HMAC-SHA256" if report.keyed else "SHA-256"
-    legacy = f" and {report.legacy_rows} rows from before the chain" if report.legacy_rows else ""
-    click.echo(f"The chain is whole ({kind}): {report.entries} entries{legacy}.")
+    legacy = f" and {count(report.legacy_rows, 'row')} from before the chain"
+    click.echo(
+        f"The chain is whole ({kind}): {count(report.entries, 'entry', 'entries')}"
+        f"{legacy if report.legacy_rows else ''}."
+    )
     if expect:
         click.echo("The expected head is in the chain.")
     click.echo(f"Head: {report.head_seq}:{report.head}")
@@ -296,7 +321,14 @@ def metrics(
         if not m:
             click.echo(f"{title}: no operations ran" + (f": {r['error']}" if r["error"] else "."))
             continue
-        table(["metric", "value"], [[k, f"{v:g}"] for k, v in sorted(m.items())], title=title)
+        table(["metric", "value"], [[k, _number(v)] for k, v in sorted(m.items())], title=title)
+
+
+def _number(value: float) -> str:
+    """``1,234,567`` and ``57.8``, never ``1.23457e+06``: a metric as a person reads it."""
+    if float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:,.3f}".rstrip("0").rstrip(".")
 
 
 @main.group()

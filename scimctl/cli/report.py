@@ -21,6 +21,7 @@ from scimctl.cli.base import (
     read_manifest,
     state_option,
 )
+from scimctl.counts import count
 
 day_option = click.option(
     "--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="DATE",
@@ -77,7 +78,8 @@ def access(
     if out:
         Path(out).write_text(text, encoding="utf-8")
         click.echo(
-            f"Wrote {out}: {result.accounts} accounts, {len(result.rows)} roles and groups held.",
+            f"Wrote {out}: {count(result.accounts, 'account')}, "
+            f"{count(len(result.rows), 'role or group', 'roles and groups')} held.",
             err=True,
         )
     else:
@@ -115,11 +117,11 @@ def rules(manifests: tuple[str, ...], state: str | None, as_of: Any, fmt: str) -
             state_text = f"excepted until {until.get(r.id, '?')}"
         rows.append([r.id, state_text, r.text, r.description, r.where])
     table(["rule", "state", "rule text", "description", "where"], rows,
-          title=f"Rules as of {verdict.as_of} ({result.accounts} accounts)")  # fmt: skip
+          title=f"Rules as of {verdict.as_of} ({count(result.accounts, 'account')})")  # fmt: skip
     if verdict.exceptions:
         table(
             ["exception", "user", "state", "until", "approved by", "reason", "where"],
-            [[e.rule, e.user, e.state, f"{e.until} ({e.days_left} days)", e.approved_by,
+            [[e.rule, e.user, e.state, f"{e.until} ({count(e.days_left, 'day')})", e.approved_by,
               e.reason, e.where] for e in verdict.exceptions],
             title="Exceptions (soonest end first)",
         )  # fmt: skip

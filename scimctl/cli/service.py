@@ -14,6 +14,7 @@ from scimctl.cli.base import (
     open_client,
     read_manifest,
 )
+from scimctl.counts import count
 from scimctl.errors import ChecksFailed
 
 
@@ -142,7 +143,8 @@ def emulator(
     def announce() -> None:
         click.echo(
             f"Genesys Cloud emulator on http://{host}:{port} "
-            f"({len(d.users)} users, {len(d.groups)} groups, {len(d.roles)} roles)",
+            f"({count(len(d.users), 'user')}, {count(len(d.groups), 'group')}, "
+            f"{count(len(d.roles), 'role')})",
             err=True,
         )
 
@@ -170,4 +172,4 @@ def doctor(manifests: tuple[str, ...], write: bool) -> None:
         click.echo(f"{status:<4}  {c.name:<12}  {c.detail}")
     failed = [c for c in checks if c.status == FAIL]
     if failed:
-        raise ChecksFailed(f"{len(failed)} check{'s' if len(failed) != 1 else ''} failed")
+        raise ChecksFailed(f"{count(len(failed), 'check')} failed")

@@ -16,6 +16,7 @@ from scimctl.cli.base import (
     read_manifest,
     state_option,
 )
+from scimctl.counts import count
 
 
 @main.group()
@@ -59,8 +60,7 @@ def state_list(manifests: tuple[str, ...], state: str | None, workspace: str | N
         click.echo(f"user   {key}\t{user.user_name}\t{user.id}")
     for name, gid in sorted(view.groups.items()):
         members = sum(1 for g, _ in view.memberships if g == name)
-        noun = "managed member" if members == 1 else "managed members"
-        click.echo(f"group  {name}\t{members:,} {noun}\t{gid}")
+        click.echo(f"group  {name}\t{count(members, 'managed member')}\t{gid}")
 
 
 @state_group.command("show")

@@ -77,7 +77,7 @@ class EmulatorConfig:
     page_cap: int | None = None  # pages hold at most this many items (3.4.2.4)
     version_conflict: int = 400  # 400 invalidVers (Genesys) or 412 (RFC 7644 3.14)
     # Fidelity (docs/emulator.md): Genesys behaviours that are on by default, and the
-    # choices the reference leaves open (§14) as options.
+    # choices Genesys leaves undocumented (docs/genesys.md, last section) as options.
     search_lag: float = 0.0  # seconds before listings and filters show a write
     default_role: str | None = "Employee"  # granted to a user created without roles
     default_role_mode: str = "empty"  # empty | always (see Directory._with_default_role)
@@ -291,7 +291,8 @@ class Emulator:
         return False
 
     async def _too_big(self, request: Request) -> Response | None:
-        """Genesys refuses a body over ``request.bytes.max`` (reference §8.4) with 413."""
+        """Genesys refuses a body over ``request.bytes.max`` with 413 (docs/genesys.md,
+        Errors, size and rate limits)."""
         limit = self.config.max_body_bytes
         if not limit or request.method in ("GET", "HEAD"):
             return None

@@ -11,10 +11,13 @@ from __future__ import annotations
 import copy
 import re
 import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
+from scimctl.emulator.divisions import Divisions
+from scimctl.emulator.lag import SearchIndex
+from scimctl.emulator.resource import Resource as Resource  # re-exported for callers
+from scimctl.emulator.resource import ScimError as ScimError
 from scimctl.emulator.routing import RoutingError, check_user_routing, normalise_hire_date
 from scimctl.scim.schema import (
     CORE_GROUP,
@@ -33,24 +36,7 @@ PHONE_TYPES = {
     "microsoftteams", "zoomphone", "eightbyeight", "ringcentral",
 }  # fmt: skip
 FILTER_RE = re.compile(r'^\s*([\w.:$]+)\s+eq\s+(?:"((?:[^"\\]|\\.)*)"|(\S+))\s*$', re.IGNORECASE)
-if TYPE_CHECKING:
-    from scimctl.emulator.lag import SearchIndex
-
 PATH_RE = re.compile(r"^([A-Za-z$][\w$]*)(?:\[(.+)\])?(?:\.([A-Za-z$][\w$]*))?$")
-
-
-class ScimError(Exception):
-    """An error answer in SCIM shape: HTTP status, optional scimType, detail."""
-
-    def __init__(self, status: int, detail: str, scim_type: str | None = None) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.scim_type = scim_type
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def role_id(name: str) -> str:
@@ -67,20 +53,6 @@ class Role:
 
     def __post_init__(self) -> None:
         self.id = self.id or role_id(self.name)
-
-
-@dataclass
-class Resource:
-    id: str
-    doc: dict[str, Any]
-    version: int = 1
-    created: str = field(default_factory=_now)
-    modified: str = field(default_factory=_now)
-    deleted: bool = False
-
-    def touch(self) -> None:
-        self.version += 1
-        self.modified = _now()
 
 
 def parse_filter(text: str) -> tuple[str, str]:
@@ -218,8 +190,6 @@ class Directory:
         # user changes.
         self._changes = 0
         self._listed: dict[str | None, tuple[int, list[Resource]]] = {}
-        from scimctl.emulator.divisions import Divisions
-
         self.divisions = Divisions()
         from scimctl.emulator.grants import Grants
 
@@ -232,8 +202,6 @@ class Directory:
 
     def enable_search_lag(self, lag: float) -> None:
         """Listings and filters see writes ``lag`` seconds late; what exists now is seen."""
-        from scimctl.emulator.lag import SearchIndex
-
         self.search = SearchIndex(lag)
         self.search.prime([*self.users.values(), *self.groups.values()])
 
@@ -314,11 +282,11 @@ class Directory:
     def _with_default_role(
         self, roles: list[dict[str, Any]], current: Resource | None
     ) -> list[dict[str, Any]]:
-        """Genesys gives a SCIM-created user without roles the Employee role (reference
-        §13 item 9). Whether a later roles write can take it away is not confirmed
-        (§14), so ``default_role_mode`` chooses: ``empty`` grants it only to a create
-        without roles and lets a write remove it; ``always`` grants it on every create
-        and keeps it through every write."""
+        """Genesys gives a SCIM-created user without roles the Employee role (docs/genesys.md,
+        Roles and divisions). Whether a later roles write can take it away is not
+        confirmed (docs/genesys.md, last section), so ``default_role_mode`` chooses:
+        ``empty`` grants it only to a create without roles and lets a write remove it;
+        ``always`` grants it on every create and keeps it through every write."""
         name = self.default_role
         if not name or name not in self.role_names():
             return roles

@@ -1,7 +1,7 @@
 """Divisions: the names a user's enterprise ``division`` may take, and which ones the
 OAuth client may write to.
 
-Genesys identifies a SCIM user's division by *name* (reference §5, §13 item 10); an
+Genesys identifies a SCIM user's division by *name* (docs/genesys.md, Roles and divisions); an
 unknown name is refused, and so is a write into (or out of) a division in which the
 client holds no grant. Every org has the ``Home`` division; a user created without a
 division lands there.
@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from scimctl.emulator.directory import ScimError
+from scimctl.emulator.resource import ScimError
 
 HOME = "Home"
 # The permission scimctl's writes need, as Genesys names it for divisionspermitted.

@@ -1,12 +1,14 @@
 """Role grants by division, as the Genesys Platform API keeps them.
 
 A grant is (role, division) held by a subject: a user, or a group whose members
-inherit it (reference §4, §10). The emulator keeps the grants as the truth and keeps
-SCIM ``roles`` consistent with them both ways:
+inherit it (docs/genesys.md, Groups and membership; Roles and divisions). The
+emulator keeps the grants as the truth and keeps SCIM ``roles`` consistent with them
+both ways:
 
 * a SCIM write that names a role the user holds in no division grants it in the
-  user's own division (where SCIM grants a role is not documented: §14; this is the
-  choice), and one that leaves a role out removes every direct grant of it;
+  user's own division (where SCIM grants a role is not documented: docs/genesys.md,
+  last section; this is the choice), and one that leaves a role out removes every
+  direct grant of it;
 * ``bulkadd`` / ``bulkremove`` change grants, and the user's SCIM ``roles`` become
   the roles it holds directly in any division (a user write: version and
   lastModified move).

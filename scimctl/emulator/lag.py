@@ -14,7 +14,7 @@ import copy
 import time
 from collections.abc import Callable, Iterable
 
-from scimctl.emulator.directory import Resource
+from scimctl.emulator.resource import Resource
 
 
 class SearchIndex:

@@ -3,7 +3,7 @@
 Genesys keeps a deleted user (state ``deleted``) with its email reserved; SCIM hides
 it, so a create with that userName fails with 409. The Platform API lists users by
 state and restores a deleted one by PATCHing its state back with its current
-version, which is what the Terraform provider does (reference §7, §10, §11).
+version, which is what the Terraform provider does (docs/genesys.md, Deleted accounts).
 Restored accounts come back active and without roles. Only the fields scimctl
 reads are modelled.
 """
@@ -24,7 +24,7 @@ MAX_PAGE_SIZE = 500
 
 
 def platform_error(status: int, message: str, code: str) -> Response:
-    """Platform ErrorBody shape (reference §8.2), not SCIM's."""
+    """Platform ErrorBody shape (docs/genesys.md, Errors, size and rate limits), not SCIM's."""
     return JSONResponse({"message": message, "code": code, "status": status}, status_code=status)
 
 

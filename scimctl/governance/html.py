@@ -12,6 +12,7 @@ import io
 from html import escape
 from typing import Any
 
+from scimctl.counts import count
 from scimctl.governance.access import AccessReport
 
 STYLE = """
@@ -89,7 +90,7 @@ def _chart(weeks: list[tuple[str, int]]) -> str:
         parts.append(
             f'<rect x="{x + 2:.1f}" y="{height - h:.1f}" width="{max(bar - 4, 1):.1f}" '
             f'height="{h:.1f}" fill="#4a6fa5" data-week="{_e(week)}" data-changes="{n}">'
-            f"<title>week of {_e(week)}: {n} changes</title></rect>"
+            f"<title>week of {_e(week)}: {count(n, 'change')}</title></rect>"
         )
         if len(weeks) <= 26 or i % max(1, len(weeks) // 13) == 0:
             parts.append(

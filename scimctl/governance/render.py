@@ -3,6 +3,7 @@ existing ones for review, then every exception with its expiry, soonest first.""
 
 from __future__ import annotations
 
+from scimctl.counts import count
 from scimctl.governance.report import ExceptionState, Finding, GovernanceReport
 from scimctl.plan.render import esc, md
 
@@ -19,9 +20,9 @@ def _finding(f: Finding) -> str:
 
 def _exception(e: ExceptionState) -> str:
     left = {
-        "expired": f"expired {-e.days_left} days ago",
+        "expired": f"expired {count(-e.days_left, 'day')} ago",
         "unused": "covers no violation",
-    }.get(e.state, f"{e.days_left} days left")
+    }.get(e.state, f"{count(e.days_left, 'day')} left")
     return esc(
         f"{e.rule} for {e.user} until {e.until} ({left}), approved by {e.approved_by}: {e.reason}"
     )
@@ -33,7 +34,8 @@ def blocking_message(report: GovernanceReport) -> str:
     more = len(report.blocking) - 1
     where = f" ({first.where})" if first.where else ""
     return (
-        f"{len(report.blocking)} new policy.rules violation(s): {first.rule} user {first.user}: "
+        f"{count(len(report.blocking), 'new policy.rules violation')}: "
+        f"{first.rule} user {first.user}: "
         f"{first.detail}{where}"
         + (f"; and {more} more" if more else "")
         + "; change the manifest or add a policy.exceptions entry"
@@ -136,12 +138,12 @@ def _markdown(report: GovernanceReport, summarise: bool) -> list[str]:
         out += ["| State | Rule | User | Until | Approved by | Reason |",
                 "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
         for e in shown:
-            left = "expired" if e.state == "expired" else f"{e.days_left} days left"
+            left = "expired" if e.state == "expired" else f"{count(e.days_left, 'day')} left"
             cells = [e.state, e.rule, e.user, f"{e.until} ({left})", e.approved_by, e.reason]
             out.append("| " + " | ".join(md(esc(_cut(c, width))) for c in cells) + " |")
         if len(shown) < len(report.exceptions):
             out.append(
-                f"\n_{len(report.exceptions) - len(shown)} more exceptions, ending later; "
+                f"\n_{count(len(report.exceptions) - len(shown), 'more exception')}, ending later; "
                 "`scimctl report rules` lists them all._"
             )
         out.append("")

@@ -7,6 +7,7 @@ repeats (an unknown group on 300 users, a 2,000-level chain) is reported once.
 
 from __future__ import annotations
 
+from scimctl.counts import count
 from scimctl.manifest.models import GroupModel, UserModel
 from scimctl.model import Location, Policy
 from scimctl.problems import Problem
@@ -58,7 +59,7 @@ def check_records(
         if len(locs) > 1:
             shown = ", ".join(str(x) for x in locs[1:EXAMPLES])
             etc = ", ..." if len(locs) > EXAMPLES else ""
-            more = f" (used by {len(locs)} users; also at {shown}{etc})"
+            more = f" (used by {count(len(locs), 'user')}; also at {shown}{etc})"
         problems.append(
             Problem(str(locs[0]), "groups", f"unknown group {g!r}; declare it under groups:{more}")
         )
@@ -172,7 +173,7 @@ def _hierarchy(
                 text = (
                     " -> ".join([*cycle, node])
                     if len(cycle) <= 2 * EXAMPLES
-                    else (f"{len(cycle)} groups: " + _chain_text(cycle))
+                    else (f"{count(len(cycle), 'group')}: " + _chain_text(cycle))
                 )
                 problems.append(Problem(str(where[node]), "parent", f"cycle: {text}"))
                 for n in path:
@@ -202,7 +203,7 @@ def _hierarchy(
             Problem(
                 str(where[name]),
                 "parent",
-                f"group {name!r} is {depth[name]} levels deep ({_chain_text(chain)}); "
+                f"group {name!r} is {count(depth[name], 'level')} deep ({_chain_text(chain)}); "
                 f"policy.max_group_depth is {max_depth}",
             )
         )

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from scimctl.errors import InputError
 from scimctl.grants import RoleScope
 from scimctl.manifest import yamlsrc
 from scimctl.manifest.checks import check_records
@@ -37,7 +38,7 @@ from scimctl.manifest.models import (
 from scimctl.manifest.sources import read_source
 from scimctl.model import Desired, GroupSpec, Location, Policy, UserSpec
 from scimctl.ownership import Ownership
-from scimctl.problems import InputError, Problem, error_message, field_path
+from scimctl.problems import Problem, error_message, field_path
 from scimctl.urlmask import mask_url
 
 SINGLE_SECTIONS = ("target", "defaults", "policy", "hris", "review")

@@ -37,6 +37,7 @@ import jinja2
 from jinja2 import nodes
 from pydantic import ValidationError
 
+from scimctl.counts import count
 from scimctl.manifest.models import ENCODINGS, PHONE_TYPES, SourceModel, UserModel
 from scimctl.manifest.templates import (
     TemplateFailure,
@@ -128,7 +129,11 @@ class _RowProblems:
             eg = f"; e.g. {example}" if example else ""
             hint = HINTS.get(fld.split("[")[0], "") if "E.164" in message else ""
             out.append(
-                Problem(where, fld, f"{len(rows)} rows: {message}, rows {shown}{more}{eg}{hint}")
+                Problem(
+                    where,
+                    fld,
+                    f"{count(len(rows), 'row')}: {message}, rows {shown}{more}{eg}{hint}",
+                )
             )
         return out
 
@@ -221,7 +226,11 @@ def read_source(
                 break
             number += 1
             if short is not None:  # a short row that was not the last one
-                rows.add(short[0], "", f"has {short[1]} fields; the header has {len(header or [])}")
+                rows.add(
+                    short[0],
+                    "",
+                    f"has {count(short[1], 'field')}; the header has {len(header or []):,}",
+                )
                 short = None
             if header is None:
                 header = [h.strip() for h in record]
@@ -241,7 +250,9 @@ def read_source(
                 short = (number, len(record))
                 continue
             if len(record) > len(header):
-                rows.add(number, "", f"has {len(record)} fields; the header has {len(header)}")
+                rows.add(
+                    number, "", f"has {count(len(record), 'field')}; the header has {len(header):,}"
+                )
                 continue
             if skip_render:
                 continue
@@ -260,13 +271,15 @@ def read_source(
                 users.append((user, loc))
     if short is not None and header is not None:
         if text.endswith(("\n", "\r")):
-            rows.add(short[0], "", f"has {short[1]} fields; the header has {len(header)}")
+            rows.add(
+                short[0], "", f"has {count(short[1], 'field')}; the header has {len(header):,}"
+            )
         else:
             problems.append(
                 Problem(
                     f"{path}: row {short[0]}",
                     "",
-                    f"has {short[1]} of {len(header)} fields and the file ends mid-row: "
+                    f"has {short[1]:,} of {count(len(header), 'field')} and the file ends mid-row: "
                     "the export looks cut off",
                 )
             )

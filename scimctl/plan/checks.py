@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fnmatch import fnmatchcase
 
+from scimctl.counts import count
 from scimctl.model import Desired, LiveRole, Snapshot, StateView, UserSpec
 from scimctl.problems import Problem
 
@@ -61,7 +62,7 @@ def check_directory(desired: Desired, snapshot: Snapshot, state: StateView) -> l
                     _where(specs[0]),
                     "roles",
                     f"role {role_name!r} does not exist in the directory "
-                    f"(assigned to {len(specs)} users: {_names(specs)})",
+                    f"(assigned to {count(len(specs), 'user')}: {_names(specs)})",
                 )
             )
             continue
@@ -75,7 +76,7 @@ def check_directory(desired: Desired, snapshot: Snapshot, state: StateView) -> l
                         _where(specs[0]),
                         "roles",
                         f"role {role_name!r} grants {perm!r}, denied by policy pattern "
-                        f"{pattern!r}; it would reach {len(specs)} users: {_names(specs)}",
+                        f"{pattern!r}; it would reach {count(len(specs), 'user')}: {_names(specs)}",
                     )
                 )
     problems += _check_divisions(desired, snapshot)
@@ -178,7 +179,7 @@ def _routing(desired: Desired, snapshot: Snapshot) -> list[Problem]:
                     _where(specs[0]),
                     attr,
                     f"routing {what} {name!r} does not exist in the directory "
-                    f"(used by {len(specs)} users: {_names(specs)}){hint}",
+                    f"(used by {count(len(specs), 'user')}: {_names(specs)}){hint}",
                 )
             )
     return problems
@@ -207,7 +208,7 @@ def _check_divisions(desired: Desired, snapshot: Snapshot) -> list[Problem]:
                     _where(specs[0]),
                     "division",
                     f"division {name!r} does not exist in the directory{hint} "
-                    f"(set for {len(specs)} users: {_names(specs)})",
+                    f"(set for {count(len(specs), 'user')}: {_names(specs)})",
                 )
             )
         elif not division.writable:
@@ -216,8 +217,8 @@ def _check_divisions(desired: Desired, snapshot: Snapshot) -> list[Problem]:
                     _where(specs[0]),
                     "division",
                     f"division {name!r} is one the OAuth client has no grant to edit users "
-                    f"in (set for {len(specs)} users: {_names(specs)}); grant the client a "
-                    "role in it, or choose another division",
+                    f"in (set for {count(len(specs), 'user')}: {_names(specs)}); grant the "
+                    "client a role in it, or choose another division",
                 )
             )
     return problems

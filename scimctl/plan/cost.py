@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+from scimctl.counts import count
 from scimctl.plan.model import Action, Cost
 
 # Requests per action, beyond membership batches; forget and release touch only state.
@@ -62,8 +63,7 @@ def duration(seconds: float) -> str:
 
 
 def cost_line(cost: Cost) -> str:
-    tokens = f"{cost.tokens} token" + ("" if cost.tokens == 1 else "s")
     return (
-        f"Cost: about {cost.requests:,} requests, ~{duration(cost.seconds)} at "
-        f"{cost.per_minute:,} requests/min ({tokens})."
+        f"Cost: about {count(cost.requests, 'request')}, ~{duration(cost.seconds)} at "
+        f"{cost.per_minute:,} requests/min ({count(cost.tokens, 'token')})."
     )

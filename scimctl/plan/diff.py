@@ -1,6 +1,6 @@
 """The plan engine: a pure function of (desired, snapshot, state) to a :class:`Plan`.
 
-No I/O happens here. Identity, ownership and deprovisioning follow DESIGN.md §4:
+No I/O happens here. Identity, ownership and deprovisioning:
 
 * a desired user matches a live one by the id in state, else by externalId, else by
   userName (case-insensitive); a match that is not in state is *adopted*;
@@ -18,6 +18,7 @@ from dataclasses import asdict
 from typing import Any
 
 from scimctl import __version__
+from scimctl.counts import count as counted
 from scimctl.errors import InputError, PlanRefused
 from scimctl.model import (
     DEFAULT_REDACT,
@@ -638,7 +639,7 @@ def _guard(
             else (f"policy.max_deprovision ({policy_limit} of {managed} managed users)")
         )
         raise PlanRefused(
-            f"refusing to deactivate or delete {count} user{'s' if count != 1 else ''}{through}: "
+            f"refusing to deactivate or delete {counted(count, 'user')}{through}: "
             f"the limit is {limit}, "
             f"from {source}. If this is intended, run plan again with "
             f"--max-deprovision {count}."

@@ -19,6 +19,7 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from typing import Any
 
+from scimctl.counts import count
 from scimctl.grants import ALL_DIVISIONS, GrantRef, desired_grants, grant_docs, grant_names
 from scimctl.model import Desired, LiveUser, Snapshot, StateView, UserSpec
 from scimctl.ownership import Kept
@@ -57,7 +58,7 @@ def grant_problems(desired: Desired, snapshot: Snapshot) -> list[Problem]:
     for (role_name, division), specs in sorted(users.items()):
         names = ", ".join(s.attrs["userName"] for s in specs[:5])
         names += f" and {len(specs) - 5} more" if len(specs) > 5 else ""
-        reach = f"{len(specs)} user{'s' if len(specs) != 1 else ''}: {names}"
+        reach = f"{count(len(specs), 'user')}: {names}"
         role = roles.get(role_name)
         if role is None:
             problems.append(

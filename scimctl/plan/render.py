@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 
+from scimctl.counts import count
 from scimctl.grants import grant_names
 from scimctl.model import USER_ATTRIBUTES
 from scimctl.plan.cost import cost_line
@@ -87,7 +88,8 @@ _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 
 
 def plural(n: int, forms: tuple[str, str]) -> str:
-    return f"{n:,} {forms[0] if n == 1 else forms[1]}"
+    """A count with the (singular, plural) label pairs above, through the one helper."""
+    return count(n, *forms)
 
 
 def esc(text: str, backslash: bool = True) -> str:
@@ -281,9 +283,10 @@ def render_text(plan: Plan, color: bool = False) -> str:
         out.append("")
 
     if review:
-        n = plural(len(review), ("action that takes", "actions that take"))
-        verb = "changes" if len(review) == 1 else "change"
-        out += [f"Needs review: {n} away or {verb} access.", ""]
+        actions = count(
+            len(review), "action that takes away or changes", "actions that take away or change"
+        )
+        out += [f"Needs review: {actions} access.", ""]
         block(review, with_effects=True)
     if other:
         out += ["scimctl will perform these other actions:" if review else
@@ -400,7 +403,8 @@ def render_markdown(plan: Plan, color: bool = False, limit: int = GITHUB_COMMENT
             review_part = [
                 title,
                 "",
-                f"**{len(review)} actions need review: too many to list within the "
+                f"**{count(len(review), 'action needs', 'actions need')} review: too many to list "
+                "within the "
                 f"{limit:,}-character comment limit. Review them all with "
                 "`scimctl show plan.json` on the saved plan file before approving.**",
                 "",

@@ -1,11 +1,11 @@
 """What a restore brings back, said in the plan so a reviewer can check it.
 
 Genesys restores a deleted account in the Home division without its roles, grants or
-group memberships (Genesys help, "Delete someone from your organization"; reference
-§7, §13 item 8). A ``restore`` action therefore re-applies every desired attribute,
-and the plan's ``grants`` and ``add_members`` actions for that user bring back the
-rest. This names all of it in the restore's reason; apply reads the account back and
-reports anything that did not stick, which the next plan sets again.
+group memberships (Genesys help, "Delete someone from your organization";
+docs/genesys.md, Deleted accounts). A ``restore`` action therefore re-applies every
+desired attribute, and the plan's ``grants`` and ``add_members`` actions for that user
+bring back the rest. This names all of it in the restore's reason; apply reads the
+account back and reports anything that did not stick, which the next plan sets again.
 """
 
 from __future__ import annotations

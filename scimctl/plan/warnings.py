@@ -6,6 +6,7 @@ them and ``--detailed-exitcode`` does not report "nothing to review".
 
 from __future__ import annotations
 
+from scimctl.counts import count
 from scimctl.model import Desired, Snapshot, StateView
 
 
@@ -24,12 +25,10 @@ def new_state_warnings(desired: Desired, snapshot: Snapshot, state: StateView) -
     orphans = sum(1 for u in snapshot.users if u.external_id and u.external_id not in keys)
     if not orphans:
         return []
-    accounts = (
-        "account carries an externalId but is"
-        if orphans == 1
-        else ("accounts carry externalIds but are")
+    accounts = count(
+        orphans, "account carries an externalId but is", "accounts carry externalIds but are"
     )
     return [
-        f"state is new: {orphans} {accounts} not in the manifest; if scimctl managed "
+        f"state is new: {accounts} not in the manifest; if scimctl managed "
         "them, point --state at the existing state"
     ]

@@ -20,6 +20,7 @@ from typing import Any, Self, TypeVar
 import httpx
 
 from scimctl.config import BearerToken, Credentials, Target, environment
+from scimctl.counts import count
 from scimctl.errors import ApiError, ConfigError
 from scimctl.model import (
     DeletedUser,
@@ -328,7 +329,8 @@ class ScimClient:
                 "directory",
                 name,
                 f"the service announces no {label} extension, so {name} cannot be "
-                f"managed (set for {len(keys)} users, e.g. {keys[0]}); remove it from the manifest",
+                f"managed (set for {count(len(keys), 'user')}, e.g. {keys[0]}); remove it from the "
+                "manifest",
             )
             for (label, name), keys in sorted(by_attr.items())
         ]

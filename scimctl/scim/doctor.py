@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from scimctl.counts import count
 from scimctl.errors import ScimctlError
 from scimctl.scim.client import Capabilities, ScimClient
 from scimctl.scim.ids import item_path
@@ -145,7 +146,7 @@ class Doctor:
         first = self._page(path, 1, asked)
         got, total = len(first["Resources"]), first["totalResults"]
         if got >= total:
-            self._add("paging", OK, f"{total} users fit in one page of {asked}")
+            self._add("paging", OK, f"{count(total, 'user')} fit in one page of {asked:,}")
             return
         second = self._page(path, 1 + got, asked)
         ids1 = {r.get("id") for r in first["Resources"]}
@@ -155,10 +156,11 @@ class Doctor:
         elif ids1 & ids2:
             self._add("paging", FAIL, "page 2 repeats page 1: the server ignores startIndex")
         elif got < asked:
-            self._add("paging", OK, f"pages hold at most {got} of the {asked} asked for; "
-                      f"scimctl steps by what the server returns ({total} users)")  # fmt: skip
+            self._add("paging", OK, f"pages hold at most {got:,} of the {asked:,} asked for; "
+                      f"scimctl steps by what the server returns ({count(total, 'user')})"
+                      )  # fmt: skip
         else:
-            self._add("paging", OK, f"{total} users in pages of {got}")
+            self._add("paging", OK, f"{count(total, 'user')} in pages of {got:,}")
 
     def _page(self, path: str, start: int, count: int, flt: str | None = None) -> dict[str, Any]:
         params = {"startIndex": str(start), "count": str(count), "attributes": "id,active"}
@@ -215,7 +217,9 @@ class Doctor:
                       "policy.deny_permissions are not checked")  # fmt: skip
             return
         roles = self.client.list_roles()
-        self._add("roles", OK, f"{len(roles)} roles readable (names and permissions checked)")
+        self._add(
+            "roles", OK, f"{count(len(roles), 'role')} readable (names and permissions checked)"
+        )
 
     def writes(self) -> None:
         if not self.write:

@@ -1,7 +1,7 @@
 """Reading past a lagging search index.
 
 Genesys answers listings and filters from a search index that trails writes (by up
-to minutes, reference §13 item 15) while a GET by id is current. Right after an
+to minutes: docs/genesys.md, Search lags writes) while a GET by id is current. Right after an
 apply, a listing may not show the accounts just created, or may show them at the
 version before the last write; a plan made from it would create them again or send
 a stale If-Match. The state knows better: it records the id and version of every

@@ -1,4 +1,4 @@
-"""Genesys Platform calls for division-scoped role grants (reference §10).
+"""Genesys Platform calls for division-scoped role grants (docs/genesys.md, Roles and divisions).
 
 Reading: ``GET /api/v2/authorization/roles/{roleId}/subjectgrants`` lists, per role,
 every subject holding it with the divisions it holds it in, paged. A plan reads it

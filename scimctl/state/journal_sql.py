@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from scimctl import __version__
+from scimctl.counts import count
 from scimctl.errors import AuditKeyError
 from scimctl.state import chain
 from scimctl.state import tables as t
@@ -279,7 +280,8 @@ class SqlJournal:
                 error = f"the process (pid {run.pid} on {run.host}) ended before the run finished"
                 if unfinished:
                     error += (
-                        f"; {len(unfinished)} operation(s) were sent but never finished "
+                        f"; {count(len(unfinished), 'operation was', 'operations were')} sent "
+                        "but never finished "
                         "(outcome unknown; the next plan reconciles them)"
                     )
             summary = {

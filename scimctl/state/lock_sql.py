@@ -11,7 +11,6 @@ host and no longer exists is broken automatically; one from another host needs
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,13 +19,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from scimctl.errors import LockError
 from scimctl.state import tables as t
 from scimctl.state.clock import now
 from scimctl.state.context import actor, hostname, process_is_gone
 from scimctl.state.db import Database
 from scimctl.state.interfaces import LockInfo
 from scimctl.state.journal_sql import SqlJournal
+from scimctl.state.rules import wait_for_lock
 
 
 def _info(row: Any) -> LockInfo:
@@ -60,57 +59,48 @@ class SqlLocker:
         """Hold the workspace's lock row, waiting up to ``timeout`` seconds for it."""
         notify = notify or (lambda message: None)
         token = str(uuid.uuid4())
-        deadline = time.monotonic() + timeout
-        told = False
-        while True:
-            try:
-                with self.db.tx() as conn:
-                    stamp = now()
-                    kind = None
-                    if run_id:
-                        kind = conn.execute(
-                            sa.select(t.runs.c.kind).where(t.runs.c.id == run_id)
-                        ).scalar()
-                    conn.execute(
-                        t.locks.insert().values(
-                            workspace=workspace,
-                            token=token,
-                            run_id=run_id,
-                            operation=kind,
-                            who=actor(),
-                            host=hostname(),
-                            pid=os.getpid(),
-                            acquired_at=stamp,
-                        )  # fmt: skip
-                    )
-                    if run_id:
-                        conn.execute(
-                            t.runs.update().where(t.runs.c.id == run_id).values(locked_at=stamp)
-                        )
-                break
-            except IntegrityError:
-                info = self.lock_holder(workspace)
-                if info is None:
-                    continue
-                if process_is_gone(info.host, info.pid):
+
+        def take() -> LockInfo | None:
+            while True:
+                try:
+                    self._insert(workspace, token, run_id)
+                    return None
+                except IntegrityError:
+                    info = self.lock_holder(workspace)
+                    if info is None:
+                        continue  # released meanwhile: try again
+                    if not process_is_gone(info.host, info.pid):
+                        return info
                     self._break(info, notify)
                     notify(f"released the lock of {info.holder}, which no longer runs")
-                    continue
-                who = info.describe()
-                if time.monotonic() >= deadline:
-                    raise LockError(
-                        f"state for {workspace} is locked by {who}; if that run crashed, "
-                        "release it with `scimctl state unlock`"
-                    ) from None
-                if not told:
-                    notify(f"waiting for the state lock held by {who}")
-                    told = True
-                time.sleep(poll)
+
+        wait_for_lock(workspace, take, timeout=timeout, poll=poll, notify=notify)
         try:
             self.journal.close_dead_runs(workspace, notify, keep=run_id)
             yield
         finally:
             self._delete(workspace, token)
+
+    def _insert(self, workspace: str, token: str, run_id: str | None) -> None:
+        with self.db.tx() as conn:
+            stamp = now()
+            kind = None
+            if run_id:
+                kind = conn.execute(sa.select(t.runs.c.kind).where(t.runs.c.id == run_id)).scalar()
+            conn.execute(
+                t.locks.insert().values(
+                    workspace=workspace,
+                    token=token,
+                    run_id=run_id,
+                    operation=kind,
+                    who=actor(),
+                    host=hostname(),
+                    pid=os.getpid(),
+                    acquired_at=stamp,
+                )  # fmt: skip
+            )
+            if run_id:
+                conn.execute(t.runs.update().where(t.runs.c.id == run_id).values(locked_at=stamp))
 
     def _delete(self, workspace: str, token: str | None) -> None:
         """Delete the lock row only if it is still this acquisition's."""

@@ -14,7 +14,6 @@ import copy
 import json
 import os
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,15 +22,19 @@ from datetime import datetime
 from typing import Any
 
 from scimctl import __version__
-from scimctl.errors import LockError, StaleState
 from scimctl.model import ManagedUser, StateView
 from scimctl.state.applied import carried_over
 from scimctl.state.chain import GENESIS
 from scimctl.state.clock import now
 from scimctl.state.context import actor, hostname
 from scimctl.state.interfaces import Conn, LockInfo
+from scimctl.state.rules import refuse_stale, wait_for_lock
 
 __all__ = ["MemoryStore", "Workspace"]
+
+
+def _quiet(message: str) -> None:
+    pass
 
 
 @dataclass
@@ -112,13 +115,7 @@ class MemoryStore:
         the serial first, so any other plan made against the old one is stale."""
         with self.tx():
             ws = self.workspaces.get(workspace)
-            current = (ws.lineage, ws.serial) if ws else ("", 0)
-            if current != (lineage, serial):
-                raise StaleState(
-                    f"the plan was made against state {lineage or '(new)'} serial {serial}, "
-                    f"but the state is now {current[0] or '(new)'} serial {current[1]}; "
-                    "run plan again"
-                )
+            refuse_stale((ws.lineage, ws.serial) if ws else ("", 0), lineage, serial)
             if ws is None:
                 ws = self.workspaces[workspace] = Workspace(str(uuid.uuid4()), 0)
             ws.serial += 1
@@ -187,21 +184,20 @@ class MemoryStore:
         notify: Callable[[str], None] | None = None,
     ) -> Iterator[None]:
         """Refuse a second holder, after waiting up to ``timeout`` seconds for it."""
-        deadline = time.monotonic() + timeout
         run = self.runs.get(run_id or "")
         mine = LockInfo(
             run_id, workspace, actor(), run["kind"] if run else None, now(),
             host=hostname(), pid=os.getpid(), token=str(uuid.uuid4()),
         )  # fmt: skip
-        while True:
+
+        def take() -> LockInfo | None:
             with self._write:
                 held = self.locks.get(workspace)
                 if held is None:
                     self.locks[workspace] = mine
-                    break
-            if time.monotonic() >= deadline:
-                raise LockError(f"state for {workspace} is locked by {held.describe()}")
-            time.sleep(poll)
+                return held
+
+        wait_for_lock(workspace, take, timeout=timeout, poll=poll, notify=notify or _quiet)
         try:
             yield
         finally:

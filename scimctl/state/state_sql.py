@@ -13,12 +13,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from scimctl.errors import StaleState
 from scimctl.model import ManagedUser, StateView
 from scimctl.state import tables as t
 from scimctl.state.applied import carried_over
 from scimctl.state.clock import now
 from scimctl.state.db import Database
+from scimctl.state.rules import refuse_stale
 
 _USER_VALUES: dict[str, Any] = {
     c: sa.bindparam(f"b_{c}") for c in ("live_id", "user_name", "attrs", "version", "updated_at")
@@ -97,13 +97,7 @@ class SqlState:
             ws = conn.execute(
                 sa.select(t.workspaces).where(t.workspaces.c.name == workspace)
             ).first()
-            current = (ws.lineage, ws.serial) if ws else ("", 0)
-            if current != (lineage, serial):
-                raise StaleState(
-                    f"the plan was made against state {lineage or '(new)'} serial {serial}, "
-                    f"but the state is now {current[0] or '(new)'} serial {current[1]}; "
-                    "run plan again"
-                )
+            refuse_stale((ws.lineage, ws.serial) if ws else ("", 0), lineage, serial)
             stamp = now()
             if ws is None:
                 lineage = str(uuid.uuid4())
