@@ -513,3 +513,33 @@ def test_additive_dropping_a_scoped_role_keeps_grants_added_by_hand(ws: Workspac
     applied = ws.run("apply", "plan.json")
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert not {g for g in grants_of(emu, "sam@example.com") if g[0] == "Supervisor"}
+
+
+def test_additive_rekey_and_dropped_role_in_one_plan(ws: Workspace) -> None:
+    """roles additive: a rehire re-keyed in the same plan that drops a scoped role
+    entirely: the plan finds the old key's record, so scimctl's grant is removed and
+    the one added by hand stays."""
+    emu = ws.emulator
+
+    def write(key: str, roles: list[Any], **extra: Any) -> None:
+        entry = user(key, "sam@example.com", roles=roles, **extra)
+        ws.write_manifest({"policy": {"ownership": {"roles": "additive"}}, "users": [entry]})
+
+    write("OLD-2", ["Agent", {"name": "Supervisor", "divisions": ["Sales"]}])
+    assert ws.run("plan", "--out", "plan.json").returncode == 0
+    applied = ws.run("apply", "plan.json")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    _hand_grant(emu, "sam@example.com", "Supervisor", "Support")
+
+    write("NEW-2", ["Agent"], previousExternalIds=["OLD-2"])
+    out = ws.run("plan", "--out", "plan.json")
+    assert out.returncode == 0, out.stdout + out.stderr
+    review = out.stdout.split("scimctl will perform")[0]
+    assert "to re-key" in out.stdout and "grant removed: Supervisor in Sales" in review
+    applied = ws.run("apply", "plan.json")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    held = grants_of(emu, "sam@example.com")
+    assert ("Supervisor", "Sales", "self") not in held
+    assert ("Supervisor", "Support", "self") in held
+    again = ws.run("plan", "--detailed-exitcode")
+    assert again.returncode == 0, again.stdout + again.stderr

@@ -224,9 +224,16 @@ def grant_guard(
     plan, grants other than the manifest's, or a denied role."""
     spec = desired.users.get(action.key)
     mode = desired.ownership.mode(action.key, "roles") if desired.ownership else "authoritative"
-    if spec is None or not (
-        spec.scopes or dropped_roles(spec, mode, state.applied.get(action.key))
-    ):
+    # A rekey in this plan moves the old key's record (see compute_plan).
+    olds = [
+        a.changes["externalId"].before
+        for a in plan.actions
+        if a.kind == "rekey" and a.key == action.key and "externalId" in a.changes
+    ]
+    record = state.applied.get(action.key) or next(
+        (state.applied[o] for o in olds if isinstance(o, str) and o in state.applied), None
+    )
+    if spec is None or not (spec.scopes or dropped_roles(spec, mode, record)):
         return [f"{where}: the manifest scopes no role for {action.key}"]
     out = []
     managed = state.users.get(action.key)
