@@ -415,3 +415,131 @@ def test_additive_removes_own_grant_after_an_unrelated_update(ws: Workspace) -> 
     assert hand | {("Supervisor", "Support", "self")} <= held
     again = ws.run("plan", "--detailed-exitcode")
     assert again.returncode == 0, again.stdout + again.stderr
+
+
+def _hand_grant(emu: Running, user_name: str, role: str, division: str) -> None:
+    """Someone else, by hand: ``bulkadd`` of one grant through the subjects API."""
+    uid = next(u["id"] for u in emu.users() if u["userName"] == user_name)
+    roles = {r.name: r.id for r in emu.directory.roles.values()}
+    grant = {"roleId": roles[role], "divisionId": emu.directory.divisions.by_name[division].id}
+    with emu.http() as h:
+        resp = h.post(f"/api/v2/authorization/subjects/{uid}/bulkadd", json={"grants": [grant]})
+    assert resp.status_code == 204, resp.text
+
+
+def test_additive_record_moves_with_a_rekey(ws: Workspace) -> None:
+    """roles additive: after a rehire re-keys the user, the grants scimctl made are
+    still known as scimctl's, so one the manifest drops later is removed; a grant
+    added by hand survives."""
+    emu = ws.emulator
+
+    def write(key: str, divisions: list[str], **extra: Any) -> None:
+        roles = ["Agent", {"name": "Supervisor", "divisions": divisions}]
+        entry = user(key, "sam@example.com", roles=roles, **extra)
+        ws.write_manifest({"policy": {"ownership": {"roles": "additive"}}, "users": [entry]})
+
+    write("OLD-1", ["Sales", "Support"])
+    assert ws.run("plan", "--out", "plan.json").returncode == 0
+    applied = ws.run("apply", "plan.json")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    _hand_grant(emu, "sam@example.com", "Employee", "Support")
+    hand = ("Employee", "Support", "self")
+
+    write("NEW-1", ["Sales", "Support"], previousExternalIds=["OLD-1"])
+    out = ws.run("plan", "--out", "plan.json")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "to re-key" in out.stdout and "grant removed" not in out.stdout
+    applied = ws.run("apply", "plan.json")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert ws.run("plan", "--detailed-exitcode").returncode == 0
+
+    write("NEW-1", ["Support"], previousExternalIds=["OLD-1"])  # scimctl's Sales grant dropped
+    out = ws.run("plan", "--out", "plan.json")
+    assert out.returncode == 0, out.stdout + out.stderr
+    review = out.stdout.split("scimctl will perform")[0]
+    assert "grant removed: Supervisor in Sales" in review
+    removes = requests(emu, "bulkremove")
+    applied = ws.run("apply", "plan.json")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert requests(emu, "bulkremove") - removes == 1
+    held = grants_of(emu, "sam@example.com")
+    assert ("Supervisor", "Sales", "self") not in held
+    assert {hand, ("Supervisor", "Support", "self")} <= held
+    again = ws.run("plan", "--detailed-exitcode")
+    assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_additive_dropping_a_scoped_role_keeps_grants_added_by_hand(ws: Workspace) -> None:
+    """roles additive: a scoped role dropped from the manifest entirely loses only the
+    grants scimctl made (bulkremove), not the same role granted by hand elsewhere,
+    which a SCIM ``roles`` write would take away in every division."""
+    emu = ws.emulator
+
+    def write(roles: list[Any], ownership: str = "additive", title: str = "Agent") -> None:
+        entry = user("S1", "sam@example.com", roles=roles, title=title)
+        ws.write_manifest({"policy": {"ownership": {"roles": ownership}}, "users": [entry]})
+
+    scoped = {"name": "Supervisor", "divisions": ["Sales"]}
+    write(["Agent", scoped])
+    assert ws.run("plan", "--out", "plan.json").returncode == 0
+    applied = ws.run("apply", "plan.json")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    _hand_grant(emu, "sam@example.com", "Supervisor", "Support")
+    write(["Agent", scoped], title="Senior Agent")  # an update: the record holds SCIM roles
+    assert ws.run("plan", "--out", "plan.json").returncode == 0
+    applied = ws.run("apply", "plan.json")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+
+    write(["Agent"], title="Senior Agent")  # Supervisor no longer in the user's roles
+    out = ws.run("plan", "--out", "plan.json")
+    assert out.returncode == 0, out.stdout + out.stderr
+    review = out.stdout.split("scimctl will perform")[0]
+    assert "grant removed: Supervisor in Sales" in review
+    assert "role removed" not in out.stdout and "- Supervisor in Support" not in out.stdout
+    removes = requests(emu, "bulkremove")
+    applied = ws.run("apply", "plan.json")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert requests(emu, "bulkremove") - removes == 1
+    held = grants_of(emu, "sam@example.com")
+    assert ("Supervisor", "Sales", "self") not in held
+    assert ("Supervisor", "Support", "self") in held
+    assert scim_roles(emu, "sam@example.com") == ["Agent", "Supervisor"]
+    again = ws.run("plan", "--detailed-exitcode")
+    assert again.returncode == 0, again.stdout + again.stderr
+
+    # Authoritative, as before: the role goes (through SCIM roles) in every division.
+    write(["Agent"], ownership="authoritative", title="Senior Agent")
+    assert ws.run("plan", "--out", "plan.json").returncode == 0
+    applied = ws.run("apply", "plan.json")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert not {g for g in grants_of(emu, "sam@example.com") if g[0] == "Supervisor"}
+
+
+def test_additive_rekey_and_dropped_role_in_one_plan(ws: Workspace) -> None:
+    """roles additive: a rehire re-keyed in the same plan that drops a scoped role
+    entirely: the plan finds the old key's record, so scimctl's grant is removed and
+    the one added by hand stays."""
+    emu = ws.emulator
+
+    def write(key: str, roles: list[Any], **extra: Any) -> None:
+        entry = user(key, "sam@example.com", roles=roles, **extra)
+        ws.write_manifest({"policy": {"ownership": {"roles": "additive"}}, "users": [entry]})
+
+    write("OLD-2", ["Agent", {"name": "Supervisor", "divisions": ["Sales"]}])
+    assert ws.run("plan", "--out", "plan.json").returncode == 0
+    applied = ws.run("apply", "plan.json")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    _hand_grant(emu, "sam@example.com", "Supervisor", "Support")
+
+    write("NEW-2", ["Agent"], previousExternalIds=["OLD-2"])
+    out = ws.run("plan", "--out", "plan.json")
+    assert out.returncode == 0, out.stdout + out.stderr
+    review = out.stdout.split("scimctl will perform")[0]
+    assert "to re-key" in out.stdout and "grant removed: Supervisor in Sales" in review
+    applied = ws.run("apply", "plan.json")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    held = grants_of(emu, "sam@example.com")
+    assert ("Supervisor", "Sales", "self") not in held
+    assert ("Supervisor", "Support", "self") in held
+    again = ws.run("plan", "--detailed-exitcode")
+    assert again.returncode == 0, again.stdout + again.stderr

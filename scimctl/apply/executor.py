@@ -37,6 +37,7 @@ from scimctl.scim.ids import id_problem, item_path, shown
 from scimctl.scim.mapping import members_patch, user_patch, user_to_scim
 from scimctl.scim.platform_grants import SUBJECTS
 from scimctl.scim.transport import RequestTrace
+from scimctl.state.applied import carried_over
 from scimctl.state.interfaces import ExecutorStore
 from scimctl.stored import describe, not_stored, remember, unsupported
 
@@ -504,6 +505,7 @@ class Executor:
                 self._event(conn, action, action.live_id, action.userName)
 
             return commit_delete
+        old = action.changes["externalId"].before if action.kind == "rekey" else None
         patched = self._patch_user(action, count) if action.changes else None
         user_name = patched.user_name if patched else action.userName
         attrs = {k: v for k, v in (patched.attrs if patched else {}).items() if v not in (None, [])}
@@ -512,13 +514,18 @@ class Executor:
         if patched is not None:
             sent = {k: c.after for k, c in action.changes.items() if k != "externalId"}
             res.not_stored = not_stored(sent, patched)
-            attrs = remember(attrs, res.not_stored, sent, self._not_stored_before(action.key))
+            attrs = remember(
+                attrs, res.not_stored, sent, self._not_stored_before(old or action.key)
+            )
+
+        if old and old != action.key:
+            # The old key's record moves with the rekey: which grants scimctl made
+            # (and the like) stay known, so additive ownership can still remove them.
+            attrs = carried_over(self._applied_before(old), attrs)
 
         def commit_patch(conn: Any) -> None:
-            if action.kind == "rekey":
-                old = action.changes["externalId"].before
-                if old and old != action.key:
-                    store.drop_user(conn, ws, old)
+            if old and old != action.key:
+                store.drop_user(conn, ws, old)
             store.put_user(conn, ws, action.key, live_id(action), user_name or "", attrs, version)
             self._event(conn, action, action.live_id, user_name)
 
@@ -526,10 +533,14 @@ class Executor:
 
     def _not_stored_before(self, key: str) -> dict[str, Any]:
         """What the state records as not stored for ``key`` (the state read once a run)."""
+        return unsupported(self._applied_before(key))
+
+    def _applied_before(self, key: str) -> Any:
+        """The record the state holds for ``key`` (the state read once a run)."""
         with self._lock:
             if self._applied is None:
                 self._applied = self.store.state(self.workspace).applied
-            return unsupported(self._applied.get(key))
+            return self._applied.get(key)
 
     def _delete(self, action: Action, count: RequestTrace) -> None:
         version = action.version

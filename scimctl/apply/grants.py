@@ -69,7 +69,26 @@ def applied_record(
             user_name = other.changes["userName"].after or user_name
     grants = action.changes.get("grants")
     attrs["grants"] = grants.after if grants is not None else []
-    return key, user_id, user_name, without_kept(attrs, plan, key), version
+    return (
+        key,
+        user_id,
+        user_name,
+        _without_removed_roles(without_kept(attrs, plan, key), action),
+        version,
+    )
+
+
+def _without_removed_roles(attrs: dict[str, Any], action: Action) -> dict[str, Any]:
+    """``attrs`` without the SCIM ``roles`` values whose every grant scimctl made this
+    action removed: a grant of the role someone else made may keep it in ``roles``,
+    and additive ownership must then see it as theirs, not scimctl's to take away."""
+    removed, _ = grant_delta(action)
+    left = {str(d.get("role")) for d in attrs.get("grants") or [] if isinstance(d, dict)}
+    gone = {r.role for r in removed} - left
+    roles = attrs.get("roles")
+    if not gone or not isinstance(roles, list):
+        return attrs
+    return {**attrs, "roles": [r for r in roles if r not in gone]}
 
 
 def without_kept(attrs: dict[str, Any], plan: Plan, key: str) -> dict[str, Any]:

@@ -32,7 +32,13 @@ from scimctl.model import (
 )
 from scimctl.ownership import Kept, owned_attrs
 from scimctl.plan.checks import check_directory, privileged_roles
-from scimctl.plan.grants import grant_action, grant_effects, grant_problems, roles_attr
+from scimctl.plan.grants import (
+    grant_action,
+    grant_effects,
+    grant_problems,
+    keep_granted_roles,
+    roles_attr,
+)
 from scimctl.plan.model import (
     EFFECT_ORDER,
     KIND_ORDER,
@@ -150,14 +156,17 @@ def compute_plan(
             by_email = "@" in spec.attrs["manager"]
             live = _manager_as_key(live, key_of, names, by_email)
         old_key = next((o for o, i in matcher.rekeys.items() if live and i == live.id), None)
+        # A rekey moves the record (apply does too): the grants scimctl made stay its own.
+        applied = state.applied.get(key) or (state.applied.get(old_key) if old_key else None)
         attrs = roles_attr(spec.attrs, spec, live)
         attrs = keep_default_role(attrs, live, desired.policy.default_role)
         attrs, kept = owned_attrs(
-            key, attrs, live.attrs if live else None, state.applied.get(key), desired.ownership
+            key, attrs, live.attrs if live else None, applied, desired.ownership
         )
         left_alone += kept
+        attrs = keep_granted_roles(attrs, spec, live, _grant_mode(desired, key), applied)
         if live is not None:
-            attrs = _storable(attrs, live, state.applied.get(key))
+            attrs = _storable(attrs, live, applied)
         action = _user_action(key, attrs, live, in_state=key in state.users, old_key=old_key)
         if action is not None and action.kind == "create":
             action = _restore(action, snapshot) or action
@@ -173,8 +182,7 @@ def compute_plan(
         if action:
             actions.append(action)
         granting = grant_action(
-            key, spec, live, action, snapshot, _grant_mode(desired, key), state.applied.get(key),
-            left_alone,
+            key, spec, live, action, snapshot, _grant_mode(desired, key), applied, left_alone,
         )  # fmt: skip
         if granting is not None:
             actions.append(granting)

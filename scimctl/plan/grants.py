@@ -102,6 +102,33 @@ def roles_attr(attrs: dict[str, Any], spec: UserSpec, live: LiveUser | None) -> 
     return {**attrs, "roles": sorted(set(attrs["roles"]) | held)}
 
 
+def dropped_roles(spec: UserSpec, mode: str, applied: dict[str, Any] | None) -> set[str]:
+    """Roles scimctl granted per division (the record's ``grants``) that the manifest
+    no longer scopes for the user. Under ``additive`` ownership their grants go through
+    ``bulkremove``, never a SCIM ``roles`` write: that would take the role away in
+    every division, grants someone else made included."""
+    if mode != "additive":
+        return set()
+    recorded = (applied or {}).get("grants")
+    mine = {str(d.get("role")) for d in recorded or [] if isinstance(d, dict)}
+    return mine - {s.role for s in spec.scopes}
+
+
+def keep_granted_roles(
+    attrs: dict[str, Any], spec: UserSpec, live: LiveUser | None, mode: str,
+    applied: dict[str, Any] | None,
+) -> dict[str, Any]:  # fmt: skip
+    """The SCIM ``roles`` to want, keeping the :func:`dropped_roles` the user holds:
+    the grants action removes scimctl's grants of them, and Genesys drops the role
+    itself once no grant of it is left."""
+    if live is None or "roles" not in attrs:
+        return attrs
+    held = dropped_roles(spec, mode, applied) & set(live.attrs.get("roles") or [])
+    if not held - set(attrs["roles"] or []):
+        return attrs
+    return {**attrs, "roles": sorted(set(attrs["roles"] or []) | held)}
+
+
 def grant_action(
     key: str,
     spec: UserSpec,
@@ -117,7 +144,8 @@ def grant_action(
     ``mode`` is the ownership of ``roles``: ``additive`` removes only grants scimctl
     made itself (the state's last applied ``grants``), ``ignore`` grants on create only.
     """
-    if not spec.scopes:
+    dropped = dropped_roles(spec, mode, applied)
+    if not spec.scopes and not dropped:
         return None
     new = user_action is not None and user_action.kind in ("create", "restore")
     if mode == "ignore" and live is not None and not new:
@@ -129,7 +157,7 @@ def grant_action(
         GrantRef(g.role, g.division, roles[g.role], division_ids[g.division])
         for g in desired_grants(spec.scopes)
     }
-    scoped = {s.role for s in spec.scopes}
+    scoped = {s.role for s in spec.scopes} | dropped
     have: set[GrantRef] = set()
     if live is not None and not new:
         have = {r for r in snapshot.grants.get(live.id, ()) if r.role in scoped}
@@ -195,7 +223,17 @@ def grant_guard(
     manifest does not scope, an account scimctl neither manages nor takes on in this
     plan, grants other than the manifest's, or a denied role."""
     spec = desired.users.get(action.key)
-    if spec is None or not spec.scopes:
+    mode = desired.ownership.mode(action.key, "roles") if desired.ownership else "authoritative"
+    # A rekey in this plan moves the old key's record (see compute_plan).
+    olds = [
+        a.changes["externalId"].before
+        for a in plan.actions
+        if a.kind == "rekey" and a.key == action.key and "externalId" in a.changes
+    ]
+    record = state.applied.get(action.key) or next(
+        (state.applied[o] for o in olds if isinstance(o, str) and o in state.applied), None
+    )
+    if spec is None or not (spec.scopes or dropped_roles(spec, mode, record)):
         return [f"{where}: the manifest scopes no role for {action.key}"]
     out = []
     managed = state.users.get(action.key)

@@ -11,6 +11,7 @@ import dataclasses
 
 from scimctl.config import Target
 from scimctl.model import Desired, Snapshot, StateView
+from scimctl.plan.grants import dropped_roles
 from scimctl.plan.model import Plan
 from scimctl.scim.client import GenesysClient, ScimClient
 from scimctl.scim.fresh import freshen
@@ -22,7 +23,7 @@ def read_directory(client: ScimClient, desired: Desired, state: StateView) -> Sn
     and, since listings lag behind writes, a fresh read by id of every account the
     state knows that the listing misses or shows older than state recorded."""
     snapshot = with_routing(client.snapshot(), desired, client)
-    return with_grants(client, freshen(client, snapshot, state), desired)
+    return with_grants(client, freshen(client, snapshot, state), desired, state)
 
 
 def with_all_grants(client: ScimClient, snapshot: Snapshot) -> Snapshot:
@@ -35,10 +36,19 @@ def with_all_grants(client: ScimClient, snapshot: Snapshot) -> Snapshot:
     return dataclasses.replace(snapshot, grants=grants, grant_roles=names)
 
 
-def with_grants(client: ScimClient, snapshot: Snapshot, desired: Desired) -> Snapshot:
-    """The direct grants of every role the manifest scopes by division: one paged
-    ``subjectgrants`` listing per role (Platform API), not one read per user."""
+def with_grants(
+    client: ScimClient, snapshot: Snapshot, desired: Desired, state: StateView | None = None
+) -> Snapshot:
+    """The direct grants of every role the manifest scopes by division, and of every
+    role scimctl granted to a user whose ``roles`` are additive (so a role dropped from
+    the manifest loses only scimctl's grants): one paged ``subjectgrants`` listing per
+    role (Platform API), not one read per user."""
     scoped = {s.role for spec in desired.users.values() for s in spec.scopes}
+    applied = state.applied if state is not None else {}
+    for key, spec in desired.users.items():
+        mode = desired.ownership.mode(key, "roles") if desired.ownership else "authoritative"
+        for k in (key, *spec.previous_keys):
+            scoped |= dropped_roles(spec, mode, applied.get(k))
     if not scoped or not isinstance(client, GenesysClient):
         return snapshot
     roles = [r for r in snapshot.roles if r.name in scoped]
