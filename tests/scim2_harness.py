@@ -17,7 +17,6 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-import httpx
 from scim2_models import ResourceType, Schema, ScimProvider
 from scim2_server.memory import InMemoryStorage
 from scim2_server.service import ScimService
@@ -28,9 +27,10 @@ from scim2_server.utils import (
     load_default_schemas,
     load_default_service_provider_config,
 )
+from scim_peer import ScimPeer
 
 from scimctl.emulator.app import SCHEMAS as EMULATOR_SCHEMAS
-from scimctl.scim.schema import GENESYS_USER, PATCH_OP
+from scimctl.scim.schema import GENESYS_USER
 
 TOKEN = "interop-token-Zq8#not-for-logs"
 CLIENT_ID = "interop-client"
@@ -146,7 +146,7 @@ def genesys_schemas() -> tuple[list[Schema], list[ResourceType]]:
     return list(schemas.values()), list(types.values())
 
 
-class Scim2Server:
+class Scim2Server(ScimPeer):
     """A running scim2-server; ``scim_url`` is its SCIM root for scimctl."""
 
     def __init__(
@@ -199,58 +199,8 @@ class Scim2Server:
         self._server.server_close()
         self._thread.join(timeout=10)
 
-    # -- what tests do out of band --------------------------------------------
-    def http(self) -> httpx.Client:
-        return httpx.Client(
-            base_url=self.scim_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
-        )
+    page_size = 1000
+    token = TOKEN
 
-    def users(self) -> dict[str, dict[str, Any]]:
-        """Every user by externalId, read without scimctl."""
-        out: dict[str, dict[str, Any]] = {}
-        with self.http() as h:
-            start = 1
-            while True:
-                page = h.get("/Users", params={"startIndex": start, "count": 1000}).json()
-                for u in page.get("Resources") or []:
-                    out[u.get("externalId") or u["id"]] = u
-                start += len(page.get("Resources") or [])
-                if not page.get("Resources") or start > page["totalResults"]:
-                    return out
-
-    def create_group(self, name: str) -> str:
-        with self.http() as h:
-            resp = h.post("/Groups", json={"schemas": [_GROUP], "displayName": name})
-            resp.raise_for_status()
-            return resp.json()["id"]
-
-    def create_user(self, user_name: str, active: bool = True) -> str:
-        doc = {
-            "schemas": [_USER],
-            "userName": user_name,
-            "displayName": user_name,
-            "active": active,
-        }
-        with self.http() as h:
-            resp = h.post("/Users", json=doc)
-            resp.raise_for_status()
-            return resp.json()["id"]
-
-    def members(self, name: str) -> set[str]:
-        """externalIds of a group's members."""
-        by_id = {u["id"]: key for key, u in self.users().items()}
-        with self.http() as h:
-            groups = h.get("/Groups", params={"filter": f'displayName eq "{name}"'}).json()
-        members = groups["Resources"][0].get("members") or []
-        return {by_id[m["value"]] for m in members}
-
-    def set_title(self, external_id: str, title: str) -> None:
-        user = self.users()[external_id]
-        op = {"op": "replace", "path": "title", "value": title}
-        with self.http() as h:
-            resp = h.patch(f"/Users/{user['id']}", json={"schemas": [PATCH_OP], "Operations": [op]})
-            resp.raise_for_status()
-
-
-_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
-_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+    def user_fields(self, user_name: str) -> dict[str, Any]:
+        return {"displayName": user_name}
