@@ -11,7 +11,6 @@ policy, never by the policy the file claims.
 
 from __future__ import annotations
 
-from fnmatch import fnmatchcase
 from typing import Any
 
 from scimctl.config import Target
@@ -19,6 +18,7 @@ from scimctl.counts import count as counted
 from scimctl.errors import PlanNotReviewed, PlanRefused
 from scimctl.governance.evaluate import evaluate_plan
 from scimctl.model import Desired, Snapshot, StateView
+from scimctl.plan.checks import denied
 from scimctl.plan.compare import compare_plans
 from scimctl.plan.diff import compute_plan, deprovision_limit
 from scimctl.plan.grants import grant_guard
@@ -192,12 +192,10 @@ def _role_rules(a: Action, where: str, roles: dict[str, Any], deny: tuple[str, .
         if role is None:
             out.append(f"{where}: role {name!r} does not exist in the directory")
             continue
-        for perm in role.permissions:
-            pattern = next((p for p in deny if fnmatchcase(perm, p)), None)
-            if pattern:
-                out.append(
-                    f"{where}: role {name!r} grants {perm!r}, denied by policy pattern {pattern!r}"
-                )
+        for perm, pattern in denied(role.permissions, deny):
+            out.append(
+                f"{where}: role {name!r} grants {perm!r}, denied by policy pattern {pattern!r}"
+            )
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from fnmatch import fnmatchcase
 
 from scimctl.counts import count
@@ -29,6 +30,15 @@ def grants(permission: str, pattern: str) -> bool:
     return fnmatchcase(permission, pattern) or fnmatchcase(pattern, permission)
 
 
+def denied(permissions: Sequence[str], deny: Sequence[str]) -> Iterator[tuple[str, str]]:
+    """Each permission a denied pattern names, with the first pattern that names it: the
+    one rule that plan, the grants check and apply's guard all refuse roles by."""
+    for perm in permissions:
+        pattern = next((p for p in deny if fnmatchcase(perm, p)), None)
+        if pattern:
+            yield perm, pattern
+
+
 def privileged_roles(roles: tuple[LiveRole, ...], deny: tuple[str, ...]) -> frozenset[str]:
     patterns = (*PRIVILEGED_PERMISSIONS, *deny)
     return frozenset(
@@ -40,7 +50,7 @@ def _where(spec: UserSpec | None) -> str:
     return str(spec.location) if spec and spec.location else "manifest"
 
 
-def _names(specs: list[UserSpec], limit: int = 5) -> str:
+def names_of(specs: list[UserSpec], limit: int = 5) -> str:
     names = [s.attrs["userName"] for s in specs[:limit]]
     more = f" and {len(specs) - limit} more" if len(specs) > limit else ""
     return ", ".join(names) + more
@@ -62,23 +72,19 @@ def check_directory(desired: Desired, snapshot: Snapshot, state: StateView) -> l
                     _where(specs[0]),
                     "roles",
                     f"role {role_name!r} does not exist in the directory "
-                    f"(assigned to {count(len(specs), 'user')}: {_names(specs)})",
+                    f"(assigned to {count(len(specs), 'user')}: {names_of(specs)})",
                 )
             )
             continue
-        for perm in role.permissions:
-            pattern = next(
-                (p for p in desired.policy.deny_permissions if fnmatchcase(perm, p)), None
-            )
-            if pattern:
-                problems.append(
-                    Problem(
-                        _where(specs[0]),
-                        "roles",
-                        f"role {role_name!r} grants {perm!r}, denied by policy pattern "
-                        f"{pattern!r}; it would reach {count(len(specs), 'user')}: {_names(specs)}",
-                    )
+        for perm, pattern in denied(role.permissions, desired.policy.deny_permissions):
+            problems.append(
+                Problem(
+                    _where(specs[0]),
+                    "roles",
+                    f"role {role_name!r} grants {perm!r}, denied by policy pattern "
+                    f"{pattern!r}; it would reach {count(len(specs), 'user')}: {names_of(specs)}",
                 )
+            )
     problems += _check_divisions(desired, snapshot)
     live_groups = {g.name for g in snapshot.groups}
     for name in sorted(desired.groups):
@@ -179,7 +185,7 @@ def _routing(desired: Desired, snapshot: Snapshot) -> list[Problem]:
                     _where(specs[0]),
                     attr,
                     f"routing {what} {name!r} does not exist in the directory "
-                    f"(used by {count(len(specs), 'user')}: {_names(specs)}){hint}",
+                    f"(used by {count(len(specs), 'user')}: {names_of(specs)}){hint}",
                 )
             )
     return problems
@@ -208,7 +214,7 @@ def _check_divisions(desired: Desired, snapshot: Snapshot) -> list[Problem]:
                     _where(specs[0]),
                     "division",
                     f"division {name!r} does not exist in the directory{hint} "
-                    f"(set for {count(len(specs), 'user')}: {_names(specs)})",
+                    f"(set for {count(len(specs), 'user')}: {names_of(specs)})",
                 )
             )
         elif not division.writable:
@@ -217,7 +223,7 @@ def _check_divisions(desired: Desired, snapshot: Snapshot) -> list[Problem]:
                     _where(specs[0]),
                     "division",
                     f"division {name!r} is one the OAuth client has no grant to edit users "
-                    f"in (set for {count(len(specs), 'user')}: {_names(specs)}); grant the "
+                    f"in (set for {count(len(specs), 'user')}: {names_of(specs)}); grant the "
                     "client a role in it, or choose another division",
                 )
             )

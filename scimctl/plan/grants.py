@@ -16,13 +16,13 @@ grants action adds or removes the rest.
 
 from __future__ import annotations
 
-from fnmatch import fnmatchcase
 from typing import Any
 
 from scimctl.counts import count
 from scimctl.grants import ALL_DIVISIONS, GrantRef, desired_grants, grant_docs, grant_names
 from scimctl.model import Desired, LiveUser, Snapshot, StateView, UserSpec
 from scimctl.ownership import Kept
+from scimctl.plan.checks import denied, names_of
 from scimctl.plan.model import Action, Change, Effect, Plan
 from scimctl.problems import Problem
 
@@ -56,9 +56,7 @@ def grant_problems(desired: Desired, snapshot: Snapshot) -> list[Problem]:
     divisions = {d.name: d for d in snapshot.divisions}
     problems = []
     for (role_name, division), specs in sorted(users.items()):
-        names = ", ".join(s.attrs["userName"] for s in specs[:5])
-        names += f" and {len(specs) - 5} more" if len(specs) > 5 else ""
-        reach = f"{count(len(specs), 'user')}: {names}"
+        reach = f"{count(len(specs), 'user')}: {names_of(specs)}"
         role = roles.get(role_name)
         if role is None:
             problems.append(
@@ -74,21 +72,17 @@ def grant_problems(desired: Desired, snapshot: Snapshot) -> list[Problem]:
                 )
             )
             continue
-        for perm in role.permissions:
-            pattern = next(
-                (p for p in desired.policy.deny_permissions if fnmatchcase(perm, p)), None
-            )
-            if pattern:
-                shown = "all divisions" if division == ALL_DIVISIONS else f"division {division!r}"
-                problems.append(
-                    Problem(
-                        _where(specs[0]),
-                        "roles",
-                        f"role {role_name!r} in {shown} refused: it grants {perm!r}, denied "
-                        f"by policy pattern {pattern!r} ({reach})",
-                    )
+        for perm, pattern in denied(role.permissions, desired.policy.deny_permissions):
+            shown = "all divisions" if division == ALL_DIVISIONS else f"division {division!r}"
+            problems.append(
+                Problem(
+                    _where(specs[0]),
+                    "roles",
+                    f"role {role_name!r} in {shown} refused: it grants {perm!r}, denied "
+                    f"by policy pattern {pattern!r} ({reach})",
                 )
-                break
+            )
+            break
     return problems
 
 
@@ -257,13 +251,8 @@ def grant_guard(
         if role is None or role.id != ref.role_id:
             out.append(f"{where}: role {ref.role!r} is not the directory's")
             continue
-        for perm in role.permissions:
-            pattern = next(
-                (p for p in desired.policy.deny_permissions if fnmatchcase(perm, p)), None
+        for perm, pattern in denied(role.permissions, desired.policy.deny_permissions):
+            out.append(
+                f"{where}: role {ref.role!r} grants {perm!r}, denied by policy pattern {pattern!r}"
             )
-            if pattern:
-                out.append(
-                    f"{where}: role {ref.role!r} grants {perm!r}, denied by policy pattern "
-                    f"{pattern!r}"
-                )
     return out

@@ -104,7 +104,7 @@ def _version(doc: dict[str, Any], what: str) -> str | None:
 def user_from_scim(doc: dict[str, Any]) -> LiveUser:
     _obj(doc, "a user")
     name = doc.get("userName")
-    what = f"user {shown(name)}" if isinstance(name, str) else f"user {shown(doc.get('id'))}"
+    what = _called("user", name, doc)
     _text(name, f"{what}: userName")
     user_id = check_id(doc.get("id"), what)
     external_id = _text(doc.get("externalId"), f"{what}: externalId", True)
@@ -139,10 +139,15 @@ def user_from_scim(doc: dict[str, Any]) -> LiveUser:
     )
 
 
+def _called(noun: str, name: Any, doc: dict[str, Any]) -> str:
+    """How an error names a record: by its name, or by its id when the name is no text."""
+    return f"{noun} {shown(name if isinstance(name, str) else doc.get('id'))}"
+
+
 def group_from_scim(doc: dict[str, Any]) -> LiveGroup:
     _obj(doc, "a group")
     name = doc.get("displayName")
-    what = f"group {shown(name)}" if isinstance(name, str) else f"group {shown(doc.get('id'))}"
+    what = _called("group", name, doc)
     group_id = check_id(doc.get("id"), what)
     _text(name, f"{what}: displayName")
     listed = doc.get("members") or []
@@ -160,7 +165,7 @@ def group_from_scim(doc: dict[str, Any]) -> LiveGroup:
 def role_from_platform(doc: dict[str, Any]) -> LiveRole:
     _obj(doc, "a role")
     name = doc.get("name")
-    what = f"role {shown(name)}" if isinstance(name, str) else f"role {shown(doc.get('id'))}"
+    what = _called("role", name, doc)
     role_id = check_id(doc.get("id"), what)
     _text(name, f"{what}: name")
     permissions = doc.get("permissions") or []
