@@ -17,9 +17,9 @@ from scimctl.errors import (
     StaleState,
     run_error,
 )
-from scimctl.metrics import run_metrics
 from scimctl.model import Desired, Snapshot, StateView
 from scimctl.plan.model import Plan
+from scimctl.records.metrics import run_metrics
 from scimctl.scim.client import ScimClient
 from scimctl.scim.read import may_restore, read_directory, with_deleted
 from scimctl.state.interfaces import ApplyStore, StateStore
