@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from test_diff import desired, live, plan, snapshot, spec, state
@@ -10,11 +11,11 @@ from test_diff import desired, live, plan, snapshot, spec, state
 from scimctl.apply.guard import check_reviewed, policy_violations
 from scimctl.apply.recompute import Recomputed, target_document
 from scimctl.config import Target
-from scimctl.errors import PlanNotReviewed
-from scimctl.model import Policy
+from scimctl.errors import PlanFileError, PlanNotReviewed
+from scimctl.model import Desired, Policy, Snapshot, StateView
 from scimctl.plan import integrity
 from scimctl.plan.compare import compare_plans
-from scimctl.plan.model import Action, Change, Plan, PlanFileError
+from scimctl.plan.model import Action, Change, Plan
 
 TARGET = Target("genesys", "http://x", "http://x")
 
@@ -24,7 +25,7 @@ def edited(p: Plan, **fields) -> Plan:
     return Plan.model_validate({**p.model_dump(mode="json"), **fields})
 
 
-def now(d, snap, st, **kw) -> Recomputed:
+def now(d: Desired, snap: Snapshot, st: StateView, **kw: Any) -> Recomputed:
     """What apply's recompute gives for TARGET: the plan computed now from ``snap``."""
     computed = plan(d, snap, st, **kw)
     return Recomputed(snap, edited(computed, workspace=TARGET.workspace,
@@ -66,7 +67,7 @@ def test_seal_covers_every_field_and_ignores_formatting():
 
 
 def test_signature_needs_the_same_key_and_never_shows_it():
-    doc = {"actions": []}
+    doc: dict[str, Any] = {"actions": []}
     signed = integrity.seal(doc, "key-one-s3cret")
     integrity.verify(signed, "key-one-s3cret")
     integrity.verify(signed)  # without a key only the digest is checked
