@@ -1,8 +1,13 @@
 """Directory resources over the transport: users, groups, roles, snapshots.
 
 :class:`ScimClient` speaks RFC 7644 to any SCIM 2.0 service and reads its
-capabilities from the discovery endpoints. :class:`GenesysClient` is the same
-client under Genesys Cloud's path, with roles from the Platform API. Both accept
+capabilities from the discovery endpoints; it makes no Platform API call.
+:class:`GenesysClient` is the same client under Genesys Cloud's path, with what only
+the Platform API has: roles, divisions, deleted accounts (read and restored) and
+grants per division. Whether a target is Genesys is decided once, by :func:`connect`
+choosing the class; code that must know asks ``isinstance(client, GenesysClient)``,
+and the differences the generic client has defaults for (``roles_known``,
+``list_divisions``...) are overridden, not tested for. Both accept
 what RFC 7644 allows a server to do that Genesys does not do today (204 on PATCH,
 pages smaller than asked for, 412 on a stale version), so a change of behaviour
 on either side costs a wrong answer nowhere.
@@ -186,6 +191,8 @@ class ScimClient:
     roles_known = False
     # Whether POST to /Groups may be tried at all (then only if /ResourceTypes lists Group).
     may_create_groups = True
+    # Whether a user PATCH asks for the user back (``attributes=``, see patch_user).
+    asks_patched_attributes = True
 
     # How long search (listings, filters) may take to show a write: a create whose
     # outcome is unknown is looked up for ``search_wait`` seconds before it is sent
@@ -281,7 +288,7 @@ class ScimClient:
     def close(self) -> None:
         self.transport.http.close()
 
-    def __enter__(self) -> ScimClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -511,64 +518,9 @@ class ScimClient:
     def list_roles(self) -> list[LiveRole]:
         return []
 
-    def _platform_list(
-        self, path: str, params: dict[str, str], page_size: int | None = None
-    ) -> list[dict[str, Any]]:
-        """Every entity of a Platform API listing (``pageNumber``/``pageSize``/``total``):
-        the first page says how many there are, the rest are read concurrently."""
-        size = page_size or self.page_size
-        pages = Pages(path, "entities", "total")
-
-        def fetch(n: int) -> tuple[list[dict[str, Any]], int]:
-            query = {**params, "pageSize": str(size), "pageNumber": str(n)}
-            body = self._get(path, params=query)
-            items, total = pages.read(body, f"page {n}")
-            self.on_page(len(items))
-            return items, total or 0
-
-        first, total = fetch(1)
-        pages.check(first, total, "page 1")
-        docs = list(first)
-        last = math.ceil(total / size) if first else 0
-        # Pages are read read_concurrency at a time, so that a page adding nothing new
-        # (a service ignoring pageNumber) stops the read before the next batch is asked.
-        with ThreadPoolExecutor(self.read_concurrency) as pool:
-            for batch in range(2, last + 1, self.read_concurrency):
-                numbers = range(batch, min(last, batch + self.read_concurrency - 1) + 1)
-                for n, (items, _) in zip(numbers, pool.map(fetch, numbers), strict=True):
-                    if not items:
-                        return docs
-                    pages.check(items, None, f"page {n}")
-                    docs += items
-        return docs
-
     def list_divisions(self) -> tuple[LiveDivision, ...] | None:
-        """Every division, marked writable where the client may edit users; None when
-        the service has no divisions API (a generic SCIM target)."""
-        if self.provider != "genesys":
-            return None
-        try:
-            docs = self._platform_list(DIVISIONS, {})
-        except ApiError as exc:
-            if exc.status in (404, 405, 501):
-                return None
-            raise
-        divisions = [parsed(_division, d, "GET", DIVISIONS) for d in docs]
-        try:
-            permitted = {
-                parsed(_division, d, "GET", PERMITTED).id
-                for d in self._platform_list(PERMITTED, {"permission": "directory:user:edit"})
-            }
-        except ApiError as exc:
-            if exc.status not in (404, 405, 501):
-                raise
-            permitted = {d.id for d in divisions}  # cannot tell: let the write decide
-        return tuple(
-            sorted(
-                (LiveDivision(d.id, d.name, d.id in permitted) for d in divisions),
-                key=lambda d: d.name,
-            )
-        )
+        """None: a generic SCIM service has no divisions (GenesysClient reads them)."""
+        return None
 
     def snapshot(self) -> Snapshot:
         """Everything a plan needs in one read.
@@ -594,24 +546,8 @@ class ScimClient:
                 groups_creatable=self.may_create_groups and "Group" in caps.resource_types,
             )
 
-    def list_deleted_users(self) -> list[DeletedUser]:
-        """Deleted accounts (Platform API, ``state=deleted``): SCIM cannot see them."""
-
-        try:
-            docs = self._platform_list(PLATFORM_USERS, {"state": "deleted"}, PLATFORM_PAGE_SIZE)
-        except ApiError as exc:
-            if exc.status in (404, 405, 501):  # no Platform users API: nothing to restore
-                return []
-            raise
-        found = (parsed(_deleted_user, d, "GET", PLATFORM_USERS) for d in docs)
-        return [d for d in found if d.user_name]
-
     def find_deleted_user(self, user_name: str, **kw: Any) -> DeletedUser | None:
-        """The deleted account holding ``user_name``, if any (for 409 explanations)."""
-        wanted = user_name.lower()
-        for d in self.list_deleted_users():
-            if d.user_name.lower() == wanted:
-                return d
+        """None: a generic SCIM service shows no deleted accounts (GenesysClient's do)."""
         return None
 
     def find_user(
@@ -687,13 +623,14 @@ class ScimClient:
         RFC 7644 3.5.2 lets a server answer 204 with no body; then the user is read
         back, since the state records what the directory holds, not what was sent.
         It also lets the client ask for the resource in the answer (``attributes=``):
-        services other than Genesys are asked, and one that honours it (scim2-server)
-        costs one request per update, not two. A 400 to the PATCH with the list is
-        sent again without it, and the list is not asked for again (_users_read).
+        services other than Genesys are asked (``asks_patched_attributes``), and one that
+        honours it (scim2-server) costs one request per update, not two. A 400 to the
+        PATCH with the list is sent again without it, and the list is not asked for again
+        (_users_read).
         """
         path = item_path(self.users_path, user_id)
         headers = self._if_match(version)
-        if self.provider != "genesys" and not self.attributes_refused:
+        if self.asks_patched_attributes and not self.attributes_refused:
             params = {"attributes": self._user_attributes()}
             try:
                 resp = self.transport.request(
@@ -715,11 +652,10 @@ class ScimClient:
         return live
 
     def restore_user(self, user_id: str, version: int, **kw: Any) -> None:
-        """Bring a deleted account back (Platform PATCH of its state, with its version)."""
-        self.transport.request(
-            "PATCH", item_path(PLATFORM_USERS, user_id),
-            json={"state": "active", "version": version}, idempotent=False, **kw,
-        )  # fmt: skip
+        """Never called: only a Genesys plan restores (it alone reads deleted accounts)."""
+        raise ApiError(
+            f"{self.provider} target: no deleted accounts to restore", method="PATCH", path=""
+        )
 
     def delete_user(self, user_id: str, version: str | None, **kw: Any) -> None:
         self.transport.request(
@@ -772,6 +708,7 @@ class GenesysClient(PlatformGrants, ScimClient):
     provider = "genesys"
     roles_known = True
     may_create_groups = False  # POST /groups was removed in 2021
+    asks_patched_attributes = False
 
     def __init__(
         self, transport: Transport, page_size: int = 100, read_concurrency: int = 4
@@ -789,6 +726,90 @@ class GenesysClient(PlatformGrants, ScimClient):
     def list_roles(self) -> list[LiveRole]:
         docs = self._platform_list(ROLES, {"userCount": "false"})
         return [parsed(role_from_platform, d, "GET", ROLES) for d in docs]
+
+    def list_divisions(self) -> tuple[LiveDivision, ...] | None:
+        """Every division, marked writable where the client may edit users; None when
+        the org has no divisions API."""
+        try:
+            docs = self._platform_list(DIVISIONS, {})
+        except ApiError as exc:
+            if exc.status in (404, 405, 501):
+                return None
+            raise
+        divisions = [parsed(_division, d, "GET", DIVISIONS) for d in docs]
+        try:
+            permitted = {
+                parsed(_division, d, "GET", PERMITTED).id
+                for d in self._platform_list(PERMITTED, {"permission": "directory:user:edit"})
+            }
+        except ApiError as exc:
+            if exc.status not in (404, 405, 501):
+                raise
+            permitted = {d.id for d in divisions}  # cannot tell: let the write decide
+        return tuple(
+            sorted(
+                (LiveDivision(d.id, d.name, d.id in permitted) for d in divisions),
+                key=lambda d: d.name,
+            )
+        )
+
+    def list_deleted_users(self) -> list[DeletedUser]:
+        """Deleted accounts (Platform API, ``state=deleted``): SCIM cannot see them."""
+
+        try:
+            docs = self._platform_list(PLATFORM_USERS, {"state": "deleted"}, PLATFORM_PAGE_SIZE)
+        except ApiError as exc:
+            if exc.status in (404, 405, 501):  # no Platform users API: nothing to restore
+                return []
+            raise
+        found = (parsed(_deleted_user, d, "GET", PLATFORM_USERS) for d in docs)
+        return [d for d in found if d.user_name]
+
+    def find_deleted_user(self, user_name: str, **kw: Any) -> DeletedUser | None:
+        """The deleted account holding ``user_name``, if any (for 409 explanations)."""
+        wanted = user_name.lower()
+        for d in self.list_deleted_users():
+            if d.user_name.lower() == wanted:
+                return d
+        return None
+
+    def restore_user(self, user_id: str, version: int, **kw: Any) -> None:
+        """Bring a deleted account back (Platform PATCH of its state, with its version)."""
+        self.transport.request(
+            "PATCH", item_path(PLATFORM_USERS, user_id),
+            json={"state": "active", "version": version}, idempotent=False, **kw,
+        )  # fmt: skip
+
+    def _platform_list(
+        self, path: str, params: dict[str, str], page_size: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Every entity of a Platform API listing (``pageNumber``/``pageSize``/``total``):
+        the first page says how many there are, the rest are read concurrently."""
+        size = page_size or self.page_size
+        pages = Pages(path, "entities", "total")
+
+        def fetch(n: int) -> tuple[list[dict[str, Any]], int]:
+            query = {**params, "pageSize": str(size), "pageNumber": str(n)}
+            body = self._get(path, params=query)
+            items, total = pages.read(body, f"page {n}")
+            self.on_page(len(items))
+            return items, total or 0
+
+        first, total = fetch(1)
+        pages.check(first, total, "page 1")
+        docs = list(first)
+        last = math.ceil(total / size) if first else 0
+        # Pages are read read_concurrency at a time, so that a page adding nothing new
+        # (a service ignoring pageNumber) stops the read before the next batch is asked.
+        with ThreadPoolExecutor(self.read_concurrency) as pool:
+            for batch in range(2, last + 1, self.read_concurrency):
+                numbers = range(batch, min(last, batch + self.read_concurrency - 1) + 1)
+                for n, (items, _) in zip(numbers, pool.map(fetch, numbers), strict=True):
+                    if not items:
+                        return docs
+                    pages.check(items, None, f"page {n}")
+                    docs += items
+        return docs
 
 
 def connect(target: Target, credentials: Credentials | BearerToken, **kw: Any) -> ScimClient:

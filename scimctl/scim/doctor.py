@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scimctl.errors import ScimctlError
-from scimctl.scim.client import Capabilities, ScimClient
+from scimctl.scim.client import Capabilities, GenesysClient, ScimClient
 from scimctl.scim.ids import item_path
 from scimctl.scim.mapping import user_patch, user_to_scim
 from scimctl.scim.paging import Pages
@@ -111,7 +111,7 @@ class Doctor:
             )
             caps = Capabilities()
         self.caps = caps
-        if self.client.provider == "scim":
+        if not isinstance(self.client, GenesysClient):
             self.client._capabilities = caps  # later checks page as a plan would
         flags = (
             f"patch {_yes(caps.patch)}, etag {_yes(caps.etag)}, filter {_yes(caps.filter)}"
