@@ -182,6 +182,7 @@ class Scim2Server(ScimPeer):
             user["schemaExtensions"] = []
             types = [ResourceType.model_validate(user) if t.id == "User" else t for t in types]
         config = load_default_service_provider_config()
+        assert config.filter is not None and config.patch is not None
         if max_results:
             config.filter.max_results = max_results
         config.patch.supported = patch

@@ -66,7 +66,7 @@ class ScimPeer:
         with self.http() as h:
             cursor = ""
             for _ in range(1000):
-                params = {"cursor": cursor, "count": self.page_size}
+                params: dict[str, str | int] = {"cursor": cursor, "count": self.page_size}
                 page = h.get("/Users", params=params).json()
                 for u in page.get("Resources") or []:
                     out[u.get("externalId") or u["id"]] = u
