@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from scimctl.apply import Review, apply_plan
-from scimctl.apply.executor import ApplyReport, OpResult
 from scimctl.apply.guard import target_document
+from scimctl.apply.results import ApplyReport, OpResult
 from scimctl.config import Target, environment, resolve_target
 from scimctl.drift import DriftReport, compute_drift
 from scimctl.errors import ConfigError, InputError, NotFound, StateError, run_error
