@@ -87,7 +87,7 @@ def test_the_drift_report(n, head):
 
 
 def _finding(i: int, status: str) -> Finding:
-    return Finding(rule="SOD-1", description="d", user=f"E{i}", detail="x", status=status)  # type: ignore[arg-type]
+    return Finding(rule="SOD-1", description="d", user=f"E{i}", detail="x", status=status)
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -173,7 +174,7 @@ def test_credentials_in_the_webhook_url_are_masked_everywhere(tmp_path, emulator
         doc = manifest(None, n=3)
         doc["hris"] = {"webhook_url": url}
         ws.write_manifest(doc)
-        env = {"SCIMCTL_WEBHOOK_SECRET": WEBHOOK_SECRET}
+        env: dict[str, Any] = {"SCIMCTL_WEBHOOK_SECRET": WEBHOOK_SECRET}
         receiver.down = True
         outputs = [ws.run("plan", "--out", "plan.json", **env)]
         plan_text = (ws.path / "plan.json").read_text()

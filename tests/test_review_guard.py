@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from test_diff import desired, live, plan, snapshot, spec, state
 
 from scimctl.apply.guard import check_reviewed, policy_violations, target_document
 from scimctl.config import Target
-from scimctl.errors import PlanNotReviewed
+from scimctl.errors import PlanFileError, PlanNotReviewed
 from scimctl.model import Policy
 from scimctl.plan import integrity
 from scimctl.plan.compare import compare_plans
-from scimctl.plan.model import Action, Change, Plan, PlanFileError
+from scimctl.plan.model import Action, Change, Plan
 
 TARGET = Target("genesys", "http://x", "http://x")
 
@@ -58,7 +59,7 @@ def test_seal_covers_every_field_and_ignores_formatting():
 
 
 def test_signature_needs_the_same_key_and_never_shows_it():
-    doc = {"actions": []}
+    doc: dict[str, Any] = {"actions": []}
     signed = integrity.seal(doc, "key-one-s3cret")
     integrity.verify(signed, "key-one-s3cret")
     integrity.verify(signed)  # without a key only the digest is checked
@@ -244,7 +245,7 @@ def test_deprovision_limit_counts_deactivation_through_adoption():
 def test_check_reviewed_returns_the_recomputed_plan_or_names_everything():
     d, snap, st = managed_pair()
     p = edited(plan(d, snap, st), workspace=TARGET.workspace, target=target_document(TARGET))
-    kw = {"target": TARGET, "manifest_digest": "sha256:0"}
+    kw: dict[str, Any] = {"target": TARGET, "manifest_digest": "sha256:0"}
     assert check_reviewed(p, d, snap, st, **kw).actions == p.actions
     action = Action(id="delete:user:HR-9", kind="delete", resource="user", key="HR-9",
                     live_id="u9", changes={"x": Change()})  # fmt: skip
@@ -279,7 +280,7 @@ def test_a_role_added_by_hand_that_breaks_a_conflict_rule_is_refused_by_name():
     tampered = with_actions(p, [doc])
     found = [v for v in policy_violations(tampered, d, snap, st) if "policy.rules" in v]
     assert found == ["policy.rules SOD-1: user E1 holds Agent and Master Admin"]
-    kw = {"target": TARGET, "manifest_digest": "sha256:0"}
+    kw: dict[str, Any] = {"target": TARGET, "manifest_digest": "sha256:0"}
     with pytest.raises(PlanNotReviewed, match="policy.rules SOD-1: user E1 holds Agent"):
         check_reviewed(tampered, d, snap, st, **kw)
     # The file's own verdict is not trusted: emptying it changes nothing.

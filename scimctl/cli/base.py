@@ -441,7 +441,7 @@ def open_client(target: Target, parallelism: int = 8, budget: Any = None) -> Any
         max(0.0, left), min(DEFAULT_REQUEST_SECONDS, deadline), max_answer_bytes()
     )
     bounds.command_seconds = params["timeout"]
-    return connect(
+    client = connect(
         target,
         credentials,
         parallelism=parallelism,
@@ -449,6 +449,9 @@ def open_client(target: Target, parallelism: int = 8, budget: Any = None) -> Any
         bounds=bounds,
         budget=budget,
     )
+    # What the client learns about the service (a fallback it takes) is said as it happens.
+    client.notify = lambda note: click.echo(f"Note: {note}", err=True)
+    return client
 
 
 def max_answer_bytes() -> int | None:

@@ -11,6 +11,7 @@ on either side costs a wrong answer nowhere.
 from __future__ import annotations
 
 import math
+import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -42,7 +43,7 @@ from scimctl.scim.mapping import (
     role_from_platform,
     user_from_scim,
 )
-from scimctl.scim.paging import Pages, check_start
+from scimctl.scim.paging import Pages, by_cursor, check_start
 from scimctl.scim.platform_grants import PlatformGrants
 from scimctl.scim.pool import Budget, TokenPool, pool_sources
 from scimctl.scim.schema import CORE_GROUP, CORE_USER, ENTERPRISE_USER, GENESYS_USER, SCIM_PREFIX
@@ -109,6 +110,14 @@ class Capabilities:
     resource_types: tuple[str, ...] = ("User", "Group")
     schemas: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    # RFC 9865's ``pagination``: None where the service does not say.
+    index_paging: bool | None = None
+    cursor_paging: bool | None = None
+    max_page_size: int | None = None
+
+    @property
+    def cursor_only(self) -> bool:
+        return self.cursor_paging is True and self.index_paging is False
 
     @property
     def enterprise(self) -> bool:
@@ -116,7 +125,11 @@ class Capabilities:
 
 
 GENESYS_CAPABILITIES = Capabilities(
-    patch=True, etag=True, filter=True, user_extensions=(ENTERPRISE_USER, GENESYS_USER)
+    patch=True,
+    etag=True,
+    filter=True,
+    user_extensions=(ENTERPRISE_USER, GENESYS_USER),
+    index_paging=True,  # docs/genesys.md: startIndex/count; never switched to cursors
 )
 
 
@@ -141,7 +154,13 @@ def parse_capabilities(
         for e in user_type.get("schemaExtensions") or []
         if isinstance(e, dict) and e.get("schema")
     )
+    pagination = config.get("pagination")
+    paging = pagination if isinstance(pagination, dict) else {}
+    max_page = paging.get("maxPageSize")
     return Capabilities(
+        index_paging=paging.get("index") if isinstance(paging.get("index"), bool) else None,
+        cursor_paging=paging.get("cursor") if isinstance(paging.get("cursor"), bool) else None,
+        max_page_size=max_page if isinstance(max_page, int) and max_page > 0 else None,
         patch=_flag(config, "patch", True),
         etag=_flag(config, "etag", False),
         filter=_flag(config, "filter", True),
@@ -194,6 +213,12 @@ class ScimClient:
         self._capabilities = capabilities
         # The service answered 400 to a user read's ``attributes`` list (see _users_read).
         self.attributes_refused = False
+        # The service refused paging by index: listings go by cursor (see _scim_list).
+        self.by_cursor = False
+        # What the client learned about the service during the run, said once each.
+        self.learned: list[str] = []
+        self.notify: Callable[[str], None] = lambda note: None
+        self._learn_lock = threading.Lock()
         # Called with the number of items on each page read, for progress displays.
         self.on_page: Callable[[int], None] = lambda items: None
 
@@ -341,8 +366,50 @@ class ScimClient:
             for (label, name), keys in sorted(by_attr.items())
         ]
 
+    def _learn(self, note: str) -> None:
+        with self._learn_lock:
+            if note in self.learned:
+                return
+            self.learned.append(note)
+        self.notify(note)
+
     # -- reads -----------------------------------------------------------------
     def _scim_list(self, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
+        """Every resource of a listing: by index (RFC 7644 3.4.2.4), or by cursor
+        (RFC 9865) on a service that pages only so. A service says so in its
+        ServiceProviderConfig (``pagination.index: false``) or by refusing
+        ``startIndex`` (501, or 400 ``invalidValue``; scim2-server answers "Pagination
+        by index is not supported"); the refusal is learned once per client and said.
+        A service that announces index paging is never switched, and where the cursor
+        read fails too, the refusal of the index is what is reported."""
+        caps = self.capabilities
+        if self.by_cursor or caps.cursor_only:
+            return self._cursor_list(path, params)
+        try:
+            return self._index_list(path, params)
+        except ApiError as exc:
+            refused = exc.status == 501 or (exc.status == 400 and exc.scim_type == "invalidValue")
+            if not refused or caps.index_paging or caps.cursor_paging is False:
+                raise
+            try:
+                docs = self._cursor_list(path, params)
+            except ApiError:
+                raise exc from None
+            self.by_cursor = True
+            self._learn(
+                f"the service refused paging by index ({str(exc).split(': ', 1)[-1]}); "
+                "listings were read by cursor (RFC 9865) for the rest of the run"
+            )
+            return docs
+
+    def _cursor_list(self, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
+        pages = Pages(path, "Resources", "totalResults")
+        return by_cursor(
+            lambda query: self._get(path, params={**params, **query}),
+            pages, self._page_size(), self.on_page,
+        )  # fmt: skip
+
+    def _index_list(self, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
         """Every resource of a listing, stepping by what the server actually returns.
 
         RFC 7644 3.4.2.4 makes ``count`` a wish: a server may return fewer items per
@@ -417,8 +484,8 @@ class ScimClient:
         )
 
     def _page_size(self) -> int:
-        cap = self.capabilities.max_results
-        return min(self.page_size, cap) if cap else self.page_size
+        caps = self.capabilities
+        return min(n for n in (self.page_size, caps.max_results, caps.max_page_size) if n)
 
     def _user_attributes(self) -> str:
         return list_attributes(
