@@ -22,12 +22,12 @@ from scimctl.apply.context import (
 )
 from scimctl.apply.graph import Node
 from scimctl.apply.results import OpResult
-from scimctl.counts import count as counted
 from scimctl.errors import ApiError, OperationFailed, OutcomeUnknown
 from scimctl.model import LiveGroup
 from scimctl.plan.model import Action
 from scimctl.scim.mapping import members_patch
 from scimctl.scim.transport import RequestTrace
+from scimctl.text import count as counted
 
 MEMBER_CHUNK = 500
 # Genesys refuses bodies over request.bytes.max (512,000); group PATCHes stay well under.

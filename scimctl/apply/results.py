@@ -7,7 +7,7 @@ from typing import Any
 
 from scimctl.apply.graph import removes_access
 from scimctl.plan.model import Action
-from scimctl.stored import describe
+from scimctl.plan.stored import describe
 
 
 @dataclass

@@ -27,15 +27,15 @@ from scimctl.apply.grants import GrantWriter, applied_record, without_kept, writ
 from scimctl.apply.outbox import queue_event
 from scimctl.apply.restore_check import not_restored
 from scimctl.apply.results import OpResult
-from scimctl.counts import count as counted
 from scimctl.errors import ApiError, OperationFailed, OutcomeUnknown
 from scimctl.model import LiveUser, StateView, same
 from scimctl.plan.model import Action
+from scimctl.plan.stored import not_stored, remember, unsupported
 from scimctl.scim.entries import PER_ENTRY
 from scimctl.scim.mapping import user_patch, user_to_scim
 from scimctl.scim.transport import RequestTrace
 from scimctl.state.applied import carried_over
-from scimctl.stored import not_stored, remember, unsupported
+from scimctl.text import count as counted
 
 
 def temporary_password(length: int = 20) -> str:

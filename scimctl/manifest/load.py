@@ -19,8 +19,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from scimctl.errors import InputError
-from scimctl.grants import RoleScope
+from scimctl.errors import InputError, Problem, error_message, field_path
 from scimctl.manifest import yamlsrc
 from scimctl.manifest.checks import check_records
 from scimctl.manifest.governance import build_governance
@@ -37,9 +36,9 @@ from scimctl.manifest.models import (
 )
 from scimctl.manifest.sources import read_source
 from scimctl.model import Desired, GroupSpec, Location, Policy, UserSpec
-from scimctl.ownership import Ownership
-from scimctl.problems import Problem, error_message, field_path
-from scimctl.urlmask import mask_url
+from scimctl.model.grants import RoleScope
+from scimctl.model.ownership import Ownership
+from scimctl.text import mask_url
 
 SINGLE_SECTIONS = ("target", "defaults", "policy", "hris", "review")
 MAX_MANIFEST_BYTES = 10 * 1024 * 1024

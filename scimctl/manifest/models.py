@@ -14,9 +14,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from scimctl.grants import ALL_DIVISIONS, RoleScope
 from scimctl.model import DEFAULT_REDACT, REDACTABLE
-from scimctl.ownership import canonical_modes
+from scimctl.model.grants import ALL_DIVISIONS, RoleScope
+from scimctl.model.ownership import canonical_modes
 
 # Pragmatic RFC 5321 shape: dot-atom local part, dotted hostname, alphabetic TLD.
 EMAIL_RE = re.compile(

@@ -37,7 +37,7 @@ import jinja2
 from jinja2 import nodes
 from pydantic import ValidationError
 
-from scimctl.counts import count
+from scimctl.errors import Problem, error_message, field_path
 from scimctl.manifest.models import ENCODINGS, PHONE_TYPES, SourceModel, UserModel
 from scimctl.manifest.templates import (
     TemplateFailure,
@@ -47,7 +47,7 @@ from scimctl.manifest.templates import (
     render_scope,
 )
 from scimctl.model import Location
-from scimctl.problems import Problem, error_message, field_path
+from scimctl.text import count
 
 LIST_FIELDS = ("roles", "groups", "previousExternalIds")
 TRUE = {"true", "yes", "y", "1", "active"}

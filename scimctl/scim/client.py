@@ -21,8 +21,7 @@ from typing import Any, Self, TypeVar
 import httpx
 
 from scimctl.config import BearerToken, Credentials, Target, environment
-from scimctl.counts import count
-from scimctl.errors import ApiError, ConfigError
+from scimctl.errors import ApiError, ConfigError, Problem
 from scimctl.model import (
     DeletedUser,
     Desired,
@@ -32,7 +31,6 @@ from scimctl.model import (
     LiveUser,
     Snapshot,
 )
-from scimctl.problems import Problem
 from scimctl.scim.bounded import Bounds
 from scimctl.scim.ids import check_id, item_path, kind, shown
 from scimctl.scim.mapping import (
@@ -57,6 +55,7 @@ from scimctl.scim.transport import (
     TransportStats,
     json_body,
 )
+from scimctl.text import count
 
 # Genesys paths, kept for callers that name them (the journal, benchmarks).
 USERS = f"{SCIM_PREFIX}/Users"
