@@ -7,11 +7,14 @@ across records (duplicates, unknown groups, hierarchy) with the line of the reco
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import hashlib
 import json
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +65,30 @@ def load_manifest(
     ``as_of`` is the day the desired state is for (default: today, UTC): a user whose
     ``provision_from`` is later is validated but not desired yet.
     """
+    with _gc_paused():
+        return _load_manifest(paths, as_of)
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Hold Python's cycle collector while a manifest is read.
+
+    A big manifest allocates a million objects that all stay alive (nodes, dicts,
+    models), and each of the collector's full passes walks all of them: for a
+    20,000-user manifest that was 60% of the load time, with nothing to free. Reading
+    creates next to no cyclic garbage, and reference counting frees the rest as usual.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _load_manifest(paths: list[str | Path] | str | Path, as_of: dt.date | None) -> Manifest:
     as_of = as_of or dt.datetime.now(dt.UTC).date()
     if isinstance(paths, str | Path):
         paths = [paths]
