@@ -59,6 +59,7 @@ from scimctl.scim.transport import (
     StaticToken,
     TokenSource,
     Transport,
+    TransportStats,
     json_body,
 )
 from scimctl.text import count
@@ -195,6 +196,9 @@ class ScimClient:
     may_create_groups = True
     # Whether a user PATCH asks for the user back (``attributes=``, see patch_user).
     asks_patched_attributes = True
+    # How a run first writes emails and phoneNumbers (scim/entries.py): "entry" by
+    # entry, as RFC 7644 allows, until the service refuses value filters.
+    multi_valued = "entry"
 
     # How long search (listings, filters) may take to show a write: a create whose
     # outcome is unknown is looked up for ``search_wait`` seconds before it is sent
@@ -286,6 +290,11 @@ class ScimClient:
         client = cls(Transport(target.api_url, pool.tokens, http, pool, retry))
         client.read_concurrency = budget.read_concurrency
         return client
+
+    @property
+    def request_stats(self) -> TransportStats:
+        """Every request this client sent so far, counted by outcome (for a run's metrics)."""
+        return self.transport.stats
 
     def close(self) -> None:
         self.transport.http.close()
@@ -758,6 +767,7 @@ class GenesysClient(PlatformGrants, ScimClient):
     roles_known = True
     may_create_groups = False  # POST /groups was removed in 2021
     asks_patched_attributes = False
+    multi_valued = "whole"  # the form Genesys documents for emails and phoneNumbers
 
     def __init__(
         self, transport: Transport, page_size: int = 100, read_concurrency: int = 4
