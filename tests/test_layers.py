@@ -287,3 +287,19 @@ def test_the_circle_check_sees_a_function_local_import():
     path = ROOT / "scimctl/emulator/directory.py"
     names = {name for _, name in imports("scimctl.emulator.directory", path.read_text())}
     assert any(n.startswith("scimctl.emulator.grants") for n in names)
+
+
+def test_the_docs_show_the_tree():
+    """README's layout names every package and root module; docs/architecture.md has a
+    row for every layer of the table, saying what it may import."""
+    readme = (ROOT / "README.md").read_text()
+    layout = readme[readme.index("## Layout") :].split("```")[1]
+    entries = [p for p in (ROOT / "scimctl").iterdir() if not p.name.startswith(("_", "."))]
+    named = {p.name + "/" if p.is_dir() else p.name for p in entries if p.suffix in ("", ".py")}
+    missing = sorted(n for n in named if n not in layout)
+    assert missing == [], f"README's layout leaves out {missing}"
+    architecture = (ROOT / "docs/architecture.md").read_text()
+    rows = {line.split("|")[1].strip().lower() for line in architecture.splitlines()
+            if line.startswith("| ")}  # fmt: skip
+    assert set(LAYERS) <= rows, f"docs/architecture.md has no row for {set(LAYERS) - rows}"
+    assert "| May import |" in architecture
