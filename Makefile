@@ -77,7 +77,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/actionlint $(WORKFLOWS)
-	$(BIN)/mypy scimctl
+	$(BIN)/mypy scimctl tests
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -27,7 +27,7 @@ from scimctl.plan.model import (
     PlanTarget,
     Summary,
 )
-from scimctl.scim.mapping import ENTERPRISE_USER
+from scimctl.scim.schema import ENTERPRISE_USER
 from scimctl.scim.transport import RequestTrace, TransportStats
 
 USER_ATTRS = ("userName", "displayName", "title", "active")

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-from scim2_models import ResourceType, Schema, ScimProvider
+from scim2_models import Pagination, ResourceType, Schema, ScimProvider
 from scim2_server.memory import InMemoryStorage
 from scim2_server.service import ScimService
 from scim2_server.testserver.application import BEARER_TOKEN_SCHEME, BearerTokenApplication
@@ -61,6 +61,9 @@ class Front:
         # "METHOD /path" (below the SCIM root) -> a status answered without asking
         # the server: a write the service refuses every time.
         self.refuse: dict[str, int] = {}
+        # Leave RFC 9865's pagination out of the ServiceProviderConfig: a cursor-only
+        # service that says so only by refusing startIndex.
+        self.hide_pagination = False
         self.lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -89,6 +92,8 @@ class Front:
 
         body = b"".join(self.app(environ, capture))
         code = int(captured["status"].split()[0])
+        if self.hide_pagination and environ["PATH_INFO"].endswith("/ServiceProviderConfig"):
+            body = _without_pagination(body, captured)
         with self.lock:
             self.statuses.append((method, code))
             lose = code < 400 and method in self.lose_replies
@@ -119,6 +124,16 @@ class Front:
         entities = [{"id": f"role-{i}", **r} for i, r in enumerate(ROLES)]
         doc = {"entities": entities, "pageSize": 100, "pageNumber": 1, "total": len(ROLES)}
         return _json(start_response, "200 OK", doc)
+
+
+def _without_pagination(body: bytes, captured: dict[str, Any]) -> bytes:
+    doc = json.loads(body)
+    doc.pop("pagination", None)
+    out = json.dumps(doc).encode()
+    captured["headers"] = [
+        (k, str(len(out)) if k.lower() == "content-length" else v) for k, v in captured["headers"]
+    ]
+    return out
 
 
 def _broken() -> Iterator[bytes]:
@@ -163,6 +178,7 @@ class Scim2Server(ScimPeer):
         genesys: bool = False,
         enterprise: bool = True,
         patch: bool = True,
+        cursor_only: bool = False,
         groups: bool = True,
         read_only: tuple[str, ...] = (),
     ) -> None:
@@ -180,9 +196,16 @@ class Scim2Server(ScimPeer):
             user["schemaExtensions"] = []
             types = [ResourceType.model_validate(user) if t.id == "User" else t for t in types]
         config = load_default_service_provider_config()
+        assert config.filter is not None and config.patch is not None
         if max_results:
             config.filter.max_results = max_results
         config.patch.supported = patch
+        if cursor_only:  # RFC 9865: startIndex answered 501, pages by cursor only
+            config.pagination = Pagination(
+                cursor=True, index=False, default_pagination_method="cursor",
+                max_page_size=max_results or 1000, cursor_timeout=600,
+            )  # fmt: skip
+            self.cursor_only = True
         config.authentication_schemes = [BEARER_TOKEN_SCHEME]
         provider = ScimProvider.from_discovery(schemas, types, config=config)
         service = ScimService(provider, secret="interop-cursor-secret")

@@ -38,6 +38,7 @@ class ScimPeer:
     scim_url: str
     token: str
     page_size = 200
+    cursor_only = False  # pages only by cursor (RFC 9865)
 
     def http(self) -> httpx.Client:
         return httpx.Client(
@@ -47,6 +48,8 @@ class ScimPeer:
     def users(self) -> dict[str, dict[str, Any]]:
         """Every user by externalId (or id), read through the server's own listing."""
         out: dict[str, dict[str, Any]] = {}
+        if self.cursor_only:
+            return self._users_by_cursor()
         with self.http() as h:
             start = 1
             while True:
@@ -57,6 +60,20 @@ class ScimPeer:
                 start += len(page.get("Resources") or [])
                 if not page.get("Resources") or start > page["totalResults"]:
                     return out
+
+    def _users_by_cursor(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        with self.http() as h:
+            cursor = ""
+            for _ in range(1000):
+                params: dict[str, str | int] = {"cursor": cursor, "count": self.page_size}
+                page = h.get("/Users", params=params).json()
+                for u in page.get("Resources") or []:
+                    out[u.get("externalId") or u["id"]] = u
+                cursor = page.get("nextCursor")
+                if not cursor:
+                    return out
+        raise AssertionError("the server's cursors never ended")
 
     def user_fields(self, user_name: str) -> dict[str, Any]:
         """What this server needs in a new user besides userName and active."""

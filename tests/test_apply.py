@@ -164,6 +164,7 @@ def test_concurrent_applies_never_both_write(start_emulator, tmp_path, state_url
     lines: list[str] = []
 
     def read() -> None:
+        assert others[1].stderr is not None
         for line in others[1].stderr:
             lines.append(line)
 

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import time
 from datetime import datetime
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -46,7 +47,7 @@ def ws(tmp_path, emulator, state_url) -> Workspace:
     return Workspace(tmp_path, emulator, state_url)
 
 
-def history(ws: Workspace, *args: str, **env: str) -> list[dict]:
+def history(ws: Workspace, *args: str, **env: Any) -> list[dict]:
     result = ws.run("history", *args, "--format", "json", **env)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
@@ -141,7 +142,7 @@ def test_killed_runs_end_crashed_or_abandoned(start_emulator, tmp_path, state_ur
                    for i in range(6)]}
     )  # fmt: skip
     assert ws.run("plan", "--out", "plan.json").returncode == 0
-    popen = {
+    popen: dict[str, Any] = {
         "cwd": ws.path,
         "env": ws.env(),
         "stdout": subprocess.DEVNULL,
@@ -185,7 +186,7 @@ def test_killed_runs_end_crashed_or_abandoned(start_emulator, tmp_path, state_ur
     assert ws.run("history", "verify").returncode == 0
 
 
-def apply_twice(ws: Workspace, **env: str) -> None:
+def apply_twice(ws: Workspace, **env: Any) -> None:
     ws.write_manifest(people())
     assert ws.run("apply", "--auto-approve", **env).returncode == 0
     ws.write_manifest(people(title_of_e1="Lead"))
@@ -193,7 +194,7 @@ def apply_twice(ws: Workspace, **env: str) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def head(ws: Workspace, **env: str) -> str:
+def head(ws: Workspace, **env: Any) -> str:
     result = ws.run("history", "verify", **env)
     assert result.returncode == 0, result.stderr
     (line,) = [x for x in result.stdout.splitlines() if x.startswith("Head: ")]
@@ -409,7 +410,7 @@ def test_concurrent_writers_extend_one_chain(state_url):
     """Two stores (two connection pools, as two processes have) append at once."""
     import threading
 
-    from scimctl.history import verify_chain
+    from scimctl.records.history import verify_chain
 
     stores = [Store(state_url), Store(state_url)]
     errors = []

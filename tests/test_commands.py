@@ -12,11 +12,11 @@ from test_errors import one_line_error
 
 from scimctl import commands
 from scimctl.errors import ConfigError, NotFound
-from scimctl.manifest import load_manifest
+from scimctl.manifest import Manifest, load_manifest
 from scimctl.state import Store
 
 
-def manifest(tmp_path: Path, **extra: object) -> object:
+def manifest(tmp_path: Path, **extra: object) -> Manifest:
     doc = {
         "version": 1,
         "target": {"api_url": "http://127.0.0.1:9"},

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scimctl.errors import InputError
+from scimctl.errors import InputError, PlanRefused
 from scimctl.model import (
     Desired,
     GroupSpec,
@@ -22,7 +22,7 @@ from scimctl.model import (
     StateView,
     UserSpec,
 )
-from scimctl.plan.diff import PlanRefused, compute_plan
+from scimctl.plan.diff import compute_plan
 from scimctl.plan.model import Plan
 
 ROLES = (
@@ -157,7 +157,7 @@ def test_deprovision_by_policy(policy, expected):
     p = plan(d, s, st_)
     assert kinds(p) == expected
     if expected:
-        assert "removed from the manifest" in p.actions[0].reason
+        assert "removed from the manifest" in (p.actions[0].reason or "")
 
 
 def test_deprovision_removes_memberships_first_and_forgets_vanished_users():
@@ -246,12 +246,14 @@ def simulate(p: Plan, snap: Snapshot, st_: StateView) -> tuple[Snapshot, StateVi
             users[uid] = LiveUser(uid, a.key, dict(a.after), '"1"')
             managed[a.key] = ManagedUser(uid, a.after["userName"])
         elif a.kind in ("adopt", "update", "reactivate", "deactivate"):
+            assert a.live_id is not None
             u = users[a.live_id]
             attrs = {**u.attrs, **{k: v for k, v in a.after.items() if k != "externalId"}}
             ext = a.after.get("externalId", u.external_id)
             users[u.id] = replace(u, attrs=attrs, external_id=ext)
             managed[a.key] = ManagedUser(u.id, attrs["userName"])
         elif a.kind == "delete":
+            assert a.live_id is not None
             del users[a.live_id]
             managed.pop(a.key)
             for m in members.values():
@@ -259,7 +261,7 @@ def simulate(p: Plan, snap: Snapshot, st_: StateView) -> tuple[Snapshot, StateVi
         elif a.kind == "forget":
             managed.pop(a.key)
         elif a.kind == "add_members":
-            members[a.key] |= {m.id or managed[m.key].id for m in a.members}
+            members[a.key] |= {m.id or managed[str(m.key)].id for m in a.members}
         elif a.kind == "remove_members":
             members[a.key] -= {m.id for m in a.members}
     new_groups = tuple(replace(g, members=frozenset(members[g.name])) for g in snap.groups)
@@ -275,7 +277,7 @@ keys = st.sampled_from([f"K{i}" for i in range(8)])
 
 @st.composite
 def worlds(draw: st.DrawFn) -> tuple[Desired, Snapshot, StateView]:
-    live_users = {}
+    live_users: dict[str, Any] = {}
     for i in range(draw(st.integers(0, 6))):
         name = draw(names)
         if any(u.user_name == name for u in live_users.values()):
@@ -341,8 +343,8 @@ def test_applying_a_plan_reaches_the_desired_state_and_replanning_is_a_no_op(wor
         groups_ = {g.name: g.members for g in after.groups}
         for g in s.groups:
             assert u.id in groups_[g]
-            if GROUPS[g].parent:
-                assert u.id in groups_[GROUPS[g].parent]
+            if parent := GROUPS[g].parent:
+                assert u.id in groups_[parent]
     second = plan(d, after, new_state)
     assert second.actions == [], second.actions
 

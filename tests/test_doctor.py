@@ -117,7 +117,8 @@ def test_write_probe_round_trips_the_manifests_attributes_and_a_member_removal(
     jane = {
         "externalId": "E1", "userName": "jane@example.com", "displayName": "Jane Doe",
         "title": "Agent", "department": "Support", "roles": ["Agent"],
-        "workEmail": "jane@corp.example.com", "routingSkills": [{"name": "Billing", "proficiency": 3}],
+        "workEmail": "jane@corp.example.com",
+        "routingSkills": [{"name": "Billing", "proficiency": 3}],
         "phoneNumbers": [{"type": "work", "value": "+12125550101"}], "groups": ["Sales"],
     }  # fmt: skip
     ws.write_manifest({"groups": [{"name": "Sales"}], "users": [jane]})

@@ -11,7 +11,7 @@ import pytest
 from conftest import BASE_SEED, CLIENT_ID, CLIENT_SECRET, Workspace, user
 
 from scimctl.apply.executor import Executor
-from scimctl.apply.guard import target_document
+from scimctl.apply.recompute import target_document
 from scimctl.config import Credentials, resolve_target
 from scimctl.emulator.directory import Directory
 from scimctl.emulator.seed import apply_seed

@@ -320,7 +320,7 @@ const core = { info: () => {} };
 """
     )
     proc = subprocess.run(
-        [NODE, str(driver), str(EXAMPLE / "scimctl" / "comment.js")],
+        [NODE or "node", str(driver), str(EXAMPLE / "scimctl" / "comment.js")],
         cwd=tmp_path, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr

@@ -75,7 +75,7 @@ class NotesHandler(BaseHTTPRequestHandler):
         match = self.PATH.match(self.path)
         if not match:
             return self.answer(404, {"message": "404 Not found"})
-        body = (
+        body: Any = (
             json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             if self.command in ("POST", "PUT")
             else None

@@ -305,7 +305,7 @@ def test_a_huge_verdict_is_counted_per_rule_and_the_comment_stays_under_the_limi
     d = type(d)(d.users, d.groups, d.policy, d.exclude, gov(adm, exceptions=exceptions))
     p = plan(d, snap, state())
     p = p.model_copy(update={"governance": evaluate_plan(p, d, snap, state())})
-    assert len(p.governance.existing) == 3000 - len(exceptions)
+    assert p.governance and len(p.governance.existing) == 3000 - len(exceptions)
     text = render_markdown(p)
     assert len(text) <= GITHUB_COMMENT_LIMIT
     assert "| ADM-1 | 2,940 |" in text and "counted per rule" in text
@@ -313,6 +313,7 @@ def test_a_huge_verdict_is_counted_per_rule_and_the_comment_stays_under_the_limi
     assert text.count("user2950@example.com") == 0  # not listed one by one
     assert render_text(p).count("ADM-1 user ") == 3000 - len(exceptions)  # the text lists all
     masked = redact_plan(p, ["userName"])
+    assert masked.governance is not None
     assert {f.user for f in masked.governance.findings} == {"***@example.com"}
     assert {e.user for e in masked.governance.exceptions} == {"***@example.com"}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 from conftest import BASE_SEED, Workspace
@@ -14,7 +15,7 @@ def org(n: int) -> list[dict]:
     """n users with a mix of departments, roles, groups and states, plus awkward ones."""
     users = []
     for i in range(n):
-        u = {
+        u: dict[str, Any] = {
             "userName": f"person{i:05}@example.com",
             "displayName": f"Person {i}",
             "externalId": f"HR-{i:05}",

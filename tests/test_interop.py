@@ -241,3 +241,30 @@ def test_an_update_costs_one_request(scim2, tmp_path, sqlite_url):
     assert to_e1 == [("PATCH", f"/Users/{uid}")], to_e1
     assert server.users()["E1"]["title"] == "Team Lead"
     converged(ws)
+
+
+def test_a_cursor_only_service_is_read_by_cursor(scim2, tmp_path, sqlite_url):
+    """scim2-server announcing RFC 9865 cursor paging only (501 to startIndex)."""
+    server = scim2(cursor_only=True, max_results=50)
+    ws = scim_workspace(tmp_path, server, sqlite_url)
+    many(ws, server, n=120)
+    assert ("GET", 501) not in server.front.statuses  # announced: startIndex never sent
+
+
+def test_a_refused_index_is_learned_once_per_run(scim2, tmp_path, sqlite_url):
+    server = scim2(cursor_only=True, max_results=50)
+    server.front.hide_pagination = True
+    ws = scim_workspace(tmp_path, server, sqlite_url)
+    users = [user(f"P{i:03}", f"p{i:03}@example.com", groups=["Sales"]) for i in range(60)]
+    ws.write_manifest(manifest(users))
+    planned = ws.run("plan", "--detailed-exitcode")
+    assert planned.returncode == 2, planned.stdout + planned.stderr
+    note = (
+        "Note: the service refused paging by index (HTTP 501: Pagination by index is not "
+        "supported); listings were read by cursor (RFC 9865) for the rest of the run"
+    )
+    assert planned.stderr.count(note) == 1, planned.stderr
+    assert "60 to create" in planned.stdout
+    ok(ws, "apply", "--auto-approve")
+    converged(ws)
+    assert len(server.users()) == 60 and len(server.members("Sales")) == 60

@@ -10,13 +10,14 @@ import shutil
 import subprocess
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from conftest import SCIMCTL, Workspace, user
 from test_records import WEBHOOK_SECRET, Receiver, dump_database, manifest
 
-from scimctl.urlmask import mask_url
+from scimctl.text import mask_url
 
 PROMTOOL = shutil.which("promtool")
 
@@ -173,7 +174,7 @@ def test_credentials_in_the_webhook_url_are_masked_everywhere(tmp_path, emulator
         doc = manifest(None, n=3)
         doc["hris"] = {"webhook_url": url}
         ws.write_manifest(doc)
-        env = {"SCIMCTL_WEBHOOK_SECRET": WEBHOOK_SECRET}
+        env: dict[str, Any] = {"SCIMCTL_WEBHOOK_SECRET": WEBHOOK_SECRET}
         receiver.down = True
         outputs = [ws.run("plan", "--out", "plan.json", **env)]
         plan_text = (ws.path / "plan.json").read_text()

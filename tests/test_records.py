@@ -7,12 +7,13 @@ import sqlite3
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from conftest import CLIENT_SECRET, Workspace, user
 
-from scimctl.hris import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from scimctl.records.hris import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 
 WEBHOOK_SECRET = "whsec-7f3a-test"
 
@@ -61,7 +62,7 @@ def receiver():
 
 
 def manifest(receiver: Receiver | None, n: int = 6, **policy: str) -> dict:
-    doc = {
+    doc: dict[str, Any] = {
         "groups": [{"name": "Support"}],
         "users": [user(f"E{i}", f"p{i}@example.com", groups=["Support"]) for i in range(n)],
     }
@@ -100,7 +101,11 @@ def test_history_and_metrics_match_what_the_emulator_saw(start_emulator, tmp_pat
     emu = start_emulator(error_rate=0.15, reset_rate=0.1, random_seed=5)
     ws = Workspace(tmp_path, emu, state_url)
     ws.write_manifest(manifest(None, n=12))
-    env = {"GITHUB_SHA": "c0ffee1234", "GITHUB_REPOSITORY": "acme/people", "GITHUB_ACTOR": "dana"}
+    env: dict[str, Any] = {
+        "GITHUB_SHA": "c0ffee1234",
+        "GITHUB_REPOSITORY": "acme/people",
+        "GITHUB_ACTOR": "dana",
+    }
     assert ws.run("plan", "--out", "plan.json", **env).returncode == 0
     counters = emu.emulator.counters
     before = (counters.requests, counters.injected_errors, counters.injected_resets)

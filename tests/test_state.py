@@ -9,7 +9,8 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from conftest import Workspace, user
 
-from scimctl.config import ConfigError, resolve_target
+from scimctl.config import resolve_target
+from scimctl.errors import ConfigError
 from scimctl.state.memory import MemoryStore
 from scimctl.state.store import SCHEMA_HEAD, Store, migrations_config
 

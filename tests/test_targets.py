@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from scimctl.config import BearerToken, ConfigError, Credentials, load_credentials, resolve_target
+from scimctl.config import BearerToken, Credentials, load_credentials, resolve_target
+from scimctl.errors import ConfigError
 from scimctl.scim.client import parse_capabilities
 from scimctl.scim.mapping import user_to_scim
 from scimctl.scim.schema import CORE_USER, ENTERPRISE_USER, GENESYS_USER
@@ -47,7 +50,8 @@ def test_credentials_by_provider_and_never_in_repr():
     pair = load_credentials({"SCIM_CLIENT_ID": "a", "SCIM_CLIENT_SECRET": "b"}, "scim")
     assert isinstance(pair, Credentials) and pair.source == "SCIM_CLIENT_ID and SCIM_CLIENT_SECRET"
     genesys = {"GENESYS_CLIENT_ID": "g", "GENESYS_CLIENT_SECRET": "h"}
-    assert load_credentials(genesys, "scim").client_id == "g"
+    from_genesys = load_credentials(genesys, "scim")
+    assert isinstance(from_genesys, Credentials) and from_genesys.client_id == "g"
     with pytest.raises(ConfigError, match="GENESYS_CLIENT_ID"):
         load_credentials({"SCIM_TOKEN": "s3cret"}, "genesys")
     with pytest.raises(ConfigError, match="set SCIM_TOKEN"):
@@ -73,12 +77,17 @@ def test_a_stale_version_is_400_invalidvers_or_412():
 def test_capabilities_from_terse_or_odd_discovery_documents():
     caps = parse_capabilities({}, [], [])
     assert caps.patch and caps.filter and not caps.etag and caps.max_results is None
+    # A server's answers are whatever it sends, junk entries included.
+    resource_types: list[Any] = [
+        {"schema": CORE_USER, "name": "User", "schemaExtensions": [{"schema": ENTERPRISE_USER}]},
+        "junk",
+    ]
+    schemas: list[Any] = [{"id": CORE_USER}, 7]
     caps = parse_capabilities(
         {"patch": {"supported": False}, "etag": {"supported": True},
          "filter": {"supported": True, "maxResults": "lots"}, "authenticationSchemes": "x"},
-        [{"schema": CORE_USER, "name": "User", "schemaExtensions": [{"schema": ENTERPRISE_USER}]},
-         "junk"],
-        [{"id": CORE_USER}, 7],
+        resource_types,
+        schemas,
     )  # fmt: skip
     assert not caps.patch and caps.etag and caps.max_results is None
     assert caps.enterprise and caps.schemas == (CORE_USER,)

@@ -17,10 +17,10 @@ from typing import Any, TypeVar
 
 import click
 
-from scimctl import exitcodes, version_text
+from scimctl import version_text
 from scimctl.config import Target, load_credentials, state_url
-from scimctl.counts import count as count  # cli modules import the one helper from here
-from scimctl.errors import ConfigError, InputError, ScimctlError
+from scimctl.errors import ConfigError, ExitCode, InputError, ScimctlError
+from scimctl.text import count as count  # cli modules import the one helper from here
 
 DEFAULT_MANIFEST = "scimctl.yaml"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -102,7 +102,7 @@ class Boundary(FullHelpGroup):
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
-            ctx.exit(exitcodes.INTERRUPTED)
+            ctx.exit(ExitCode.INTERRUPTED)
         except Exception as exc:
             translated = _translate(exc)
             if translated is None:
@@ -118,7 +118,7 @@ def _usage_exit(exc: click.UsageError) -> None:
     click exits with the exception's ``exit_code`` (a class attribute, 2); this
     instance's own value wins over it and keeps click's message, usage line and hint.
     """
-    vars(exc)["exit_code"] = exitcodes.USAGE
+    vars(exc)["exit_code"] = ExitCode.USAGE
 
 
 # Single-dash spellings Terraform users type out of habit: hidden aliases of ours.
@@ -263,7 +263,7 @@ class Moment(click.ParamType):  # type: ignore[type-arg]
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> datetime:
-        from scimctl.history import parse_time
+        from scimctl.records.history import parse_time
 
         if isinstance(value, datetime):
             return value
@@ -352,12 +352,12 @@ def main(
     ctx: click.Context, debug: bool, no_color: bool, retry_deadline: float, timeout: float
 ) -> None:
     """Plan and apply Genesys Cloud users from a manifest, over SCIM 2.0."""
-    from scimctl.output import colour_enabled, disable_colour
+    from scimctl.cli.output import colour_enabled, disable_colour
 
     ctx.meta[STARTED] = time.monotonic()
 
     if debug:
-        from scimctl.log import enable_debug_logging
+        from scimctl.cli.log import enable_debug_logging
 
         enable_debug_logging()
     if no_color:
@@ -441,7 +441,7 @@ def open_client(target: Target, parallelism: int = 8, budget: Any = None) -> Any
         max(0.0, left), min(DEFAULT_REQUEST_SECONDS, deadline), max_answer_bytes()
     )
     bounds.command_seconds = params["timeout"]
-    return connect(
+    client = connect(
         target,
         credentials,
         parallelism=parallelism,
@@ -449,6 +449,9 @@ def open_client(target: Target, parallelism: int = 8, budget: Any = None) -> Any
         bounds=bounds,
         budget=budget,
     )
+    # What the client learns about the service (a fallback it takes) is said as it happens.
+    client.notify = lambda note: click.echo(f"Note: {note}", err=True)
+    return client
 
 
 def max_answer_bytes() -> int | None:
@@ -469,7 +472,7 @@ def max_answer_bytes() -> int | None:
 
 
 def colour() -> bool:
-    from scimctl.output import colour_enabled
+    from scimctl.cli.output import colour_enabled
 
     return sys.stdout.isatty() and colour_enabled()
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from scimctl.model import Desired, LiveUser, same
 from scimctl.plan.model import NotSupported
-from scimctl.stored import unsupported
+from scimctl.plan.stored import unsupported
 
 
 def without_unsupported(desired: Desired) -> Desired:

@@ -11,6 +11,7 @@ on either side costs a wrong answer nowhere.
 from __future__ import annotations
 
 import math
+import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,8 +21,7 @@ from typing import Any, Self, TypeVar
 import httpx
 
 from scimctl.config import BearerToken, Credentials, Target, environment
-from scimctl.counts import count
-from scimctl.errors import ApiError, ConfigError
+from scimctl.errors import ApiError, ConfigError, Problem
 from scimctl.model import (
     DeletedUser,
     Desired,
@@ -32,8 +32,8 @@ from scimctl.model import (
     Snapshot,
     TargetLimits,
 )
-from scimctl.problems import Problem
 from scimctl.scim.bounded import Bounds
+from scimctl.scim.entries import whole_emails, written_whole
 from scimctl.scim.ids import check_id, item_path, kind, shown
 from scimctl.scim.mapping import (
     ENTERPRISE_ATTRS,
@@ -51,9 +51,10 @@ from scimctl.scim.needs import (
     lookup_problems,
     parse_schemas,
 )
-from scimctl.scim.paging import Pages, check_start
+from scimctl.scim.paging import Pages, by_cursor, check_start
 from scimctl.scim.platform_grants import PlatformGrants
 from scimctl.scim.pool import Budget, TokenPool, pool_sources
+from scimctl.scim.replace import replaced
 from scimctl.scim.schema import CORE_GROUP, CORE_USER, ENTERPRISE_USER, GENESYS_USER, SCIM_PREFIX
 from scimctl.scim.transport import (
     DEFAULT_TIMEOUT,
@@ -64,6 +65,7 @@ from scimctl.scim.transport import (
     Transport,
     json_body,
 )
+from scimctl.text import count
 
 # Genesys paths, kept for callers that name them (the journal, benchmarks).
 USERS = f"{SCIM_PREFIX}/Users"
@@ -119,6 +121,14 @@ class Capabilities:
     notes: tuple[str, ...] = field(default=())
     # Each listed schema's attributes and their mutability (scim/needs.py).
     attributes: Schemas = field(default_factory=Schemas)
+    # RFC 9865's ``pagination``: None where the service does not say.
+    index_paging: bool | None = None
+    cursor_paging: bool | None = None
+    max_page_size: int | None = None
+
+    @property
+    def cursor_only(self) -> bool:
+        return self.cursor_paging is True and self.index_paging is False
 
     @property
     def enterprise(self) -> bool:
@@ -126,7 +136,11 @@ class Capabilities:
 
 
 GENESYS_CAPABILITIES = Capabilities(
-    patch=True, etag=True, filter=True, user_extensions=(ENTERPRISE_USER, GENESYS_USER)
+    patch=True,
+    etag=True,
+    filter=True,
+    user_extensions=(ENTERPRISE_USER, GENESYS_USER),
+    index_paging=True,  # docs/genesys.md: startIndex/count; never switched to cursors
 )
 
 
@@ -151,7 +165,13 @@ def parse_capabilities(
         for e in user_type.get("schemaExtensions") or []
         if isinstance(e, dict) and e.get("schema")
     )
+    pagination = config.get("pagination")
+    paging = pagination if isinstance(pagination, dict) else {}
+    max_page = paging.get("maxPageSize")
     return Capabilities(
+        index_paging=paging.get("index") if isinstance(paging.get("index"), bool) else None,
+        cursor_paging=paging.get("cursor") if isinstance(paging.get("cursor"), bool) else None,
+        max_page_size=max_page if isinstance(max_page, int) and max_page > 0 else None,
         patch=_flag(config, "patch", True),
         etag=_flag(config, "etag", False),
         filter=_flag(config, "filter", True),
@@ -205,6 +225,12 @@ class ScimClient:
         self._capabilities = capabilities
         # The service answered 400 to a user read's ``attributes`` list (see _users_read).
         self.attributes_refused = False
+        # The service refused paging by index: listings go by cursor (see _scim_list).
+        self.by_cursor = False
+        # What the client learned about the service during the run, said once each.
+        self.learned: list[str] = []
+        self.notify: Callable[[str], None] = lambda note: None
+        self._learn_lock = threading.Lock()
         # Called with the number of items on each page read, for progress displays.
         self.on_page: Callable[[int], None] = lambda items: None
         # The manifest's word on this target's limits (read_directory sets it): how
@@ -360,8 +386,50 @@ class ScimClient:
         problems += group_problems(desired, caps.resource_types, caps.attributes)
         return problems + lookup_problems(desired, caps.filter)
 
+    def _learn(self, note: str) -> None:
+        with self._learn_lock:
+            if note in self.learned:
+                return
+            self.learned.append(note)
+        self.notify(note)
+
     # -- reads -----------------------------------------------------------------
     def _scim_list(self, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
+        """Every resource of a listing: by index (RFC 7644 3.4.2.4), or by cursor
+        (RFC 9865) on a service that pages only so. A service says so in its
+        ServiceProviderConfig (``pagination.index: false``) or by refusing
+        ``startIndex`` (501, or 400 ``invalidValue``; scim2-server answers "Pagination
+        by index is not supported"); the refusal is learned once per client and said.
+        A service that announces index paging is never switched, and where the cursor
+        read fails too, the refusal of the index is what is reported."""
+        caps = self.capabilities
+        if self.by_cursor or caps.cursor_only:
+            return self._cursor_list(path, params)
+        try:
+            return self._index_list(path, params)
+        except ApiError as exc:
+            refused = exc.status == 501 or (exc.status == 400 and exc.scim_type == "invalidValue")
+            if not refused or caps.index_paging or caps.cursor_paging is False:
+                raise
+            try:
+                docs = self._cursor_list(path, params)
+            except ApiError:
+                raise exc from None
+            self.by_cursor = True
+            self._learn(
+                f"the service refused paging by index ({str(exc).split(': ', 1)[-1]}); "
+                "listings were read by cursor (RFC 9865) for the rest of the run"
+            )
+            return docs
+
+    def _cursor_list(self, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
+        pages = Pages(path, "Resources", "totalResults")
+        return by_cursor(
+            lambda query: self._get(path, params={**params, **query}),
+            pages, self._page_size(), self.on_page,
+        )  # fmt: skip
+
+    def _index_list(self, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
         """Every resource of a listing, stepping by what the server actually returns.
 
         RFC 7644 3.4.2.4 makes ``count`` a wish: a server may return fewer items per
@@ -436,8 +504,8 @@ class ScimClient:
         )
 
     def _page_size(self) -> int:
-        cap = self.capabilities.max_results
-        return min(self.page_size, cap) if cap else self.page_size
+        caps = self.capabilities
+        return min(n for n in (self.page_size, caps.max_results, caps.max_page_size) if n)
 
     def _user_attributes(self) -> str:
         return list_attributes(
@@ -664,7 +732,54 @@ class ScimClient:
         services other than Genesys are asked, and one that honours it (scim2-server)
         costs one request per update, not two. A 400 to the PATCH with the list is
         sent again without it, and the list is not asked for again (_users_read).
+        A 501 to a PATCH of plain replaces (django-scim2 patches no externalId, so
+        an adoption could never be written) is carried out by a PUT instead.
         """
+        ops = body.get("Operations") or []
+        if self.provider != "genesys" and written_whole(ops):
+            # An RFC service that refused value filters: the list is written whole
+            # from a read, keeping the main address and the entries scimctl does not
+            # manage (scim/entries.py).
+            path = item_path(self.users_path, user_id)
+            current = self._get(path, trace=kw.get("trace"))
+            body = {**body, "Operations": whole_emails(ops, current)}
+            if version is None:
+                version = parsed(user_from_scim, current, "GET", path).version
+        try:
+            return self._patch_user(user_id, body, version, **kw)
+        except ApiError as exc:
+            if exc.status != 501 or self.provider == "genesys":
+                raise
+            put = self._put_instead(user_id, body, version, **kw)
+            if put is None:
+                raise
+            self._learn(
+                f"the service refused a PATCH of plain attributes "
+                f"({str(exc).split(': ', 1)[-1]}); such changes were written with a PUT of "
+                "the whole user as read just before it"
+            )
+            return put
+
+    def _put_instead(
+        self, user_id: str, body: dict[str, Any], version: str | None, **kw: Any
+    ) -> LiveUser | None:
+        """The PATCH carried out by a PUT of the user read just now (scim/replace.py),
+        guarded by its version where it has one; None when the PATCH is not plain."""
+        path = item_path(self.users_path, user_id)
+        current = self._get(path, trace=kw.get("trace"))
+        doc = replaced(current, body.get("Operations") or [])
+        if doc is None:
+            return None
+        doc.pop("meta", None)
+        if version is None:
+            version = parsed(user_from_scim, current, "GET", path).version
+        resp = self.transport.request("PUT", path, json=doc, headers=self._if_match(version), **kw)
+        user = parsed(user_from_scim, json_body(resp, "PUT", path), "PUT", path)
+        return _with_etag(user, resp, self.capabilities)
+
+    def _patch_user(
+        self, user_id: str, body: dict[str, Any], version: str | None, **kw: Any
+    ) -> LiveUser:
         path = item_path(self.users_path, user_id)
         headers = self._if_match(version)
         if self.provider != "genesys" and not self.attributes_refused:

@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from scimctl.counts import count
+from scimctl.errors import Problem
 from scimctl.model import Desired, Location
-from scimctl.problems import Problem
 from scimctl.scim.schema import CORE_GROUP, CORE_USER, ENTERPRISE_USER, GENESYS_USER
+from scimctl.text import count
 
 # Where each attribute scimctl writes lives in the SCIM User (RFC 7643 4.1, 4.3).
 ATTRIBUTE_PATHS = {

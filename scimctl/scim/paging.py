@@ -10,13 +10,18 @@ memory or patience runs out.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from scimctl.errors import ApiError
 from scimctl.scim.ids import kind
+from scimctl.text import count
 
 # More resources than any directory scimctl manages; a total above it is a lie.
 MAX_LISTING = 1_000_000
+# Pages of a listing by cursor, which are read one after another: a service whose
+# cursors never end is stopped here, not by the command's deadline alone.
+MAX_CURSOR_PAGES = 10_000
 
 
 class Pages:
@@ -86,3 +91,55 @@ def check_start(pages: Pages, body: dict[str, Any], asked: int, where: str) -> N
         raise pages.error(
             where, f"stopped paging: startIndex {asked} was asked for and {said} answered"
         )
+
+
+def by_cursor(
+    get: Callable[[dict[str, str]], dict[str, Any]],
+    pages: Pages,
+    size: int,
+    on_page: Callable[[int], None],
+) -> list[dict[str, Any]]:
+    """Every item of a listing paged by cursor (RFC 9865): ``cursor`` empty for the
+    first page, then each page's ``nextCursor`` until a page names none.
+
+    Pages are read one after another (a cursor is known only from the page before), and
+    the rules of index paging hold: each page's types, a page adding nothing new, a
+    total that jumps; besides, a cursor followed twice or named by an empty page stops
+    the read, and a listing that ends short of its ``totalResults`` is refused, since a
+    plan made from half a directory would re-create the other half."""
+    out: list[dict[str, Any]] = []
+    followed: set[str] = set()
+    cursor = ""
+    while True:
+        where = f"on page {len(followed) + 1} by cursor"
+        body = get({"cursor": cursor, "count": str(size)})
+        items, total = pages.read(body, where)
+        on_page(len(items))
+        pages.check(items, total, where)
+        out += items
+        nxt = body.get("nextCursor")
+        if nxt is None or nxt == "":
+            if total is not None and len(out) < total:
+                raise pages.error(
+                    where,
+                    f"the last page (no nextCursor) leaves {len(out)} of totalResults "
+                    f"{total} read; refusing to plan from a partial listing",
+                )
+            return out
+        if not isinstance(nxt, str):
+            raise pages.error(where, f"nextCursor is {kind(nxt)}, not a string")
+        if not items:
+            raise pages.error(where, "stopped paging: a page with no items names a nextCursor")
+        if nxt in followed or nxt == cursor:
+            raise pages.error(where, "stopped paging: nextCursor names a page already read")
+        if total is not None and len(out) > 2 * total + 1000:
+            raise pages.error(
+                where,
+                f"stopped paging: {count(len(out), 'item')} read where totalResults says {total}",
+            )
+        if len(followed) + 1 >= MAX_CURSOR_PAGES:
+            raise pages.error(
+                where, f"stopped paging: {MAX_CURSOR_PAGES:,} pages and still a nextCursor"
+            )
+        followed.add(cursor)
+        cursor = nxt
