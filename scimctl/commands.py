@@ -20,13 +20,13 @@ from scimctl.config import Config, Target, resolve_target
 from scimctl.drift import DriftReport, compute_drift
 from scimctl.errors import ConfigError, InputError, NotFound, StateError, run_error
 from scimctl.governance.evaluate import evaluate_plan
-from scimctl.grants import grant_docs
-from scimctl.hris import Delivery, Webhook, deliver, password_sender
 from scimctl.importer import ImportOptions, ImportResult, build_manifest
 from scimctl.manifest import Manifest
 from scimctl.model import StateView
+from scimctl.model.grants import grant_docs
 from scimctl.plan.cost import estimate
 from scimctl.plan.model import Plan
+from scimctl.records.hris import Delivery, Webhook, deliver, password_sender
 from scimctl.scim.client import ScimClient
 from scimctl.scim.pool import Budget
 from scimctl.scim.read import with_all_grants
@@ -205,7 +205,7 @@ def import_directory(
     """
     from pathlib import Path
 
-    from scimctl.files import check_writable, write_text
+    from scimctl.plan.files import check_writable, write_text
 
     path = check_writable(out, "--out")
     if path.exists() and not force:
@@ -378,7 +378,7 @@ def import_target(
 
 def state_show(store: ManagedRecords, workspace: str, key: str) -> dict[str, Any]:
     """One managed user (by externalId or userName, any case) or group (by name)."""
-    from scimctl.state.records import managed_record
+    from scimctl.records.managed import managed_record
 
     record = managed_record(store, workspace, key)
     if record is None:
@@ -417,7 +417,7 @@ def access_report(
     judged on that day; the history supplies since when and through which change.
     """
     from scimctl.governance.access import build
-    from scimctl.history import history
+    from scimctl.records.history import history
 
     operations = history(audit, limit=2**62, workspace=workspace)
     return build(operations, state, workspace, as_of, manifest.desired)

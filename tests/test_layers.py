@@ -31,10 +31,10 @@ def test_the_check_would_see_an_io_import():
 
 # Modules that read or write the state only through scimctl.state.interfaces.
 THROUGH_INTERFACES = (
-    "scimctl/history.py",
-    "scimctl/hris.py",
-    "scimctl/metrics.py",
-    "scimctl/state/records.py",
+    "scimctl/records/history.py",
+    "scimctl/records/hris.py",
+    "scimctl/records/metrics.py",
+    "scimctl/records/managed.py",
 )
 RAW_STATE = ("sqlalchemy", "scimctl.state.tables", "scimctl.state.store", "scimctl.state.db")
 
@@ -85,7 +85,7 @@ def _imports_of(path: Path) -> set[str]:
 @pytest.mark.parametrize(
     "lower, upper",
     [
-        ("scimctl/problems.py", "scimctl.errors"),
+        ("scimctl/errors.py", "scimctl.errors"),
         ("scimctl/emulator/divisions.py", "scimctl.emulator.directory"),
         ("scimctl/emulator/lag.py", "scimctl.emulator.directory"),
         ("scimctl/emulator/resource.py", "scimctl.emulator.directory"),

@@ -27,10 +27,10 @@ from typing import Any, Protocol, cast
 
 from scimctl.apply.grants import GrantWriter, applied_record, without_kept, write_grants
 from scimctl.apply.restore_check import not_restored
-from scimctl.counts import count as counted
 from scimctl.errors import ApiError, OperationFailed, OutcomeUnknown
 from scimctl.model import DeletedUser, LiveGroup, LiveUser, StateView, same
 from scimctl.plan.model import Action, Plan
+from scimctl.plan.stored import describe, not_stored, remember, unsupported
 from scimctl.scim.client import PLATFORM_USERS
 from scimctl.scim.entries import PER_ENTRY
 from scimctl.scim.ids import id_problem, item_path, shown
@@ -39,7 +39,7 @@ from scimctl.scim.platform_grants import SUBJECTS
 from scimctl.scim.transport import RequestTrace
 from scimctl.state.applied import carried_over
 from scimctl.state.interfaces import ExecutorStore
-from scimctl.stored import describe, not_stored, remember, unsupported
+from scimctl.text import count as counted
 
 MEMBER_CHUNK = 500
 # Genesys refuses bodies over request.bytes.max (512,000); group PATCHes stay well under.

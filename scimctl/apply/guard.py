@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 from scimctl.apply.recompute import Recomputed
-from scimctl.counts import count as counted
 from scimctl.errors import PlanNotReviewed, PlanRefused
 from scimctl.governance.evaluate import evaluate_plan
 from scimctl.model import Desired, Snapshot, StateView
@@ -24,6 +23,7 @@ from scimctl.plan.diff import deprovision_limit
 from scimctl.plan.grants import grant_guard
 from scimctl.plan.model import DEPROVISION_KINDS, Action, Plan
 from scimctl.plan.redact import redact_plan
+from scimctl.text import count as counted
 
 
 def _deprovisions(action: Action) -> bool:

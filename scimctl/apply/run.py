@@ -18,9 +18,9 @@ from scimctl.errors import (
     StaleState,
     run_error,
 )
-from scimctl.metrics import run_metrics
 from scimctl.model import Desired
 from scimctl.plan.model import Plan
+from scimctl.records.metrics import run_metrics
 from scimctl.scim.client import ScimClient
 from scimctl.state.interfaces import ApplyStore, StateStore
 

@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from scimctl import exitcodes, version_text
+from scimctl import version_text
 from scimctl.config import BearerToken, Config, Credentials, Target
-from scimctl.counts import count as count  # cli modules import the one helper from here
-from scimctl.errors import ConfigError, InputError, ScimctlError
+from scimctl.errors import ConfigError, ExitCode, InputError, ScimctlError
+from scimctl.text import count as count  # cli modules import the one helper from here
 
 if TYPE_CHECKING:
-    from scimctl.hris import Delivery
     from scimctl.manifest import Manifest
+    from scimctl.records.hris import Delivery
     from scimctl.scim.client import ScimClient
     from scimctl.scim.pool import Budget
     from scimctl.state import Store
@@ -109,7 +109,7 @@ class Boundary(FullHelpGroup):
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
-            ctx.exit(exitcodes.INTERRUPTED)
+            ctx.exit(ExitCode.INTERRUPTED)
         except Exception as exc:
             translated = _translate(exc)
             if translated is None:
@@ -125,7 +125,7 @@ def _usage_exit(exc: click.UsageError) -> None:
     click exits with the exception's ``exit_code`` (a class attribute, 2); this
     instance's own value wins over it and keeps click's message, usage line and hint.
     """
-    vars(exc)["exit_code"] = exitcodes.USAGE
+    vars(exc)["exit_code"] = ExitCode.USAGE
 
 
 # Single-dash spellings Terraform users type out of habit: hidden aliases of ours.
@@ -270,7 +270,7 @@ class Moment(click.ParamType):  # type: ignore[type-arg]
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> datetime:
-        from scimctl.history import parse_time
+        from scimctl.records.history import parse_time
 
         if isinstance(value, datetime):
             return value
@@ -359,14 +359,14 @@ def main(
     ctx: click.Context, debug: bool, no_color: bool, retry_deadline: float, timeout: float
 ) -> None:
     """Plan and apply Genesys Cloud users from a manifest, over SCIM 2.0."""
-    from scimctl.output import colour_enabled, disable_colour
+    from scimctl.cli.output import colour_enabled, disable_colour
 
     ctx.meta[STARTED] = time.monotonic()
     # The environment over .env, read once here for the whole command.
     ctx.obj = Config.load()
 
     if debug:
-        from scimctl.log import enable_debug_logging
+        from scimctl.cli.log import enable_debug_logging
 
         enable_debug_logging()
     if no_color:
@@ -507,7 +507,7 @@ def max_answer_bytes() -> int | None:
 
 
 def colour() -> bool:
-    from scimctl.output import colour_enabled
+    from scimctl.cli.output import colour_enabled
 
     return sys.stdout.isatty() and colour_enabled()
 

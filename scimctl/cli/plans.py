@@ -7,7 +7,6 @@ from typing import Any
 
 import click
 
-from scimctl import exitcodes
 from scimctl.cli.base import (
     Exit,
     FiniteFloat,
@@ -35,7 +34,7 @@ from scimctl.cli.base import (
     tokens_option,
 )
 from scimctl.config import Target
-from scimctl.errors import Declined
+from scimctl.errors import Declined, ExitCode
 
 
 @main.command()
@@ -79,7 +78,7 @@ def plan(
     targets: tuple[str, ...], as_of: Any, tokens: int | None, new_state: bool,
 ) -> None:  # fmt: skip
     """Compute the operations that would make the directory match the manifest."""
-    from scimctl.files import check_writable
+    from scimctl.plan.files import check_writable
     from scimctl.plan.redact import redact_plan
     from scimctl.plan.render import render
 
@@ -114,7 +113,7 @@ def plan(
     if out is not None:
         click.echo(f"Saved the plan to {out}. Apply it with: scimctl apply {out}", err=True)
     if detailed_exitcode and (result.has_changes or result.warnings):
-        raise Exit(exitcodes.CHANGES)
+        raise Exit(ExitCode.CHANGES)
 
 
 def in_ci() -> bool:
@@ -184,7 +183,7 @@ def _make_plan(
     targets: tuple[str, ...] = (), budget: Any = None,
 ) -> Any:  # fmt: skip
     from scimctl import commands
-    from scimctl.progress import Reading
+    from scimctl.cli.progress import Reading
 
     with Reading() as reading:
         client.on_page = reading.page
@@ -217,8 +216,8 @@ def import_(
     """Write a manifest reproducing the live directory and record its accounts in state."""
     from scimctl import commands
     from scimctl.errors import ConfigError
-    from scimctl.files import check_writable
     from scimctl.importer import ImportOptions
+    from scimctl.plan.files import check_writable
 
     if check_writable(out, "--out").exists() and not force:  # before any work
         raise ConfigError(f"{out} exists; pass --force to overwrite it")
@@ -265,7 +264,7 @@ def drift(
         report = commands.drift(target, client, store)
     click.echo(render_drift(report, fmt), nl=False)
     if detailed_exitcode and report.has_drift:
-        raise Exit(exitcodes.CHANGES)
+        raise Exit(ExitCode.CHANGES)
 
 
 @main.command()
@@ -319,9 +318,9 @@ def apply(
     """
     from scimctl import commands
     from scimctl.apply import check_target
+    from scimctl.cli.progress import Progress
     from scimctl.plan import Plan
     from scimctl.plan.render import render_text
-    from scimctl.progress import Progress
 
     if plan_file and targets:
         raise click.UsageError("--target is for planning; a saved plan carries its own targets")
@@ -373,9 +372,9 @@ def apply(
     # Leavers who still have access are a different emergency from a failed update,
     # and both differ from an apply that never started (1).
     if applied.report.not_deprovisioned:
-        raise Exit(exitcodes.NOT_DEPROVISIONED)
+        raise Exit(ExitCode.NOT_DEPROVISIONED)
     if not applied.report.ok:
-        raise Exit(exitcodes.PARTLY_FAILED)
+        raise Exit(ExitCode.PARTLY_FAILED)
 
 
 def _saved_plan_store(url: str, new_state: bool, the_plan: Any) -> Any:

@@ -15,8 +15,8 @@ from scimctl.cli.base import (
     open_client,
     read_manifest,
 )
-from scimctl.counts import count
 from scimctl.errors import ChecksFailed
+from scimctl.text import count
 
 
 @main.command()

@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from scimctl.counts import count
 from scimctl.plan.model import Action, Cost
+from scimctl.text import count
 
 # Requests per action, beyond membership batches; forget and release touch only state.
 PER_ACTION = {

@@ -18,7 +18,6 @@ from dataclasses import asdict
 from typing import Any
 
 from scimctl import __version__
-from scimctl.counts import count as counted
 from scimctl.errors import InputError, PlanRefused
 from scimctl.model import (
     DEFAULT_REDACT,
@@ -30,7 +29,7 @@ from scimctl.model import (
     StateView,
     same,
 )
-from scimctl.ownership import Kept, owned_attrs
+from scimctl.model.ownership import Kept, owned_attrs
 from scimctl.plan.checks import check_directory, privileged_roles
 from scimctl.plan.grants import (
     grant_action,
@@ -54,9 +53,10 @@ from scimctl.plan.model import (
     Summary,
 )
 from scimctl.plan.restore import describe_restores
+from scimctl.plan.stored import unsupported
 from scimctl.plan.targets import memberships as targeted_memberships
 from scimctl.plan.targets import parse_targets, select
-from scimctl.stored import unsupported
+from scimctl.text import count as counted
 
 
 def ancestry(groups: dict[str, GroupSpec], name: str) -> list[str]:

@@ -308,7 +308,7 @@ class Plan(PlanModel):
         return integrity.content_digest(self.model_dump(mode="json"))
 
     def save(self, path: str | Path, key: str | None = None) -> None:
-        from scimctl.files import write_text
+        from scimctl.plan.files import write_text
 
         write_text(path, self.to_json(key), "plan file")
 
@@ -319,7 +319,7 @@ class Plan(PlanModel):
         Everything is checked before the caller can act on any field, so a bad
         file stops apply before it connects anywhere.
         """
-        from scimctl.files import check_regular
+        from scimctl.plan.files import check_regular
 
         try:
             check_regular(path, "plan file")

@@ -21,13 +21,13 @@ from typing import Any
 
 import click
 
-from scimctl.counts import count
-from scimctl.grants import grant_names
 from scimctl.model import USER_ATTRIBUTES
+from scimctl.model.grants import grant_names
 from scimctl.plan.cost import cost_line
 from scimctl.plan.grants import grant_lines
 from scimctl.plan.model import EFFECT_ORDER, KIND_ORDER, Action, Plan
 from scimctl.plan.redact import redact_plan
+from scimctl.text import count
 
 GITHUB_COMMENT_LIMIT = 65_536
 MEMBERS_SHOWN = 50  # per low-risk group action in markdown; review rows show all

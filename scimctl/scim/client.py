@@ -21,8 +21,7 @@ from typing import Any, Self, TypeVar
 import httpx
 
 from scimctl.config import BearerToken, Credentials, Target, environment
-from scimctl.counts import count
-from scimctl.errors import ApiError, ConfigError
+from scimctl.errors import ApiError, ConfigError, Problem
 from scimctl.model import (
     DeletedUser,
     Desired,
@@ -32,8 +31,8 @@ from scimctl.model import (
     LiveUser,
     Snapshot,
 )
-from scimctl.problems import Problem
 from scimctl.scim.bounded import Bounds
+from scimctl.scim.entries import whole_emails, written_whole
 from scimctl.scim.ids import check_id, item_path, kind, shown
 from scimctl.scim.mapping import (
     ENTERPRISE_ATTRS,
@@ -46,6 +45,7 @@ from scimctl.scim.mapping import (
 from scimctl.scim.paging import Pages, by_cursor, check_start
 from scimctl.scim.platform_grants import PlatformGrants
 from scimctl.scim.pool import Budget, TokenPool, pool_sources
+from scimctl.scim.replace import replaced
 from scimctl.scim.schema import CORE_GROUP, CORE_USER, ENTERPRISE_USER, GENESYS_USER, SCIM_PREFIX
 from scimctl.scim.transport import (
     DEFAULT_TIMEOUT,
@@ -56,6 +56,7 @@ from scimctl.scim.transport import (
     Transport,
     json_body,
 )
+from scimctl.text import count
 
 # Genesys paths, kept for callers that name them (the journal, benchmarks).
 USERS = f"{SCIM_PREFIX}/Users"
@@ -694,7 +695,54 @@ class ScimClient:
         services other than Genesys are asked, and one that honours it (scim2-server)
         costs one request per update, not two. A 400 to the PATCH with the list is
         sent again without it, and the list is not asked for again (_users_read).
+        A 501 to a PATCH of plain replaces (django-scim2 patches no externalId, so
+        an adoption could never be written) is carried out by a PUT instead.
         """
+        ops = body.get("Operations") or []
+        if self.provider != "genesys" and written_whole(ops):
+            # An RFC service that refused value filters: the list is written whole
+            # from a read, keeping the main address and the entries scimctl does not
+            # manage (scim/entries.py).
+            path = item_path(self.users_path, user_id)
+            current = self._get(path, trace=kw.get("trace"))
+            body = {**body, "Operations": whole_emails(ops, current)}
+            if version is None:
+                version = parsed(user_from_scim, current, "GET", path).version
+        try:
+            return self._patch_user(user_id, body, version, **kw)
+        except ApiError as exc:
+            if exc.status != 501 or self.provider == "genesys":
+                raise
+            put = self._put_instead(user_id, body, version, **kw)
+            if put is None:
+                raise
+            self._learn(
+                f"the service refused a PATCH of plain attributes "
+                f"({str(exc).split(': ', 1)[-1]}); such changes were written with a PUT of "
+                "the whole user as read just before it"
+            )
+            return put
+
+    def _put_instead(
+        self, user_id: str, body: dict[str, Any], version: str | None, **kw: Any
+    ) -> LiveUser | None:
+        """The PATCH carried out by a PUT of the user read just now (scim/replace.py),
+        guarded by its version where it has one; None when the PATCH is not plain."""
+        path = item_path(self.users_path, user_id)
+        current = self._get(path, trace=kw.get("trace"))
+        doc = replaced(current, body.get("Operations") or [])
+        if doc is None:
+            return None
+        doc.pop("meta", None)
+        if version is None:
+            version = parsed(user_from_scim, current, "GET", path).version
+        resp = self.transport.request("PUT", path, json=doc, headers=self._if_match(version), **kw)
+        user = parsed(user_from_scim, json_body(resp, "PUT", path), "PUT", path)
+        return _with_etag(user, resp, self.capabilities)
+
+    def _patch_user(
+        self, user_id: str, body: dict[str, Any], version: str | None, **kw: Any
+    ) -> LiveUser:
         path = item_path(self.users_path, user_id)
         headers = self._if_match(version)
         if self.provider != "genesys" and not self.attributes_refused:

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from scimctl.counts import count
 from scimctl.errors import ScimctlError
 from scimctl.scim.client import Capabilities, ScimClient
 from scimctl.scim.ids import item_path
@@ -22,6 +21,7 @@ from scimctl.scim.mapping import user_patch, user_to_scim
 from scimctl.scim.paging import Pages
 from scimctl.scim.schema import ENTERPRISE_USER, GENESYS_USER
 from scimctl.scim.transport import ApiError, AuthError, json_body
+from scimctl.text import count
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 

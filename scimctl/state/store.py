@@ -17,7 +17,7 @@ connection pool, one in-process write lock):
 
 The methods below only delegate, so ``Store`` satisfies the write-side protocols
 structurally (a test checks). The read sides that only one reader uses are handed
-over as the part itself: ``store.audit`` to :mod:`scimctl.history` and
+over as the part itself: ``store.audit`` to :mod:`scimctl.records.history` and
 ``store.telemetry`` to the Prometheus export.
 Migrations run on first use.
 """

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from scimctl.governance.rules import Governance
 
-from scimctl.grants import GrantRef, RoleScope
-from scimctl.ownership import Ownership
+from scimctl.model.grants import GrantRef, RoleScope
+from scimctl.model.ownership import Ownership
 
 # Attributes scimctl can manage on a user, in display order.
 USER_ATTRIBUTES: tuple[str, ...] = (
