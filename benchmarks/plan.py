@@ -108,7 +108,7 @@ def measure(target: Any, store: Store, d: Desired, budget: Budget) -> dict[str, 
     wall = time.perf_counter() - start
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    requests = client.transport.stats.requests
+    requests = client.request_stats.requests
     client.close()
     return {
         "plan": plan, "state": state, "requests": requests, "read": read_s, "wall": wall,
