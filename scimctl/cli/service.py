@@ -8,6 +8,7 @@ from scimctl.cli.base import (
     FiniteFloat,
     PerMinute,
     colour,
+    credentials,
     main,
     manifest_option,
     manifest_target,
@@ -165,7 +166,7 @@ def doctor(manifests: tuple[str, ...], write: bool) -> None:
     manifest = read_manifest(manifests)
     target = manifest_target(manifest)
     click.echo(f"Target {target.workspace}")
-    with open_client(target) as client:
+    with open_client(target, credentials(target)) as client:
         checks = run_doctor(client, write=write, desired=manifest.desired)
     colours = {"ok": "green", "warn": "yellow", "fail": "red", "skip": None}
     for c in checks:
