@@ -8,6 +8,7 @@ from scimctl.cli.base import (
     FiniteFloat,
     PerMinute,
     colour,
+    credentials,
     main,
     manifest_option,
     manifest_target,
@@ -164,7 +165,7 @@ def doctor(manifests: tuple[str, ...], write: bool) -> None:
 
     target = manifest_target(read_manifest(manifests))
     click.echo(f"Target {target.workspace}")
-    with open_client(target) as client:
+    with open_client(target, credentials(target)) as client:
         checks = run_doctor(client, write=write)
     colours = {"ok": "green", "warn": "yellow", "fail": "red", "skip": None}
     for c in checks:

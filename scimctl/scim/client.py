@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Self, TypeVar
@@ -234,9 +234,12 @@ class ScimClient:
         retry: RetryPolicy | None = None,
         budget: Budget | None = None,
         bounds: Bounds | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> Self:
         """Open a client; with ``budget``, requests spread over a pool of tokens of the
-        one client under the budget's org ceiling (see :mod:`scimctl.scim.pool`)."""
+        one client under the budget's org ceiling (see :mod:`scimctl.scim.pool`), whose
+        further clients' credentials come from ``env`` (the run's
+        :attr:`~scimctl.config.Config.values`)."""
         # Enough connections for apply's workers or for the pages a plan reads at once
         # (two listings, active and inactive, each read_concurrency pages).
         connections = max(parallelism, 2 * (budget.read_concurrency if budget else 4)) + 4
@@ -272,7 +275,7 @@ class ScimClient:
         sources: list[TokenSource | StaticToken] = [tokens]
         if isinstance(tokens, TokenSource):
             try:
-                sources = pool_sources(tokens, budget, environment())
+                sources = pool_sources(tokens, budget, env if env is not None else environment())
             except ConfigError:
                 http.close()
                 raise
