@@ -116,7 +116,7 @@ def measure(target: Any, store: Store, d: Desired, budget: Budget) -> dict[str, 
     cpu = time.process_time() - cpu_start
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    requests = client.transport.stats.requests
+    requests = client.request_stats.requests
     client.close()
     cpu0 = time.process_time()  # the pure diff again, without the network
     compute_plan(

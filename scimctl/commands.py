@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from scimctl.apply import Review, apply_plan
-from scimctl.apply.executor import ApplyReport, OpResult
 from scimctl.apply.recompute import Options, recompute
+from scimctl.apply.results import ApplyReport, OpResult
 from scimctl.config import Target, environment, resolve_target
 from scimctl.drift import DriftReport, compute_drift
 from scimctl.errors import ConfigError, InputError, NotFound, StateError, run_error
@@ -65,7 +65,7 @@ def plan(
     its cost at ``budget`` (one token, no ceiling when not given).
     """
     run_id = store.start_run(target.workspace, "plan", manifest.digest)
-    requests_before = client.transport.stats.requests
+    requests_before = client.request_stats.requests
     try:
         unsupported = client.unsupported(manifest.desired)
         if unsupported:
@@ -86,7 +86,7 @@ def plan(
         budget = budget or Budget()
         cost = estimate(
             result.actions,
-            client.transport.stats.requests - requests_before,
+            client.request_stats.requests - requests_before,
             per_minute=budget.per_minute,
             tokens=budget.tokens,
         )

@@ -1,6 +1,7 @@
 """A tiny in-process directory and plan builders for unit tests of the executor.
 
-``FakeDirectory`` has the calls the executor makes (``executor.Directory``) and keeps
+``FakeDirectory`` has the calls the executor makes (``DirectoryWrites`` in
+scimctl/apply/context.py) and keeps
 users and groups in dicts. It is not a model of Genesys or of our HTTP layer: the
 emulator and the end-to-end tests cover those. It lets a test say "this create
 fails" and then check what the executor did about it: what ran, in which order,
@@ -12,7 +13,6 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable
-from types import SimpleNamespace
 from typing import Any
 
 from scimctl.errors import ApiError
@@ -52,8 +52,8 @@ class FakeDirectory:
         self.bodies: dict[str, dict[str, Any]] = {}  # user id -> the create body
         self.calls: list[tuple[str, str]] = []
         self.before_call: Callable[[str, str], None] | None = None
-        # apply_plan reads request counters from the transport for the run's metrics.
-        self.transport = SimpleNamespace(stats=TransportStats())
+        # Every call counts as one request, for the run's metrics (``request_stats``).
+        self.request_stats = TransportStats()
         self._failures: dict[tuple[str, str], list[Exception]] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -86,7 +86,7 @@ class FakeDirectory:
             self.before_call(method, target)
         with self._lock:
             self.calls.append((method, target))
-            self.transport.stats.requests += 1
+            self.request_stats.requests += 1
             queued = self._failures.get((method, target))
             error = queued.pop(0) if queued else None
         if error is not None:

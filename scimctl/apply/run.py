@@ -6,9 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from scimctl.apply.executor import ApplyReport, Executor, OpResult
+from scimctl.apply.executor import Executor
 from scimctl.apply.guard import check_reviewed
 from scimctl.apply.recompute import Options, recompute, target_document
+from scimctl.apply.results import ApplyReport, OpResult
 from scimctl.config import Target
 from scimctl.errors import (
     InputError,
@@ -99,7 +100,7 @@ def apply_plan(
     try:
         with store.lock(plan.workspace, run_id, timeout=lock_timeout, notify=notify):
             if review is not None:
-                reads_before = client.transport.stats.requests
+                reads_before = client.request_stats.requests
                 # What runs is the plan computed now, which equals the reviewed file
                 # (or, for a redacted file, equals it through the same mask).
                 # The file's redact list and targets, so a redacted or partial plan
@@ -114,7 +115,7 @@ def apply_plan(
                     plan, now, review.desired, state,
                     max_deprovision=review.max_deprovision, source=review.source,
                 )  # fmt: skip
-                verification_requests = client.transport.stats.requests - reads_before
+                verification_requests = client.request_stats.requests - reads_before
             store.begin_apply(plan.workspace, plan.state.lineage, plan.state.serial)
             executor = Executor(
                 plan, client, store, run_id,
@@ -129,7 +130,7 @@ def apply_plan(
     except BaseException as exc:
         store.finish_run(run_id, "failed", error=run_error(exc, with_type=True))
         raise
-    report.metrics = run_metrics(report, client.transport.stats)
+    report.metrics = run_metrics(report, client.request_stats)
     store.put_metrics(run_id, report.metrics)
     outcome = "succeeded" if report.ok else ("stopped" if report.stopped_early else "failed")
     summary = {

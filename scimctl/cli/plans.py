@@ -355,7 +355,7 @@ def apply(
             raise Declined("not applied.")
     with (
         open_client(target, parallelism, budget) as client,
-        Progress(requests=lambda: client.transport.stats.requests) as progress,
+        Progress(requests=lambda: client.request_stats.requests) as progress,
     ):
         applied = commands.apply(
             the_plan, manifest, target, client, store,

@@ -34,7 +34,7 @@ PER_ACTION = {
     "forget": 0,
     "release": 0,
 }
-MEMBER_CHUNK = 500  # apply/executor.py sends at most this many members per PATCH
+MEMBER_CHUNK = 500  # apply/groups.py sends at most this many members per PATCH
 
 
 def estimate(actions: Iterable[Action], reads: int, *, per_minute: int, tokens: int) -> Cost:

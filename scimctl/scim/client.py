@@ -54,6 +54,7 @@ from scimctl.scim.transport import (
     StaticToken,
     TokenSource,
     Transport,
+    TransportStats,
     json_body,
 )
 from scimctl.text import count
@@ -279,6 +280,11 @@ class ScimClient:
         client = cls(Transport(target.api_url, pool.tokens, http, pool, retry))
         client.read_concurrency = budget.read_concurrency
         return client
+
+    @property
+    def request_stats(self) -> TransportStats:
+        """Every request this client sent so far, counted by outcome (for a run's metrics)."""
+        return self.transport.stats
 
     def close(self) -> None:
         self.transport.http.close()
