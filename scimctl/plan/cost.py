@@ -22,7 +22,7 @@ from scimctl.text import count
 PER_ACTION = {
     "create": 1,
     # The platform restore, a read by id (did it come back?), the write of the
-    # manifest's attributes, and a read-back of what stuck (apply/executor.py).
+    # manifest's attributes, and a read-back of what stuck (apply/users.py).
     "restore": 4,
     "adopt": 1,
     "rekey": 1,
