@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from scimctl.apply import Review, apply_plan
 from scimctl.apply.recompute import Options, recompute
 from scimctl.apply.results import ApplyReport, OpResult
-from scimctl.config import Target, environment, resolve_target
+from scimctl.config import Config, Target, resolve_target
 from scimctl.drift import DriftReport, compute_drift
 from scimctl.errors import ConfigError, InputError, NotFound, StateError, run_error
 from scimctl.governance.evaluate import evaluate_plan
@@ -276,7 +276,7 @@ def import_directory(
     return result
 
 
-def hris_webhook(manifest: Manifest) -> Webhook | None:
+def hris_webhook(manifest: Manifest, config: Config) -> Webhook | None:
     """The manifest's HRIS webhook with its signing secret, or None without one.
 
     Called before anything is approved or sent: events must be signed, so a webhook
@@ -286,7 +286,7 @@ def hris_webhook(manifest: Manifest) -> Webhook | None:
     url = manifest.hris.webhook_url if manifest.hris else None
     if not url:
         return None
-    secret = environment().get("SCIMCTL_WEBHOOK_SECRET")
+    secret = config.webhook_secret
     if not secret:
         raise ConfigError(
             "hris.webhook_url is set but SCIMCTL_WEBHOOK_SECRET is not: events must be signed"
@@ -348,9 +348,9 @@ def apply(
     return Applied(report, delivery)
 
 
-def hris_deliver(manifest: Manifest, store: OutboxReader) -> Delivery:
+def hris_deliver(manifest: Manifest, store: OutboxReader, config: Config) -> Delivery:
     """Deliver the events still pending in the outbox to the manifest's webhook."""
-    webhook = hris_webhook(manifest)
+    webhook = hris_webhook(manifest, config)
     if webhook is None:
         raise ConfigError("the manifest has no hris.webhook_url")
     return deliver(store, webhook, workspace=target_of(manifest).workspace)

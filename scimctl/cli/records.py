@@ -18,6 +18,7 @@ from scimctl.cli.base import (
     manifest_option,
     open_store,
     read_manifest,
+    run_config,
     show_delivery,
     state_option,
 )
@@ -342,7 +343,7 @@ def hris_deliver(manifests: tuple[str, ...], state: str | None) -> None:
     """Deliver the events still pending in the outbox to hris.webhook_url."""
     from scimctl import commands
 
-    result = commands.hris_deliver(read_manifest(manifests), open_store(state))
+    result = commands.hris_deliver(read_manifest(manifests), open_store(state), run_config())
     show_delivery(result)
     if result.pending:
         raise Exit(ExitCode.ERROR)
