@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from common import CLIENT, GOALS_MISSED, emulator, machine_load, table  # noqa: E402
 
-from scimctl.apply import Review, apply_plan  # noqa: E402
+from scimctl.apply import Recheck, apply_plan  # noqa: E402
 from scimctl.apply.recompute import target_document  # noqa: E402
 from scimctl.model import Desired, GroupSpec, Policy, UserSpec  # noqa: E402
 from scimctl.plan.cost import estimate  # noqa: E402
@@ -96,7 +96,7 @@ def run(
             start = time.perf_counter()
             report = apply_plan(
                 plan, client, store, parallelism=parallelism,
-                review=Review(d, target, "sha256:bench"),
+                recheck=Recheck(d, target, "sha256:bench"),
             )  # fmt: skip
             wall = time.perf_counter() - start
             requests, throttled = stats.requests - before, stats.throttled - throttled

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from common import CLIENT, GOALS_MISSED, emulator, machine_load, table  # noqa: E402
 
-from scimctl.apply import Review, apply_plan  # noqa: E402
+from scimctl.apply import Recheck, apply_plan  # noqa: E402
 from scimctl.apply.recompute import Options, recompute, target_document  # noqa: E402
 from scimctl.model import Desired, GroupSpec, Policy, UserSpec  # noqa: E402
 from scimctl.model.grants import RoleScope  # noqa: E402
@@ -141,7 +141,7 @@ def apply(target: Any, store: Store, d: Desired, plan: Any, budget: Budget) -> d
         start = time.perf_counter()
         report = apply_plan(
             plan, client, store, parallelism=budget.parallelism,
-            review=Review(d, target, DIGEST),
+            recheck=Recheck(d, target, DIGEST),
         )  # fmt: skip
         return {
             "requests": stats.requests, "wall": time.perf_counter() - start,
