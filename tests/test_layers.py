@@ -101,3 +101,25 @@ def test_no_import_circle_comes_back(lower, upper):
 def test_the_circle_check_sees_a_function_local_import():
     root = Path(__file__).resolve().parent.parent
     assert "scimctl.emulator.grants" in _imports_of(root / "scimctl/emulator/directory.py")
+
+
+def test_each_cli_module_goes_through_its_own_commands_module():
+    """``cli/<area>.py`` calls the library through ``commands/<area>.py`` and no other
+    commands module, and every commands module has its CLI pair (``base`` resolves the
+    manifest and target for all of them through ``commands.plans``)."""
+    root = Path(__file__).resolve().parent.parent
+    areas = {p.stem for p in (root / "scimctl/commands").glob("*.py")} - {"__init__"}
+    cli = {p.stem for p in (root / "scimctl/cli").glob("*.py")}
+    assert areas <= cli, f"commands modules without a cli pair: {sorted(areas - cli)}"
+    for area in sorted(cli - {"__init__", "base"}):
+        used = {
+            m.split(".")[2]
+            for m in _imports_of(root / f"scimctl/cli/{area}.py")
+            if m.startswith("scimctl.commands.")
+        }
+        assert used <= {area}, f"cli/{area}.py reaches commands {sorted(used - {area})}"
+    assert "plans" in {
+        m.split(".")[2]
+        for m in _imports_of(root / "scimctl/cli/base.py")
+        if m.startswith("scimctl.commands.")
+    }
