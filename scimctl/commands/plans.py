@@ -292,17 +292,17 @@ def apply(
     change it announces and delivered after the run; what cannot be delivered stays
     pending for ``scimctl hris deliver``.
     """
-    from scimctl.apply import Review, apply_plan
+    from scimctl.apply import Recheck, apply_plan
     from scimctl.records.hris import deliver, password_sender
 
-    review = Review(manifest.desired, target, manifest.digest, max_deprovision, source=source)
+    recheck = Recheck(manifest.desired, target, manifest.digest, max_deprovision, source=source)
     generate = manifest.desired.policy.password == "generate"
     client.search_wait = search_wait
     report = apply_plan(
         the_plan,
         client,
         store,
-        review=review,
+        recheck=recheck,
         parallelism=parallelism,
         lock_timeout=lock_timeout,
         progress=progress,
