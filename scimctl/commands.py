@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from scimctl.apply import Review, apply_plan
+from scimctl.apply import Recheck, apply_plan
 from scimctl.apply.recompute import Options, recompute
 from scimctl.apply.results import ApplyReport, OpResult
 from scimctl.config import Config, Target, resolve_target
@@ -329,14 +329,14 @@ def apply(
     change it announces and delivered after the run; what cannot be delivered stays
     pending for ``scimctl hris deliver``.
     """
-    review = Review(manifest.desired, target, manifest.digest, max_deprovision, source=source)
+    recheck = Recheck(manifest.desired, target, manifest.digest, max_deprovision, source=source)
     generate = manifest.desired.policy.password == "generate"
     client.search_wait = search_wait
     report = apply_plan(
         the_plan,
         client,
         store,
-        review=review,
+        recheck=recheck,
         parallelism=parallelism,
         lock_timeout=lock_timeout,
         progress=progress,
