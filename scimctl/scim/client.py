@@ -201,7 +201,6 @@ def parse_capabilities(
 class ScimClient:
     """What scimctl asks of a SCIM 2.0 service; one instance is shared by all workers."""
 
-    provider = "scim"
     # A generic service has no role catalogue: roles are plain values, not checked.
     roles_known = False
     # Whether POST to /Groups may be tried at all (then only if /ResourceTypes lists Group).
@@ -758,7 +757,7 @@ class ScimClient:
     def restore_user(self, user_id: str, version: int, **kw: Any) -> None:
         """Never called: only a Genesys plan restores (it alone reads deleted accounts)."""
         raise ApiError(
-            f"{self.provider} target: no deleted accounts to restore", method="PATCH", path=""
+            "a generic SCIM service shows no deleted accounts to restore", method="PATCH", path=""
         )
 
     def delete_user(self, user_id: str, version: str | None, **kw: Any) -> None:
@@ -809,7 +808,6 @@ def _with_etag(user: LiveUser, resp: httpx.Response, caps: Capabilities) -> Live
 class GenesysClient(PlatformGrants, ScimClient):
     """Genesys Cloud: SCIM under /api/v2/scim/v2, OAuth on the login host, Platform roles."""
 
-    provider = "genesys"
     roles_known = True
     may_create_groups = False  # POST /groups was removed in 2021
     asks_patched_attributes = False
