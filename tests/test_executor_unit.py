@@ -425,7 +425,10 @@ def test_apply_plan_records_the_run_and_releases_the_lock():
     assert report.ok
     (run_record,) = store.runs.values()
     assert run_record["outcome"] == "succeeded" and run_record["summary"]["operations"] == 2
-    assert store.run_metrics[run_record["id"]]["operations_total"] == 2
+    metrics = store.run_metrics[run_record["id"]]
+    assert metrics["operations_total"] == 2
+    # The requests come from the directory the run wrote through (request_stats).
+    assert metrics["requests_total"] == len(d.calls) > 0
     assert store.lock_holder("unit") is None
     assert store.state("unit").serial == 1
 

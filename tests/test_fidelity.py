@@ -212,6 +212,38 @@ def test_stale_version_from_lagging_listing_is_retried_but_a_real_change_fails(
     assert docs["E001"][ENTERPRISE_USER]["department"] == "Ops", "the other change survives"
 
 
+# -- multi-valued attributes ------------------------------------------------------------
+
+
+def test_entries_scimctl_does_not_manage_survive_its_writes(start_emulator, tmp_path, sqlite_url):
+    """The emulator keeps entries as sent: a home phone added in Genesys, on a user whose
+    manifest sets no phone numbers, survives a work-email change and a rename, and the
+    main email follows the userName."""
+    from flows import EmulatorWorkspace, apply_once
+
+    emu = start_emulator()
+    ws = EmulatorWorkspace(tmp_path, emu, sqlite_url)
+    doc = {"users": [user("E1", "jo@example.com", title="Agent")]}
+    ws.write_manifest(doc)
+    apply_once(ws)
+    (jo,) = live_users(emu)
+    home = {"value": "+12125550199", "type": "home"}
+    add = {"op": "add", "path": "phoneNumbers", "value": [home]}
+    with emu.http() as h:
+        resp = h.patch(f"{USERS}/{jo['id']}", json={"schemas": [PATCH_OP], "Operations": [add]})
+        assert resp.status_code == 200, resp.text
+
+    doc["users"][0].update(userName="jo.new@example.com", workEmail="jo@corp.example.com")
+    ws.write_manifest(doc)
+    apply_once(ws)
+    (jo,) = live_users(emu)
+    assert jo["phoneNumbers"] == [home]
+    assert jo["emails"] == [
+        {"value": "jo.new@example.com", "type": "other", "primary": True},
+        {"value": "jo@corp.example.com", "type": "work"},
+    ]
+
+
 # -- the default role -------------------------------------------------------------------
 
 

@@ -38,7 +38,7 @@ from scimctl.manifest.models import (
     UserModel,
 )
 from scimctl.manifest.sources import read_source
-from scimctl.model import Desired, GroupSpec, Location, Policy, UserSpec
+from scimctl.model import Desired, GroupSpec, Location, Policy, TargetLimits, UserSpec
 from scimctl.model.grants import RoleScope
 from scimctl.model.ownership import Ownership
 from scimctl.text import mask_url
@@ -177,6 +177,11 @@ def _load_manifest(paths: list[str | Path] | str | Path, as_of: dt.date | None) 
         exclude=frozenset(e for e, _ in exclude),
         governance=governance,
         ownership=_ownership(policy_model, current),
+        limits=TargetLimits(
+            unsupported=frozenset(target.unsupported or ()),
+            lookup=target.lookup or "externalId",
+            where=sections.get("target", (None, ""))[1],
+        ),
     )
     return Manifest(
         files=tuple(str(p) for p in paths),
@@ -426,11 +431,22 @@ def _first(*values: Any) -> Any:
     return next((v for v in values if v is not None), None)
 
 
+def _not_meant(target: TargetModel) -> set[str]:
+    """Target fields outside the digest: how fast to go is not what the manifest means
+    (a plan stays valid across it), and limits only when declared, so digests of
+    manifests without them do not move."""
+    out = {"tokens", "max_rate", "clients"}
+    if not target.unsupported:
+        out.add("unsupported")
+    if target.lookup in (None, "externalId"):
+        out.add("lookup")
+    return out
+
+
 def digest(desired: Desired, target: TargetModel) -> str:
     """A digest of what the manifest means, not how it is formatted."""
     doc: dict[str, Any] = {
-        # How fast to go is not what the manifest means: a plan stays valid across it.
-        "target": target.model_dump(exclude={"tokens", "max_rate", "clients"}),
+        "target": target.model_dump(exclude=_not_meant(target)),
         "users": {
             k: {"attrs": u.attrs, "groups": u.groups, "previous": u.previous_keys}
             for k, u in desired.users.items()

@@ -14,9 +14,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from scimctl.model import DEFAULT_REDACT, REDACTABLE
+from scimctl.model import DECLARABLE, DEFAULT_REDACT, LOOKUPS, REDACTABLE
 from scimctl.model.grants import ALL_DIVISIONS, RoleScope
-from scimctl.model.ownership import canonical_modes
+from scimctl.model.ownership import ALIASES, canonical_modes
 
 # Pragmatic RFC 5321 shape: dot-atom local part, dotted hostname, alphabetic TLD.
 EMAIL_RE = re.compile(
@@ -154,6 +154,26 @@ class TargetModel(Clean):
     max_rate: int | None = Field(None, ge=1)
     # More clients of the org; the tokens are spread over them and the default pair.
     clients: list[ClientModel] = Field(default_factory=list, max_length=49)
+    # What the service cannot do and how to cope (docs/interop.md): attributes it never
+    # stores (never sent, never compared), and how apply looks a user up when it cannot
+    # filter on externalId.
+    # None when not given, so that import writes back only what the manifest said.
+    unsupported: list[str] | None = None
+    lookup: Literal[LOOKUPS] | None = None  # type: ignore[valid-type]
+
+    @field_validator("unsupported")
+    @classmethod
+    def _declarable(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return None
+        out = []
+        for name in v:
+            attr = ALIASES.get(name, name)
+            if attr not in DECLARABLE:
+                allowed = ", ".join(DECLARABLE)
+                raise ValueError(f"{name!r} cannot be declared unsupported (one of: {allowed})")
+            out.append(attr)
+        return sorted(set(out))
 
     @field_validator("max_rate", mode="before")
     @classmethod

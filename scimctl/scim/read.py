@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from scimctl.errors import InputError
 from scimctl.model import Desired, Snapshot, StateView
 from scimctl.plan.grants import dropped_roles
 from scimctl.scim.client import GenesysClient, ScimClient
@@ -19,7 +20,14 @@ from scimctl.scim.routing import with_routing
 def read_directory(client: ScimClient, desired: Desired, state: StateView) -> Snapshot:
     """Users, groups and roles; the routing skills and languages the manifest names;
     and, since listings lag behind writes, a fresh read by id of every account the
-    state knows that the listing misses or shows older than state recorded."""
+    state knows that the listing misses or shows older than state recorded.
+
+    First, what the manifest needs of the service and the service lacks refuses
+    the plan (and apply's recomputation) before anything is read (scim/needs.py)."""
+    client.limits = desired.limits
+    problems = client.unsupported(desired)
+    if problems:
+        raise InputError(problems)
     snapshot = with_routing(client.snapshot(), desired, client)
     return with_grants(client, freshen(client, snapshot, state), desired, state)
 
