@@ -30,7 +30,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "state": ("scimctl.state", "scimctl.migrations"),
     "records": ("scimctl.records",),  # the state's read side, through its interfaces
     "apply": ("scimctl.apply",),
-    "commands": ("scimctl.commands", "scimctl.drift", "scimctl.importer"),
+    "commands": ("scimctl.commands",),
     "cli": ("scimctl.cli",),
     "emulator": ("scimctl.emulator",),  # a service of its own, used by tests and the demo
 }
@@ -303,3 +303,22 @@ def test_the_docs_show_the_tree():
             if line.startswith("| ")}  # fmt: skip
     assert set(LAYERS) <= rows, f"docs/architecture.md has no row for {set(LAYERS) - rows}"
     assert "| May import |" in architecture
+
+
+def test_each_cli_module_goes_through_its_own_commands_module():
+    """``cli/<area>.py`` calls the library through ``commands/<area>.py`` and no other
+    commands module, and every commands module has its CLI pair (``base`` resolves the
+    manifest and target for all of them through ``commands.plans``)."""
+
+    def commands_used(area: str) -> set[str]:
+        path = ROOT / f"scimctl/cli/{area}.py"
+        names = imports(f"scimctl.cli.{area}", path.read_text())
+        return {n.split(".")[2] for _, n in names if n.startswith("scimctl.commands.")}
+
+    areas = {p.stem for p in (ROOT / "scimctl/commands").glob("*.py")} - {"__init__"}
+    cli = {p.stem for p in (ROOT / "scimctl/cli").glob("*.py")}
+    assert areas <= cli, f"commands modules without a cli pair: {sorted(areas - cli)}"
+    for area in sorted(cli - {"__init__", "base"}):
+        used = commands_used(area)
+        assert used <= {area}, f"cli/{area}.py reaches commands {sorted(used - {area})}"
+    assert commands_used("base") == {"plans"}

@@ -21,7 +21,7 @@ from scimctl.errors import (
 )
 from scimctl.model import Desired
 from scimctl.plan.model import Plan
-from scimctl.records.metrics import run_metrics
+from scimctl.records.metrics import apply_metrics
 from scimctl.scim.client import ScimClient
 from scimctl.state.interfaces import ApplyStore, StateStore
 
@@ -131,7 +131,7 @@ def apply_plan(
     except BaseException as exc:
         store.finish_run(run_id, "failed", error=run_error(exc, with_type=True))
         raise
-    report.metrics = run_metrics(report, client.request_stats)
+    report.metrics = apply_metrics(report, client.request_stats)
     store.put_metrics(run_id, report.metrics)
     outcome = "succeeded" if report.ok else ("stopped" if report.stopped_early else "failed")
     summary = {
