@@ -3,7 +3,7 @@
 Before the network, a big plan spends its time here: parsing, checking and mapping
 the feed. Goals on this machine: the YAML manifest loads in under 3 seconds and the
 CSV source in under 2 seconds, errors still naming their line or row (the tests in
-tests/test_manifest*.py and tests/test_hr_*.py hold that; this only measures).
+tests/unit/test_manifest*.py and tests/*/test_hr_*.py hold that; this only measures).
 Run with `make bench-manifest`.
 """
 
