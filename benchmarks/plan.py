@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import CLIENT, GOALS_MISSED, emulator, table  # noqa: E402
 
 from scimctl.apply.guard import target_document  # noqa: E402
-from scimctl.grants import RoleScope  # noqa: E402
 from scimctl.model import Desired, GroupSpec, Policy, UserSpec  # noqa: E402
+from scimctl.model.grants import RoleScope  # noqa: E402
 from scimctl.plan.diff import compute_plan  # noqa: E402
 from scimctl.scim.client import GenesysClient  # noqa: E402
 from scimctl.scim.pool import Budget  # noqa: E402
@@ -108,7 +108,7 @@ def measure(target: Any, store: Store, d: Desired, budget: Budget) -> dict[str, 
     wall = time.perf_counter() - start
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    requests = client.transport.stats.requests
+    requests = client.request_stats.requests
     client.close()
     return {
         "plan": plan, "state": state, "requests": requests, "read": read_s, "wall": wall,

@@ -4,7 +4,8 @@ A service that keeps no version (or whose ETag is no version, as Express's under
 SCIMMY) must cost pages, not one read per managed user: the goal is the minimum, the
 discovery documents plus ceil(N / page size) user pages plus the group pages. The
 users are created by ``scimctl apply`` first, so that all N are managed (in state).
-Run with `make bench-plan-rfc` (N = 1,000; ``--users`` to change it). SCIMMY is
+scim2-server is measured twice: paging by index, and paging only by cursor (RFC
+9865). Run with `make bench-plan-rfc` (N = 1,000; ``--users`` to change it). SCIMMY is
 skipped, with the reason, where Node.js is missing.
 """
 
@@ -86,6 +87,9 @@ def main() -> int:
 
     with Scim2Server() as server:
         rows.append(measure("scim2-server 0.8.3", server, SCIM2_TOKEN, args.users))
+    # The same server paging only by cursor (RFC 9865): pages one after another.
+    with Scim2Server(cursor_only=True) as server:
+        rows.append(measure("scim2-server, cursors only", server, SCIM2_TOKEN, args.users))
     from scimmy_harness import TOKEN as SCIMMY_TOKEN
     from scimmy_harness import ScimmyServer, missing
 

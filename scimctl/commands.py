@@ -14,24 +14,22 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from scimctl.apply import Review, apply_plan
-from scimctl.apply.executor import ApplyReport, OpResult
-from scimctl.apply.guard import target_document
-from scimctl.config import Target, environment, resolve_target
+from scimctl.apply.recompute import Options, recompute
+from scimctl.apply.results import ApplyReport, OpResult
+from scimctl.config import Config, Target, resolve_target
 from scimctl.drift import DriftReport, compute_drift
 from scimctl.errors import ConfigError, InputError, NotFound, StateError, run_error
-from scimctl.governance.evaluate import evaluate_plan, unknown_names
-from scimctl.grants import grant_docs
-from scimctl.hris import Delivery, Webhook, deliver, password_sender
+from scimctl.governance.evaluate import evaluate_plan
 from scimctl.importer import ImportOptions, ImportResult, build_manifest
 from scimctl.manifest import Manifest
 from scimctl.model import StateView
+from scimctl.model.grants import grant_docs
 from scimctl.plan.cost import estimate
-from scimctl.plan.diff import compute_plan
 from scimctl.plan.model import Plan
-from scimctl.plan.warnings import new_state_warnings
+from scimctl.records.hris import Delivery, Webhook, deliver, password_sender
 from scimctl.scim.client import ScimClient
 from scimctl.scim.pool import Budget
-from scimctl.scim.read import may_restore, read_directory, with_all_grants, with_deleted
+from scimctl.scim.read import with_all_grants
 from scimctl.state.interfaces import (
     ApplyStore,
     AuditLog,
@@ -67,39 +65,28 @@ def plan(
     its cost at ``budget`` (one token, no ceiling when not given).
     """
     run_id = store.start_run(target.workspace, "plan", manifest.digest)
-    requests_before = client.transport.stats.requests
+    requests_before = client.request_stats.requests
     try:
         unsupported = client.unsupported(manifest.desired)
         if unsupported:
             raise InputError(unsupported)
         state = store.state(target.workspace)
-        snapshot = read_directory(client, manifest.desired, state)
-        options: dict[str, Any] = {
-            "workspace": target.workspace,
-            "target": target_document(target),
-            "manifest_digest": manifest.digest,
-            "max_deprovision": max_deprovision,
-            "redact": manifest.review.redact,
-            "targets": tuple(targets),
-        }
-        result = compute_plan(manifest.desired, snapshot, state, **options)
-        if may_restore(result, target):
-            # Deleted accounts keep their userName reserved and SCIM cannot see them:
-            # read them (Platform API) only when a create might meet one.
-            snapshot = with_deleted(client, snapshot)
-            if snapshot.deleted:
-                result = compute_plan(manifest.desired, snapshot, state, **options)
-        warnings = new_state_warnings(manifest.desired, snapshot, state)
-        warnings += unknown_names(manifest.desired, snapshot)
-        if warnings:
-            result = result.model_copy(update={"warnings": [*result.warnings, *warnings]})
+        options = Options(
+            target,
+            manifest.digest,
+            max_deprovision,
+            redact=tuple(manifest.review.redact),
+            targets=tuple(targets),
+        )
+        now = recompute(client, manifest.desired, state, options)
+        result, snapshot = now.plan(), now.snapshot
         verdict = evaluate_plan(result, manifest.desired, snapshot, state)
         if verdict is not None:
             result = result.model_copy(update={"governance": verdict})
         budget = budget or Budget()
         cost = estimate(
             result.actions,
-            client.transport.stats.requests - requests_before,
+            client.request_stats.requests - requests_before,
             per_minute=budget.per_minute,
             tokens=budget.tokens,
         )
@@ -218,7 +205,7 @@ def import_directory(
     """
     from pathlib import Path
 
-    from scimctl.files import check_writable, write_text
+    from scimctl.plan.files import check_writable, write_text
 
     path = check_writable(out, "--out")
     if path.exists() and not force:
@@ -289,7 +276,7 @@ def import_directory(
     return result
 
 
-def hris_webhook(manifest: Manifest) -> Webhook | None:
+def hris_webhook(manifest: Manifest, config: Config) -> Webhook | None:
     """The manifest's HRIS webhook with its signing secret, or None without one.
 
     Called before anything is approved or sent: events must be signed, so a webhook
@@ -299,7 +286,7 @@ def hris_webhook(manifest: Manifest) -> Webhook | None:
     url = manifest.hris.webhook_url if manifest.hris else None
     if not url:
         return None
-    secret = environment().get("SCIMCTL_WEBHOOK_SECRET")
+    secret = config.webhook_secret
     if not secret:
         raise ConfigError(
             "hris.webhook_url is set but SCIMCTL_WEBHOOK_SECRET is not: events must be signed"
@@ -361,9 +348,9 @@ def apply(
     return Applied(report, delivery)
 
 
-def hris_deliver(manifest: Manifest, store: OutboxReader) -> Delivery:
+def hris_deliver(manifest: Manifest, store: OutboxReader, config: Config) -> Delivery:
     """Deliver the events still pending in the outbox to the manifest's webhook."""
-    webhook = hris_webhook(manifest)
+    webhook = hris_webhook(manifest, config)
     if webhook is None:
         raise ConfigError("the manifest has no hris.webhook_url")
     return deliver(store, webhook, workspace=target_of(manifest).workspace)
@@ -391,7 +378,7 @@ def import_target(
 
 def state_show(store: ManagedRecords, workspace: str, key: str) -> dict[str, Any]:
     """One managed user (by externalId or userName, any case) or group (by name)."""
-    from scimctl.state.records import managed_record
+    from scimctl.records.managed import managed_record
 
     record = managed_record(store, workspace, key)
     if record is None:
@@ -430,7 +417,7 @@ def access_report(
     judged on that day; the history supplies since when and through which change.
     """
     from scimctl.governance.access import build
-    from scimctl.history import history
+    from scimctl.records.history import history
 
     operations = history(audit, limit=2**62, workspace=workspace)
     return build(operations, state, workspace, as_of, manifest.desired)

@@ -171,21 +171,65 @@ class BearerToken:
 def environment(
     env: Mapping[str, str] | None = None, dotenv: str | Path = ".env"
 ) -> dict[str, str]:
-    """Process environment over ``.env``: the shell always wins."""
+    """Process environment over ``.env``: the shell always wins.
+
+    The one reader of ``.env``; the CLI calls it once per run, through
+    :meth:`Config.load`.
+    """
     values = {k: v for k, v in dotenv_values(dotenv).items() if v is not None}
     values.update(os.environ if env is None else env)
     return values
 
 
-def load_credentials(
-    env: Mapping[str, str] | None = None, provider: str | None = None
-) -> Credentials | BearerToken:
-    """Credentials for ``provider`` from the environment (any provider when None).
+@dataclass(frozen=True)
+class Config:
+    """One run's configuration: the process environment over ``.env``, read once.
+
+    The CLI builds one when a command starts and hands it to what needs a setting
+    (as Alembic's ``Config`` is handed to its commands), so every part of one run
+    sees the same values and ``.env`` is parsed once. A library caller builds its own
+    (``Config.load()``, or ``Config(values)`` with exactly the settings it means).
+    """
+
+    values: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, dotenv: str | Path = ".env") -> Config:
+        return cls(environment(env, dotenv))
+
+    def get(self, name: str) -> str | None:
+        return self.values.get(name)
+
+    def credentials(self, provider: str) -> Credentials | BearerToken:
+        """The credentials for ``provider`` (see :func:`load_credentials`)."""
+        return load_credentials(self.values, provider)
+
+    def state_url(self, explicit: str | None = None, *, ci_needs_explicit: bool = False) -> str:
+        """The state database URL (see :func:`state_url`)."""
+        return state_url(explicit, self.values, ci_needs_explicit=ci_needs_explicit)
+
+    @property
+    def ci(self) -> bool:
+        """Whether this runs in CI (``CI`` set to anything but a false value)."""
+        return _truthy(self.values.get("CI"))
+
+    @property
+    def audit_key(self) -> str | None:
+        """``SCIMCTL_AUDIT_KEY``: the journal is an HMAC chain under it when set."""
+        return self.values.get("SCIMCTL_AUDIT_KEY") or None
+
+    @property
+    def webhook_secret(self) -> str | None:
+        """``SCIMCTL_WEBHOOK_SECRET``: what HRIS webhook events are signed with."""
+        return self.values.get("SCIMCTL_WEBHOOK_SECRET") or None
+
+
+def load_credentials(values: Mapping[str, str], provider: str) -> Credentials | BearerToken:
+    """Credentials for ``provider`` from the settings (:attr:`Config.values`).
 
     A generic SCIM target takes ``SCIM_TOKEN``, else ``SCIM_CLIENT_ID`` and
     ``SCIM_CLIENT_SECRET``, else the Genesys pair, so one CI secret set can serve both.
     """
-    values = environment(env)
     genesys = _pair(values, "GENESYS_CLIENT_ID", "GENESYS_CLIENT_SECRET")
     if provider == "genesys":
         if genesys is None:
@@ -219,8 +263,8 @@ def _truthy(value: str | None) -> bool:
 
 
 def state_url(
-    explicit: str | None = None,
-    env: Mapping[str, str] | None = None,
+    explicit: str | None,
+    values: Mapping[str, str],
     *,
     ci_needs_explicit: bool = False,
 ) -> str:
@@ -232,7 +276,6 @@ def state_url(
     and with ``ci_needs_explicit`` (plan and apply) so is relying on the default
     when ``CI`` is set. Each error is raised before any file is created.
     """
-    values = environment(env)
     if explicit is not None:
         if not explicit.strip():
             raise ConfigError(

@@ -12,10 +12,10 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from scimctl.counts import count
 from scimctl.model import USER_ATTRIBUTES, Attrs, Snapshot, StateView, same
 from scimctl.plan.render import esc as _esc
 from scimctl.plan.render import md as _md_cell
+from scimctl.text import count
 
 
 def _md(text: str) -> str:

@@ -2,7 +2,7 @@
 
 The CLI has one handler for :class:`ScimctlError`: it prints the message as one line
 (or, for :class:`InputError`, one line per problem) and exits 1
-(:data:`scimctl.exitcodes.ERROR`). Anything else that
+(:attr:`ExitCode.ERROR`). Anything else that
 reaches the handler is a bug and keeps its traceback. Library errors (httpx,
 SQLAlchemy, the OS) are translated into this tree where they arise, so the message
 can say what the operator should check; the original stays on ``__cause__`` for
@@ -14,20 +14,48 @@ callers can import them from where they meet them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
 
-from scimctl import exitcodes
 
-if TYPE_CHECKING:
-    from collections.abc import Sequence
+class ExitCode:
+    """Every exit status scimctl ends with, in one place, so scripts can tell them apart.
 
-    from scimctl.problems import Problem
+    Scripts branch on these (``plan --detailed-exitcode`` in CI, the example workflows'
+    apply step), so no two situations a script must treat differently share a code:
+    "changes present" (2) is never also "you typed the command wrong", and an apply that
+    ran and left some operations undone is not the same as one that never started.
+    """
+
+    OK: Final = 0
+    """Success; with ``--detailed-exitcode``: nothing to change (no drift)."""
+
+    ERROR: Final = 1
+    """An error before anything was changed (bad input, unreachable service, state, refusal),
+    or a check that found problems."""
+
+    CHANGES: Final = 2
+    """Only with ``--detailed-exitcode``: the plan has changes or warnings, or there is drift."""
+
+    NOT_DEPROVISIONED: Final = 3
+    """apply ran, and a deactivation or deletion did not go through: leavers still have access."""
+
+    PARTLY_FAILED: Final = 4
+    """apply ran, and some operations failed (none of them a deprovisioning): what succeeded
+    is recorded; plan again to see what is left."""
+
+    USAGE: Final = 64
+    """The command line is wrong (unknown option, missing argument): BSD's ``EX_USAGE``."""
+
+    INTERRUPTED: Final = 130
+    """Ctrl-C (128 + SIGINT), as shells report it."""
 
 
 class ScimctlError(Exception):
     """An expected failure with a message meant for the operator, not a traceback."""
 
-    exit_code = exitcodes.ERROR
+    exit_code = ExitCode.ERROR
 
 
 # -- input and configuration ----------------------------------------------------------
@@ -39,6 +67,33 @@ class ConfigError(ScimctlError, ValueError):
 
 class SeedError(ConfigError):
     """An emulator seed file that cannot be read or does not describe an org."""
+
+
+# -- problems found in the input, reported all at once with where they are --------------
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    where: str  # "scimctl.yaml:12" or "hr/export.csv: row 7" or "directory"
+    field: str  # "users[3].userName", "roles", ...
+    message: str
+
+    def __str__(self) -> str:
+        field = f" {self.field}:" if self.field else ""
+        return f"{self.where}:{field} {self.message}"
+
+
+def field_path(loc: tuple[Any, ...]) -> str:
+    """A pydantic error location as users write it: users[3].phoneNumbers[0].value."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def error_message(error: Mapping[str, Any]) -> str:
+    """A pydantic error message without pydantic's own prefix."""
+    return str(error["msg"]).removeprefix("Value error, ")
 
 
 class InputError(ScimctlError):

@@ -29,12 +29,12 @@ from jinja2.sandbox import SandboxedEnvironment
 from pydantic import ValidationError
 
 from scimctl import __version__
-from scimctl.counts import count
 from scimctl.errors import ConfigError
-from scimctl.grants import ALL_DIVISIONS, GrantRef
 from scimctl.manifest.models import PolicyModel, UserModel
 from scimctl.model import LiveUser, Snapshot
+from scimctl.model.grants import ALL_DIVISIONS, GrantRef
 from scimctl.plan.checks import grants
+from scimctl.text import count
 
 KEY_RULES = ("userName",)
 _env = SandboxedEnvironment(undefined=jinja2.ChainableUndefined, autoescape=False)

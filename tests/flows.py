@@ -28,7 +28,7 @@ from click.testing import CliRunner
 from conftest import Running, Workspace, user
 
 from scimctl.cli import main
-from scimctl.log import LOGGER
+from scimctl.cli.log import LOGGER
 
 GROUPS = [
     {"name": "Support"},

@@ -30,7 +30,7 @@ from scim2_server.utils import (
 from scim_peer import ScimPeer
 
 from scimctl.emulator.app import SCHEMAS as EMULATOR_SCHEMAS
-from scimctl.scim.schema import GENESYS_USER
+from scimctl.scim.schema import CORE_USER, GENESYS_USER
 
 TOKEN = "interop-token-Zq8#not-for-logs"
 CLIENT_ID = "interop-client"
@@ -161,6 +161,14 @@ def genesys_schemas() -> tuple[list[Schema], list[ResourceType]]:
     return list(schemas.values()), list(types.values())
 
 
+def _read_only(schema: Schema, names: tuple[str, ...]) -> Schema:
+    doc = schema.model_dump(by_alias=True, exclude_none=True)
+    for attr in doc["attributes"]:
+        if attr["name"] in names:
+            attr["mutability"] = "readOnly"
+    return Schema.model_validate(doc)
+
+
 class Scim2Server(ScimPeer):
     """A running scim2-server; ``scim_url`` is its SCIM root for scimctl."""
 
@@ -171,12 +179,18 @@ class Scim2Server(ScimPeer):
         enterprise: bool = True,
         patch: bool = True,
         cursor_only: bool = False,
+        groups: bool = True,
+        read_only: tuple[str, ...] = (),
     ) -> None:
         if genesys:
             schemas, types = genesys_schemas()
         else:
             schemas = list(load_default_schemas().values())
             types = list(load_default_resource_types().values())
+        if not groups:  # a service of users only
+            types = [t for t in types if t.id != "Group"]
+        if read_only:  # core User attributes the service will not let a client write
+            schemas = [_read_only(s, read_only) if s.id == CORE_USER else s for s in schemas]
         if not enterprise:
             user = next(t for t in types if t.id == "User").model_dump()
             user["schemaExtensions"] = []

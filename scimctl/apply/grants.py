@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from scimctl.errors import OperationFailed
-from scimctl.grants import ALL_DIVISIONS, GrantRef
 from scimctl.model import StateView
+from scimctl.model.grants import ALL_DIVISIONS, GrantRef
 from scimctl.plan.grants import grant_delta
 from scimctl.plan.model import Action, Plan
 from scimctl.scim.transport import RequestTrace

@@ -13,17 +13,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from scimctl.config import Target
-from scimctl.counts import count as counted
+from scimctl.apply.recompute import Recomputed
 from scimctl.errors import PlanNotReviewed, PlanRefused
 from scimctl.governance.evaluate import evaluate_plan
 from scimctl.model import Desired, Snapshot, StateView
 from scimctl.plan.checks import denied
 from scimctl.plan.compare import compare_plans
-from scimctl.plan.diff import compute_plan, deprovision_limit
+from scimctl.plan.diff import deprovision_limit
 from scimctl.plan.grants import grant_guard
 from scimctl.plan.model import DEPROVISION_KINDS, Action, Plan
 from scimctl.plan.redact import redact_plan
+from scimctl.text import count as counted
 
 
 def _deprovisions(action: Action) -> bool:
@@ -201,46 +201,33 @@ def _role_rules(a: Action, where: str, roles: dict[str, Any], deny: tuple[str, .
 
 def check_reviewed(
     plan: Plan,
+    now: Recomputed,
     desired: Desired,
-    snapshot: Snapshot,
     state: StateView,
     *,
-    target: Target,
-    manifest_digest: str,
     max_deprovision: int | None = None,
     source: str = "the plan",
 ) -> Plan:
     """The plan computed now, if ``plan`` is exactly it and breaks no rule; else refuse.
 
-    ``target`` is the manifest's, never the file's: the file's is only compared.
-    Raises :class:`PlanNotReviewed` naming every rule broken and every difference.
+    ``now`` is :func:`~scimctl.apply.recompute.recompute`'s result for the manifest's
+    target, never the file's: the file's is only compared. Raises
+    :class:`PlanNotReviewed` naming every rule broken and every difference.
     """
-    violations = policy_violations(plan, desired, snapshot, state, max_deprovision=max_deprovision)
+    violations = policy_violations(
+        plan, desired, now.snapshot, state, max_deprovision=max_deprovision
+    )
+    if isinstance(now.outcome, PlanRefused):
+        why = f"the plan computed now: {now.outcome}"
+        raise PlanNotReviewed(source, [*violations, why], [])
     try:
-        now = compute_plan(
-            desired,
-            snapshot,
-            state,
-            workspace=target.workspace,
-            target=target_document(target),
-            manifest_digest=manifest_digest,
-            max_deprovision=max_deprovision,
-            redact=plan.review.redact,
-            targets=tuple(plan.targets),
-        )
         # A redacted file shows masked values: compare through the same mask, and run
         # the values computed now, never the file's masks.
-        seen = redact_plan(now, plan.review.redact) if plan.review.redacted else now
-    except PlanRefused as exc:
-        raise PlanNotReviewed(source, [*violations, f"the plan computed now: {exc}"], []) from None
+        computed = now.plan()
+        seen = redact_plan(computed, plan.review.redact) if plan.review.redacted else computed
     except ValueError as exc:  # a redact list no manifest could have written
         raise PlanNotReviewed(source, [*violations, f"review.redact: {exc}"], []) from None
     differences = compare_plans(plan, seen)
     if violations or differences:
         raise PlanNotReviewed(source, violations, differences)
-    return now
-
-
-def target_document(target: Target) -> dict[str, str]:
-    """How a plan records its target (see :func:`scimctl.commands.plan`)."""
-    return {"provider": target.provider, "api_url": target.api_url, "login_url": target.login_url}
+    return computed

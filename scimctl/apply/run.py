@@ -6,8 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from scimctl.apply.executor import ApplyReport, Executor, OpResult
-from scimctl.apply.guard import check_reviewed, target_document
+from scimctl.apply.executor import Executor
+from scimctl.apply.guard import check_reviewed
+from scimctl.apply.recompute import Options, recompute, target_document
+from scimctl.apply.results import ApplyReport, OpResult
 from scimctl.config import Target
 from scimctl.errors import (
     InputError,
@@ -17,11 +19,10 @@ from scimctl.errors import (
     StaleState,
     run_error,
 )
-from scimctl.metrics import run_metrics
-from scimctl.model import Desired, Snapshot, StateView
+from scimctl.model import Desired
 from scimctl.plan.model import Plan
+from scimctl.records.metrics import run_metrics
 from scimctl.scim.client import ScimClient
-from scimctl.scim.read import may_restore, read_directory, with_deleted
 from scimctl.state.interfaces import ApplyStore, StateStore
 
 
@@ -71,12 +72,6 @@ def check_target(plan: Plan, target: Target) -> None:
         raise StalePlan(f"the plan is for another target: {parts}")
 
 
-def _directory(client: ScimClient, review: Review, state: StateView, plan: Plan) -> Snapshot:
-    """The same read ``plan`` made, deleted accounts included when it could restore."""
-    snapshot = read_directory(client, review.desired, state)
-    return with_deleted(client, snapshot) if may_restore(plan, review.target) else snapshot
-
-
 def apply_plan(
     plan: Plan,
     client: ScimClient,
@@ -105,16 +100,22 @@ def apply_plan(
     try:
         with store.lock(plan.workspace, run_id, timeout=lock_timeout, notify=notify):
             if review is not None:
-                reads_before = client.transport.stats.requests
+                reads_before = client.request_stats.requests
                 # What runs is the plan computed now, which equals the reviewed file
                 # (or, for a redacted file, equals it through the same mask).
+                # The file's redact list and targets, so a redacted or partial plan
+                # compares equal; everything else from the manifest.
                 state = store.state(plan.workspace)
+                options = Options(
+                    review.target, review.manifest_digest, review.max_deprovision,
+                    redact=tuple(plan.review.redact), targets=tuple(plan.targets),
+                )  # fmt: skip
+                now = recompute(client, review.desired, state, options)
                 plan = check_reviewed(
-                    plan, review.desired, _directory(client, review, state, plan), state,
-                    target=review.target, manifest_digest=review.manifest_digest,
+                    plan, now, review.desired, state,
                     max_deprovision=review.max_deprovision, source=review.source,
                 )  # fmt: skip
-                verification_requests = client.transport.stats.requests - reads_before
+                verification_requests = client.request_stats.requests - reads_before
             store.begin_apply(plan.workspace, plan.state.lineage, plan.state.serial)
             executor = Executor(
                 plan, client, store, run_id,
@@ -129,7 +130,7 @@ def apply_plan(
     except BaseException as exc:
         store.finish_run(run_id, "failed", error=run_error(exc, with_type=True))
         raise
-    report.metrics = run_metrics(report, client.transport.stats)
+    report.metrics = run_metrics(report, client.request_stats)
     store.put_metrics(run_id, report.metrics)
     outcome = "succeeded" if report.ok else ("stopped" if report.stopped_early else "failed")
     summary = {

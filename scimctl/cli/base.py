@@ -12,15 +12,22 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime
-from typing import Any, TypeVar
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from scimctl import exitcodes, version_text
-from scimctl.config import Target, load_credentials, state_url
-from scimctl.counts import count as count  # cli modules import the one helper from here
-from scimctl.errors import ConfigError, InputError, ScimctlError
+from scimctl import version_text
+from scimctl.config import BearerToken, Config, Credentials, Target
+from scimctl.errors import ConfigError, ExitCode, InputError, ScimctlError
+from scimctl.text import count as count  # cli modules import the one helper from here
+
+if TYPE_CHECKING:
+    from scimctl.manifest import Manifest
+    from scimctl.records.hris import Delivery
+    from scimctl.scim.client import ScimClient
+    from scimctl.scim.pool import Budget
+    from scimctl.state import Store
 
 DEFAULT_MANIFEST = "scimctl.yaml"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -102,7 +109,7 @@ class Boundary(FullHelpGroup):
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
-            ctx.exit(exitcodes.INTERRUPTED)
+            ctx.exit(ExitCode.INTERRUPTED)
         except Exception as exc:
             translated = _translate(exc)
             if translated is None:
@@ -118,7 +125,7 @@ def _usage_exit(exc: click.UsageError) -> None:
     click exits with the exception's ``exit_code`` (a class attribute, 2); this
     instance's own value wins over it and keeps click's message, usage line and hint.
     """
-    vars(exc)["exit_code"] = exitcodes.USAGE
+    vars(exc)["exit_code"] = ExitCode.USAGE
 
 
 # Single-dash spellings Terraform users type out of habit: hidden aliases of ours.
@@ -263,7 +270,7 @@ class Moment(click.ParamType):  # type: ignore[type-arg]
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> datetime:
-        from scimctl.history import parse_time
+        from scimctl.records.history import parse_time
 
         if isinstance(value, datetime):
             return value
@@ -352,12 +359,14 @@ def main(
     ctx: click.Context, debug: bool, no_color: bool, retry_deadline: float, timeout: float
 ) -> None:
     """Plan and apply Genesys Cloud users from a manifest, over SCIM 2.0."""
-    from scimctl.output import colour_enabled, disable_colour
+    from scimctl.cli.output import colour_enabled, disable_colour
 
     ctx.meta[STARTED] = time.monotonic()
+    # The environment over .env, read once here for the whole command.
+    ctx.obj = Config.load()
 
     if debug:
-        from scimctl.log import enable_debug_logging
+        from scimctl.cli.log import enable_debug_logging
 
         enable_debug_logging()
     if no_color:
@@ -366,35 +375,49 @@ def main(
         ctx.color = False
 
 
-def read_manifest(manifests: tuple[str, ...], as_of: Any = None) -> Any:
+def run_config() -> Config:
+    """This run's configuration, read when the command started (see :func:`main`)."""
+    ctx = click.get_current_context()
+    config = ctx.find_object(Config)
+    if config is None:  # a command invoked without the group (a test's direct call)
+        config = ctx.find_root().obj = Config.load()
+    return config
+
+
+def read_manifest(manifests: tuple[str, ...], as_of: date | None = None) -> Manifest:
     from scimctl.manifest import load_manifest
 
-    day = as_of.date() if hasattr(as_of, "date") else as_of
+    day = as_of.date() if isinstance(as_of, datetime) else as_of
     return load_manifest(list(manifests) or [DEFAULT_MANIFEST], as_of=day)
 
 
-def manifest_target(manifest: Any) -> Target:
+def manifest_target(manifest: Manifest) -> Target:
     from scimctl.commands import target_of
 
     return target_of(manifest)
 
 
-def open_store(url: str | None, *, create: bool = False) -> Any:
+def open_store(url: str | None, *, create: bool = False) -> Store:
     """The state at ``url``; one that does not exist is an error unless ``create``.
 
     Every command refuses the local default when ``CI`` is set: a runner's disk holds
     no state worth reading, and a new one there would lie.
     """
+    return store_at(run_config().state_url(url, ci_needs_explicit=True), create=create)
+
+
+def store_at(resolved: str, *, create: bool) -> Store:
+    """The state at an already resolved URL, journaling under ``SCIMCTL_AUDIT_KEY``."""
     from scimctl.state import Store
 
-    return Store(state_url(url, ci_needs_explicit=True), create=create)
+    return Store(resolved, create=create, audit_key=run_config().audit_key)
 
 
 def checked_state_url(url: str | None) -> str:
     """The state URL, refused before any work when it could only be a throw-away state."""
     from scimctl.state.location import prepare_directory
 
-    resolved = state_url(url, ci_needs_explicit=True)
+    resolved = run_config().state_url(url, ci_needs_explicit=True)
     prepare_directory(resolved, create=False)
     return resolved
 
@@ -408,30 +431,41 @@ new_state_option = click.option(
 
 def plan_key() -> str | None:
     """SCIMCTL_PLAN_KEY (environment or .env); never printed, saved or stored."""
-    from scimctl.config import environment
     from scimctl.plan.integrity import plan_key
 
-    return plan_key(environment())
+    return plan_key(run_config().values)
 
 
-def run_budget(manifest: Any, tokens: int | None) -> Any:
+def run_budget(manifest: Manifest | None, tokens: int | None) -> Budget:
     """The token pool and org ceiling of this run: --tokens wins over target.tokens."""
     from scimctl.scim.pool import Budget
 
-    target = getattr(manifest, "target", None)
+    if manifest is None:  # import from --api-url/--region: no target block
+        return Budget(tokens=tokens or 1)
+    target = manifest.target
     return Budget(
-        tokens=tokens or getattr(target, "tokens", None) or 1,
-        max_rate=getattr(target, "max_rate", None),
-        clients=tuple((c.id, c.secret) for c in getattr(target, "clients", None) or ()),
+        tokens=tokens or target.tokens,
+        max_rate=target.max_rate,
+        clients=tuple((c.id, c.secret) for c in target.clients),
     )
 
 
-def open_client(target: Target, parallelism: int = 8, budget: Any = None) -> Any:
+def credentials(target: Target) -> Credentials | BearerToken:
+    """The run's credentials for ``target``'s provider; load them once per command and
+    hand them to every :func:`open_client` of it."""
+    return run_config().credentials(target.provider)
+
+
+def open_client(
+    target: Target,
+    credentials: Credentials | BearerToken,
+    parallelism: int = 8,
+    budget: Budget | None = None,
+) -> ScimClient:
     from scimctl.scim.bounded import DEFAULT_REQUEST_SECONDS, Bounds
     from scimctl.scim.client import connect
     from scimctl.scim.transport import RetryPolicy
 
-    credentials = load_credentials(provider=target.provider)
     ctx = click.get_current_context()
     params = ctx.find_root().params
     deadline = params["retry_deadline"]
@@ -448,6 +482,7 @@ def open_client(target: Target, parallelism: int = 8, budget: Any = None) -> Any
         retry=RetryPolicy(deadline=deadline),
         bounds=bounds,
         budget=budget,
+        env=run_config().values,
     )
     # What the client learns about the service (a fallback it takes) is said as it happens.
     client.notify = lambda note: click.echo(f"Note: {note}", err=True)
@@ -472,12 +507,12 @@ def max_answer_bytes() -> int | None:
 
 
 def colour() -> bool:
-    from scimctl.output import colour_enabled
+    from scimctl.cli.output import colour_enabled
 
     return sys.stdout.isatty() and colour_enabled()
 
 
-def show_delivery(result: Any) -> None:
+def show_delivery(result: Delivery) -> None:
     message = (
         f"HRIS webhook: {count(result.delivered, 'event')} delivered, {result.pending:,} pending."
     )

@@ -7,7 +7,6 @@ from typing import Any
 
 import click
 
-from scimctl import exitcodes
 from scimctl.cli.base import (
     Exit,
     FiniteFloat,
@@ -15,6 +14,7 @@ from scimctl.cli.base import (
     checked_state_url,
     colour,
     count,
+    credentials,
     format_option,
     main,
     manifest_option,
@@ -26,13 +26,15 @@ from scimctl.cli.base import (
     read_manifest,
     redact_option,
     run_budget,
+    run_config,
     show_delivery,
     state_option,
+    store_at,
     target_option,
     tokens_option,
 )
-from scimctl.config import Target, load_credentials
-from scimctl.errors import Declined
+from scimctl.config import Target
+from scimctl.errors import Declined, ExitCode
 
 
 @main.command()
@@ -76,7 +78,7 @@ def plan(
     targets: tuple[str, ...], as_of: Any, tokens: int | None, new_state: bool,
 ) -> None:  # fmt: skip
     """Compute the operations that would make the directory match the manifest."""
-    from scimctl.files import check_writable
+    from scimctl.plan.files import check_writable
     from scimctl.plan.redact import redact_plan
     from scimctl.plan.render import render
 
@@ -89,7 +91,7 @@ def plan(
     budget = run_budget(manifest, tokens)
     # In CI, `plan --detailed-exitcode` is a check: it reads a state, never starts one.
     check_only = detailed_exitcode and in_ci()
-    with open_client(target, budget=budget) as client:
+    with open_client(target, credentials(target), budget=budget) as client:
         result, _store = _plan_with_state(
             url, new_state, manifest, target, client, max_deprovision, targets, budget,
             check_only,
@@ -111,13 +113,11 @@ def plan(
     if out is not None:
         click.echo(f"Saved the plan to {out}. Apply it with: scimctl apply {out}", err=True)
     if detailed_exitcode and (result.has_changes or result.warnings):
-        raise Exit(exitcodes.CHANGES)
+        raise Exit(ExitCode.CHANGES)
 
 
 def in_ci() -> bool:
-    from scimctl.config import _truthy, environment
-
-    return _truthy(environment().get("CI"))
+    return run_config().ci
 
 
 def _plan_with_state(
@@ -131,11 +131,10 @@ def _plan_with_state(
     the plan would adopt accounts already in the directory (exactly what a lost or
     mistyped state looks like), ``--new-state`` must say that a new one is meant.
     """
-    from scimctl.state import Store
     from scimctl.state.location import missing, prepare_directory, state_exists
 
     if state_exists(url):
-        store = Store(url, create=False)
+        store = store_at(url, create=False)
         return _make_plan(manifest, target, client, store, max_deprovision, targets, budget), store
     if check_only and not new_state:
         raise missing(url)
@@ -148,7 +147,7 @@ def _plan_with_state(
         )
         refuse_adoptions(url, trial.summary.counts.get("adopt", 0))
     announce_new_state(url)
-    store = Store(url, create=True)
+    store = store_at(url, create=True)
     return _make_plan(manifest, target, client, store, max_deprovision, targets, budget), store
 
 
@@ -184,7 +183,7 @@ def _make_plan(
     targets: tuple[str, ...] = (), budget: Any = None,
 ) -> Any:  # fmt: skip
     from scimctl import commands
-    from scimctl.progress import Reading
+    from scimctl.cli.progress import Reading
 
     with Reading() as reading:
         client.on_page = reading.page
@@ -217,17 +216,17 @@ def import_(
     """Write a manifest reproducing the live directory and record its accounts in state."""
     from scimctl import commands
     from scimctl.errors import ConfigError
-    from scimctl.files import check_writable
     from scimctl.importer import ImportOptions
+    from scimctl.plan.files import check_writable
 
     if check_writable(out, "--out").exists() and not force:  # before any work
         raise ConfigError(f"{out} exists; pass --force to overwrite it")
     manifest = None if api_url or region else read_manifest(manifests)
     target, written = commands.import_target(manifest, api_url, region)
     options = ImportOptions(where, has_external_id, user_names, key_from)
-    load_credentials(provider=target.provider)  # before the state is created
+    creds = credentials(target)  # before the state is created
     store = open_store(state, create=True)
-    with open_client(target, budget=run_budget(manifest, tokens)) as client:
+    with open_client(target, creds, budget=run_budget(manifest, tokens)) as client:
         result = commands.import_directory(
             target, client, store, options, out=out, force=force, manifest_target=written
         )
@@ -261,11 +260,11 @@ def drift(
     manifest = read_manifest(manifests)
     target = manifest_target(manifest)
     store = open_store(state)  # drift only reads: a missing state is an error
-    with open_client(target, budget=run_budget(manifest, tokens)) as client:
+    with open_client(target, credentials(target), budget=run_budget(manifest, tokens)) as client:
         report = commands.drift(target, client, store)
     click.echo(render_drift(report, fmt), nl=False)
     if detailed_exitcode and report.has_drift:
-        raise Exit(exitcodes.CHANGES)
+        raise Exit(ExitCode.CHANGES)
 
 
 @main.command()
@@ -319,9 +318,9 @@ def apply(
     """
     from scimctl import commands
     from scimctl.apply import check_target
+    from scimctl.cli.progress import Progress
     from scimctl.plan import Plan
     from scimctl.plan.render import render_text
-    from scimctl.progress import Progress
 
     if plan_file and targets:
         raise click.UsageError("--target is for planning; a saved plan carries its own targets")
@@ -330,7 +329,7 @@ def apply(
     url = checked_state_url(state)
     manifest = read_manifest(manifests, as_of)
     target = manifest_target(manifest)
-    load_credentials(provider=target.provider)
+    creds = credentials(target)  # once, before anything connects or writes
     if the_plan is not None:
         check_target(the_plan, target)
     budget = run_budget(manifest, tokens)
@@ -338,7 +337,7 @@ def apply(
     if the_plan is not None:
         store = _saved_plan_store(url, new_state, the_plan)
     else:
-        with open_client(target, budget=budget) as client:
+        with open_client(target, creds, budget=budget) as client:
             the_plan, store = _plan_with_state(
                 url, new_state, manifest, target, client, max_deprovision, targets, budget
             )
@@ -346,7 +345,9 @@ def apply(
     if not the_plan.has_changes:
         click.echo("Nothing to apply: the plan has no changes.")
         return
-    webhook = commands.hris_webhook(manifest)  # refused before anyone is asked to approve
+    webhook = commands.hris_webhook(
+        manifest, run_config()
+    )  # refused before anyone is asked to approve
     if plan_file is None and not auto_approve:
         if not sys.stdin.isatty():
             raise Declined(
@@ -355,8 +356,8 @@ def apply(
         if not click.confirm("Apply these changes?"):
             raise Declined("not applied.")
     with (
-        open_client(target, parallelism, budget) as client,
-        Progress(requests=lambda: client.transport.stats.requests) as progress,
+        open_client(target, creds, parallelism, budget) as client,
+        Progress(requests=lambda: client.request_stats.requests) as progress,
     ):
         applied = commands.apply(
             the_plan, manifest, target, client, store,
@@ -371,21 +372,20 @@ def apply(
     # Leavers who still have access are a different emergency from a failed update,
     # and both differ from an apply that never started (1).
     if applied.report.not_deprovisioned:
-        raise Exit(exitcodes.NOT_DEPROVISIONED)
+        raise Exit(ExitCode.NOT_DEPROVISIONED)
     if not applied.report.ok:
-        raise Exit(exitcodes.PARTLY_FAILED)
+        raise Exit(ExitCode.PARTLY_FAILED)
 
 
 def _saved_plan_store(url: str, new_state: bool, the_plan: Any) -> Any:
     """The state a saved plan is applied to: one that is not there is an error, since
     `plan` would have started it; --new-state starts one anyway."""
     from scimctl.errors import StateError
-    from scimctl.state import Store
     from scimctl.state.location import state_exists
     from scimctl.state.url import masked_url
 
     if state_exists(url):
-        return Store(url, create=False)
+        return store_at(url, create=False)
     if not new_state:
         made = the_plan.state
         raise StateError(
@@ -394,7 +394,7 @@ def _saved_plan_store(url: str, new_state: bool, the_plan: Any) -> Any:
             "or pass --new-state to start a new one"
         )
     announce_new_state(url)
-    return Store(url, create=True)
+    return store_at(url, create=True)
 
 
 def _report(report: Any) -> None:

@@ -8,7 +8,6 @@ from typing import Any
 
 import click
 
-from scimctl import exitcodes
 from scimctl.cli.base import (
     Exit,
     Moment,
@@ -19,10 +18,11 @@ from scimctl.cli.base import (
     manifest_option,
     open_store,
     read_manifest,
+    run_config,
     show_delivery,
     state_option,
 )
-from scimctl.errors import ChecksFailed
+from scimctl.errors import ChecksFailed, ExitCode
 
 
 @main.group(invoke_without_command=True)
@@ -51,8 +51,8 @@ def history(
     """Who changed which account, when, what it was before, and from which commit."""
     if ctx.invoked_subcommand:
         return
-    from scimctl.history import history as query
-    from scimctl.history import redact as mask
+    from scimctl.records.history import history as query
+    from scimctl.records.history import redact as mask
 
     audit = open_store(state).audit
 
@@ -97,7 +97,7 @@ def _operations_table(rows: list[dict[str, Any]], with_run: bool) -> None:
     """Piped, one line per operation with its run, actor and commit (for ``cut -f``).
     On a terminal, operations are grouped under a line naming their run, actor and
     commit whole, so that the table keeps its width for what each operation did."""
-    from scimctl.output import on_terminal, say, table
+    from scimctl.cli.output import on_terminal, say, table
 
     def cells(r: dict[str, Any], run: bool) -> list[Any]:
         who = r["user_name"] or r["resource_key"]
@@ -107,7 +107,7 @@ def _operations_table(rows: list[dict[str, Any]], with_run: bool) -> None:
             f"{r['latency_ms']:.0f}" if r["latency_ms"] is not None else "", r["error"],
         ]  # fmt: skip
 
-    from scimctl.history import describe_changes
+    from scimctl.records.history import describe_changes
 
     headers = ["action", "resource", "changes", "outcome", "status", "tries", "ms", "error"]
     drop = ("ms", "tries", "status")
@@ -149,7 +149,7 @@ def history_runs(
     workspace: str | None, limit: int, fmt: str, state: str | None,
 ) -> None:  # fmt: skip
     """Every run and how it ended, including refused, crashed and abandoned ones."""
-    from scimctl.history import runs as query
+    from scimctl.records.history import runs as query
 
     audit = open_store(state).audit
 
@@ -170,7 +170,7 @@ def history_runs(
         click.echo("No runs match." if (kind or outcome or since or until or workspace)
                    else "No runs are recorded yet.")  # fmt: skip
         return
-    from scimctl.output import on_terminal, table
+    from scimctl.cli.output import on_terminal, table
 
     if not on_terminal():
         table(
@@ -197,8 +197,8 @@ def history_runs(
 def history_show(run_id: str, redact: bool, fmt: str, state: str | None) -> None:
     """One run: who, when, from where, every operation it sent, how each went."""
     from scimctl.errors import NotFound
-    from scimctl.history import redact as mask
-    from scimctl.history import run_details
+    from scimctl.records.history import redact as mask
+    from scimctl.records.history import run_details
 
     run = run_details(open_store(state).audit, run_id)
     if run is None:
@@ -239,7 +239,7 @@ def history_show(run_id: str, redact: bool, fmt: str, state: str | None) -> None
 @state_option
 def history_verify(expect: str | None, state: str | None) -> None:
     """Check the journal's hash chain over runs and operations; print its head."""
-    from scimctl.history import verify_chain
+    from scimctl.records.history import verify_chain
 
     report = verify_chain(open_store(state).audit, expect=expect)
     for note in report.notes:
@@ -281,7 +281,7 @@ def metrics(
 
     store = open_store(state)
     if fmt == "prometheus":
-        from scimctl.metrics import prometheus
+        from scimctl.records.metrics import prometheus
 
         if run_id:
             raise click.UsageError(
@@ -289,7 +289,7 @@ def metrics(
             )
         click.echo(prometheus(store.telemetry, workspace), nl=False)
         return
-    from scimctl.output import iso
+    from scimctl.cli.output import iso
 
     data = [
         (m.run, m.metrics)
@@ -310,7 +310,7 @@ def metrics(
     if not data:
         click.echo("No apply runs are recorded yet.")
         return
-    from scimctl.output import table
+    from scimctl.cli.output import table
 
     for r, m in data:
         version = r.get("scimctl_version") or "unknown"
@@ -343,7 +343,7 @@ def hris_deliver(manifests: tuple[str, ...], state: str | None) -> None:
     """Deliver the events still pending in the outbox to hris.webhook_url."""
     from scimctl import commands
 
-    result = commands.hris_deliver(read_manifest(manifests), open_store(state))
+    result = commands.hris_deliver(read_manifest(manifests), open_store(state), run_config())
     show_delivery(result)
     if result.pending:
-        raise Exit(exitcodes.ERROR)
+        raise Exit(ExitCode.ERROR)

@@ -21,7 +21,7 @@ from scimctl.cli.base import (
     read_manifest,
     state_option,
 )
-from scimctl.counts import count
+from scimctl.text import count
 
 day_option = click.option(
     "--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="DATE",
@@ -62,9 +62,9 @@ def access(
     group: str | None, as_of: Any, fmt: str, out: str | None,
 ) -> None:  # fmt: skip
     """Who holds which role and group, since when, through which change, and why."""
-    from scimctl.files import check_writable
     from scimctl.governance.access import filtered
     from scimctl.governance.html import render_csv, render_html
+    from scimctl.plan.files import check_writable
 
     if out:
         check_writable(out, "--out")
@@ -93,7 +93,7 @@ def access(
 @format_opt("json")
 def rules(manifests: tuple[str, ...], state: str | None, as_of: Any, fmt: str) -> None:
     """Every rule and exception with its state: holding, violated, excepted until ..."""
-    from scimctl.output import table
+    from scimctl.cli.output import table
 
     result = _access(manifests, state, as_of)
     verdict = result.verdict

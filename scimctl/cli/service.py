@@ -8,14 +8,15 @@ from scimctl.cli.base import (
     FiniteFloat,
     PerMinute,
     colour,
+    credentials,
     main,
     manifest_option,
     manifest_target,
     open_client,
     read_manifest,
 )
-from scimctl.counts import count
 from scimctl.errors import ChecksFailed
+from scimctl.text import count
 
 
 @main.command()
@@ -162,10 +163,11 @@ def doctor(manifests: tuple[str, ...], write: bool) -> None:
     capabilities, paging, inactive users, versions, roles (read-only by default)."""
     from scimctl.scim.doctor import FAIL, run_doctor
 
-    target = manifest_target(read_manifest(manifests))
+    manifest = read_manifest(manifests)
+    target = manifest_target(manifest)
     click.echo(f"Target {target.workspace}")
-    with open_client(target) as client:
-        checks = run_doctor(client, write=write)
+    with open_client(target, credentials(target)) as client:
+        checks = run_doctor(client, write=write, desired=manifest.desired)
     colours = {"ok": "green", "warn": "yellow", "fail": "red", "skip": None}
     for c in checks:
         status = click.style(f"{c.status:<4}", fg=colours[c.status]) if colour() else c.status

@@ -16,7 +16,7 @@ from scimctl.cli.base import (
     read_manifest,
     state_option,
 )
-from scimctl.counts import count
+from scimctl.text import count
 
 
 @main.group()
@@ -74,7 +74,7 @@ def state_show(
 ) -> None:
     """Show one managed user (by externalId or userName) or group (by name)."""
     from scimctl import commands
-    from scimctl.output import render_record
+    from scimctl.cli.output import render_record
 
     doc = commands.state_show(open_store(state), _workspace(manifests, workspace), key)
     if fmt == "json":

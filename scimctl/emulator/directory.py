@@ -172,6 +172,23 @@ def _patch_path(doc: dict[str, Any], kind: str, path: str, value: Any) -> None:
             i.update(value)
 
 
+def genesys_emails(sent: Any, user_name: str) -> list[dict[str, Any]]:
+    """``emails`` as Genesys keeps them: stored as sent, under its two documented rules
+    (docs/genesys.md, Emails and phone numbers): ``type: other`` is the userName and read-only, so
+    whatever a write says of it, the entry is the userName's (a rename moves it, a
+    write without it keeps it); ``type: work`` entries are separate and kept as sent.
+    Any other type is refused."""
+    if sent is not None and not isinstance(sent, list):
+        raise ScimError(400, "emails must be a list", "invalidValue")
+    work = []
+    for e in sent or []:
+        if not isinstance(e, dict) or e.get("type") not in ("work", "other"):
+            raise ScimError(400, f"Invalid email: {e}", "invalidValue")
+        if e["type"] == "work":
+            work.append(e)
+    return [{"value": user_name, "type": "other", "primary": True}, *work]
+
+
 class Directory:
     """In-memory Genesys Cloud org: the single source of truth of the emulator."""
 
@@ -252,13 +269,7 @@ class Directory:
                 raise ScimError(400, f"Invalid phone number: {p}", "invalidValue")
             if p.get("type") not in PHONE_TYPES:
                 raise ScimError(400, f"Invalid phone number type: {p.get('type')}", "invalidValue")
-        emails = []
-        for e in doc.get("emails") or []:
-            if not isinstance(e, dict) or e.get("type") not in ("work", "other"):
-                raise ScimError(400, f"Invalid email: {e}", "invalidValue")
-            if e.get("type") == "work":
-                emails.append(e)
-        doc["emails"] = emails
+        doc["emails"] = genesys_emails(doc.get("emails"), user_name)
         manager = (doc.get(ENTERPRISE_USER) or {}).get("manager")
         if manager:
             mid = manager.get("value") if isinstance(manager, dict) else None
@@ -446,10 +457,6 @@ class Directory:
         copies deeply before it changes anything.
         """
         doc = dict(res.doc)
-        doc["emails"] = [
-            {"value": doc["userName"], "type": "other", "primary": True},
-            *doc.get("emails", []),
-        ]
         groups = [
             {
                 "value": g.id,

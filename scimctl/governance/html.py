@@ -12,8 +12,8 @@ import io
 from html import escape
 from typing import Any
 
-from scimctl.counts import count
 from scimctl.governance.access import AccessReport
+from scimctl.text import count
 
 STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#1b1f24}

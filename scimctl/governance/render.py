@@ -3,9 +3,9 @@ existing ones for review, then every exception with its expiry, soonest first.""
 
 from __future__ import annotations
 
-from scimctl.counts import count
 from scimctl.governance.report import ExceptionState, Finding, GovernanceReport
 from scimctl.plan.render import esc, md
+from scimctl.text import count
 
 
 def _finding(f: Finding) -> str:

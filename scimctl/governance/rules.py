@@ -2,7 +2,7 @@
 
 Rules are declarative on purpose: a reviewer reads them in the manifest, and each
 kind has one meaning. A role is matched as a :class:`Grant` (a role, optionally in
-one division) so that role x division grants (``scimctl.grants``) are matched by the
+one division) so that role x division grants (``scimctl.model.grants``) are matched by the
 same rules: a plain role is held in the user's own division, a grant in its
 division, and a grant in all divisions (``*``) in every one.
 """
@@ -13,7 +13,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-ALL_DIVISIONS = "*"  # as scimctl.grants spells "all divisions"
+ALL_DIVISIONS = "*"  # as scimctl.model.grants spells "all divisions"
 RuleKind = Literal["conflict", "requires", "limit", "only"]
 EXPIRY_WARNING_DAYS = 14  # exceptions ending this soon are listed first
 

@@ -7,10 +7,10 @@ repeats (an unknown group on 300 users, a 2,000-level chain) is reported once.
 
 from __future__ import annotations
 
-from scimctl.counts import count
+from scimctl.errors import Problem
 from scimctl.manifest.models import GroupModel, UserModel
 from scimctl.model import Location, Policy
-from scimctl.problems import Problem
+from scimctl.text import count
 
 EXAMPLES = 5
 

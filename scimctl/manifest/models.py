@@ -14,9 +14,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from scimctl.grants import ALL_DIVISIONS, RoleScope
-from scimctl.model import DEFAULT_REDACT, REDACTABLE
-from scimctl.ownership import canonical_modes
+from scimctl.model import DECLARABLE, DEFAULT_REDACT, LOOKUPS, REDACTABLE
+from scimctl.model.grants import ALL_DIVISIONS, RoleScope
+from scimctl.model.ownership import ALIASES, canonical_modes
 
 # Pragmatic RFC 5321 shape: dot-atom local part, dotted hostname, alphabetic TLD.
 EMAIL_RE = re.compile(
@@ -68,6 +68,11 @@ def control_character(text: str) -> str | None:
     return None
 
 
+def _printable(value: Any) -> bool:
+    """A string with nothing to refuse, in one C call: what almost every value is."""
+    return value.__class__ is str and value.isprintable()
+
+
 def _reject_control(value: Any, where: str = "") -> None:
     if isinstance(value, str):
         found = control_character(value)
@@ -75,11 +80,13 @@ def _reject_control(value: Any, where: str = "") -> None:
             raise ValueError(f"contains a control character {found}{where}; remove it")
     elif isinstance(value, list | tuple):
         for i, item in enumerate(value):
-            _reject_control(item, f" in item {i + 1}")
+            if not _printable(item):
+                _reject_control(item, f" in item {i + 1}")
     elif isinstance(value, dict):
         for k, v in value.items():
-            _reject_control(k, f" in key {k!r}" if isinstance(k, str) else "")
-            _reject_control(v, f" under {k!r}" if isinstance(k, str) else "")
+            if not (_printable(k) and _printable(v)):
+                _reject_control(k, f" in key {k!r}" if isinstance(k, str) else "")
+                _reject_control(v, f" under {k!r}" if isinstance(k, str) else "")
 
 
 class Clean(Strict):
@@ -95,6 +102,8 @@ class Clean(Strict):
         # Checked before pydantic echoes an unknown key back in an error message.
         if isinstance(data, dict):
             for key in data:
+                if _printable(key):
+                    continue
                 found = control_character(key) if isinstance(key, str) else None
                 if found:
                     raise ValueError(f"a key contains a control character {found}; remove it")
@@ -103,7 +112,8 @@ class Clean(Strict):
     @field_validator("*", mode="before")
     @classmethod
     def _no_control(cls, v: Any) -> Any:
-        _reject_control(v)
+        if not _printable(v):
+            _reject_control(v)
         return v
 
 
@@ -144,6 +154,26 @@ class TargetModel(Clean):
     max_rate: int | None = Field(None, ge=1)
     # More clients of the org; the tokens are spread over them and the default pair.
     clients: list[ClientModel] = Field(default_factory=list, max_length=49)
+    # What the service cannot do and how to cope (docs/interop.md): attributes it never
+    # stores (never sent, never compared), and how apply looks a user up when it cannot
+    # filter on externalId.
+    # None when not given, so that import writes back only what the manifest said.
+    unsupported: list[str] | None = None
+    lookup: Literal[LOOKUPS] | None = None  # type: ignore[valid-type]
+
+    @field_validator("unsupported")
+    @classmethod
+    def _declarable(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return None
+        out = []
+        for name in v:
+            attr = ALIASES.get(name, name)
+            if attr not in DECLARABLE:
+                allowed = ", ".join(DECLARABLE)
+                raise ValueError(f"{name!r} cannot be declared unsupported (one of: {allowed})")
+            out.append(attr)
+        return sorted(set(out))
 
     @field_validator("max_rate", mode="before")
     @classmethod

@@ -33,21 +33,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jinja2
 from jinja2 import nodes
 from pydantic import ValidationError
 
-from scimctl.counts import count
+from scimctl.errors import Problem, error_message, field_path
 from scimctl.manifest.models import ENCODINGS, PHONE_TYPES, SourceModel, UserModel
 from scimctl.manifest.templates import (
+    RowTemplate,
     TemplateFailure,
     TemplateTimeout,
-    compile_template,
-    render,
     render_scope,
 )
 from scimctl.model import Location
-from scimctl.problems import Problem, error_message, field_path
+from scimctl.text import count
 
 LIST_FIELDS = ("roles", "groups", "previousExternalIds")
 TRUE = {"true", "yes", "y", "1", "active"}
@@ -173,7 +171,7 @@ def read_source(
     across records still see them; such a result is never turned into desired state.
     """
     problems: list[Problem] = []
-    templates: dict[str, jinja2.Template] = {}
+    templates: dict[str, RowTemplate] = {}
     used: dict[str, frozenset[str]] = {}
     exprs = dict(source.map)
     if source.when is not None:
@@ -184,7 +182,7 @@ def read_source(
             continue
         name = "when" if fld == "when" else f"map.{fld}"
         try:
-            templates[fld] = compile_template(expr)
+            templates[fld] = RowTemplate(expr)
         except TemplateFailure as exc:
             problems.append(Problem(where, name, str(exc)))
             continue
@@ -338,14 +336,14 @@ def _check_header(
 def _render_row(
     row: dict[str, str],
     number: int,
-    templates: dict[str, jinja2.Template],
+    templates: dict[str, RowTemplate],
     rows: _RowProblems,
 ) -> UserModel | None:
     if "when" in templates:
         if templates["when"] is None:
             return None
         try:
-            verdict = render(templates["when"], row=row).strip().lower()
+            verdict = templates["when"](row).strip().lower()
         except TemplateFailure as exc:
             rows.add(number, "when", _stopped(exc, templates, "when"))
             return None
@@ -363,7 +361,7 @@ def _render_row(
             failed.add(fld)
             continue
         try:
-            values[fld] = _convert(fld, render(template, row=row))
+            values[fld] = _convert(fld, template(row))
         except TemplateFailure as exc:
             failed.add(fld)
             value, _, rest = str(exc).partition(" is not ")
@@ -390,7 +388,7 @@ def _render_row(
     return user  # with problems reported, it only serves the checks across records
 
 
-def _stopped(exc: TemplateFailure, templates: dict[str, jinja2.Template], fld: str) -> str:
+def _stopped(exc: TemplateFailure, templates: dict[str, RowTemplate], fld: str) -> str:
     """A template that timed out once is not rendered again: rows x timeout is a hang."""
     if isinstance(exc, TemplateTimeout):
         templates[fld] = None  # type: ignore[assignment]

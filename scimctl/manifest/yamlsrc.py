@@ -54,7 +54,33 @@ class TooComplex(yaml.MarkedYAMLError):
     """Nesting or alias expansion beyond the limits; carries the position."""
 
 
+def _first_characters(resolver: type[yaml.resolver.BaseResolver]) -> frozenset[str] | None:
+    """The first characters an implicit resolver is registered for; None if any may match.
+
+    A wildcard resolver (registered for every first character) or a path resolver
+    makes the tag depend on more than the first character: no fast path then.
+    """
+    table: dict[Any, Any] = getattr(resolver, "yaml_implicit_resolvers", {})
+    if None in table or getattr(resolver, "yaml_path_resolvers", None):
+        return None
+    return frozenset(k for k in table if k)
+
+
 class _Loader(yaml.SafeLoader):
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        # libyaml calls this back for every scalar, and PyYAML's resolve concatenates
+        # two lists and scans regexes each time. A plain scalar starting with a
+        # character no implicit resolver is registered for (most names, e-mails, ids)
+        # can only be a string, and a quoted one always is, exactly as PyYAML would
+        # decide (tests/unit/test_yaml_loaders.py compares the two over tricky scalars).
+        if (
+            kind is yaml.ScalarNode
+            and _PLAIN_FIRST is not None
+            and (not implicit[0] or (value and value[0] not in _PLAIN_FIRST))
+        ):
+            return _STR
+        return _RESOLVE(self, kind, value, implicit)
+
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self.issues: list[YamlIssue] = []
@@ -153,6 +179,9 @@ class _Loader(yaml.SafeLoader):
         return out
 
 
+_PLAIN_FIRST = _first_characters(_Loader)
+_RESOLVE: Any = yaml.resolver.BaseResolver.resolve  # PyYAML's own, for everything else
+
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _Loader.construct_mapping)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _Loader.construct_sequence)
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
@@ -178,6 +207,7 @@ if getattr(yaml, "__with_libyaml__", False):
                 self._depth = 0
                 self._no_alias = False
 
+            resolve = _Loader.resolve
             _child = _Loader._child
             _deeper = _Loader._deeper
             _mapping = _Loader._mapping

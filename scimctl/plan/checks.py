@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from fnmatch import fnmatchcase
 
-from scimctl.counts import count
+from scimctl.errors import Problem
 from scimctl.model import Desired, LiveRole, Snapshot, StateView, UserSpec
-from scimctl.problems import Problem
+from scimctl.text import count
 
 # Permissions that let their holder change who exists, who may do what, or act for the
 # organisation from outside. A role granting any of them (or anything the policy's

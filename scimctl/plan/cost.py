@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from scimctl.counts import count
 from scimctl.plan.model import Action, Cost
+from scimctl.text import count
 
 # Requests per action, beyond membership batches; forget and release touch only state.
 PER_ACTION = {
@@ -30,7 +30,7 @@ PER_ACTION = {
     "forget": 0,
     "release": 0,
 }
-MEMBER_CHUNK = 500  # apply/executor.py sends at most this many members per PATCH
+MEMBER_CHUNK = 500  # apply/groups.py sends at most this many members per PATCH
 
 
 def estimate(actions: Iterable[Action], reads: int, *, per_minute: int, tokens: int) -> Cost:

@@ -18,7 +18,6 @@ from dataclasses import asdict
 from typing import Any
 
 from scimctl import __version__
-from scimctl.counts import count as counted
 from scimctl.errors import InputError, PlanRefused
 from scimctl.model import (
     DEFAULT_REDACT,
@@ -30,7 +29,7 @@ from scimctl.model import (
     StateView,
     same,
 )
-from scimctl.ownership import Kept, owned_attrs
+from scimctl.model.ownership import Kept, owned_attrs
 from scimctl.plan.checks import check_directory, privileged_roles
 from scimctl.plan.grants import (
     grant_action,
@@ -39,6 +38,7 @@ from scimctl.plan.grants import (
     keep_granted_roles,
     roles_attr,
 )
+from scimctl.plan.limits import not_supported, storable, without_unsupported
 from scimctl.plan.model import (
     EFFECT_ORDER,
     KIND_ORDER,
@@ -56,7 +56,7 @@ from scimctl.plan.model import (
 from scimctl.plan.restore import describe_restores
 from scimctl.plan.targets import memberships as targeted_memberships
 from scimctl.plan.targets import parse_targets, select
-from scimctl.stored import unsupported
+from scimctl.text import count as counted
 
 
 def ancestry(groups: dict[str, GroupSpec], name: str) -> list[str]:
@@ -136,6 +136,7 @@ def compute_plan(
     With ``targets`` the plan is partial: only those resources and what they need
     (see :mod:`scimctl.plan.targets`), and the plan document lists the targets.
     """
+    desired = without_unsupported(desired)
     target_users, target_groups = parse_targets(targets, desired, state)
     problems = check_directory(desired, snapshot, state) + grant_problems(desired, snapshot)
     if problems:
@@ -144,6 +145,7 @@ def compute_plan(
     matcher = _Matcher(snapshot, state)
     actions: list[Action] = []
     left_alone: list[Kept] = []
+    learned: dict[str, list[str]] = {}  # attribute -> users whose value was not stored
     matched: dict[str, LiveUser | None] = {}
     key_of = {u.id: u.external_id for u in snapshot.users if u.external_id}
     key_of.update({m.id: k for k, m in state.users.items()})
@@ -166,7 +168,10 @@ def compute_plan(
         left_alone += kept
         attrs = keep_granted_roles(attrs, spec, live, _grant_mode(desired, key), applied)
         if live is not None:
-            attrs = _storable(attrs, live, applied)
+            attrs, left_out = storable(attrs, live, applied)
+            if not targets or key in target_users:
+                for name in left_out:
+                    learned.setdefault(name, []).append(key)
         action = _user_action(key, attrs, live, in_state=key in state.users, old_key=old_key)
         if action is not None and action.kind == "create":
             action = _restore(action, snapshot) or action
@@ -280,6 +285,7 @@ def compute_plan(
             for k in sorted(left_alone, key=lambda k: (k.key, k.attribute))
             if not targets or k.key in target_users
         ],  # fmt: skip
+        not_supported=not_supported(desired, learned),
     )
 
 
@@ -344,19 +350,6 @@ def keep_default_role(
     if role not in (live.attrs.get("roles") or []):
         return attrs
     return {**attrs, "roles": sorted([*roles, role])}
-
-
-def _storable(
-    attrs: dict[str, Any], live: LiveUser, applied: dict[str, Any] | None
-) -> dict[str, Any]:
-    """Leave out a value the service was sent once and did not store (recorded in the
-    state by apply): proposing it again would loop. A different value is asked for."""
-    record = unsupported(applied)
-    return {
-        a: v
-        for a, v in attrs.items()
-        if not (a in record and same(a, record[a], v) and not same(a, live.attrs.get(a), v))
-    }
 
 
 def _reverts(action: Action, state: StateView) -> list[Effect]:

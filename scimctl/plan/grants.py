@@ -1,7 +1,7 @@
 """Planning division-scoped role grants: checks, the diff, and what apply may run.
 
 A manifest role with ``divisions`` is managed as grants (role x division) through
-the Platform API; see :mod:`scimctl.grants`. Per user, the plan compares the direct
+the Platform API; see :mod:`scimctl.model.grants`. Per user, the plan compares the direct
 grants of each scoped role (read per role by ``subjectgrants``) with the divisions
 the manifest names and emits one ``grants`` action carrying both sides, with ids,
 so apply sends exactly one ``bulkremove`` and one ``bulkadd`` and the history keeps
@@ -18,13 +18,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from scimctl.counts import count
-from scimctl.grants import ALL_DIVISIONS, GrantRef, desired_grants, grant_docs, grant_names
+from scimctl.errors import Problem
 from scimctl.model import Desired, LiveUser, Snapshot, StateView, UserSpec
-from scimctl.ownership import Kept
+from scimctl.model.grants import ALL_DIVISIONS, GrantRef, desired_grants, grant_docs, grant_names
+from scimctl.model.ownership import Kept
 from scimctl.plan.checks import denied, names_of
 from scimctl.plan.model import Action, Change, Effect, Plan
-from scimctl.problems import Problem
+from scimctl.text import count
 
 KIND = "grants"
 

@@ -199,6 +199,17 @@ class LeftAlone(PlanModel):
     values: Any = None  # additive: the values kept; ignore: the live value
 
 
+class NotSupported(PlanModel):
+    """An attribute the target does not store, so the plan does not propose it: declared
+    in the manifest (``target.unsupported``: never sent) or learned at apply (a value
+    sent and not kept, recorded in the state: not sent again until it changes)."""
+
+    attribute: str
+    source: Literal["manifest", "learned"]
+    users: int = 0  # learned: the users whose value the service did not keep
+    example: str | None = None  # learned: one of them (its key)
+
+
 class GroupMembers(PlanModel):
     id: LiveId = None  # None: the plan creates the group (create_group)
     members: list[str]  # user keys
@@ -288,6 +299,8 @@ class Plan(PlanModel):
     cost: Cost | None = None
     # Values attribute ownership (policy.ownership) kept instead of changing them.
     left_alone: list[LeftAlone] = Field(default_factory=list)
+    # Attributes the target does not store: shown, not proposed (scimctl/plan/limits.py).
+    not_supported: list[NotSupported] = Field(default_factory=list)
 
     @property
     def partial(self) -> bool:
@@ -308,7 +321,7 @@ class Plan(PlanModel):
         return integrity.content_digest(self.model_dump(mode="json"))
 
     def save(self, path: str | Path, key: str | None = None) -> None:
-        from scimctl.files import write_text
+        from scimctl.plan.files import write_text
 
         write_text(path, self.to_json(key), "plan file")
 
@@ -319,7 +332,7 @@ class Plan(PlanModel):
         Everything is checked before the caller can act on any field, so a bad
         file stops apply before it connects anywhere.
         """
-        from scimctl.files import check_regular
+        from scimctl.plan.files import check_regular
 
         try:
             check_regular(path, "plan file")

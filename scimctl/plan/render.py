@@ -21,13 +21,13 @@ from typing import Any
 
 import click
 
-from scimctl.counts import count
-from scimctl.grants import grant_names
 from scimctl.model import USER_ATTRIBUTES
+from scimctl.model.grants import grant_names
 from scimctl.plan.cost import cost_line
 from scimctl.plan.grants import grant_lines
 from scimctl.plan.model import EFFECT_ORDER, KIND_ORDER, Action, Plan
 from scimctl.plan.redact import redact_plan
+from scimctl.text import count
 
 GITHUB_COMMENT_LIMIT = 65_536
 MEMBERS_SHOWN = 50  # per low-risk group action in markdown; review rows show all
@@ -295,6 +295,9 @@ def render_text(plan: Plan, color: bool = False) -> str:
     if plan.left_alone:
         out += ["Left alone (attribute ownership):", ""]
         out += [f"  = {line}" for line in left_alone_lines(plan)] + [""]
+    if plan.not_supported:
+        out += ["Not supported by this service (not proposed):", ""]
+        out += [f"  = {line}" for line in not_supported_lines(plan)] + [""]
     out.extend(summary_lines(plan))
     return "\n".join(out) + "\n"
 
@@ -312,6 +315,24 @@ def left_alone_lines(plan: Plan) -> list[str]:
         )
         shown = grant_names(k.values) if k.attribute == "grants" else k.values
         out.append(f"{who}: {k.attribute} ({k.ownership}): {why}: {value(shown)}")
+    return out
+
+
+def not_supported_lines(plan: Plan) -> list[str]:
+    """One line per attribute the target does not store, however many users it
+    concerns: the reviewer learns it once instead of reading the same update forever."""
+    out = []
+    for n in plan.not_supported:
+        if n.source == "manifest":
+            why = "target.unsupported in the manifest: never sent, never compared"
+        else:
+            users = count(n.users, "user")
+            why = (
+                f"not supported by this service: a value sent for {users} (e.g. "
+                f"{esc(n.example or '-')}) was not stored, so it is not sent again until "
+                "the manifest changes it; declare it in target.unsupported to stop sending it"
+            )
+        out.append(f"{esc(n.attribute)}: {why}")
     return out
 
 
@@ -410,7 +431,7 @@ def render_markdown(plan: Plan, color: bool = False, limit: int = GITHUB_COMMENT
                 "",
             ]
     room -= _size(review_part)
-    left_part = _left_alone_md(plan)
+    left_part = _left_alone_md(plan) + _not_supported_md(plan)
     room -= _size(left_part)
     kept, sections = _fit_other(other, room)
     body: list[str] = []
@@ -452,6 +473,14 @@ def _left_alone_md(plan: Plan) -> list[str]:
         more = len(shown) - LEFT_ALONE_SHOWN
         shown = [*shown[:LEFT_ALONE_SHOWN], f"- … and {more} more (`scimctl show plan.json`)"]
     return [f"#### Left alone by attribute ownership ({len(lines)})", "", *shown, ""]
+
+
+def _not_supported_md(plan: Plan) -> list[str]:
+    lines = not_supported_lines(plan)  # one per attribute: a handful at most
+    if not lines:
+        return []
+    head = f"#### Not supported by this service ({len(lines)})"
+    return [head, "", *(f"- {md(line)}" for line in lines), ""]
 
 
 def _size(lines: list[str]) -> int:

@@ -10,7 +10,7 @@ account back and reports anything that did not stick, which the next plan sets a
 
 from __future__ import annotations
 
-from scimctl.grants import grant_names
+from scimctl.model.grants import grant_names
 from scimctl.plan.model import Action
 
 # Named first: what Genesys drops on restore and a reviewer most needs to see back.

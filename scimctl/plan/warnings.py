@@ -6,8 +6,8 @@ them and ``--detailed-exitcode`` does not report "nothing to review".
 
 from __future__ import annotations
 
-from scimctl.counts import count
 from scimctl.model import Desired, Snapshot, StateView
+from scimctl.text import count
 
 
 def new_state_warnings(desired: Desired, snapshot: Snapshot, state: StateView) -> list[str]:

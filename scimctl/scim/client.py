@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Self, TypeVar
@@ -21,8 +21,7 @@ from typing import Any, Self, TypeVar
 import httpx
 
 from scimctl.config import BearerToken, Credentials, Target, environment
-from scimctl.counts import count
-from scimctl.errors import ApiError, ConfigError
+from scimctl.errors import ApiError, ConfigError, Problem
 from scimctl.model import (
     DeletedUser,
     Desired,
@@ -31,9 +30,10 @@ from scimctl.model import (
     LiveRole,
     LiveUser,
     Snapshot,
+    TargetLimits,
 )
-from scimctl.problems import Problem
 from scimctl.scim.bounded import Bounds
+from scimctl.scim.entries import whole_emails, written_whole
 from scimctl.scim.ids import check_id, item_path, kind, shown
 from scimctl.scim.mapping import (
     ENTERPRISE_ATTRS,
@@ -43,9 +43,18 @@ from scimctl.scim.mapping import (
     role_from_platform,
     user_from_scim,
 )
+from scimctl.scim.needs import (
+    COPE,
+    Schemas,
+    attribute_problems,
+    group_problems,
+    lookup_problems,
+    parse_schemas,
+)
 from scimctl.scim.paging import Pages, by_cursor, check_start
 from scimctl.scim.platform_grants import PlatformGrants
 from scimctl.scim.pool import Budget, TokenPool, pool_sources
+from scimctl.scim.replace import replaced
 from scimctl.scim.schema import CORE_GROUP, CORE_USER, ENTERPRISE_USER, GENESYS_USER, SCIM_PREFIX
 from scimctl.scim.transport import (
     DEFAULT_TIMEOUT,
@@ -54,8 +63,10 @@ from scimctl.scim.transport import (
     StaticToken,
     TokenSource,
     Transport,
+    TransportStats,
     json_body,
 )
+from scimctl.text import count
 
 # Genesys paths, kept for callers that name them (the journal, benchmarks).
 USERS = f"{SCIM_PREFIX}/Users"
@@ -109,6 +120,8 @@ class Capabilities:
     resource_types: tuple[str, ...] = ("User", "Group")
     schemas: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    # Each listed schema's attributes and their mutability (scim/needs.py).
+    attributes: Schemas = field(default_factory=Schemas)
     # RFC 9865's ``pagination``: None where the service does not say.
     index_paging: bool | None = None
     cursor_paging: bool | None = None
@@ -176,6 +189,7 @@ def parse_capabilities(
             str(t.get("name")) for t in resource_types if isinstance(t, dict) and t.get("name")
         ),
         schemas=tuple(str(s.get("id")) for s in schemas if isinstance(s, dict) and s.get("id")),
+        attributes=parse_schemas(schemas),
     )
 
 
@@ -220,6 +234,9 @@ class ScimClient:
         self._learn_lock = threading.Lock()
         # Called with the number of items on each page read, for progress displays.
         self.on_page: Callable[[int], None] = lambda items: None
+        # The manifest's word on this target's limits (read_directory sets it): how
+        # find_user looks users up.
+        self.limits = TargetLimits()
 
     @classmethod
     def connect(
@@ -232,9 +249,12 @@ class ScimClient:
         retry: RetryPolicy | None = None,
         budget: Budget | None = None,
         bounds: Bounds | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> Self:
         """Open a client; with ``budget``, requests spread over a pool of tokens of the
-        one client under the budget's org ceiling (see :mod:`scimctl.scim.pool`)."""
+        one client under the budget's org ceiling (see :mod:`scimctl.scim.pool`), whose
+        further clients' credentials come from ``env`` (the run's
+        :attr:`~scimctl.config.Config.values`)."""
         # Enough connections for apply's workers or for the pages a plan reads at once
         # (two listings, active and inactive, each read_concurrency pages).
         connections = max(parallelism, 2 * (budget.read_concurrency if budget else 4)) + 4
@@ -270,7 +290,7 @@ class ScimClient:
         sources: list[TokenSource | StaticToken] = [tokens]
         if isinstance(tokens, TokenSource):
             try:
-                sources = pool_sources(tokens, budget, environment())
+                sources = pool_sources(tokens, budget, env if env is not None else environment())
             except ConfigError:
                 http.close()
                 raise
@@ -278,6 +298,11 @@ class ScimClient:
         client = cls(Transport(target.api_url, pool.tokens, http, pool, retry))
         client.read_concurrency = budget.read_concurrency
         return client
+
+    @property
+    def request_stats(self) -> TransportStats:
+        """Every request this client sent so far, counted by outcome (for a run's metrics)."""
+        return self.transport.stats
 
     def close(self) -> None:
         self.transport.http.close()
@@ -320,7 +345,8 @@ class ScimClient:
         return Capabilities(**{**caps.__dict__, "notes": tuple(notes)})
 
     def unsupported(self, desired: Desired) -> list[Problem]:
-        """Manifest attributes this service cannot hold, found before any write.
+        """What the manifest needs that this service lacks, found before any read or
+        write (scim/needs.py), unless the manifest says how to cope.
 
         Without the enterprise extension, department, division and employeeNumber
         would be sent on every apply and never read back: a plan that never settles.
@@ -347,18 +373,27 @@ class ScimClient:
                 continue
             for key, spec in sorted(desired.users.items()):
                 for name in names:
+                    if name in desired.limits.unsupported:
+                        continue
                     if spec.attrs.get(name) not in (None, [], ""):
                         by_attr.setdefault((label, name), []).append(key)
-        return problems + [
+        problems += [
             Problem(
                 "directory",
                 name,
                 f"the service announces no {label} extension, so {name} cannot be "
-                f"managed (set for {count(len(keys), 'user')}, e.g. {keys[0]}); remove it from the "
-                "manifest",
+                f"managed (set for {count(len(keys), 'user')}, e.g. {keys[0]}); {COPE}",
             )
             for (label, name), keys in sorted(by_attr.items())
         ]
+        if self.provider == "genesys":
+            return problems  # Genesys's surface is known: nothing more to learn
+        missing = {name for (_, name) in by_attr}
+        problems += [
+            p for p in attribute_problems(desired, caps.attributes) if p.field not in missing
+        ]
+        problems += group_problems(desired, caps.resource_types, caps.attributes)
+        return problems + lookup_problems(desired, caps.filter)
 
     def _learn(self, note: str) -> None:
         with self._learn_lock:
@@ -581,7 +616,8 @@ class ScimClient:
         with ThreadPoolExecutor(5) as pool:
             active = pool.submit(self.list_users)
             inactive = pool.submit(self.list_users, "active eq false") if caps.filter else None
-            groups = pool.submit(self.list_groups)
+            # A service without groups: nothing to list (the manifest must not need any).
+            groups = pool.submit(self.list_groups if "Group" in caps.resource_types else list)
             roles = pool.submit(self.list_roles)
             divisions = pool.submit(self.list_divisions)
             found = [*active.result(), *(inactive.result() if inactive else [])]
@@ -618,15 +654,29 @@ class ScimClient:
     def find_user(
         self, external_id: str | None = None, user_name: str | None = None, **kw: Any
     ) -> LiveUser | None:
-        """Look a user up by its keys, active or not (for create retries and adoption)."""
+        """Look a user up by its keys, active or not (for create retries and adoption):
+        by filter, or, where the manifest says the service cannot filter
+        (``target.lookup``), on the userName only or in every page."""
+        if self.limits.lookup == "pages":
+            return self._find_in_pages(external_id, user_name)
         for attr, value in (("externalId", external_id), ("userName", user_name)):
-            if not value:
+            if not value or (attr == "externalId" and self.limits.lookup == "userName"):
                 continue
             params = {"filter": f"{attr} eq {quote(value)}"}
             body = self._users_read(lambda p: self._get(self.users_path, params=p, **kw), params)
             found, _ = Pages(self.users_path, "Resources", "totalResults").read(body, f"by {attr}")
             if found:
                 return parsed(user_from_scim, found[0], "GET", self.users_path)
+        return None
+
+    def _find_in_pages(self, external_id: str | None, user_name: str | None) -> LiveUser | None:
+        name = (user_name or "").lower()
+        inactive = self.list_users("active eq false") if self.capabilities.filter else []
+        for user in [*self.list_users(), *inactive]:
+            if (external_id and user.external_id == external_id) or (
+                name and user.user_name.lower() == name
+            ):
+                return user
         return None
 
     def get_user(self, user_id: str, **kw: Any) -> LiveUser | None:
@@ -691,7 +741,54 @@ class ScimClient:
         services other than Genesys are asked, and one that honours it (scim2-server)
         costs one request per update, not two. A 400 to the PATCH with the list is
         sent again without it, and the list is not asked for again (_users_read).
+        A 501 to a PATCH of plain replaces (django-scim2 patches no externalId, so
+        an adoption could never be written) is carried out by a PUT instead.
         """
+        ops = body.get("Operations") or []
+        if self.provider != "genesys" and written_whole(ops):
+            # An RFC service that refused value filters: the list is written whole
+            # from a read, keeping the main address and the entries scimctl does not
+            # manage (scim/entries.py).
+            path = item_path(self.users_path, user_id)
+            current = self._get(path, trace=kw.get("trace"))
+            body = {**body, "Operations": whole_emails(ops, current)}
+            if version is None:
+                version = parsed(user_from_scim, current, "GET", path).version
+        try:
+            return self._patch_user(user_id, body, version, **kw)
+        except ApiError as exc:
+            if exc.status != 501 or self.provider == "genesys":
+                raise
+            put = self._put_instead(user_id, body, version, **kw)
+            if put is None:
+                raise
+            self._learn(
+                f"the service refused a PATCH of plain attributes "
+                f"({str(exc).split(': ', 1)[-1]}); such changes were written with a PUT of "
+                "the whole user as read just before it"
+            )
+            return put
+
+    def _put_instead(
+        self, user_id: str, body: dict[str, Any], version: str | None, **kw: Any
+    ) -> LiveUser | None:
+        """The PATCH carried out by a PUT of the user read just now (scim/replace.py),
+        guarded by its version where it has one; None when the PATCH is not plain."""
+        path = item_path(self.users_path, user_id)
+        current = self._get(path, trace=kw.get("trace"))
+        doc = replaced(current, body.get("Operations") or [])
+        if doc is None:
+            return None
+        doc.pop("meta", None)
+        if version is None:
+            version = parsed(user_from_scim, current, "GET", path).version
+        resp = self.transport.request("PUT", path, json=doc, headers=self._if_match(version), **kw)
+        user = parsed(user_from_scim, json_body(resp, "PUT", path), "PUT", path)
+        return _with_etag(user, resp, self.capabilities)
+
+    def _patch_user(
+        self, user_id: str, body: dict[str, Any], version: str | None, **kw: Any
+    ) -> LiveUser:
         path = item_path(self.users_path, user_id)
         headers = self._if_match(version)
         if self.provider != "genesys" and not self.attributes_refused:

@@ -5,6 +5,9 @@ documents, one page of users, the inactive filter, a user's version. They are
 read-only unless the caller asks for the write probe, which creates one
 throw-away user, patches it (with a fresh and with a stale version) and deletes
 it, to see the answers the apply will see: 200 or 204, 400 invalidVers or 412.
+Given the manifest, it also checks what the manifest needs (as plan does), and the
+write probe round-trips each attribute the manifest sets and adds the user to, and
+removes it from, the manifest's first group.
 """
 
 from __future__ import annotations
@@ -14,14 +17,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from scimctl.counts import count
 from scimctl.errors import ScimctlError
+from scimctl.model import Desired, LiveUser
+from scimctl.plan.stored import describe, not_stored
 from scimctl.scim.client import Capabilities, ScimClient
 from scimctl.scim.ids import item_path
-from scimctl.scim.mapping import user_patch, user_to_scim
+from scimctl.scim.mapping import members_patch, user_patch, user_to_scim
 from scimctl.scim.paging import Pages
 from scimctl.scim.schema import ENTERPRISE_USER, GENESYS_USER
 from scimctl.scim.transport import ApiError, AuthError, json_body
+from scimctl.text import count
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 
@@ -38,9 +43,14 @@ class _Stop(Exception):
 
 
 class Doctor:
-    def __init__(self, client: ScimClient, write: bool = False) -> None:
+    def __init__(
+        self, client: ScimClient, write: bool = False, desired: Desired | None = None
+    ) -> None:
         self.client = client
         self.write = write
+        # The manifest, when there is one: what it needs is checked (as plan checks it)
+        # and --write round-trips the attributes it sets.
+        self.desired = desired
         self.checks: list[Check] = []
         self.caps: Capabilities | None = None
 
@@ -52,6 +62,7 @@ class Doctor:
             self.reachability,
             self.auth,
             self.capabilities,
+            self.needs,
             self.paging,
             self.inactive,
             self.versions,
@@ -117,10 +128,15 @@ class Doctor:
             f"patch {_yes(caps.patch)}, etag {_yes(caps.etag)}, filter {_yes(caps.filter)}"
             f" (maxResults {caps.max_results or 'not stated'}), bulk {_yes(caps.bulk)}"
         )
-        self._add("capabilities", OK if caps.patch and caps.filter else FAIL, flags)
+        # A manifest that says how to look users up copes without filtering.
+        copes = self.desired is not None and self.desired.limits.lookup != "externalId"
+        self._add("capabilities", OK if caps.patch and (caps.filter or copes) else FAIL, flags)
         if not caps.patch:
             self._add("patch", FAIL, "the service does not support PATCH; scimctl writes with it")
-        if not caps.filter:
+        if not caps.filter and copes:
+            lookup = self.desired.limits.lookup if self.desired else ""
+            self._add("filter", WARN, f"no filter support: target.lookup: {lookup} instead")
+        elif not caps.filter:
             self._add("filter", FAIL, "no filter support: scimctl looks users up by externalId")
         known = {ENTERPRISE_USER: "enterprise", GENESYS_USER: "genesys"}
         ext = ", ".join(known.get(e, e) for e in caps.user_extensions) or "none"
@@ -139,6 +155,18 @@ class Doctor:
         )
         for note in caps.notes:
             self._add("discovery", WARN, note)
+
+    def needs(self) -> None:
+        """What the manifest needs and the service lacks: the refusals plan and apply
+        would make (scim/needs.py), found here first."""
+        if self.desired is None:
+            return
+        self.client.limits = self.desired.limits
+        problems = self.client.unsupported(self.desired)
+        for p in problems:
+            self._add("manifest", FAIL, str(p))
+        if not problems:
+            self._add("manifest", OK, "the service offers what the manifest needs")
 
     def paging(self) -> None:
         asked = self.client.page_size
@@ -232,18 +260,14 @@ class Doctor:
         body = user_to_scim({"userName": name, "displayName": "scimctl doctor"}, f"doctor-{tag}")
         live = client.create_user(body)
         try:
-            path = item_path(client.users_path, live.id)
-            resp = client.transport.request(
-                "PATCH", path, json=user_patch({"title": "probe"}),
-                headers=client._if_match(live.version),
-            )  # fmt: skip
-            answer = "204 No Content" if resp.status_code == 204 else f"{resp.status_code}"
-            self._add("patch", OK, f"PATCH answers {answer}" + (
-                " (scimctl reads the user back)" if resp.status_code == 204 else ""))  # fmt: skip
+            self.deactivation(live)
+            self.roundtrips(live, tag)
+            self.membership(live.id)
             if live.version:
                 try:
                     client.transport.request(
-                        "PATCH", path, json=user_patch({"title": "stale"}),
+                        "PATCH", item_path(client.users_path, live.id),
+                        json=user_patch({"title": "stale"}),
                         headers={"If-Match": live.version},
                     )  # fmt: skip
                     self._add("conflict", WARN, "a stale If-Match was accepted: concurrent "
@@ -256,15 +280,131 @@ class Doctor:
                     )
         finally:
             client.delete_user(live.id, None)
-            gone = client.find_user(f"doctor-{tag}") is None
+            gone = client.get_user(live.id) is None
             detail = f"probe user {name} deleted" if gone else f"probe user {name} still listed"
             self._add("cleanup", OK if gone else WARN, detail)
+
+    def deactivation(self, live: LiveUser) -> None:
+        """The one write that must never fail (a leaver's access): ``active`` false by
+        PATCH, with the version the user has, and read back."""
+        client = self.client
+        path = item_path(client.users_path, live.id)
+        try:
+            resp = client.transport.request(
+                "PATCH", path, json=user_patch({"active": False}),
+                headers=client._if_match(live.version),
+            )  # fmt: skip
+        except ApiError as exc:
+            self._add("patch", FAIL, f"deactivation by PATCH (active false) is refused: {exc}")
+            return
+        answer = "204 No Content" if resp.status_code == 204 else f"{resp.status_code}"
+        back = client.get_user(live.id)
+        stored = back is not None and back.attrs.get("active") is False
+        self._add("patch", OK if stored else FAIL, f"PATCH answers {answer}" + (
+            " (scimctl reads the user back)" if resp.status_code == 204 else "") + (
+            "; a deactivation is stored" if stored else
+            "; but the user is still active after a deactivation"))  # fmt: skip
+
+    def roundtrips(self, live: LiveUser, tag: str) -> None:
+        """Each attribute the manifest sets, PATCHed on the probe user with a value the
+        manifest gives it and read back: kept, not stored, or refused."""
+        if self.desired is None:
+            return
+        genesys = self.client.provider == "genesys"
+        for name, value in sample_values(self.desired, tag).items():
+            if name in self.desired.limits.unsupported:
+                self._add("roundtrip", SKIP, f"{name}: declared in target.unsupported")
+                continue
+            try:
+                after = self._patch(live, name, value, per_entry=not genesys)
+            except ApiError as exc:
+                self._add("roundtrip", FAIL, f"{name}: PATCH refused: {exc}; declare it in "
+                          "target.unsupported (apply would fail on it)")  # fmt: skip
+                continue
+            lost = not_stored({name: value}, after)
+            if lost:
+                sent, kept = lost[name]
+                self._add("roundtrip", WARN, f"{describe(name, sent, kept)}; declare it in "
+                          "target.unsupported to stop sending it")  # fmt: skip
+            else:
+                self._add("roundtrip", OK, f"{name}: kept what was sent ({value!r})")
+            live = after
+
+    def _patch(self, live: LiveUser, name: str, value: Any, per_entry: bool) -> LiveUser:
+        """As apply writes it: entry by entry where the service may take value filters,
+        whole where it refuses them (400/501)."""
+        body = user_patch({name: value}, before=live.attrs, per_entry=per_entry)
+        try:
+            return self.client.patch_user(live.id, body, None)
+        except ApiError as exc:
+            if not per_entry or exc.status not in (400, 501):
+                raise
+            return self.client.patch_user(live.id, user_patch({name: value}), None)
+
+    def membership(self, user_id: str) -> None:
+        """The probe user added to the manifest's first group and removed again, as
+        apply removes members: by filter, or by value where the filter is refused."""
+        desired = self.desired
+        if desired is None or not desired.groups or "groups" in desired.limits.unsupported:
+            return
+        live = {g.name: g for g in self.client.list_groups()}
+        name = next((n for n in sorted(desired.groups) if n in live), None)
+        if name is None:
+            self._add("membership", SKIP, "none of the manifest's groups exists yet")
+            return
+        gid = live[name].id
+        client = self.client
+        try:
+            client.patch_group(gid, members_patch([user_id], []), None)
+        except ApiError as exc:
+            self._add("membership", FAIL, f"adding a member to {name} is refused: {exc}")
+            return
+        how = 'by filter (members[value eq "…"])'
+        try:
+            client.patch_group(gid, members_patch([], [user_id]), None)
+        except ApiError as exc:
+            if exc.status not in (400, 501):
+                raise
+            try:
+                client.patch_group(gid, members_patch([], [user_id], "value"), None)
+            except ApiError as second:
+                self._add("membership", FAIL, f"{name}: member removal refused by filter "
+                          f"({exc}) and by value ({second})")  # fmt: skip
+                return
+            how = (
+                f"by value only: the filter form is refused (HTTP {exc.status}); apply "
+                "switches to the value form after the first refusal"
+            )
+        if user_id in client.get_group(gid).members:
+            self._add("membership", FAIL, f"{name}: the removal was answered, but the probe "
+                      "user is still a member")  # fmt: skip
+            return
+        self._add("membership", OK if how.startswith("by filter") else WARN,
+                  f"{name}: member added and removed {how}")  # fmt: skip
+
+
+def sample_values(desired: Desired, tag: str) -> dict[str, Any]:
+    """A value for each attribute the manifest sets, taken from the first user that sets
+    it; keys and addresses are the probe's own, and ``manager`` (another account) and
+    ``active`` are left out."""
+    out: dict[str, Any] = {}
+    for key in sorted(desired.users):
+        for name, value in desired.users[key].attrs.items():
+            if name in ("userName", "active", "manager") or name in out:
+                continue
+            if value not in (None, [], ""):
+                out[name] = value
+    if "workEmail" in out:
+        out["workEmail"] = f"scimctl-doctor-{tag}-work@example.com"
+    return dict(sorted(out.items()))
 
 
 def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
 
 
-def run_doctor(client: ScimClient, *, write: bool = False) -> list[Check]:
+def run_doctor(
+    client: ScimClient, *, write: bool = False, desired: Desired | None = None
+) -> list[Check]:
     """All checks in order; a check that cannot run says why instead of raising."""
-    return Doctor(client, write).run()
+    return Doctor(client, write, desired).run()

@@ -55,3 +55,39 @@ def rename_ops(before: str | None, after: str) -> list[dict[str, Any]]:
     entry = {"value": after, "type": "other", "primary": True}
     ops.append({"op": "add", "path": "emails", "value": [entry]})
     return ops
+
+
+def written_whole(ops: list[Any]) -> bool:
+    """Whether a PatchOp writes emails the Genesys way (``replace emails`` with the work
+    entry; a rename without moving the main address): what apply sends once a service
+    refused the value-filter paths of :func:`entry_ops`."""
+    plain = [o for o in ops if isinstance(o, dict)]
+    if any(str(o.get("path", "")).startswith("emails") and o.get("op") != "replace" for o in plain):
+        return False
+    return any(o.get("op") == "replace" and o.get("path") in ("emails", "userName") for o in plain)
+
+
+def whole_emails(ops: list[Any], current: dict[str, Any]) -> list[Any]:
+    """``ops`` with the emails list written whole from the user as read just now: the
+    main address at the (new) userName, the work entry as asked (or as it is), and
+    every other entry kept, so a service that takes no value filters (django-scim2)
+    neither loses the main address to a work email nor keeps it at the old userName."""
+    old_name = current.get("userName")
+    new_name = next(
+        (o["value"] for o in ops if o.get("op") == "replace" and o.get("path") == "userName"),
+        old_name,
+    )
+    asked = next((o for o in ops if o.get("op") == "replace" and o.get("path") == "emails"), None)
+    entries = [e for e in current.get("emails") or [] if isinstance(e, dict)]
+    work = (
+        [e for e in asked.get("value") or [] if isinstance(e, dict)]
+        if asked is not None
+        else [e for e in entries if e.get("type") == "work"]
+    )
+    kept = [
+        e for e in entries if e.get("type") != "work" and e.get("value") not in (old_name, new_name)
+    ]
+    main = {"value": new_name, "type": "other", "primary": True} if new_name else None
+    emails = [*([main] if main else []), *work, *kept]
+    rest = [o for o in ops if o is not asked]
+    return [*rest, {"op": "replace", "path": "emails", "value": emails}]

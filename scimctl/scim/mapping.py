@@ -107,7 +107,8 @@ def user_from_scim(doc: dict[str, Any]) -> LiveUser:
     what = _called("user", name, doc)
     _text(name, f"{what}: userName")
     user_id = check_id(doc.get("id"), what)
-    external_id = _text(doc.get("externalId"), f"{what}: externalId", True)
+    # django-scim2 answers externalId "" for an account that has none: not a key.
+    external_id = _text(doc.get("externalId"), f"{what}: externalId", True) or None
     version = _version(doc, what)
     ent = doc.get(ENTERPRISE_USER) or {}
     ext = doc.get(GENESYS_USER) or {}

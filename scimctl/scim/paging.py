@@ -15,6 +15,7 @@ from typing import Any
 
 from scimctl.errors import ApiError
 from scimctl.scim.ids import kind
+from scimctl.text import count
 
 # More resources than any directory scimctl manages; a total above it is a lie.
 MAX_LISTING = 1_000_000
@@ -133,7 +134,8 @@ def by_cursor(
             raise pages.error(where, "stopped paging: nextCursor names a page already read")
         if total is not None and len(out) > 2 * total + 1000:
             raise pages.error(
-                where, f"stopped paging: {len(out)} items read where totalResults says {total}"
+                where,
+                f"stopped paging: {count(len(out), 'item')} read where totalResults says {total}",
             )
         if len(followed) + 1 >= MAX_CURSOR_PAGES:
             raise pages.error(

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from scimctl.grants import ALL_DIVISIONS, GrantRef
 from scimctl.model import LiveDivision, LiveRole
+from scimctl.model.grants import ALL_DIVISIONS, GrantRef
 from scimctl.scim.ids import item_path
 
 if TYPE_CHECKING:

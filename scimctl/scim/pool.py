@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -72,7 +72,7 @@ class Budget:
 
 
 def pool_sources(
-    first: TokenSource, budget: Budget, env: dict[str, str]
+    first: TokenSource, budget: Budget, env: Mapping[str, str]
 ) -> list[TokenSource | StaticToken]:
     """One token source per token, round the default client and ``budget.clients``."""
     clients = [first]

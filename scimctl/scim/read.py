@@ -1,18 +1,17 @@
 """The one read of the directory a plan is computed from.
 
-``plan`` and apply's recomputation both read through :func:`read_directory`, so the
-reviewed plan and the plan recomputed before writing can never be computed from
-different reads (a missing step here would make every apply refuse its plan).
+``plan`` and apply's recomputation both read through :func:`read_directory` (called
+by :func:`scimctl.apply.recompute.recompute`), so the reviewed plan and the plan
+recomputed before writing can never be computed from different reads.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from scimctl.config import Target
+from scimctl.errors import InputError
 from scimctl.model import Desired, Snapshot, StateView
 from scimctl.plan.grants import dropped_roles
-from scimctl.plan.model import Plan
 from scimctl.scim.client import GenesysClient, ScimClient
 from scimctl.scim.fresh import freshen
 from scimctl.scim.routing import with_routing
@@ -21,7 +20,14 @@ from scimctl.scim.routing import with_routing
 def read_directory(client: ScimClient, desired: Desired, state: StateView) -> Snapshot:
     """Users, groups and roles; the routing skills and languages the manifest names;
     and, since listings lag behind writes, a fresh read by id of every account the
-    state knows that the listing misses or shows older than state recorded."""
+    state knows that the listing misses or shows older than state recorded.
+
+    First, what the manifest needs of the service and the service lacks refuses
+    the plan (and apply's recomputation) before anything is read (scim/needs.py)."""
+    client.limits = desired.limits
+    problems = client.unsupported(desired)
+    if problems:
+        raise InputError(problems)
     snapshot = with_routing(client.snapshot(), desired, client)
     return with_grants(client, freshen(client, snapshot, state), desired, state)
 
@@ -55,13 +61,6 @@ def with_grants(
     grants = client.read_grants(roles, snapshot.divisions)
     return dataclasses.replace(
         snapshot, grants=grants, grant_roles=frozenset(r.name for r in roles)
-    )
-
-
-def may_restore(plan: Plan, target: Target) -> bool:
-    """Whether a plan could meet a deleted Genesys account: it creates, or restores."""
-    return target.provider == "genesys" and any(
-        a.kind in ("create", "restore") for a in plan.actions
     )
 
 

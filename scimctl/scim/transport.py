@@ -22,12 +22,12 @@ import httpx
 
 from scimctl import __version__
 from scimctl.errors import ApiError, AuthError, OutcomeUnknown
-from scimctl.log import LOGGER
 from scimctl.scim.bounded import SECONDS_LEFT, SLOW_ANSWER, AnswerTooLarge, AnswerTooSlow
 
 __all__ = ["ApiError", "AuthError", "OutcomeUnknown", "Transport"]
 
-log = logging.getLogger(f"{LOGGER}.http")
+# A child of the "scimctl" logger, which --debug sends to stderr (cli/log.py).
+log = logging.getLogger("scimctl.http")
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
 # The longest wait a rate-limit header may impose (Genesys's windows are 60 s).

@@ -1,7 +1,7 @@
 """The audit history's reads in SQL (``AuditLog``): chain entries, filtered journal
 and run log.
 
-``scimctl.history`` keeps what to make of them (chain verification, redaction,
+``scimctl.records.history`` keeps what to make of them (chain verification, redaction,
 descriptions); here is only how to find the rows, so the history logic runs against
 any ``AuditLog`` and the SQL stays next to the tables it reads.
 """

@@ -203,7 +203,7 @@ class Outbox(Protocol):
 
 @runtime_checkable
 class OutboxReader(Protocol):
-    """What delivery reads and marks: pending events, oldest first (``scimctl.hris``)."""
+    """What delivery reads and marks: pending events, oldest first (``scimctl.records.hris``)."""
 
     def pending_events(self, workspace: str | None, limit: int) -> list[tuple[int, Any]]: ...
 
@@ -216,7 +216,7 @@ class OutboxReader(Protocol):
 
 @runtime_checkable
 class AuditLog(Protocol):
-    """What the audit history reads (``scimctl.history``): the chain's entries in order,
+    """What the audit history reads (``scimctl.records.history``): the chain's entries in order,
     and the journal and run log filtered. Rows are plain dicts of the table's columns.
 
     ``audit_key``/``key_id`` are the HMAC key the reader verifies with and its
@@ -310,7 +310,7 @@ class MetricAggregates:
 
 @runtime_checkable
 class MetricsReader(Protocol):
-    """What the Prometheus export reads (``scimctl.metrics``), in one go."""
+    """What the Prometheus export reads (``scimctl.records.metrics``), in one go."""
 
     def metric_aggregates(
         self, workspace: str | None, buckets: tuple[float, ...], names: list[str]

@@ -18,13 +18,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from scimctl import __version__
-from scimctl.counts import count
 from scimctl.errors import AuditKeyError
 from scimctl.state import chain
 from scimctl.state import tables as t
 from scimctl.state.clock import iso, now
 from scimctl.state.context import actor, ci_context, hostname, process_is_gone
 from scimctl.state.db import Database
+from scimctl.text import count
 
 _INSERT_OPERATION = t.operations.insert()
 _HEAD = t.journal_head

@@ -1,7 +1,7 @@
 """The Prometheus export's reads in SQL (``MetricsReader``): aggregates over runs,
 the journal, per-run metrics and managed users, in one connection.
 
-``scimctl.metrics`` decides what they mean as Prometheus families; here is only how
+``scimctl.records.metrics`` decides what they mean as Prometheus families; here is only how
 to count them in the database, where counting is cheap.
 """
 

@@ -1,7 +1,7 @@
 """The HRIS outbox in SQL: events written with the state change they announce.
 
 Implements ``Outbox`` (the executor queues an event in its journal transaction) and
-``OutboxReader`` (``scimctl.hris`` delivers pending events later and marks them).
+``OutboxReader`` (``scimctl.records.hris`` delivers pending events later and marks them).
 """
 
 from __future__ import annotations

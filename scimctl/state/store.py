@@ -17,7 +17,7 @@ connection pool, one in-process write lock):
 
 The methods below only delegate, so ``Store`` satisfies the write-side protocols
 structurally (a test checks). The read sides that only one reader uses are handed
-over as the part itself: ``store.audit`` to :mod:`scimctl.history` and
+over as the part itself: ``store.audit`` to :mod:`scimctl.records.history` and
 ``store.telemetry`` to the Prometheus export.
 Migrations run on first use.
 """
@@ -66,7 +66,8 @@ class Store:
     def __init__(
         self, url: str, *, upgrade: bool = True, audit_key: str | None = None, create: bool = True
     ) -> None:
-        """``audit_key`` (default: ``SCIMCTL_AUDIT_KEY``) makes the journal an HMAC chain.
+        """``audit_key`` makes the journal an HMAC chain (the CLI passes
+        ``SCIMCTL_AUDIT_KEY`` from its :class:`~scimctl.config.Config`).
 
         ``create=False`` refuses a state that does not exist yet (commands that only
         read): a mistyped location must not quietly become a new, empty state.
@@ -76,10 +77,6 @@ class Store:
         if not create and not state_exists(url):
             raise missing(url)
         prepare_directory(url, create=create)
-        if audit_key is None:
-            from scimctl.config import environment
-
-            audit_key = environment().get("SCIMCTL_AUDIT_KEY") or None
         self.url = url
         self.db = Database(url)
         self.engine = self.db.engine

@@ -106,7 +106,7 @@ runs = Table(
     Column("pid", Integer),
     Column("locked_at", TS),  # when it got the state lock (never: it ended "abandoned")
     # Sealed into the journal's chain when the run ends: its hash is the chain head at
-    # its end, so journal rows removed after it are detected (see scimctl/history.py).
+    # its end, so journal rows removed after it are detected (see scimctl/records/history.py).
     Column("seq", Integer),
     Column("prev_hash", String(64)),
     Column("hash", String(64)),

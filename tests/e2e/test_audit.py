@@ -401,7 +401,7 @@ def test_concurrent_writers_extend_one_chain(state_url):
     """Two stores (two connection pools, as two processes have) append at once."""
     import threading
 
-    from scimctl.history import verify_chain
+    from scimctl.records.history import verify_chain
 
     stores = [Store(state_url), Store(state_url)]
     errors = []

@@ -179,6 +179,6 @@ def test_cursors_that_never_end_stop(hostile, monkeypatch, total):
         doc = {"Resources": items, "nextCursor": f"c{n + 1}", "totalResults": total}
         return 200, {k: v for k, v in doc.items() if v is not None}
 
-    says = "1050 items read where totalResults says 5" if total else "40 pages and still a"
+    says = "1,050 items read where totalResults says 5" if total else "40 pages and still a"
     with pytest.raises(ScimctlError, match=says):
         list_users(hostile, serve(endless, CURSOR_ONLY))

@@ -108,3 +108,29 @@ def test_scim2_server_with_static_token_and_with_client_credentials(tmp_path, sq
         found = lines(result)
         assert found["auth"] == "ok OAuth client credentials accepted"
         assert found["extensions"] == "ok User extensions: enterprise, genesys"
+
+
+def test_write_probe_round_trips_the_manifests_attributes_and_a_member_removal(
+    emulator, tmp_path, sqlite_url
+):
+    ws = Workspace(tmp_path, emulator, sqlite_url)
+    jane = {
+        "externalId": "E1", "userName": "jane@example.com", "displayName": "Jane Doe",
+        "title": "Agent", "department": "Support", "roles": ["Agent"],
+        "workEmail": "jane@corp.example.com",
+        "routingSkills": [{"name": "Billing", "proficiency": 3}],
+        "phoneNumbers": [{"type": "work", "value": "+12125550101"}], "groups": ["Sales"],
+    }  # fmt: skip
+    ws.write_manifest({"groups": [{"name": "Sales"}], "users": [jane]})
+    result = ws.run("doctor", "--write")
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = [line.split(None, 2) for line in result.stdout.splitlines()[1:]]
+    trips = {d.split(":")[0]: s for s, n, d in found if n == "roundtrip"}
+    assert trips == dict.fromkeys(
+        ["department", "displayName", "phoneNumbers", "roles", "routingSkills", "title",
+         "workEmail"], "ok"
+    ), result.stdout  # fmt: skip
+    assert ["ok", "manifest", "the service offers what the manifest needs"] in found
+    assert ["ok", "membership", 'Sales: member added and removed by filter (members[value eq "…"])'
+            ] in found  # fmt: skip
+    assert emulator.directory.visible_users() == [] and emulator.group("Sales")["members"] == []

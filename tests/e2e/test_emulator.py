@@ -143,6 +143,45 @@ def test_user_lifecycle_and_attributes_round_trip(emulator):
         assert h.delete(f"{USERS}/{uid}").status_code == 204
 
 
+def test_multi_valued_attributes_are_stored_as_sent_under_genesys_email_rules(emulator):
+    """Entries are kept as sent, not rebuilt on read; the ``type: other`` email is the
+    userName and read-only (docs/genesys.md, Emails and phone numbers)."""
+    with emulator.http() as h:
+        work = {"value": "jw@corp.example.com", "type": "work", "display": "Jane at work"}
+        home = {"value": "+15555550111", "type": "home", "primary": False}
+        uid = new_user(
+            h,
+            "jw@example.com",
+            emails=[{"value": "someone@else.example.com", "type": "other"}, work],
+            phoneNumbers=[{"value": "+15555550100", "type": "work"}, home],
+        )["id"]
+        main = {"value": "jw@example.com", "type": "other", "primary": True}
+        got = h.get(f"{USERS}/{uid}").json()
+        assert got["emails"] == [main, work]
+        assert got["phoneNumbers"] == [{"value": "+15555550100", "type": "work"}, home]
+
+        # Genesys's documented work-email write (replace emails with the work entry)
+        # cannot drop the read-only main entry; an entry no write touched stays.
+        new_work = {"value": "jw2@corp.example.com", "type": "work"}
+        ops = patch(
+            {"op": "replace", "path": "emails", "value": [new_work]},
+            {"op": "remove", "path": 'phoneNumbers[value eq "+15555550100"]'},
+        )
+        got = h.patch(f"{USERS}/{uid}", json=ops).json()
+        assert got["emails"] == [main, new_work]
+        assert got["phoneNumbers"] == [home]
+
+        # Removing every email or renaming: the main entry follows the userName.
+        ops = patch(
+            {"op": "remove", "path": "emails"},
+            {"op": "replace", "path": "userName", "value": "jw.new@example.com"},
+        )
+        got = h.patch(f"{USERS}/{uid}", json=ops).json()
+        assert got["emails"] == [{**main, "value": "jw.new@example.com"}]
+        bad = patch({"op": "add", "path": "emails", "value": [{"value": "h@x.io", "type": "home"}]})
+        assert_scim_error(h.patch(f"{USERS}/{uid}", json=bad), 400, "invalidValue")
+
+
 def test_username_required_email_and_unique_case_insensitively(emulator):
     with emulator.http() as h:
         assert_scim_error(h.post(USERS, json={"displayName": "X"}), 400, "invalidValue")

@@ -11,7 +11,7 @@ import pytest
 from conftest import BASE_SEED, CLIENT_ID, CLIENT_SECRET, Workspace, user
 
 from scimctl.apply.executor import Executor
-from scimctl.apply.guard import target_document
+from scimctl.apply.recompute import target_document
 from scimctl.config import Credentials, resolve_target
 from scimctl.model import Desired, GroupSpec, ManagedUser, StateView, UserSpec
 from scimctl.plan.diff import compute_plan
@@ -182,6 +182,35 @@ def test_stale_version_from_lagging_listing_is_retried_but_a_real_change_fails(
     assert docs["E001"][ENTERPRISE_USER]["department"] == "Ops", "the other change survives"
 
 
+def test_entries_scimctl_does_not_manage_survive_its_writes(start_emulator, tmp_path, sqlite_url):
+    """The emulator keeps entries as sent: a home phone added in Genesys, on a user whose
+    manifest sets no phone numbers, survives a work-email change and a rename, and the
+    main email follows the userName."""
+    from flows import EmulatorWorkspace, apply_once
+
+    emu = start_emulator()
+    ws = EmulatorWorkspace(tmp_path, emu, sqlite_url)
+    doc = {"users": [user("E1", "jo@example.com", title="Agent")]}
+    ws.write_manifest(doc)
+    apply_once(ws)
+    (jo,) = live_users(emu)
+    home = {"value": "+12125550199", "type": "home"}
+    add = {"op": "add", "path": "phoneNumbers", "value": [home]}
+    with emu.http() as h:
+        resp = h.patch(f"{USERS}/{jo['id']}", json={"schemas": [PATCH_OP], "Operations": [add]})
+        assert resp.status_code == 200, resp.text
+
+    doc["users"][0].update(userName="jo.new@example.com", workEmail="jo@corp.example.com")
+    ws.write_manifest(doc)
+    apply_once(ws)
+    (jo,) = live_users(emu)
+    assert jo["phoneNumbers"] == [home]
+    assert jo["emails"] == [
+        {"value": "jo.new@example.com", "type": "other", "primary": True},
+        {"value": "jo@corp.example.com", "type": "work"},
+    ]
+
+
 @pytest.mark.parametrize("mode", ["empty", "always"])
 def test_default_role_never_makes_a_perpetual_diff(start_emulator, tmp_path, sqlite_url, mode):
     emu = start_emulator(default_role_mode=mode)
@@ -281,7 +310,8 @@ def test_a_5000_member_change_goes_through_in_several_patches(start_emulator, tm
         assert [(a.kind, len(a.members)) for a in plan.actions] == [("add_members", n)]
         run_id = store.start_run(target.workspace, "apply", "x", plan.digest)
         executor = Executor(plan, client, store, run_id)
-        executor.member_chunk = n  # as if a PATCH could carry them all: the body limit decides
+        # As if a PATCH could carry them all: the body limit decides.
+        executor.groups.member_chunk = n
         report = executor.run()
     assert report.ok, [r.error for r in report.failed]
     assert len(group.doc["members"]) == n
@@ -291,4 +321,4 @@ def test_a_5000_member_change_goes_through_in_several_patches(start_emulator, tm
     too_large = emu.emulator.counters.too_large
     assert 1 <= too_large <= 5
     assert patches - too_large >= 10
-    assert executor.member_chunk < 20_000 // 48
+    assert executor.groups.member_chunk < 20_000 // 48

@@ -28,7 +28,8 @@ def django_scim2() -> Iterator[DjangoScim2Server]:
 
 
 def workspace(path: Path, server: DjangoScim2Server, state: str) -> TargetWorkspace:
-    target = {"provider": "scim", "base_url": server.scim_url}
+    # It cannot filter on externalId (but does on userName): the manifest says so.
+    target = {"provider": "scim", "base_url": server.scim_url, "lookup": "userName"}
     return TargetWorkspace(path, target, {"SCIM_TOKEN": TOKEN}, state)
 
 

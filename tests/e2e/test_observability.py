@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from conftest import SCIMCTL, Workspace, user
 
 from e2e.test_records import WEBHOOK_SECRET, Receiver, dump_database, manifest
-from scimctl.urlmask import mask_url
+from scimctl.text import mask_url
 
 PROMTOOL = shutil.which("promtool")
 

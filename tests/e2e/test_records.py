@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from conftest import CLIENT_SECRET, Workspace, user
 
-from scimctl.hris import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from scimctl.records.hris import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 
 WEBHOOK_SECRET = "whsec-7f3a-test"
 

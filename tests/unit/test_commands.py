@@ -10,6 +10,7 @@ import yaml
 from conftest import user
 
 from scimctl import commands
+from scimctl.config import Config
 from scimctl.errors import ConfigError, NotFound
 from scimctl.manifest import Manifest, load_manifest
 from scimctl.state import Store
@@ -50,17 +51,15 @@ def test_run_metrics_returns_the_recorded_figures(store):
     assert only.run["id"] == run_id and only.metrics == {"requests_total": 3.0}
 
 
-def test_webhook_needs_its_signing_secret(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # no .env from the checkout
-    monkeypatch.delenv("SCIMCTL_WEBHOOK_SECRET", raising=False)
-    assert commands.hris_webhook(manifest(tmp_path)) is None
+def test_webhook_needs_its_signing_secret(tmp_path):
+    config = Config({})
+    assert commands.hris_webhook(manifest(tmp_path), config) is None
     with_hook = manifest(tmp_path, hris={"webhook_url": "https://hooks.example/x"})
     with pytest.raises(ConfigError, match="SCIMCTL_WEBHOOK_SECRET is not"):
-        commands.hris_webhook(with_hook)
+        commands.hris_webhook(with_hook, config)
     with pytest.raises(ConfigError, match="no hris.webhook_url"):
-        commands.hris_deliver(manifest(tmp_path), Store(f"sqlite:///{tmp_path / 's.db'}"))
-    monkeypatch.setenv("SCIMCTL_WEBHOOK_SECRET", "s3cret")
-    hook = commands.hris_webhook(with_hook)
+        commands.hris_deliver(manifest(tmp_path), Store(f"sqlite:///{tmp_path / 's.db'}"), config)
+    hook = commands.hris_webhook(with_hook, Config({"SCIMCTL_WEBHOOK_SECRET": "s3cret"}))
     assert hook is not None and "s3cret" not in repr(hook)
 
 

@@ -3,7 +3,7 @@
 Each rendering function that prints a count is run in-process with 0, 1 and 2 of
 the thing it counts; a guard reads scimctl's source for messages that pluralise by
 hand (``user(s)``, ``'s' if n != 1``, ``{len(x)} users``), so that a new message goes
-through the one helper, scimctl.counts.count, or this test fails.
+through the one helper, scimctl.text.count, or this test fails.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from scimctl.counts import count
+from scimctl.cli.progress import Progress, Reading
 from scimctl.drift import DriftItem, DriftReport, render_drift
 from scimctl.governance.render import blocking_message, text_lines
 from scimctl.governance.report import ExceptionState, Finding, GovernanceReport
@@ -24,7 +24,7 @@ from scimctl.plan.cost import cost_line
 from scimctl.plan.model import Cost
 from scimctl.plan.render import render
 from scimctl.plan.warnings import new_state_warnings
-from scimctl.progress import Progress, Reading
+from scimctl.text import count
 from unit.test_diff import desired, live, plan, snapshot, spec, state
 
 SOURCE = Path(__file__).resolve().parents[2] / "scimctl"
@@ -198,7 +198,7 @@ def _strings(path: Path) -> list[tuple[int, str]]:
 def test_no_message_pluralises_by_hand():
     found = []
     for path in sorted(SOURCE.rglob("*.py")):
-        if path.name == "counts.py" or "emulator" in path.parts:
+        if path.name == "text.py" or "emulator" in path.parts:
             continue
         for number, line in enumerate(path.read_text().splitlines(), 1):
             code = line.split("#")[0]
@@ -208,7 +208,7 @@ def test_no_message_pluralises_by_hand():
             hit = _COUNTED.search(text)
             if hit and hit[1] not in _ALWAYS_MANY or _BY_HAND_TEXT.search(text):
                 found.append(f"{path.relative_to(SOURCE)}:{number}: {text}")
-    assert not found, "use scimctl.counts.count:\n" + "\n".join(found)
+    assert not found, "use scimctl.text.count:\n" + "\n".join(found)
 
 
 def test_the_guard_finds_what_it_is_for():

@@ -22,13 +22,11 @@ from fakes import (
 )
 
 from scimctl.apply import apply_plan
-from scimctl.apply.executor import (
-    QUARANTINE_MIN,
-    ApplyReport,
-    Directory,
-    Executor,
-    build_graph,
-)
+from scimctl.apply.context import DirectoryWrites
+from scimctl.apply.executor import Executor
+from scimctl.apply.graph import build_graph
+from scimctl.apply.results import ApplyReport
+from scimctl.apply.schedule import QUARANTINE_MIN
 from scimctl.errors import ApiError, LockError, StaleState
 from scimctl.model import ManagedUser
 from scimctl.plan.model import Plan
@@ -100,7 +98,7 @@ def test_both_stores_run_the_same_apply_through_the_interface(tmp_path) -> None:
     """The SQL store and the fake, each handed over as an ApplyStore (annotations a type
     checker reads), give the same answers to the same apply: serial, rows, lock."""
 
-    def as_directory(client: ScimClient) -> Directory:
+    def as_directory(client: ScimClient) -> DirectoryWrites:
         return client
 
     def as_apply_store(store: Store) -> ApplyStore:
@@ -136,7 +134,7 @@ def test_both_stores_run_the_same_apply_through_the_interface(tmp_path) -> None:
         assert [r["key"] for r in records.managed_user_rows("ws")] == ["E1"]
     finally:
         sql.close()
-    del as_directory  # for the type checker only: the real client is a Directory
+    del as_directory  # for the type checker only: the real client is a DirectoryWrites
 
 
 def test_the_lock_holder_is_typed_from_the_sql_lock_row(tmp_path):
@@ -423,11 +421,14 @@ def test_apply_plan_records_the_run_and_releases_the_lock():
     d = FakeDirectory()
     group = d.add_group("Support")
     store = MemoryStore()
-    report = apply_plan(plan_of(create("E1"), add_members(group, "E1")), d, store)  # type: ignore[arg-type]  # a Directory, not a ScimClient
+    report = apply_plan(plan_of(create("E1"), add_members(group, "E1")), d, store)  # type: ignore[arg-type]  # a DirectoryWrites, not a ScimClient
     assert report.ok
     (run_record,) = store.runs.values()
     assert run_record["outcome"] == "succeeded" and run_record["summary"]["operations"] == 2
-    assert store.run_metrics[run_record["id"]]["operations_total"] == 2
+    metrics = store.run_metrics[run_record["id"]]
+    assert metrics["operations_total"] == 2
+    # The requests come from the directory the run wrote through (request_stats).
+    assert metrics["requests_total"] == len(d.calls) > 0
     assert store.lock_holder("unit") is None
     assert store.state("unit").serial == 1
 

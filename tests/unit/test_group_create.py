@@ -11,7 +11,8 @@ import textwrap
 import pytest
 import sqlalchemy as sa
 
-from scimctl.apply.executor import Executor, build_graph
+from scimctl.apply.executor import Executor
+from scimctl.apply.graph import build_graph
 from scimctl.apply.guard import policy_violations
 from scimctl.errors import ApiError, InputError, OutcomeUnknown
 from scimctl.manifest import load_manifest

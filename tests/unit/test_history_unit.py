@@ -1,12 +1,12 @@
 """The audit history's logic on the in-memory store: filters, unknown outcomes,
-run details. No database: ``scimctl.history`` reads only through ``AuditLog``."""
+run details. No database: ``scimctl.records.history`` reads only through ``AuditLog``."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from scimctl import history
+from scimctl.records import history
 from scimctl.state.memory import MemoryStore
 
 

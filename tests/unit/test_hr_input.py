@@ -292,3 +292,52 @@ def test_unparseable_phone_and_bad_when_are_located(tmp_path):
         f"{path}: row 2: phoneNumbers: '(555) 010-1234' is not a valid phone number for region US",
         f"{path}: row 3: when: must render true or false ('maybe')",
     ]
+
+
+ROW = {"Name": "Ann", "items": "a column named items", "keys": "k", "email": " A@B.com \n"}
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "Support",
+        "Employee, Agent",
+        "trailing newline\n",
+        "two\n\n",
+        "",
+        "  spaced  ",
+        "{{ row.Name }}",
+        "{{row.Name}}",
+        "{{ row.email }}",
+        "{{ row.items }}",  # the dict's method, not the column
+        "{{ row.keys }}",
+        "{{ row.Name }} ",
+        "{{ row.Name }}{{ row.Name }}",
+        "{{ row.Name|lower }}",
+        "{# comment #}x",
+        "{% raw %}{{ row.Name }}{% endraw %}",
+    ],
+)
+def test_row_templates_render_as_jinja2_does(source):
+    from scimctl.manifest.templates import RowTemplate, compile_template, render
+
+    expected = render(compile_template(source), row=ROW)
+    assert RowTemplate(source)(ROW) == expected
+
+
+def test_the_same_bad_phone_and_bad_column_value_are_reported_on_every_row(tmp_path):
+    path = csv_bytes(
+        tmp_path,
+        b"Employee ID,Work Email,Name,Phone\n"
+        b"1,a@example.com,A\x1b,(555) 010-1234\n"
+        b"2,b@example.com,B,(555) 010-1234\n"
+        b"3,c@example.com,C\x1b,(555) 010-1234\n"
+        b"4,d@example.com,D,+12125550101\n",
+    )
+    body = MAP.format(extra="") + "      phoneNumbers: \"{{ row.Phone | phone('US') }}\"\n"
+    assert problems(manifest(tmp_path, body=body)) == [
+        f"{path}: row 2: displayName: 2 rows: contains a control character U+001B (escape) "
+        "at position 2; remove it, rows 2, 4",
+        f"{path}: row 2: phoneNumbers: 3 rows: is not a valid phone number for region US, "
+        "rows 2, 3, 4; e.g. '(555) 010-1234'",
+    ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from scimctl.errors import WebhookError
-from scimctl.hris import BATCH, deliver
+from scimctl.records.hris import BATCH, deliver
 from scimctl.state.interfaces import OutboxReader
 from scimctl.state.memory import MemoryStore
 from scimctl.state.store import Store

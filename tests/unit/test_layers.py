@@ -9,10 +9,10 @@ import pytest
 
 # Modules that read or write the state only through scimctl.state.interfaces.
 THROUGH_INTERFACES = (
-    "scimctl/history.py",
-    "scimctl/hris.py",
-    "scimctl/metrics.py",
-    "scimctl/state/records.py",
+    "scimctl/records/history.py",
+    "scimctl/records/hris.py",
+    "scimctl/records/metrics.py",
+    "scimctl/records/managed.py",
 )
 
 RAW_STATE = ("sqlalchemy", "scimctl.state.tables", "scimctl.state.store", "scimctl.state.db")
@@ -64,7 +64,7 @@ def _imports_of(path: Path) -> set[str]:
 @pytest.mark.parametrize(
     "lower, upper",
     [
-        ("scimctl/problems.py", "scimctl.errors"),
+        ("scimctl/errors.py", "scimctl.errors"),
         ("scimctl/emulator/divisions.py", "scimctl.emulator.directory"),
         ("scimctl/emulator/lag.py", "scimctl.emulator.directory"),
         ("scimctl/emulator/resource.py", "scimctl.emulator.directory"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scimctl.urlmask import mask_url
+from scimctl.text import mask_url
 
 
 def test_mask_url_hides_every_credential_form():

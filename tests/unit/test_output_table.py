@@ -1,4 +1,4 @@
-"""Tables for people (scimctl/output.py): fitted to the terminal, never cutting an id.
+"""Tables for people (scimctl/cli/output.py): fitted to the terminal, never cutting an id.
 
 In-process, with the terminal's width from COLUMNS; the end-to-end check on a real
 pty is in test_operator.py.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from scimctl import output
+from scimctl.cli import output
 
 RUN = "4e00d60e-0b1d-428a-892b-0aca0e0a67d7"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

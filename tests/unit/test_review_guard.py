@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
-from scimctl.apply.guard import check_reviewed, policy_violations, target_document
+from scimctl.apply.guard import check_reviewed, policy_violations
+from scimctl.apply.recompute import Recomputed, target_document
 from scimctl.config import Target
 from scimctl.errors import PlanFileError, PlanNotReviewed
-from scimctl.model import Policy
+from scimctl.model import Desired, Policy, Snapshot, StateView
 from scimctl.plan import integrity
 from scimctl.plan.compare import compare_plans
 from scimctl.plan.model import Action, Change, Plan
@@ -22,6 +23,13 @@ TARGET = Target("genesys", "http://x", "http://x")
 def edited(p: Plan, **fields) -> Plan:
     """The plan with top-level fields replaced, as an attacker editing the file would."""
     return Plan.model_validate({**p.model_dump(mode="json"), **fields})
+
+
+def now(d: Desired, snap: Snapshot, st: StateView, **kw: Any) -> Recomputed:
+    """What apply's recompute gives for TARGET: the plan computed now from ``snap``."""
+    computed = plan(d, snap, st, **kw)
+    return Recomputed(snap, edited(computed, workspace=TARGET.workspace,
+                                   target=target_document(TARGET)))  # fmt: skip
 
 
 def with_actions(p: Plan, actions: list[dict]) -> Plan:
@@ -245,17 +253,34 @@ def test_deprovision_limit_counts_deactivation_through_adoption():
 def test_check_reviewed_returns_the_recomputed_plan_or_names_everything():
     d, snap, st = managed_pair()
     p = edited(plan(d, snap, st), workspace=TARGET.workspace, target=target_document(TARGET))
-    kw: dict[str, Any] = {"target": TARGET, "manifest_digest": "sha256:0"}
-    assert check_reviewed(p, d, snap, st, **kw).actions == p.actions
+    assert check_reviewed(p, now(d, snap, st), d, st).actions == p.actions
     action = Action(id="delete:user:HR-9", kind="delete", resource="user", key="HR-9",
                     live_id="u9", changes={"x": Change()})  # fmt: skip
     tampered = edited(p, actions=[*p.model_dump(mode="json")["actions"], action.model_dump()])
     with pytest.raises(PlanNotReviewed) as exc:
-        check_reviewed(tampered, d, snap, st, **kw, source="plan.json")
+        check_reviewed(tampered, now(d, snap, st), d, st, source="plan.json")
     text = str(exc.value)
     assert text.startswith("refusing to apply plan.json")
     assert "delete user HR-9 (live id u9): the account is not one scimctl manages" in text
     assert "- delete:user:HR-9 (live id u9): in the plan file, but would not run now" in text
+
+
+def test_a_plan_that_cannot_be_computed_now_is_refused_with_every_rule_the_file_breaks():
+    from scimctl.errors import PlanRefused
+
+    d, snap, st = managed_pair()
+    p = now(d, snap, st).plan()
+    action = Action(id="delete:user:HR-9", kind="delete", resource="user", key="HR-9",
+                    live_id="u9", changes={"x": Change()})  # fmt: skip
+    tampered = edited(p, actions=[*p.model_dump(mode="json")["actions"], action.model_dump()])
+    refused = Recomputed(snap, PlanRefused("3 deactivations exceed the limit of 1"))
+    with pytest.raises(PlanNotReviewed) as exc:
+        check_reviewed(tampered, refused, d, st)
+    text = str(exc.value)
+    assert "delete user HR-9 (live id u9): the account is not one scimctl manages" in text
+    assert "the plan computed now: 3 deactivations exceed the limit of 1" in text
+    with pytest.raises(PlanRefused, match="exceed the limit of 1"):
+        refused.plan()  # plan, with nothing to add, raises it as it came
 
 
 def test_a_role_added_by_hand_that_breaks_a_conflict_rule_is_refused_by_name():
@@ -280,9 +305,8 @@ def test_a_role_added_by_hand_that_breaks_a_conflict_rule_is_refused_by_name():
     tampered = with_actions(p, [doc])
     found = [v for v in policy_violations(tampered, d, snap, st) if "policy.rules" in v]
     assert found == ["policy.rules SOD-1: user E1 holds Agent and Master Admin"]
-    kw: dict[str, Any] = {"target": TARGET, "manifest_digest": "sha256:0"}
     with pytest.raises(PlanNotReviewed, match="policy.rules SOD-1: user E1 holds Agent"):
-        check_reviewed(tampered, d, snap, st, **kw)
+        check_reviewed(tampered, now(d, snap, st), d, st)
     # The file's own verdict is not trusted: emptying it changes nothing.
     assert found == [
         v

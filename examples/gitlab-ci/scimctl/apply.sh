@@ -9,7 +9,7 @@
 # found nothing to change.
 set -uo pipefail
 
-# scimctl's exit codes (scimctl/exitcodes.py) this script reads.
+# scimctl's exit codes (scimctl/errors.py: ExitCode) this script reads.
 readonly APPLIED=0 NOT_DEPROVISIONED=3 PARTLY_FAILED=4
 
 plan="${1:?usage: apply.sh PLAN}"

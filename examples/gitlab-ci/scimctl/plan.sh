@@ -8,7 +8,7 @@
 # OUT_DIR/plan.json (the sealed plan the apply job runs). Exits 1 only on an error.
 set -uo pipefail
 
-# scimctl's exit codes (scimctl/exitcodes.py) this script reads; anything else is an
+# scimctl's exit codes (scimctl/errors.py: ExitCode) this script reads; anything else is an
 # error (1, or 64 for a wrong command line).
 readonly NO_CHANGES=0 CHANGES=2
 

@@ -12,7 +12,7 @@
 # replan=true when a new plan awaits approval. Exits 0 only when nothing is left to do.
 set -uo pipefail
 
-# scimctl's exit codes (scimctl/exitcodes.py) this script reads.
+# scimctl's exit codes (scimctl/errors.py: ExitCode) this script reads.
 readonly NO_CHANGES=0 CHANGES=2 NOT_DEPROVISIONED=3 PARTLY_FAILED=4
 
 reviewed="${1:?usage: apply.sh REVIEWED_PLAN [OUT_DIR]}"

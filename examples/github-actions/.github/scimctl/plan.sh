@@ -9,7 +9,7 @@
 # so the comment is updated either way.
 set -uo pipefail
 
-# scimctl's exit codes (scimctl/exitcodes.py) this script reads.
+# scimctl's exit codes (scimctl/errors.py: ExitCode) this script reads.
 readonly NO_CHANGES=0 CHANGES=2
 
 out="${1:-scimctl-plan}"

@@ -1,12 +1,25 @@
-"""Masking credentials in URLs, for anything that shows or stores one.
+"""Text people read, written one way in every layer.
 
-Kept apart from the HTTP code so that loading a manifest does not import it.
+Counts go through :func:`count`, so no message says ``1 problems``. A URL that may
+carry a credential goes through :func:`mask_url` wherever it is shown or stored; this
+module imports no HTTP code, so loading a manifest (which masks its webhook URL) does
+not load any.
 """
 
 from __future__ import annotations
 
 import re
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+__all__ = ["count", "mask_url"]
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``0 users``, ``1 user``, ``2 users``, ``1,204 users``. Irregular plurals are given
+    (``count(n, "entry", "entries")``); a noun phrase pluralises its first word when
+    the plural is given whole (``count(n, "action that takes", "actions that take")``)."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
 
 MASK = "***"
 # A path segment that looks like a key (Slack-style hook URLs carry one there).

@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from scimctl.counts import count
-from scimctl.grants import grant_names
+from scimctl.model.grants import grant_names
 from scimctl.state import chain
 from scimctl.state.clock import iso
 from scimctl.state.interfaces import AuditLog
+from scimctl.text import count
 
 SECRET_ATTR = re.compile(r"pass(word)?|secret|token|credential", re.IGNORECASE)
 # Personal data hidden by --redact (titles, departments and roles are what auditors

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from scimctl.governance.rules import Governance
 
-from scimctl.grants import GrantRef, RoleScope
-from scimctl.ownership import Ownership
+from scimctl.model.grants import GrantRef, RoleScope
+from scimctl.model.ownership import Ownership
 
 # Attributes scimctl can manage on a user, in display order.
 USER_ATTRIBUTES: tuple[str, ...] = (
@@ -104,6 +104,30 @@ class Policy:
     hris_webhook: str | None = None  # where provisioning events are delivered, if anywhere
 
 
+# Attributes a manifest may declare a target never stores (``target.unsupported``):
+# what scimctl sends besides the keys (userName, externalId) and active, which it
+# cannot do without. ``groups`` stands for group membership.
+DECLARABLE = (
+    "displayName", "title", "department", "division", "employeeNumber", "workEmail",
+    "dateHire", "manager", "phoneNumbers", "routingSkills", "routingLanguages", "roles",
+    "groups",
+)  # fmt: skip
+# How apply looks a user up (a create whose outcome is unknown): a filter on the
+# externalId then the userName, a filter on the userName only, or every page read.
+LOOKUPS = ("externalId", "userName", "pages")
+
+
+@dataclass(frozen=True)
+class TargetLimits:
+    """What the manifest says of its target's limits, and how scimctl copes with them
+    (docs/interop.md): attributes the service never stores are never sent nor
+    compared, and ``lookup`` replaces the externalId filter a service lacks."""
+
+    unsupported: frozenset[str] = frozenset()
+    lookup: str = "externalId"
+    where: str = ""  # the manifest's target, "scimctl.yaml:2", for messages
+
+
 @dataclass(frozen=True)
 class Desired:
     users: dict[str, UserSpec]
@@ -116,6 +140,7 @@ class Desired:
     governance: Governance | None = None
     # policy.ownership and users' own ownership: (None: everything authoritative).
     ownership: Ownership | None = None
+    limits: TargetLimits = field(default_factory=TargetLimits)
 
 
 @dataclass(frozen=True)

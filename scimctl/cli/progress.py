@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from scimctl.counts import count
+from scimctl.text import count
 
 
 class Reading:

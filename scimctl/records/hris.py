@@ -34,7 +34,7 @@ import httpx
 
 from scimctl.errors import WebhookError
 from scimctl.state.interfaces import OutboxReader
-from scimctl.urlmask import mask_url
+from scimctl.text import mask_url
 
 SIGNATURE_HEADER = "X-Scimctl-Signature"
 TIMESTAMP_HEADER = "X-Scimctl-Timestamp"
