@@ -11,7 +11,9 @@ Goals: (a) parallelism 8 gives at least 5x the operations per second of parallel
 (c) 10 tokens within 1.10x of their floor and at least 8x faster than 1 token;
 (d) within 1.10x of the org floor, 429s under 1% of requests; in (c) and (d) no failed
 operation, no duplicate, and the plan's Cost estimate within 15% of the requests and
-time measured. Run with `make bench-apply` (`--only pool` for (c) and (d)).
+time measured. Each case plans (the Cost counts the plan's own read as apply's re-read)
+and applies as the CLI does, re-reading the directory under the lock before writing.
+Run with `make bench-apply` (`--only pool` for (c) and (d)).
 """
 
 from __future__ import annotations
@@ -19,14 +21,15 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from common import CLIENT, GOALS_MISSED, emulator, table  # noqa: E402
+from common import CLIENT, GOALS_MISSED, emulator, machine_load, table  # noqa: E402
 
-from scimctl.apply import apply_plan  # noqa: E402
-from scimctl.apply.guard import target_document  # noqa: E402
+from scimctl.apply import Recheck, apply_plan  # noqa: E402
+from scimctl.apply.recompute import target_document  # noqa: E402
 from scimctl.model import Desired, GroupSpec, Policy, UserSpec  # noqa: E402
 from scimctl.plan.cost import estimate  # noqa: E402
 from scimctl.plan.diff import compute_plan  # noqa: E402
@@ -66,32 +69,47 @@ def desired() -> Desired:
 def run(
     parallelism: int, *options: str, budget: Budget | None = None, cost: Budget | None = None
 ) -> dict:
-    """``cost`` is the budget in Genesys's units (a minute's window) when the client's
-    own ``budget`` is scaled to the emulator's shortened window."""
+    """Plan, then apply as the CLI does (re-reading the directory under the lock first),
+    on one client with ``budget``. The plan's Cost is computed as ``scimctl plan``
+    computes it (its actions plus what the plan's own read took) and compared with the
+    apply's requests and wall time; ``cost`` is the budget in Genesys's units (a
+    minute's window) when the client's own is scaled to the emulator's shorter window."""
     with emulator(seed(), *options) as target, tempfile.TemporaryDirectory() as tmp:
         store = Store(f"sqlite:///{tmp}/state.db")
-        with GenesysClient.connect(target, CLIENT) as reader:
-            snapshot = reader.snapshot()
-        plan = compute_plan(
-            desired(), snapshot, store.state(target.workspace), workspace=target.workspace,
-            target=target_document(target), manifest_digest="sha256:bench",
-        )  # fmt: skip
+        d = desired()
         with GenesysClient.connect(
             target, CLIENT, parallelism=parallelism, budget=budget
         ) as client:
-            report = apply_plan(plan, client, store, parallelism=parallelism)
+            stats = client.request_stats
+            before = stats.requests
+            snapshot = client.snapshot()
+            reads = stats.requests - before
+            plan = compute_plan(
+                d, snapshot, store.state(target.workspace), workspace=target.workspace,
+                target=target_document(target), manifest_digest="sha256:bench",
+            )  # fmt: skip
+            stated = cost or budget or Budget()
+            estimated = estimate(
+                plan.actions, reads, per_minute=stated.per_minute, tokens=stated.tokens
+            )
+            before, throttled = stats.requests, stats.throttled
+            start = time.perf_counter()
+            report = apply_plan(
+                plan, client, store, parallelism=parallelism,
+                recheck=Recheck(d, target, "sha256:bench"),
+            )  # fmt: skip
+            wall = time.perf_counter() - start
+            requests, throttled = stats.requests - before, stats.throttled - throttled
             users = len(client.list_users())
-        stated = cost or budget or Budget()
-        estimated = estimate(plan.actions, 0, per_minute=stated.per_minute, tokens=stated.tokens)
         m = report.metrics
         return {
             "users": users,
             "cost": estimated,
             "ops": len(report.results),
             "failed": len(report.failed),
-            "wall": report.wall_seconds,
-            "requests": int(m["requests_total"]),
-            "throttled": int(m["throttled_total"]),
+            "wall": wall,
+            "requests": requests,
+            "throttled": throttled,
             "ops_per_s": len(report.results) / report.wall_seconds,
             "p95": m["latency_ms_p95"],
         }
@@ -135,7 +153,8 @@ def pool_cases(window: float) -> bool:
     print(
         table(
             f"(c, d) token pool: {USERS} users in {GROUPS} groups, {TOKEN_RATE} requests per "
-            f"token per {window:g} s window; org limit {org_limit} per window in (d)",
+            f"token per {window:g} s window; org limit {org_limit} per window in (d); "
+            f"{machine_load()}",
             ["case", "requests", "wall", "floor", "wall/floor", "429s", "failed", "users",
              "estimated requests", "estimated time"],
             rows,

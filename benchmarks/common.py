@@ -44,7 +44,7 @@ def emulator(seed: dict[str, Any], *options: str) -> Iterator[Target]:
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 300  # a 50,000-user seed on a busy machine
             while True:
                 try:
                     socket.create_connection(("127.0.0.1", port), timeout=1).close()

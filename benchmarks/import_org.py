@@ -18,9 +18,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from common import CLIENT, GOALS_MISSED, emulator, table  # noqa: E402
 
-from scimctl import commands  # noqa: E402
-from scimctl.importer import ImportOptions  # noqa: E402
+from scimctl.commands import plans as commands  # noqa: E402
 from scimctl.manifest import load_manifest  # noqa: E402
+from scimctl.manifest.build import ImportOptions  # noqa: E402
 from scimctl.scim.client import GenesysClient  # noqa: E402
 from scimctl.state.store import Store  # noqa: E402
 

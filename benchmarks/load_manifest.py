@@ -125,7 +125,8 @@ def main() -> None:
             ],
         )
     )
-    ok = yaml_cpu < 3 * args.users / 20_000 + 0.5 and csv_cpu < 2 * args.rows / 20_000 + 0.5
+    # The goals scale with the size; a small run (the smoke test's) gets half a second.
+    ok = yaml_cpu < max(3 * args.users / 20_000, 0.5) and csv_cpu < max(2 * args.rows / 20_000, 0.5)
     print("goals met (CPU time)" if ok else "GOALS MISSED (CPU time)")
     sys.exit(0 if ok else GOALS_MISSED)
 

@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from common import GOALS_MISSED, table  # noqa: E402
 
-from scimctl import commands  # noqa: E402
+from scimctl.commands import plans  # noqa: E402
+from scimctl.commands import report as reports
 from scimctl.governance.html import render_csv, render_html  # noqa: E402
 from scimctl.manifest import load_manifest  # noqa: E402
 from scimctl.state import Store  # noqa: E402
@@ -102,7 +103,7 @@ def main() -> None:
         folder = Path(tmp)
         (folder / "scimctl.yaml").write_text(manifest(args.accounts))
         loaded = load_manifest(folder / "scimctl.yaml")
-        workspace = commands.target_of(loaded).workspace
+        workspace = plans.target_of(loaded).workspace
         url = f"sqlite:///{folder / 'state.db'}"
         setup = time.perf_counter()
         write_state(url, workspace, args.accounts)
@@ -111,7 +112,7 @@ def main() -> None:
         day = loaded.desired.governance.as_of
 
         def run() -> tuple[Any, dict[str, int]]:
-            report = commands.access_report(
+            report = reports.access_report(
                 loaded, workspace, store.audit, store.state(workspace), day
             )
             return report, {

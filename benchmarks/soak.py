@@ -7,6 +7,7 @@ many runs passed. Usage::
 
     make soak                      # 20 runs, every core busy
     .venv/bin/python benchmarks/soak.py --runs 5 --busy 0
+    .venv/bin/python benchmarks/soak.py --tokens 4   # only the runs with a pool of 4
 """
 
 from __future__ import annotations
@@ -32,14 +33,23 @@ def _spin(stop_at: float) -> None:
         pass
 
 
-def pytest(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def pytest(root: Path, *args: str, tests: list[str] = TESTS) -> subprocess.CompletedProcess[str]:
     """pytest on the soaked tests, run from outside the checkout: under ``make test`` the
     suite must import the installed scimctl, never the sources beside the tests."""
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(root),
-         "-c", str(root / "pyproject.toml"), *args, *(str(root / t) for t in TESTS)],
+         "-c", str(root / "pyproject.toml"), *args, *(str(root / t) for t in tests)],
         cwd=tempfile.gettempdir(), capture_output=True, text=True,
     )  # fmt: skip
+
+
+def with_tokens(root: Path, tokens: str) -> list[str]:
+    """The soaked tests' runs with this many tokens (their last parameter)."""
+    found = pytest(root, "--collect-only").stdout.split()
+    picked = [t for t in found if "::" in t and t.endswith((f"[{tokens}]", f"-{tokens}]"))]
+    if not picked:
+        raise SystemExit(f"no soaked test runs with {tokens} tokens")
+    return picked
 
 
 def main() -> int:
@@ -50,10 +60,14 @@ def main() -> int:
     parser.add_argument(
         "--collect-only", action="store_true", help="only check that the soaked tests exist"
     )
+    parser.add_argument(
+        "--tokens", choices=["1", "4"], help="only the runs with one token, or a pool of 4"
+    )
     args = parser.parse_args()
     root = Path(__file__).resolve().parent.parent
+    tests = with_tokens(root, args.tokens) if args.tokens else TESTS
     if args.collect_only:
-        found = pytest(root, "--collect-only")
+        found = pytest(root, "--collect-only", tests=tests)
         print(found.stdout.strip().splitlines()[-1] if found.stdout.strip() else found.stderr)
         return found.returncode
     stop_at = time.monotonic() + args.max_minutes * 60
@@ -71,7 +85,7 @@ def main() -> int:
                 print(f"stopped after {run - 1} runs: --max-minutes reached")
                 break
             t0 = time.monotonic()
-            result = pytest(root)
+            result = pytest(root, tests=tests)
             ok = result.returncode == 0
             passed += ok
             failed += not ok
@@ -83,8 +97,15 @@ def main() -> int:
         for p in spinners:
             p.terminate()
     total = time.monotonic() - started
-    print("\n| runs | passed | failed | busy processes | minutes |\n|---|---|---|---|---|")
-    print(f"| {passed + failed} | {passed} | {failed} | {args.busy} | {total / 60:.1f} |")
+    load = os.getloadavg()[0]
+    print(
+        "\n| runs | passed | failed | tokens | busy processes | load at the end | minutes |"
+        "\n|---|---|---|---|---|---|---|"
+    )
+    print(
+        f"| {passed + failed} | {passed} | {failed} | {args.tokens or '1 and 4'} | {args.busy} "
+        f"| {load:.1f} | {total / 60:.1f} |"
+    )
     return 0 if failed == 0 else 1
 
 

@@ -74,6 +74,8 @@ class SeedError(ConfigError):
 
 @dataclass(frozen=True, order=True)
 class Problem:
+    """One thing wrong in the input: where it is, which field, what is wrong."""
+
     where: str  # "scimctl.yaml:12" or "hr/export.csv: row 7" or "directory"
     field: str  # "users[3].userName", "roles", ...
     message: str

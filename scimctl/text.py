@@ -1,7 +1,8 @@
 """Text people read, written one way in every layer.
 
 Counts go through :func:`count`, so no message says ``1 problems``. A URL that may
-carry a credential goes through :func:`mask_url` wherever it is shown or stored; this
+carry a credential goes through :func:`mask_url` wherever it is shown or stored, and a
+time people read through :func:`iso`; this
 module imports no HTTP code, so loading a manifest (which masks its webhook URL) does
 not load any.
 """
@@ -9,9 +10,10 @@ not load any.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-__all__ = ["count", "mask_url"]
+__all__ = ["count", "iso", "mask_url"]
 
 
 def count(n: int, noun: str, plural: str | None = None) -> str:
@@ -54,3 +56,12 @@ def mask_url(url: str) -> str:
     if parts.query and not query:
         query = MASK
     return urlunsplit((parts.scheme, netloc, path, query, MASK if parts.fragment else ""))
+
+
+def iso(value: datetime | None) -> str:
+    """The one timestamp format people see: ISO 8601, UTC, seconds, ``Z``."""
+    if value is None:
+        return "-"
+    if value.tzinfo is None:  # SQLite gives back the UTC time without its zone
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

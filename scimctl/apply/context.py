@@ -106,7 +106,8 @@ class RunContext:
         self.lock = threading.Lock()
         self.created: dict[str, str] = {}  # user key -> live id, for group nodes
         self.created_groups: dict[str, LiveGroup] = {}  # group name -> the group created
-        self.fallbacks = Fallbacks(getattr(client, "provider", ""), self.lock)
+        # The client says how it writes emails and phoneNumbers first (a fake need not).
+        self.fallbacks = Fallbacks(getattr(client, "multi_valued", "entry"), self.lock)
 
     def created_id(self, action: Action) -> str | None:
         """The live id this run gave the action's resource, if it created it."""
@@ -136,11 +137,11 @@ class Fallbacks:
     """How the run writes what services disagree on, switched once for the rest of
     the run when the service refuses the first form; each switch noted once."""
 
-    def __init__(self, provider: str, lock: threading.Lock) -> None:
+    def __init__(self, multi_valued: str, lock: threading.Lock) -> None:
         self._lock = lock
         # "entry" or "whole": how emails and phoneNumbers are written (scim/entries.py).
         # Genesys documents the whole form; RFC services get entries until one refuses.
-        self.multi_valued = "whole" if provider == "genesys" else "entry"
+        self.multi_valued = multi_valued
         # "filter" or "value": how member removals are sent (scimctl/apply/groups.py).
         self.member_removal = "filter"
         self.learned: list[str] = []  # what the run learned about the service, once each

@@ -73,18 +73,16 @@ def recompute(
     """
     snapshot = read_directory(client, desired, state)
     outcome = _compute(desired, snapshot, state, options)
-    if isinstance(outcome, Plan) and _may_restore(outcome, options.target):
-        snapshot = with_deleted(client, snapshot)
+    if isinstance(outcome, Plan) and _may_restore(outcome):
+        snapshot = with_deleted(client, snapshot)  # none from a generic SCIM service
         if snapshot.deleted:
             outcome = _compute(desired, snapshot, state, options)
     return Recomputed(snapshot, outcome)
 
 
-def _may_restore(plan: Plan, target: Target) -> bool:
-    """Whether a plan could meet a deleted Genesys account: it creates, or restores."""
-    return target.provider == "genesys" and any(
-        a.kind in ("create", "restore") for a in plan.actions
-    )
+def _may_restore(plan: Plan) -> bool:
+    """Whether a plan could meet a deleted account: it creates, or restores."""
+    return any(a.kind in ("create", "restore") for a in plan.actions)
 
 
 def _compute(

@@ -21,7 +21,7 @@ from scimctl.errors import (
 )
 from scimctl.model import Desired
 from scimctl.plan.model import Plan
-from scimctl.records.metrics import run_metrics
+from scimctl.records.metrics import apply_metrics
 from scimctl.scim.client import ScimClient
 from scimctl.state.interfaces import ApplyStore, StateStore
 
@@ -45,8 +45,9 @@ def _record_memberships(
 
 
 @dataclass(frozen=True)
-class Review:
-    """What apply recomputes the plan from: the manifest's desired state and target."""
+class Recheck:
+    """What apply recomputes the plan from, to check it: the manifest's desired state and
+    target (not to be confused with the plan document's ``review`` section)."""
 
     desired: Desired
     target: Target
@@ -77,7 +78,7 @@ def apply_plan(
     client: ScimClient,
     store: ApplyStore,
     *,
-    review: Review | None = None,
+    recheck: Recheck | None = None,
     parallelism: int = 8,
     lock_timeout: float = 0.0,
     progress: Callable[[OpResult, int, int], None] | None = None,
@@ -87,19 +88,19 @@ def apply_plan(
 ) -> ApplyReport:
     """Run ``plan`` exactly, or refuse it if it no longer matches what it was made from.
 
-    With ``review`` (what the CLI always passes), the plan is recomputed from the
+    With ``recheck`` (what the CLI always passes), the plan is recomputed from the
     manifest, the directory and the state while the state lock is held, and runs
     only if the recomputation is identical and the manifest's policy allows every
     action. The lock keeps other applies from moving the state between that check
     and the writes; a change made in Genesys meanwhile is caught by If-Match.
     """
-    if review is not None:
-        check_target(plan, review.target)
+    if recheck is not None:
+        check_target(plan, recheck.target)
     verification_requests = 0  # reads spent recomputing the plan, not operations
     run_id = store.start_run(plan.workspace, "apply", plan.manifest_digest, plan.digest)
     try:
         with store.lock(plan.workspace, run_id, timeout=lock_timeout, notify=notify):
-            if review is not None:
+            if recheck is not None:
                 reads_before = client.request_stats.requests
                 # What runs is the plan computed now, which equals the reviewed file
                 # (or, for a redacted file, equals it through the same mask).
@@ -107,13 +108,13 @@ def apply_plan(
                 # compares equal; everything else from the manifest.
                 state = store.state(plan.workspace)
                 options = Options(
-                    review.target, review.manifest_digest, review.max_deprovision,
+                    recheck.target, recheck.manifest_digest, recheck.max_deprovision,
                     redact=tuple(plan.review.redact), targets=tuple(plan.targets),
                 )  # fmt: skip
-                now = recompute(client, review.desired, state, options)
+                now = recompute(client, recheck.desired, state, options)
                 plan = check_reviewed(
-                    plan, now, review.desired, state,
-                    max_deprovision=review.max_deprovision, source=review.source,
+                    plan, now, recheck.desired, state,
+                    max_deprovision=recheck.max_deprovision, source=recheck.source,
                 )  # fmt: skip
                 verification_requests = client.request_stats.requests - reads_before
             store.begin_apply(plan.workspace, plan.state.lineage, plan.state.serial)
@@ -130,7 +131,7 @@ def apply_plan(
     except BaseException as exc:
         store.finish_run(run_id, "failed", error=run_error(exc, with_type=True))
         raise
-    report.metrics = run_metrics(report, client.request_stats)
+    report.metrics = apply_metrics(report, client.request_stats)
     store.put_metrics(run_id, report.metrics)
     outcome = "succeeded" if report.ok else ("stopped" if report.stopped_early else "failed")
     summary = {

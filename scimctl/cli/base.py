@@ -385,14 +385,15 @@ def run_config() -> Config:
 
 
 def read_manifest(manifests: tuple[str, ...], as_of: date | None = None) -> Manifest:
-    from scimctl.manifest import load_manifest
+    """The manifest files given (``scimctl.yaml`` when none), read for the day ``as_of``."""
+    from scimctl.commands.plans import validate
 
     day = as_of.date() if isinstance(as_of, datetime) else as_of
-    return load_manifest(list(manifests) or [DEFAULT_MANIFEST], as_of=day)
+    return validate(list(manifests) or [DEFAULT_MANIFEST], day)
 
 
 def manifest_target(manifest: Manifest) -> Target:
-    from scimctl.commands import target_of
+    from scimctl.commands.plans import target_of
 
     return target_of(manifest)
 

@@ -182,8 +182,8 @@ def _make_plan(
     manifest: Any, target: Target, client: Any, store: Any, max_deprovision: int | None,
     targets: tuple[str, ...] = (), budget: Any = None,
 ) -> Any:  # fmt: skip
-    from scimctl import commands
     from scimctl.cli.progress import Reading
+    from scimctl.commands import plans as commands
 
     with Reading() as reading:
         client.on_page = reading.page
@@ -214,9 +214,9 @@ def import_(
     user_names: tuple[str, ...], key_from: str | None, tokens: int | None,
 ) -> None:  # fmt: skip
     """Write a manifest reproducing the live directory and record its accounts in state."""
-    from scimctl import commands
+    from scimctl.commands import plans as commands
     from scimctl.errors import ConfigError
-    from scimctl.importer import ImportOptions
+    from scimctl.manifest.build import ImportOptions
     from scimctl.plan.files import check_writable
 
     if check_writable(out, "--out").exists() and not force:  # before any work
@@ -254,8 +254,8 @@ def drift(
     tokens: int | None,
 ) -> None:  # fmt: skip
     """List changes made in Genesys, outside scimctl, since scimctl last applied."""
-    from scimctl import commands
-    from scimctl.drift import render_drift
+    from scimctl.commands import plans as commands
+    from scimctl.plan.drift import render_drift
 
     manifest = read_manifest(manifests)
     target = manifest_target(manifest)
@@ -273,10 +273,10 @@ def drift(
 @redact_option
 def show(plan_file: str, fmt: str, redact: bool) -> None:
     """Render a saved plan: the same bytes `plan` printed for it."""
-    from scimctl.plan import Plan
+    from scimctl.commands import plans as commands
     from scimctl.plan.render import render
 
-    click.echo(render(Plan.load(plan_file), fmt, redact=redact, color=colour()), nl=False)
+    click.echo(render(commands.show(plan_file), fmt, redact=redact, color=colour()), nl=False)
 
 
 @main.command()
@@ -316,9 +316,9 @@ def apply(
     A saved plan runs only if recomputing it now from the manifest (-m, default
     scimctl.yaml), the directory and the state gives exactly the same actions.
     """
-    from scimctl import commands
     from scimctl.apply import check_target
     from scimctl.cli.progress import Progress
+    from scimctl.commands import plans as commands
     from scimctl.plan import Plan
     from scimctl.plan.render import render_text
 

@@ -51,23 +51,20 @@ def history(
     """Who changed which account, when, what it was before, and from which commit."""
     if ctx.invoked_subcommand:
         return
-    from scimctl.records.history import history as query
-    from scimctl.records.history import redact as mask
+    from scimctl.commands import records as commands
 
     audit = open_store(state).audit
 
     def find(n: int) -> list[dict[str, Any]]:
-        return query(
+        return commands.operations(
             audit, user=user, group=group, attribute=attribute, run=run_id,
-            since=since, until=until, limit=n, workspace=workspace,
+            since=since, until=until, limit=n, workspace=workspace, redact=redact,
         )  # fmt: skip
 
     rows = find(limit + 1)
     if len(rows) > limit:
         rows = rows[:limit]
         _say_more("operations", limit, len(find(COUNT_CAP + 1)))
-    if redact:
-        rows = [mask(r) for r in rows]
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2, sort_keys=True, default=str, ensure_ascii=False))
         return
@@ -149,12 +146,12 @@ def history_runs(
     workspace: str | None, limit: int, fmt: str, state: str | None,
 ) -> None:  # fmt: skip
     """Every run and how it ended, including refused, crashed and abandoned ones."""
-    from scimctl.records.history import runs as query
+    from scimctl.commands import records as commands
 
     audit = open_store(state).audit
 
     def find(n: int) -> list[dict[str, Any]]:
-        return query(
+        return commands.runs(
             audit, kind=kind, outcome=outcome, since=since, until=until, limit=n,
             workspace=workspace,
         )  # fmt: skip
@@ -196,15 +193,9 @@ def history_runs(
 @state_option
 def history_show(run_id: str, redact: bool, fmt: str, state: str | None) -> None:
     """One run: who, when, from where, every operation it sent, how each went."""
-    from scimctl.errors import NotFound
-    from scimctl.records.history import redact as mask
-    from scimctl.records.history import run_details
+    from scimctl.commands import records as commands
 
-    run = run_details(open_store(state).audit, run_id)
-    if run is None:
-        raise NotFound(f"no single run matches {run_id!r}")
-    if redact:
-        run["operations"] = [mask(o) for o in run["operations"]]
+    run = commands.run_details(open_store(state).audit, run_id, redact=redact)
     if fmt == "json":
         click.echo(json.dumps(run, indent=2, sort_keys=True, default=str, ensure_ascii=False))
         return
@@ -239,9 +230,9 @@ def history_show(run_id: str, redact: bool, fmt: str, state: str | None) -> None
 @state_option
 def history_verify(expect: str | None, state: str | None) -> None:
     """Check the journal's hash chain over runs and operations; print its head."""
-    from scimctl.records.history import verify_chain
+    from scimctl.commands import records as commands
 
-    report = verify_chain(open_store(state).audit, expect=expect)
+    report = commands.verify(open_store(state).audit, expect=expect)
     for note in report.notes:
         click.echo(f"Note: {note}", err=True)
     if not report.ok:
@@ -277,23 +268,23 @@ def metrics(
     run_id: str | None, last: int, fmt: str, workspace: str | None, state: str | None
 ) -> None:
     """Apply metrics: per run, or as Prometheus series (totals, latency, last runs)."""
-    from scimctl import commands
+    from scimctl.commands import records as commands
 
     store = open_store(state)
     if fmt == "prometheus":
-        from scimctl.records.metrics import prometheus
-
         if run_id:
             raise click.UsageError(
                 "--format prometheus exports totals over all runs; --run does not apply"
             )
-        click.echo(prometheus(store.telemetry, workspace), nl=False)
+        click.echo(commands.metrics_export(store.telemetry, workspace), nl=False)
         return
     from scimctl.cli.output import iso
 
     data = [
         (m.run, m.metrics)
-        for m in commands.run_metrics(store.audit, run_id=run_id, last=last, workspace=workspace)
+        for m in commands.recorded_metrics(
+            store.audit, run_id=run_id, last=last, workspace=workspace
+        )
     ]
     if fmt == "json":
         doc = [
@@ -341,7 +332,7 @@ def hris() -> None:
 @state_option
 def hris_deliver(manifests: tuple[str, ...], state: str | None) -> None:
     """Deliver the events still pending in the outbox to hris.webhook_url."""
-    from scimctl import commands
+    from scimctl.commands import records as commands
 
     result = commands.hris_deliver(read_manifest(manifests), open_store(state), run_config())
     show_delivery(result)

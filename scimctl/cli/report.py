@@ -35,8 +35,8 @@ def report() -> None:
 
 
 def _access(manifests: tuple[str, ...], state: str | None, as_of: Any) -> Any:
-    from scimctl import commands
     from scimctl.cli.base import open_store
+    from scimctl.commands import report as commands
 
     day = as_of.date() if as_of is not None else dt.datetime.now(dt.UTC).date()
     manifest = read_manifest(manifests, day)

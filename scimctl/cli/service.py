@@ -161,13 +161,14 @@ def emulator(
 def doctor(manifests: tuple[str, ...], write: bool) -> None:
     """Probe the manifest's target before a first apply: reachability, auth,
     capabilities, paging, inactive users, versions, roles (read-only by default)."""
-    from scimctl.scim.doctor import FAIL, run_doctor
+    from scimctl.commands import service as commands
+    from scimctl.scim.doctor import FAIL
 
     manifest = read_manifest(manifests)
     target = manifest_target(manifest)
     click.echo(f"Target {target.workspace}")
     with open_client(target, credentials(target)) as client:
-        checks = run_doctor(client, write=write, desired=manifest.desired)
+        checks = commands.doctor(client, write=write, desired=manifest.desired)
     colours = {"ok": "green", "warn": "yellow", "fail": "red", "skip": None}
     for c in checks:
         status = click.style(f"{c.status:<4}", fg=colours[c.status]) if colour() else c.status

@@ -52,9 +52,11 @@ workspace_option = click.option("--workspace", help="Workspace (default: the man
 @workspace_option
 def state_list(manifests: tuple[str, ...], state: str | None, workspace: str | None) -> None:
     """List the users and groups scimctl manages."""
+    from scimctl.commands import state as commands
+
     store = open_store(state)
     ws = _workspace(manifests, workspace)
-    view = store.state(ws)
+    view = commands.state_list(store, ws)
     click.echo(f"Workspace {ws}: lineage {view.lineage or '-'}, serial {view.serial}")
     for key, user in sorted(view.users.items()):
         click.echo(f"user   {key}\t{user.user_name}\t{user.id}")
@@ -73,8 +75,8 @@ def state_show(
     key: str, manifests: tuple[str, ...], state: str | None, workspace: str | None, fmt: str
 ) -> None:
     """Show one managed user (by externalId or userName) or group (by name)."""
-    from scimctl import commands
     from scimctl.cli.output import render_record
+    from scimctl.commands import state as commands
 
     doc = commands.state_show(open_store(state), _workspace(manifests, workspace), key)
     if fmt == "json":
@@ -97,7 +99,7 @@ def state_rm(
     lock_timeout: float,
 ) -> None:  # fmt: skip
     """Stop managing user:KEY or group:NAME without touching it in Genesys."""
-    from scimctl import commands
+    from scimctl.commands import state as commands
 
     store = open_store(state)
     done = commands.state_rm(
@@ -122,9 +124,13 @@ def state_rm(
 @workspace_option
 def state_unlock(manifests: tuple[str, ...], state: str | None, workspace: str | None) -> None:
     """Release the lock left by a crashed apply."""
+    from scimctl.commands import state as commands
+
     store = open_store(state)
     ws = _workspace(manifests, workspace)
-    info = store.unlock(ws, notify=lambda message: click.echo(f"Note: {message}", err=True))
+    info = commands.state_unlock(
+        store, ws, notify=lambda message: click.echo(f"Note: {message}", err=True)
+    )
     if info is None:
         click.echo(f"{ws} was not locked.")
     else:

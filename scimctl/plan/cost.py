@@ -13,13 +13,17 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+from scimctl.plan.grants import KIND, grant_delta
 from scimctl.plan.model import Action, Cost
 from scimctl.text import count
 
-# Requests per action, beyond membership batches; forget and release touch only state.
+# Requests per action, beyond membership batches and grants; forget and release touch
+# only state.
 PER_ACTION = {
     "create": 1,
-    "restore": 2,  # the restore, then the write of the manifest's attributes
+    # The platform restore, a read by id (did it come back?), the write of the
+    # manifest's attributes, and a read-back of what stuck (apply/users.py).
+    "restore": 4,
     "adopt": 1,
     "rekey": 1,
     "update": 1,
@@ -39,6 +43,10 @@ def estimate(actions: Iterable[Action], reads: int, *, per_minute: int, tokens: 
     for a in actions:
         if a.kind in ("add_members", "remove_members"):
             writes += max(1, math.ceil(len(a.members) / MEMBER_CHUNK))
+        elif a.kind == KIND:
+            # One bulk call to remove, one to add, then the grants are read back.
+            removed, added = grant_delta(a)
+            writes += bool(removed) + bool(added) + 1
         else:
             writes += PER_ACTION.get(a.kind, 1)
     requests = writes + reads

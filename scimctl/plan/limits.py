@@ -2,7 +2,7 @@
 
 Two sources: the manifest's ``target.unsupported`` (attributes the service never
 stores: never sent, never compared; ``groups``: memberships not managed), and the
-state's record of values apply sent and the service did not keep (scimctl/stored.py).
+state's record of values apply sent and the service did not keep (scimctl/plan/stored.py).
 Either way the plan shows the attribute once, under "Not supported by this service",
 rather than an update that would be sent, not stored, and proposed again.
 """

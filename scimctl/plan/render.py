@@ -19,8 +19,6 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import click
-
 from scimctl.model import USER_ATTRIBUTES
 from scimctl.model.grants import grant_names
 from scimctl.plan.cost import cost_line
@@ -44,7 +42,9 @@ SYMBOLS = {
     "delete": "-", "forget": "-", "add_members": "+", "remove_members": "-",
     "restore": "+", "release": "-", "create_group": "+", "grants": "~",
 }  # fmt: skip
-COLOURS = {"+": "green", "~": "yellow", "<=": "cyan", "-": "red"}
+# ANSI foreground colours (green, yellow, cyan, red), written here so the engine needs
+# no terminal library; cli/ decides whether to ask for them.
+COLOURS = {"+": 32, "~": 33, "<=": 36, "-": 31}
 # (singular, plural) after a count.
 KIND_LABELS = {
     "create": ("to create", "to create"),
@@ -262,7 +262,7 @@ def _review_sorted(actions: Iterable[Action]) -> list[Action]:
 
 def render_text(plan: Plan, color: bool = False) -> str:
     style: Callable[[str, str], str] = (
-        (lambda text, sym: click.style(text, fg=COLOURS[sym])) if color else (lambda t, s: t)
+        (lambda text, sym: f"\x1b[{COLOURS[sym]}m{text}\x1b[0m") if color else (lambda t, s: t)
     )
     review, other = _split(plan)
     out = [f"Workspace: {esc(plan.workspace)}  (state serial {plan.state.serial})", ""]

@@ -44,7 +44,9 @@ EMAIL = re.compile(r"([^\s@\"]+)@([A-Za-z0-9.-]+)")
 
 
 @dataclass
-class Problem:
+class ChainProblem:
+    """One thing wrong in the audit chain: where (an entry, a run, the head row) and what."""
+
     where: str
     what: str
 
@@ -59,7 +61,7 @@ class ChainReport:
     head_seq: int = 0
     head: str = chain.GENESIS
     keyed: bool = False
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[ChainProblem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -83,14 +85,16 @@ def _legacy(log: AuditLog, report: ChainReport) -> str:
         prev = heads.get(ws, chain.GENESIS)
         if row["prev_hash"] != prev:
             report.problems.append(
-                Problem(
+                ChainProblem(
                     f"operation {row['id']} (legacy, {ws})",
                     "does not follow the row before it: a row was removed or reordered",
                 )
             )
         elif chain.legacy_hash(prev, row) != row["hash"]:
             report.problems.append(
-                Problem(f"operation {row['id']} (legacy, {ws})", "was edited after it was written")
+                ChainProblem(
+                    f"operation {row['id']} (legacy, {ws})", "was edited after it was written"
+                )
             )
         heads[ws] = row["hash"]
     return chain.legacy_anchor(heads)
@@ -112,11 +116,11 @@ def verify_chain(store: AuditLog, expect: str | None = None) -> ChainReport:
         where = _describe(table, row)
         if entry_seq != seq + 1:
             if entry_seq <= seq:
-                report.problems.append(Problem(where, f"repeats chain position {entry_seq}"))
+                report.problems.append(ChainProblem(where, f"repeats chain position {entry_seq}"))
             else:
                 missing = entry_seq - seq - 1
                 report.problems.append(
-                    Problem(
+                    ChainProblem(
                         where,
                         f"{count(missing, 'journal entry was', 'journal entries were')} removed "
                         f"before it (positions {seq + 1}-{entry_seq - 1})",
@@ -124,23 +128,23 @@ def verify_chain(store: AuditLog, expect: str | None = None) -> ChainReport:
                 )
         elif row["prev_hash"] != prev:
             report.problems.append(
-                Problem(where, "does not follow the entry before it (reordered or replaced)")
+                ChainProblem(where, "does not follow the entry before it (reordered or replaced)")
             )
         if row["key_id"] is not None:
             report.keyed = True
             if key is None:
                 report.problems.append(
-                    Problem(where, "is HMAC-chained: set SCIMCTL_AUDIT_KEY to verify it")
+                    ChainProblem(where, "is HMAC-chained: set SCIMCTL_AUDIT_KEY to verify it")
                 )
                 return report
             if row["key_id"] != store.key_id:
                 report.problems.append(
-                    Problem(where, "is chained with another key than SCIMCTL_AUDIT_KEY")
+                    ChainProblem(where, "is chained with another key than SCIMCTL_AUDIT_KEY")
                 )
                 return report
         elif report.keyed:
             report.problems.append(
-                Problem(where, "is not HMAC-keyed although entries before it are")
+                ChainProblem(where, "is not HMAC-keyed although entries before it are")
             )
         if (
             chain.entry_hash(row["prev_hash"], table, row, key if row["key_id"] else None)
@@ -152,10 +156,10 @@ def verify_chain(store: AuditLog, expect: str | None = None) -> ChainReport:
                 if edited
                 else "edited after it was written (its content does not match its hash)"
             )
-            report.problems.append(Problem(where, what))
+            report.problems.append(ChainProblem(where, what))
         elif edited := chain.changed_fields(table, row):
             report.problems.append(
-                Problem(
+                ChainProblem(
                     where,
                     f"{', '.join(f'{table}.{f}' for f in edited)} edited and the hash recomputed",
                 )
@@ -165,7 +169,7 @@ def verify_chain(store: AuditLog, expect: str | None = None) -> ChainReport:
                 found_expected = entry_seq
         elif expect and expect_seq == str(entry_seq):
             report.problems.append(
-                Problem(
+                ChainProblem(
                     where,
                     f"has hash {row['hash'][:16]}..., but the head kept elsewhere says "
                     f"{expect_hash[:16]}... here: this entry or one before it was edited "
@@ -182,7 +186,7 @@ def verify_chain(store: AuditLog, expect: str | None = None) -> ChainReport:
         and not any("re-hashed" in p.what for p in report.problems)
     ):
         report.problems.append(
-            Problem(
+            ChainProblem(
                 "journal",
                 f"no entry has the expected head {expect_hash}: the journal up to that point "
                 "was rewritten (edited and re-hashed) or entries were removed",
@@ -199,13 +203,13 @@ def verify_chain(store: AuditLog, expect: str | None = None) -> ChainReport:
 def _check_head(store: AuditLog, report: ChainReport) -> None:
     head = store.chain_head()
     if head is None:
-        report.problems.append(Problem("journal_head", "the chain's head row was removed"))
+        report.problems.append(ChainProblem("journal_head", "the chain's head row was removed"))
         return
     head_seq, head_hash = head
     if head_seq > report.head_seq:
         missing = head_seq - report.head_seq
         report.problems.append(
-            Problem(
+            ChainProblem(
                 "journal",
                 f"the last {count(missing, 'journal entry was', 'journal entries were')} "
                 f"removed: the head row says the chain reaches position {head_seq}, "
@@ -214,7 +218,7 @@ def _check_head(store: AuditLog, report: ChainReport) -> None:
         )
     elif head_seq < report.head_seq or head_hash != report.head:
         report.problems.append(
-            Problem("journal_head", "does not match the chain's last entry (edited)")
+            ChainProblem("journal_head", "does not match the chain's last entry (edited)")
         )
 
 
@@ -225,7 +229,9 @@ def _check_runs(store: AuditLog, report: ChainReport) -> None:
             report.notes.append(f"plan run {run_id} ran without SCIMCTL_AUDIT_KEY: not chained")
             continue
         report.problems.append(
-            Problem(f"run {run_id} ({kind})", "ended but is not in the chain (its entry removed)")
+            ChainProblem(
+                f"run {run_id} ({kind})", "ended but is not in the chain (its entry removed)"
+            )
         )
 
 

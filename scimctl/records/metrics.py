@@ -25,7 +25,7 @@ from scimctl.state.interfaces import MetricsReader
 # retries with backoff push it to seconds.
 BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
-# Per-run metric (as recorded by run_metrics) -> exported counter and its help.
+# Per-run metric (as recorded by apply_metrics) -> exported counter and its help.
 COUNTERS = {
     "requests_total": ("scimctl_http_requests", "HTTP requests sent to the SCIM API by applies."),
     "retries_total": ("scimctl_http_retries", "HTTP requests that were retries."),
@@ -51,7 +51,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[rank - 1]
 
 
-def run_metrics(report: Any, stats: Any) -> dict[str, float]:
+def apply_metrics(report: Any, stats: Any) -> dict[str, float]:
     """One apply's figures, stored with the run (``metrics --run``)."""
     latencies = [r.latency_ms for r in report.results if r.outcome != "skipped"]
     out: dict[str, float] = {

@@ -1,8 +1,13 @@
 """Directory resources over the transport: users, groups, roles, snapshots.
 
 :class:`ScimClient` speaks RFC 7644 to any SCIM 2.0 service and reads its
-capabilities from the discovery endpoints. :class:`GenesysClient` is the same
-client under Genesys Cloud's path, with roles from the Platform API. Both accept
+capabilities from the discovery endpoints; it makes no Platform API call.
+:class:`GenesysClient` is the same client under Genesys Cloud's path, with what only
+the Platform API has: roles, divisions, deleted accounts (read and restored) and
+grants per division. Whether a target is Genesys is decided once, by :func:`connect`
+choosing the class; code that must know asks ``isinstance(client, GenesysClient)``,
+and the differences the generic client has defaults for (``roles_known``,
+``list_divisions``...) are overridden, not tested for. Both accept
 what RFC 7644 allows a server to do that Genesys does not do today (204 on PATCH,
 pages smaller than asked for, 412 on a stale version), so a change of behaviour
 on either side costs a wrong answer nowhere.
@@ -196,11 +201,15 @@ def parse_capabilities(
 class ScimClient:
     """What scimctl asks of a SCIM 2.0 service; one instance is shared by all workers."""
 
-    provider = "scim"
     # A generic service has no role catalogue: roles are plain values, not checked.
     roles_known = False
     # Whether POST to /Groups may be tried at all (then only if /ResourceTypes lists Group).
     may_create_groups = True
+    # Whether a user PATCH asks for the user back (``attributes=``, see patch_user).
+    asks_patched_attributes = True
+    # How a run first writes emails and phoneNumbers (scim/entries.py): "entry" by
+    # entry, as RFC 7644 allows, until the service refuses value filters.
+    multi_valued = "entry"
 
     # How long search (listings, filters) may take to show a write: a create whose
     # outcome is unknown is looked up for ``search_wait`` seconds before it is sent
@@ -307,7 +316,7 @@ class ScimClient:
     def close(self) -> None:
         self.transport.http.close()
 
-    def __enter__(self) -> ScimClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -386,10 +395,13 @@ class ScimClient:
             )
             for (label, name), keys in sorted(by_attr.items())
         ]
-        if self.provider == "genesys":
-            return problems  # Genesys's surface is known: nothing more to learn
-        missing = {name for (_, name) in by_attr}
-        problems += [
+        return problems + self._discovered_limits(desired, {name for (_, name) in by_attr})
+
+    def _discovered_limits(self, desired: Desired, missing: set[str]) -> list[Problem]:
+        """What the discovery documents say the service cannot hold (attributes,
+        groups, lookups), beyond the ``missing`` extension attributes already said."""
+        caps = self.capabilities
+        problems = [
             p for p in attribute_problems(desired, caps.attributes) if p.field not in missing
         ]
         problems += group_problems(desired, caps.resource_types, caps.attributes)
@@ -547,64 +559,9 @@ class ScimClient:
     def list_roles(self) -> list[LiveRole]:
         return []
 
-    def _platform_list(
-        self, path: str, params: dict[str, str], page_size: int | None = None
-    ) -> list[dict[str, Any]]:
-        """Every entity of a Platform API listing (``pageNumber``/``pageSize``/``total``):
-        the first page says how many there are, the rest are read concurrently."""
-        size = page_size or self.page_size
-        pages = Pages(path, "entities", "total")
-
-        def fetch(n: int) -> tuple[list[dict[str, Any]], int]:
-            query = {**params, "pageSize": str(size), "pageNumber": str(n)}
-            body = self._get(path, params=query)
-            items, total = pages.read(body, f"page {n}")
-            self.on_page(len(items))
-            return items, total or 0
-
-        first, total = fetch(1)
-        pages.check(first, total, "page 1")
-        docs = list(first)
-        last = math.ceil(total / size) if first else 0
-        # Pages are read read_concurrency at a time, so that a page adding nothing new
-        # (a service ignoring pageNumber) stops the read before the next batch is asked.
-        with ThreadPoolExecutor(self.read_concurrency) as pool:
-            for batch in range(2, last + 1, self.read_concurrency):
-                numbers = range(batch, min(last, batch + self.read_concurrency - 1) + 1)
-                for n, (items, _) in zip(numbers, pool.map(fetch, numbers), strict=True):
-                    if not items:
-                        return docs
-                    pages.check(items, None, f"page {n}")
-                    docs += items
-        return docs
-
     def list_divisions(self) -> tuple[LiveDivision, ...] | None:
-        """Every division, marked writable where the client may edit users; None when
-        the service has no divisions API (a generic SCIM target)."""
-        if self.provider != "genesys":
-            return None
-        try:
-            docs = self._platform_list(DIVISIONS, {})
-        except ApiError as exc:
-            if exc.status in (404, 405, 501):
-                return None
-            raise
-        divisions = [parsed(_division, d, "GET", DIVISIONS) for d in docs]
-        try:
-            permitted = {
-                parsed(_division, d, "GET", PERMITTED).id
-                for d in self._platform_list(PERMITTED, {"permission": "directory:user:edit"})
-            }
-        except ApiError as exc:
-            if exc.status not in (404, 405, 501):
-                raise
-            permitted = {d.id for d in divisions}  # cannot tell: let the write decide
-        return tuple(
-            sorted(
-                (LiveDivision(d.id, d.name, d.id in permitted) for d in divisions),
-                key=lambda d: d.name,
-            )
-        )
+        """None: a generic SCIM service has no divisions (GenesysClient reads them)."""
+        return None
 
     def snapshot(self) -> Snapshot:
         """Everything a plan needs in one read.
@@ -631,24 +588,8 @@ class ScimClient:
                 groups_creatable=self.may_create_groups and "Group" in caps.resource_types,
             )
 
-    def list_deleted_users(self) -> list[DeletedUser]:
-        """Deleted accounts (Platform API, ``state=deleted``): SCIM cannot see them."""
-
-        try:
-            docs = self._platform_list(PLATFORM_USERS, {"state": "deleted"}, PLATFORM_PAGE_SIZE)
-        except ApiError as exc:
-            if exc.status in (404, 405, 501):  # no Platform users API: nothing to restore
-                return []
-            raise
-        found = (parsed(_deleted_user, d, "GET", PLATFORM_USERS) for d in docs)
-        return [d for d in found if d.user_name]
-
     def find_deleted_user(self, user_name: str, **kw: Any) -> DeletedUser | None:
-        """The deleted account holding ``user_name``, if any (for 409 explanations)."""
-        wanted = user_name.lower()
-        for d in self.list_deleted_users():
-            if d.user_name.lower() == wanted:
-                return d
+        """None: a generic SCIM service shows no deleted accounts (GenesysClient's do)."""
         return None
 
     def find_user(
@@ -738,14 +679,15 @@ class ScimClient:
         RFC 7644 3.5.2 lets a server answer 204 with no body; then the user is read
         back, since the state records what the directory holds, not what was sent.
         It also lets the client ask for the resource in the answer (``attributes=``):
-        services other than Genesys are asked, and one that honours it (scim2-server)
-        costs one request per update, not two. A 400 to the PATCH with the list is
-        sent again without it, and the list is not asked for again (_users_read).
-        A 501 to a PATCH of plain replaces (django-scim2 patches no externalId, so
-        an adoption could never be written) is carried out by a PUT instead.
+        services other than Genesys are asked (``asks_patched_attributes``), and one that
+        honours it (scim2-server) costs one request per update, not two. A 400 to the
+        PATCH with the list is sent again without it, and the list is not asked for again
+        (_users_read). A 501 to a PATCH of plain replaces (django-scim2 patches no
+        externalId, so an adoption could never be written) is carried out by a PUT
+        instead. GenesysClient takes none of these detours.
         """
         ops = body.get("Operations") or []
-        if self.provider != "genesys" and written_whole(ops):
+        if written_whole(ops):
             # An RFC service that refused value filters: the list is written whole
             # from a read, keeping the main address and the entries scimctl does not
             # manage (scim/entries.py).
@@ -757,7 +699,7 @@ class ScimClient:
         try:
             return self._patch_user(user_id, body, version, **kw)
         except ApiError as exc:
-            if exc.status != 501 or self.provider == "genesys":
+            if exc.status != 501:
                 raise
             put = self._put_instead(user_id, body, version, **kw)
             if put is None:
@@ -791,7 +733,7 @@ class ScimClient:
     ) -> LiveUser:
         path = item_path(self.users_path, user_id)
         headers = self._if_match(version)
-        if self.provider != "genesys" and not self.attributes_refused:
+        if self.asks_patched_attributes and not self.attributes_refused:
             params = {"attributes": self._user_attributes()}
             try:
                 resp = self.transport.request(
@@ -813,11 +755,10 @@ class ScimClient:
         return live
 
     def restore_user(self, user_id: str, version: int, **kw: Any) -> None:
-        """Bring a deleted account back (Platform PATCH of its state, with its version)."""
-        self.transport.request(
-            "PATCH", item_path(PLATFORM_USERS, user_id),
-            json={"state": "active", "version": version}, idempotent=False, **kw,
-        )  # fmt: skip
+        """Never called: only a Genesys plan restores (it alone reads deleted accounts)."""
+        raise ApiError(
+            "a generic SCIM service shows no deleted accounts to restore", method="PATCH", path=""
+        )
 
     def delete_user(self, user_id: str, version: str | None, **kw: Any) -> None:
         self.transport.request(
@@ -867,9 +808,10 @@ def _with_etag(user: LiveUser, resp: httpx.Response, caps: Capabilities) -> Live
 class GenesysClient(PlatformGrants, ScimClient):
     """Genesys Cloud: SCIM under /api/v2/scim/v2, OAuth on the login host, Platform roles."""
 
-    provider = "genesys"
     roles_known = True
     may_create_groups = False  # POST /groups was removed in 2021
+    asks_patched_attributes = False
+    multi_valued = "whole"  # the form Genesys documents for emails and phoneNumbers
 
     def __init__(
         self, transport: Transport, page_size: int = 100, read_concurrency: int = 4
@@ -887,6 +829,101 @@ class GenesysClient(PlatformGrants, ScimClient):
     def list_roles(self) -> list[LiveRole]:
         docs = self._platform_list(ROLES, {"userCount": "false"})
         return [parsed(role_from_platform, d, "GET", ROLES) for d in docs]
+
+    def _discovered_limits(self, desired: Desired, missing: set[str]) -> list[Problem]:
+        return []  # Genesys's surface is known: nothing more to learn
+
+    def patch_user(
+        self, user_id: str, body: dict[str, Any], version: str | None, **kw: Any
+    ) -> LiveUser:
+        """The PATCH as sent: Genesys takes emails and phone numbers written whole and
+        patches every plain attribute, so the generic client's detours (a read to merge
+        whole lists, a PUT after a 501) are never needed."""
+        return self._patch_user(user_id, body, version, **kw)
+
+    def list_divisions(self) -> tuple[LiveDivision, ...] | None:
+        """Every division, marked writable where the client may edit users; None when
+        the org has no divisions API."""
+        try:
+            docs = self._platform_list(DIVISIONS, {})
+        except ApiError as exc:
+            if exc.status in (404, 405, 501):
+                return None
+            raise
+        divisions = [parsed(_division, d, "GET", DIVISIONS) for d in docs]
+        try:
+            permitted = {
+                parsed(_division, d, "GET", PERMITTED).id
+                for d in self._platform_list(PERMITTED, {"permission": "directory:user:edit"})
+            }
+        except ApiError as exc:
+            if exc.status not in (404, 405, 501):
+                raise
+            permitted = {d.id for d in divisions}  # cannot tell: let the write decide
+        return tuple(
+            sorted(
+                (LiveDivision(d.id, d.name, d.id in permitted) for d in divisions),
+                key=lambda d: d.name,
+            )
+        )
+
+    def list_deleted_users(self) -> list[DeletedUser]:
+        """Deleted accounts (Platform API, ``state=deleted``): SCIM cannot see them."""
+
+        try:
+            docs = self._platform_list(PLATFORM_USERS, {"state": "deleted"}, PLATFORM_PAGE_SIZE)
+        except ApiError as exc:
+            if exc.status in (404, 405, 501):  # no Platform users API: nothing to restore
+                return []
+            raise
+        found = (parsed(_deleted_user, d, "GET", PLATFORM_USERS) for d in docs)
+        return [d for d in found if d.user_name]
+
+    def find_deleted_user(self, user_name: str, **kw: Any) -> DeletedUser | None:
+        """The deleted account holding ``user_name``, if any (for 409 explanations)."""
+        wanted = user_name.lower()
+        for d in self.list_deleted_users():
+            if d.user_name.lower() == wanted:
+                return d
+        return None
+
+    def restore_user(self, user_id: str, version: int, **kw: Any) -> None:
+        """Bring a deleted account back (Platform PATCH of its state, with its version)."""
+        self.transport.request(
+            "PATCH", item_path(PLATFORM_USERS, user_id),
+            json={"state": "active", "version": version}, idempotent=False, **kw,
+        )  # fmt: skip
+
+    def _platform_list(
+        self, path: str, params: dict[str, str], page_size: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Every entity of a Platform API listing (``pageNumber``/``pageSize``/``total``):
+        the first page says how many there are, the rest are read concurrently."""
+        size = page_size or self.page_size
+        pages = Pages(path, "entities", "total")
+
+        def fetch(n: int) -> tuple[list[dict[str, Any]], int]:
+            query = {**params, "pageSize": str(size), "pageNumber": str(n)}
+            body = self._get(path, params=query)
+            items, total = pages.read(body, f"page {n}")
+            self.on_page(len(items))
+            return items, total or 0
+
+        first, total = fetch(1)
+        pages.check(first, total, "page 1")
+        docs = list(first)
+        last = math.ceil(total / size) if first else 0
+        # Pages are read read_concurrency at a time, so that a page adding nothing new
+        # (a service ignoring pageNumber) stops the read before the next batch is asked.
+        with ThreadPoolExecutor(self.read_concurrency) as pool:
+            for batch in range(2, last + 1, self.read_concurrency):
+                numbers = range(batch, min(last, batch + self.read_concurrency - 1) + 1)
+                for n, (items, _) in zip(numbers, pool.map(fetch, numbers), strict=True):
+                    if not items:
+                        return docs
+                    pages.check(items, None, f"page {n}")
+                    docs += items
+        return docs
 
 
 def connect(target: Target, credentials: Credentials | BearerToken, **kw: Any) -> ScimClient:

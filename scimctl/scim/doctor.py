@@ -20,7 +20,7 @@ from typing import Any
 from scimctl.errors import ScimctlError
 from scimctl.model import Desired, LiveUser
 from scimctl.plan.stored import describe, not_stored
-from scimctl.scim.client import Capabilities, ScimClient
+from scimctl.scim.client import Capabilities, GenesysClient, ScimClient
 from scimctl.scim.ids import item_path
 from scimctl.scim.mapping import members_patch, user_patch, user_to_scim
 from scimctl.scim.paging import Pages
@@ -122,7 +122,7 @@ class Doctor:
             )
             caps = Capabilities()
         self.caps = caps
-        if self.client.provider == "scim":
+        if not isinstance(self.client, GenesysClient):
             self.client._capabilities = caps  # later checks page as a plan would
         flags = (
             f"patch {_yes(caps.patch)}, etag {_yes(caps.etag)}, filter {_yes(caps.filter)}"
@@ -310,13 +310,13 @@ class Doctor:
         manifest gives it and read back: kept, not stored, or refused."""
         if self.desired is None:
             return
-        genesys = self.client.provider == "genesys"
+        per_entry = self.client.multi_valued == "entry"  # as apply writes lists
         for name, value in sample_values(self.desired, tag).items():
             if name in self.desired.limits.unsupported:
                 self._add("roundtrip", SKIP, f"{name}: declared in target.unsupported")
                 continue
             try:
-                after = self._patch(live, name, value, per_entry=not genesys)
+                after = self._patch(live, name, value, per_entry=per_entry)
             except ApiError as exc:
                 self._add("roundtrip", FAIL, f"{name}: PATCH refused: {exc}; declare it in "
                           "target.unsupported (apply would fail on it)")  # fmt: skip

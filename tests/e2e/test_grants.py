@@ -69,10 +69,14 @@ def test_division_grants_end_to_end(ws: Workspace) -> None:
     assert "- Supervisor in Sales" in review and "+ Supervisor in Support" in review
     assert "grant removed: Supervisor in Sales" in review
     before_add, before_remove = requests(emu, "bulkadd"), requests(emu, "bulkremove")
+    before = emu.emulator.counters.requests
     applied = ws.run("apply", "plan.json")
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert requests(emu, "bulkadd") - before_add == 1
     assert requests(emu, "bulkremove") - before_remove == 1
+    # The plan's Cost counted them and the read-back of the grants.
+    cost = json.loads((ws.path / "plan.json").read_text())["cost"]
+    assert emu.emulator.counters.requests - before == cost["requests"], cost
     assert grants_of(emu, "sam@example.com") == {
         ("Supervisor", "Support", "self"),
         ("Agent", "Home", "self"),

@@ -60,6 +60,8 @@ def test_quickstart_flow_provider_scim(scim2, tmp_path, sqlite_url):
     # It really was 204s and a 412 that scimctl met, not 200s and 400s.
     seen = set(server.front.statuses)
     assert ("PATCH", 204) in seen and ("PATCH", 412) in seen
+    # The generic client makes no Genesys Platform call (roles, divisions, deleted users).
+    assert [p for _, p in server.front.requests if "/api/" in p] == []
 
 
 def test_quickstart_flow_genesys_provider(scim2, tmp_path, sqlite_url):

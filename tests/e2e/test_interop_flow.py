@@ -28,6 +28,8 @@ from conftest import user
 from flows import TargetWorkspace, converged, ok
 from scim_peer import PATCH_OP, ScimPeer
 
+from scimctl.scim.schema import ENTERPRISE_USER
+
 N = 200
 LEAVERS = range(N - 10, N)  # group members all
 RENAMED = (20, 21, 22)
@@ -201,6 +203,8 @@ def test_the_whole_flow(server: Server, tmp_path: Path, sqlite_url: str) -> None
         assert users[f"E{i:03}"]["userName"] == f"renamed{i:03}@example.com"
     if s.holds.title:
         assert all(users[f"E{i:03}"].get("title") == "Team Lead" for i in TITLED)
+    if s.holds.department:  # enterprise data, which SCIMMY refuses attributes= over
+        assert users["E010"][ENTERPRISE_USER] == {"department": "Support"}
     if s.holds.emails:
         assert emails(users[f"E{HOME:03}"]) >= {
             ("home", "home@example.net"),

@@ -113,8 +113,11 @@ def test_deleted_managed_account_is_restored_with_roles_and_memberships(workspac
     assert restore["live_id"] == jane["id"]
     assert {"kind": "restore", "privileged": False, "subject": None} in restore["effects"]
 
+    before = emu.emulator.counters.requests
     applied = ws.run("apply", "plan.json")
     assert applied.returncode == 0, applied.stdout + applied.stderr
+    # The plan's Cost counts what a restore spends: restore, read, write, read-back.
+    assert emu.emulator.counters.requests - before == doc["cost"]["requests"], doc["cost"]
     back = by_name(emu, "jane@example.com")
     assert back["id"] == jane["id"] and back["active"] is True
     assert back["externalId"] == "E1" and back["title"] == "Agent"

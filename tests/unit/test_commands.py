@@ -9,7 +9,7 @@ import pytest
 import yaml
 from conftest import user
 
-from scimctl import commands
+from scimctl.commands import plans, records, state
 from scimctl.config import Config
 from scimctl.errors import ConfigError, NotFound
 from scimctl.manifest import Manifest, load_manifest
@@ -37,37 +37,51 @@ def store(sqlite_url: str):
 
 def test_lookups_that_find_nothing_raise_not_found(store):
     with pytest.raises(NotFound, match="nothing named 'ghost' is managed in ws"):
-        commands.state_show(store, "ws", "ghost")
+        state.state_show(store, "ws", "ghost")
     with pytest.raises(NotFound, match="no single run matches 'nope'"):
-        commands.run_metrics(store.audit, run_id="nope")
-    assert commands.run_metrics(store.audit) == []
+        records.recorded_metrics(store.audit, run_id="nope")
+    assert records.recorded_metrics(store.audit) == []
+    with pytest.raises(NotFound, match="no single run matches 'nope'"):
+        records.run_details(store.audit, "nope")
 
 
-def test_run_metrics_returns_the_recorded_figures(store):
+def test_state_and_records_commands_return_values(store):
+    assert state.state_list(store, "ws").serial == 0
+    assert state.state_unlock(store, "ws") is None  # nothing held it
+    run_id = store.start_run("ws", "apply")
+    store.finish_run(run_id, "succeeded")
+    assert [r["id"] for r in records.runs(store.audit, limit=5)] == [run_id]
+    assert records.run_details(store.audit, run_id[:8])["outcome"] == "succeeded"
+    assert records.operations(store.audit, limit=5) == []
+    assert records.verify(store.audit).ok
+    assert "scimctl_" in records.metrics_export(store.telemetry)
+
+
+def test_recorded_metrics_returns_the_recorded_figures(store):
     run_id = store.start_run("ws", "apply")
     store.put_metrics(run_id, {"requests_total": 3.0})
     store.finish_run(run_id, "succeeded")
-    (only,) = commands.run_metrics(store.audit, run_id=run_id[:8])
+    (only,) = records.recorded_metrics(store.audit, run_id=run_id[:8])
     assert only.run["id"] == run_id and only.metrics == {"requests_total": 3.0}
 
 
 def test_webhook_needs_its_signing_secret(tmp_path):
     config = Config({})
-    assert commands.hris_webhook(manifest(tmp_path), config) is None
+    assert plans.hris_webhook(manifest(tmp_path), config) is None
     with_hook = manifest(tmp_path, hris={"webhook_url": "https://hooks.example/x"})
     with pytest.raises(ConfigError, match="SCIMCTL_WEBHOOK_SECRET is not"):
-        commands.hris_webhook(with_hook, config)
+        plans.hris_webhook(with_hook, config)
     with pytest.raises(ConfigError, match="no hris.webhook_url"):
-        commands.hris_deliver(manifest(tmp_path), Store(f"sqlite:///{tmp_path / 's.db'}"), config)
-    hook = commands.hris_webhook(with_hook, Config({"SCIMCTL_WEBHOOK_SECRET": "s3cret"}))
+        records.hris_deliver(manifest(tmp_path), Store(f"sqlite:///{tmp_path / 's.db'}"), config)
+    hook = plans.hris_webhook(with_hook, Config({"SCIMCTL_WEBHOOK_SECRET": "s3cret"}))
     assert hook is not None and "s3cret" not in repr(hook)
 
 
 def test_import_target_from_options_or_manifest(tmp_path):
-    target, written = commands.import_target(None, "http://127.0.0.1:9", None)
+    target, written = plans.import_target(None, "http://127.0.0.1:9", None)
     assert target.api_url == "http://127.0.0.1:9"
     assert written == {"provider": "genesys", "api_url": "http://127.0.0.1:9"}
-    target, written = commands.import_target(manifest(tmp_path), None, None)
+    target, written = plans.import_target(manifest(tmp_path), None, None)
     assert written["api_url"] == "http://127.0.0.1:9" and target.workspace
     with pytest.raises(ConfigError, match="--api-url, --region or a manifest"):
-        commands.import_target(None, None, None)
+        plans.import_target(None, None, None)

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from scimctl.cli.progress import Progress, Reading
-from scimctl.drift import DriftItem, DriftReport, render_drift
 from scimctl.governance.render import blocking_message, text_lines
 from scimctl.governance.report import ExceptionState, Finding, GovernanceReport
 from scimctl.model import Policy, StateView
 from scimctl.plan.cost import cost_line
+from scimctl.plan.drift import DriftItem, DriftReport, render_drift
 from scimctl.plan.model import Cost
 from scimctl.plan.render import render
 from scimctl.plan.warnings import new_state_warnings

@@ -341,3 +341,24 @@ def test_the_same_bad_phone_and_bad_column_value_are_reported_on_every_row(tmp_p
         f"{path}: row 2: phoneNumbers: 3 rows: is not a valid phone number for region US, "
         "rows 2, 3, 4; e.g. '(555) 010-1234'",
     ]
+
+
+def test_a_callers_alarm_is_kept_through_a_source(tmp_path):
+    """Renders are bounded by a ticking SIGALRM while a source is read; the caller's
+    own handler and pending timer are back afterwards, not the tick."""
+    import signal
+
+    def mine(signum, frame):
+        raise AssertionError("the caller's alarm fired during the test")
+
+    previous = signal.signal(signal.SIGALRM, mine)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 60)
+        csv_bytes(tmp_path, export().encode())
+        assert sorted(load_manifest(manifest(tmp_path)).desired.users) == ["1", "2"]
+        remaining, interval = signal.getitimer(signal.ITIMER_REAL)
+        assert signal.getsignal(signal.SIGALRM) is mine
+        assert 50 < remaining <= 60 and interval == 0
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

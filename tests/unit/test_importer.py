@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from scimctl.errors import ConfigError
-from scimctl.importer import ImportOptions, build_manifest, dump
+from scimctl.manifest.build import ImportOptions, build_manifest, dump
 from scimctl.model import LiveGroup, LiveRole, LiveUser, Snapshot
 
 AWKWARD = [

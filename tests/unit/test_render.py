@@ -171,3 +171,17 @@ def test_a_plan_renders_the_same_after_a_trip_through_its_file(fmt, tmp_path):
     assert [list(a.changes) for a in loaded.actions] != [list(a.changes) for a in p.actions]
     assert render(loaded, fmt) == render(p, fmt)
     assert render(loaded, fmt, redact=True) == render(p, fmt, redact=True)
+
+
+def test_colour_is_the_terminal_colour_click_would_write():
+    """The engine writes ANSI colours itself (it imports no terminal library); each
+    coloured line is what click.style would make of the plain one."""
+    import click
+
+    plain = render(mixed_plan(), "text").splitlines()
+    coloured = render(mixed_plan(), "text", color=True).splitlines()
+    styled = [(p, c) for p, c in zip(plain, coloured, strict=True) if p != c]
+    assert {p.split()[0] for p, _ in styled} >= {"+", "~", "-"}
+    for p, c in styled:
+        assert c in {click.style(p, fg=f) for f in ("green", "yellow", "cyan", "red")}, c
+    assert "\x1b[" not in "\n".join(plain)

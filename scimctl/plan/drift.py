@@ -91,7 +91,7 @@ def _when(text: str | None) -> str | None:
         return text
     from datetime import datetime
 
-    from scimctl.state.clock import iso
+    from scimctl.text import iso
 
     try:
         return iso(datetime.fromisoformat(text.strip()))

@@ -1,45 +1,40 @@
-"""scimctl's commands as plain functions: what a Python caller of the library calls.
-
-Each function takes resolved inputs (a manifest, a target, a client, a store),
-does the work and returns a value; it prints nothing and never exits. ``scimctl.cli``
-parses options, calls one of these, renders the result and sets the exit code
-(Alembic's ``command.py`` is the model).
-"""
+"""Planning and applying (``cli/plans.py``): validate, plan, show, apply, drift, import."""
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
-from scimctl.apply import Review, apply_plan
-from scimctl.apply.recompute import Options, recompute
-from scimctl.apply.results import ApplyReport, OpResult
 from scimctl.config import Config, Target, resolve_target
-from scimctl.drift import DriftReport, compute_drift
-from scimctl.errors import ConfigError, InputError, NotFound, StateError, run_error
-from scimctl.governance.evaluate import evaluate_plan
-from scimctl.importer import ImportOptions, ImportResult, build_manifest
+from scimctl.errors import ConfigError, InputError, run_error
 from scimctl.manifest import Manifest
-from scimctl.model import StateView
-from scimctl.model.grants import grant_docs
-from scimctl.plan.cost import estimate
-from scimctl.plan.model import Plan
-from scimctl.records.hris import Delivery, Webhook, deliver, password_sender
-from scimctl.scim.client import ScimClient
-from scimctl.scim.pool import Budget
-from scimctl.scim.read import with_all_grants
-from scimctl.state.interfaces import (
-    ApplyStore,
-    AuditLog,
-    ExecutorStore,
-    ManagedRecords,
-    OutboxReader,
-)
 
+# What plan and apply need (HTTP, SQL, the engine) is imported where it is used:
+# `validate` and the manifest helpers the CLI calls first stay quick to start.
 if TYPE_CHECKING:
-    from scimctl.governance.access import AccessReport
+    from collections.abc import Callable
+
+    from scimctl.apply.results import ApplyReport, OpResult
+    from scimctl.manifest.build import ImportOptions, ImportResult
+    from scimctl.plan.drift import DriftReport
+    from scimctl.plan.model import Plan
+    from scimctl.records.hris import Delivery, Webhook
+    from scimctl.scim.client import ScimClient
+    from scimctl.scim.pool import Budget
+    from scimctl.state.interfaces import ApplyStore, ExecutorStore, OutboxReader
+
+    class DeliveringStore(ApplyStore, OutboxReader, Protocol):
+        """What ``apply`` needs with a webhook: the apply store, and the outbox to deliver."""
+
+
+def validate(files: list[str | Path], as_of: date | None = None) -> Manifest:
+    """The manifest read and checked offline (schema, emails, duplicates, groups,
+    templates) exactly as every other command reads it; raises what is wrong."""
+    from scimctl.manifest import load_manifest
+
+    return load_manifest(files, as_of=as_of)
 
 
 def target_of(manifest: Manifest) -> Target:
@@ -64,6 +59,11 @@ def plan(
     for apply must pass the saved plan's ``targets`` to compare equal. The plan states
     its cost at ``budget`` (one token, no ceiling when not given).
     """
+    from scimctl.apply.recompute import Options, recompute
+    from scimctl.governance.evaluate import evaluate_plan
+    from scimctl.plan.cost import estimate
+    from scimctl.scim.pool import Budget
+
     run_id = store.start_run(target.workspace, "plan", manifest.digest)
     requests_before = client.request_stats.requests
     try:
@@ -103,74 +103,18 @@ def plan(
     return result
 
 
-@dataclass(frozen=True)
-class Released:
-    """What ``state rm`` stopped managing, and the run that records who and when."""
+def show(path: str) -> Plan:
+    """A saved plan as it was saved (sealed, checked), to render it again."""
+    from scimctl.plan.model import Plan
 
-    resource: str  # user | group
-    key: str
-    live_id: str
-    user_name: str | None
-    run_id: str
-
-
-def state_rm(
-    store: ApplyStore, workspace: str, address: str, *, lock_timeout: float = 0.0
-) -> Released:
-    """Stop managing one user or group without touching it (Terraform's ``state rm``).
-
-    The account keeps everything it has in Genesys; only the state forgets it, under
-    the workspace lock, with the serial moved (plans made before are stale) and a
-    journal row saying who released it and when.
-    """
-    kind, sep, name = address.partition(":")
-    if not sep or kind not in ("user", "group") or not name:
-        raise ConfigError(f"{address!r}: use user:KEY (externalId or userName) or group:NAME")
-    view = store.state(workspace)
-    user_name: str | None = None
-    if kind == "user":
-        key = name if name in view.users else None
-        if key is None:
-            key = next(
-                (k for k, m in view.users.items() if m.user_name.lower() == name.lower()), None
-            )
-        if key is None:
-            raise StateError(f"user {name!r} is not managed in {workspace}")
-        live_id, user_name = view.users[key].id, view.users[key].user_name
-    else:
-        if name not in view.groups:
-            raise StateError(f"group {name!r} is not managed in {workspace}")
-        key, live_id = name, view.groups[name]
-    run_id = store.start_run(workspace, "state-rm")
-    try:
-        with store.lock(workspace, run_id, timeout=lock_timeout):
-            store.begin_apply(workspace, view.lineage, view.serial)
-            with store.tx() as conn:
-                store.append_operation(
-                    conn,
-                    {
-                        "workspace": workspace, "run_id": run_id, "phase": "result",
-                        "action_id": f"release:{kind}:{key}", "action": "release",
-                        "resource": kind, "resource_key": key, "resource_id": live_id,
-                        "user_name": user_name, "method": None, "path": None, "status": None,
-                        "outcome": "ok", "attempts": 0, "latency_ms": None,
-                        "error": None,
-                    },
-                )  # fmt: skip
-                if kind == "user":
-                    store.drop_user(conn, workspace, key)
-                else:
-                    store.drop_group(conn, workspace, key)
-    except BaseException as exc:
-        store.finish_run(run_id, "failed", error=run_error(exc))
-        raise
-    store.finish_run(run_id, "succeeded", summary={"released": f"{kind}:{key}"})
-    return Released(kind, key, live_id, user_name, run_id)
+    return Plan.load(path)
 
 
 def drift(target: Target, client: ScimClient, store: ExecutorStore) -> DriftReport:
     """Changes made in Genesys since scimctl last applied, recorded as a ``drift`` run
     (its summary holds the count, for metrics and for whoever asks later)."""
+    from scimctl.plan.drift import compute_drift
+
     run_id = store.start_run(target.workspace, "drift")
     try:
         state = store.state(target.workspace)
@@ -184,6 +128,26 @@ def drift(target: Target, client: ScimClient, store: ExecutorStore) -> DriftRepo
         summary={"drift": len(report.items), "managed_users": report.managed_users},
     )
     return report
+
+
+def import_target(
+    manifest: Manifest | None, api_url: str | None, region: str | None
+) -> tuple[Target, dict[str, str]]:
+    """Where ``import`` reads from, and the ``target:`` block the written manifest gets.
+
+    ``--api-url``/``--region`` win (a first import has no manifest yet); otherwise
+    the manifest's target is read and written back as it was given.
+    """
+    if api_url or region:
+        target = resolve_target("genesys", region, api_url, None)
+        written = {"provider": "genesys", **({"region": region} if region else {})}
+        if api_url:
+            written["api_url"] = api_url
+        return target, written
+    if manifest is None:
+        raise ConfigError("import needs --api-url, --region or a manifest with a target")
+    written = {k: v for k, v in manifest.target.model_dump().items() if v is not None}
+    return target_of(manifest), written
 
 
 def import_directory(
@@ -203,9 +167,10 @@ def import_directory(
     if recording fails, the next plan adopts the accounts instead of deactivating
     them. Refuses to overwrite ``out`` unless ``force``.
     """
-    from pathlib import Path
-
+    from scimctl.manifest.build import build_manifest
+    from scimctl.model.grants import grant_docs
     from scimctl.plan.files import check_writable, write_text
+    from scimctl.scim.read import with_all_grants
 
     path = check_writable(out, "--out")
     if path.exists() and not force:
@@ -283,6 +248,8 @@ def hris_webhook(manifest: Manifest, config: Config) -> Webhook | None:
     without ``SCIMCTL_WEBHOOK_SECRET`` is refused up front rather than after apply.
     The plan shows the URL masked; the manifest holds the real one.
     """
+    from scimctl.records.hris import Webhook
+
     url = manifest.hris.webhook_url if manifest.hris else None
     if not url:
         return None
@@ -292,10 +259,6 @@ def hris_webhook(manifest: Manifest, config: Config) -> Webhook | None:
             "hris.webhook_url is set but SCIMCTL_WEBHOOK_SECRET is not: events must be signed"
         )
     return Webhook(url, secret)
-
-
-class DeliveringStore(ApplyStore, OutboxReader, Protocol):
-    """What ``apply`` needs with a webhook: the apply store, and the outbox to deliver."""
 
 
 @dataclass(frozen=True)
@@ -329,14 +292,17 @@ def apply(
     change it announces and delivered after the run; what cannot be delivered stays
     pending for ``scimctl hris deliver``.
     """
-    review = Review(manifest.desired, target, manifest.digest, max_deprovision, source=source)
+    from scimctl.apply import Recheck, apply_plan
+    from scimctl.records.hris import deliver, password_sender
+
+    recheck = Recheck(manifest.desired, target, manifest.digest, max_deprovision, source=source)
     generate = manifest.desired.policy.password == "generate"
     client.search_wait = search_wait
     report = apply_plan(
         the_plan,
         client,
         store,
-        review=review,
+        recheck=recheck,
         parallelism=parallelism,
         lock_timeout=lock_timeout,
         progress=progress,
@@ -346,78 +312,3 @@ def apply(
     )
     delivery = deliver(store, webhook, workspace=the_plan.workspace) if webhook else None
     return Applied(report, delivery)
-
-
-def hris_deliver(manifest: Manifest, store: OutboxReader, config: Config) -> Delivery:
-    """Deliver the events still pending in the outbox to the manifest's webhook."""
-    webhook = hris_webhook(manifest, config)
-    if webhook is None:
-        raise ConfigError("the manifest has no hris.webhook_url")
-    return deliver(store, webhook, workspace=target_of(manifest).workspace)
-
-
-def import_target(
-    manifest: Manifest | None, api_url: str | None, region: str | None
-) -> tuple[Target, dict[str, str]]:
-    """Where ``import`` reads from, and the ``target:`` block the written manifest gets.
-
-    ``--api-url``/``--region`` win (a first import has no manifest yet); otherwise
-    the manifest's target is read and written back as it was given.
-    """
-    if api_url or region:
-        target = resolve_target("genesys", region, api_url, None)
-        written = {"provider": "genesys", **({"region": region} if region else {})}
-        if api_url:
-            written["api_url"] = api_url
-        return target, written
-    if manifest is None:
-        raise ConfigError("import needs --api-url, --region or a manifest with a target")
-    written = {k: v for k, v in manifest.target.model_dump().items() if v is not None}
-    return target_of(manifest), written
-
-
-def state_show(store: ManagedRecords, workspace: str, key: str) -> dict[str, Any]:
-    """One managed user (by externalId or userName, any case) or group (by name)."""
-    from scimctl.records.managed import managed_record
-
-    record = managed_record(store, workspace, key)
-    if record is None:
-        raise NotFound(f"nothing named {key!r} is managed in {workspace}")
-    return record
-
-
-@dataclass(frozen=True)
-class RunMetrics:
-    """One run as ``metrics`` reports it: its row and the figures recorded for it."""
-
-    run: dict[str, Any]
-    metrics: dict[str, float]
-
-
-def run_metrics(
-    store: AuditLog, *, run_id: str | None = None, last: int = 1, workspace: str | None = None
-) -> list[RunMetrics]:
-    """The metrics of one run (id or unique prefix), or of the last ``last`` applies."""
-    if run_id:
-        run = store.run(run_id)
-        if run is None:
-            raise NotFound(f"no single run matches {run_id!r}")
-        runs = [run]
-    else:
-        runs = store.find_runs(workspace=workspace, limit=last, kind="apply")
-    return [RunMetrics(r, store.metrics(r["id"])) for r in runs]
-
-
-def access_report(
-    manifest: Manifest, workspace: str, audit: AuditLog, state: StateView, as_of: dt.date
-) -> AccessReport:
-    """Who held what at the end of ``as_of``, from the journal and state, offline.
-
-    The manifest supplies the why (its lines and rows) and the rules and exceptions
-    judged on that day; the history supplies since when and through which change.
-    """
-    from scimctl.governance.access import build
-    from scimctl.records.history import history
-
-    operations = history(audit, limit=2**62, workspace=workspace)
-    return build(operations, state, workspace, as_of, manifest.desired)
