@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from scimctl.governance.rules import RoleHold
 from scimctl.model import Desired, Snapshot, StateView
+from scimctl.model.governance import RoleHold
 from scimctl.plan.model import Plan
 
 

@@ -11,9 +11,9 @@ import datetime as dt
 from typing import Any
 
 from scimctl.errors import Problem
-from scimctl.governance.rules import Condition, Exemption, Governance, RoleHold, Rule, Subject
 from scimctl.manifest.models import PolicyModel, RuleModel
 from scimctl.model import USER_ATTRIBUTES
+from scimctl.model.governance import Condition, Exemption, Governance, RoleHold, Rule, Subject
 
 # Attributes a condition may name (``roles`` is matched with role:, groups with group:).
 CONDITION_ATTRIBUTES = tuple(a for a in USER_ATTRIBUTES if a != "roles")

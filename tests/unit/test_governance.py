@@ -9,9 +9,9 @@ import pytest
 
 from scimctl.errors import InputError
 from scimctl.governance.evaluate import evaluate_plan
-from scimctl.governance.rules import Condition, Exemption, Governance, RoleHold, Rule, Subject
 from scimctl.manifest import load_manifest
 from scimctl.model import LiveRole, Location, Snapshot
+from scimctl.model.governance import Condition, Exemption, Governance, RoleHold, Rule, Subject
 from unit.test_diff import ROLES, desired, groups, live, plan, spec, state
 
 DAY = dt.date(2026, 12, 5)

@@ -62,8 +62,6 @@ MAY_IMPORT: dict[str, set[str]] = {
 EXCEPTIONS: dict[tuple[str, str], str] = {
     ("scimctl.plan.model", "scimctl.scim.ids"): "the id rule is pure: a plan file's ids are "
     "checked as the client checks them, with no HTTP",
-    ("scimctl.model", "scimctl.governance.rules"): "for types only (Desired.governance); "
-    "the rules are plain values",
 }
 
 # Libraries that do I/O or talk to a terminal, and the layers that may import them.

@@ -287,7 +287,7 @@ def test_a_role_added_by_hand_that_breaks_a_conflict_rule_is_refused_by_name():
     import datetime as dt
     from dataclasses import replace
 
-    from scimctl.governance.rules import Exemption, Governance, RoleHold, Rule
+    from scimctl.model.governance import Exemption, Governance, RoleHold, Rule
 
     sod = Rule("SOD-1", "no agent supervises", "conflict",
                grants=(RoleHold("Agent"), RoleHold("Master Admin")))  # fmt: skip

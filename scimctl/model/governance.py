@@ -13,7 +13,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-ALL_DIVISIONS = "*"  # as scimctl.model.grants spells "all divisions"
+from scimctl.model.grants import ALL_DIVISIONS
+
 RuleKind = Literal["conflict", "requires", "limit", "only"]
 EXPIRY_WARNING_DAYS = 14  # exceptions ending this soon are listed first
 
