@@ -1,7 +1,7 @@
 """The manifest's ``policy.rules`` and ``policy.exceptions`` as plain values.
 
 Rules are declarative on purpose: a reviewer reads them in the manifest, and each
-kind has one meaning. A role is matched as a :class:`Grant` (a role, optionally in
+kind has one meaning. A role is matched as a :class:`RoleHold` (a role, optionally in
 one division) so that role x division grants (``scimctl.model.grants``) are matched by the
 same rules: a plain role is held in the user's own division, a grant in its
 division, and a grant in all divisions (``*``) in every one.
@@ -19,7 +19,7 @@ EXPIRY_WARNING_DAYS = 14  # exceptions ending this soon are listed first
 
 
 @dataclass(frozen=True)
-class Grant:
+class RoleHold:
     """A role, held in ``division`` (None: anywhere / not known).
 
     ``shown``: the division is part of the name people read (a rule's entry or a
@@ -30,7 +30,7 @@ class Grant:
     division: str | None = None
     shown: bool = True
 
-    def matches(self, held: Grant) -> bool:
+    def matches(self, held: RoleHold) -> bool:
         """A rule naming a division matches a hold in that division, in all divisions,
         or where the division is not known."""
         if self.role.casefold() != held.role.casefold():
@@ -83,7 +83,7 @@ class Rule:
     id: str
     description: str
     kind: RuleKind
-    grants: tuple[Grant, ...] = ()  # conflict: no one may hold two of these
+    grants: tuple[RoleHold, ...] = ()  # conflict: no one may hold two of these
     subject: Subject | None = None  # requires (when), limit, only
     conditions: tuple[Condition, ...] = ()  # requires (require), only (only)
     max: int | None = None  # limit

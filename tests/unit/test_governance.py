@@ -9,7 +9,7 @@ import pytest
 
 from scimctl.errors import InputError
 from scimctl.governance.evaluate import evaluate_plan
-from scimctl.governance.rules import Condition, Exemption, Governance, Grant, Rule, Subject
+from scimctl.governance.rules import Condition, Exemption, Governance, RoleHold, Rule, Subject
 from scimctl.manifest import load_manifest
 from scimctl.model import LiveRole, Location, Snapshot
 from unit.test_diff import ROLES, desired, groups, live, plan, spec, state
@@ -23,7 +23,7 @@ def snapshot(*users, **members) -> Snapshot:
 
 
 SOD = Rule(
-    "SOD-1", "approvers do not pay", "conflict", grants=(Grant("Agent"), Grant("Supervisor"))
+    "SOD-1", "approvers do not pay", "conflict", grants=(RoleHold("Agent"), RoleHold("Supervisor"))
 )
 
 
@@ -135,7 +135,9 @@ def test_an_exception_takes_its_holder_out_of_a_limit():
 
 
 def test_a_division_in_a_conflict_rule_matches_undivided_roles_today():
-    rule = Rule("SOD-2", "d", "conflict", grants=(Grant("Agent", "Paris"), Grant("Supervisor")))
+    rule = Rule(
+        "SOD-2", "d", "conflict", grants=(RoleHold("Agent", "Paris"), RoleHold("Supervisor"))
+    )
     d = desired(spec("E1", "a@example.com", roles=["Agent", "Supervisor"]))
     assert [f.rule for f in verdict(gov(rule), d, snapshot()).findings] == ["SOD-2"]
 
@@ -176,7 +178,7 @@ def test_rules_are_read_with_their_lines(tmp_path):
         ("SOD-1", "conflict", f"{path}:5"), ("MGR-1", "requires", f"{path}:6"),
         ("ADM-1", "limit", f"{path}:7"), ("SUP-1", "only", f"{path}:8"),
     ]  # fmt: skip
-    assert g.rules[0].grants == (Grant("A"), Grant("B", "Paris"))
+    assert g.rules[0].grants == (RoleHold("A"), RoleHold("B", "Paris"))
     assert g.exceptions[0].until == dt.date(2026, 12, 31) and g.exceptions[0].where == f"{path}:10"
 
 
@@ -263,7 +265,9 @@ def test_grants_are_matched_by_division_and_plain_roles_in_the_users_own():
     from scimctl.governance.evaluate import violations
     from scimctl.governance.holdings import Holding, grants_of
 
-    rule = Rule("SOD-2", "d", "conflict", grants=(Grant("Agent"), Grant("Supervisor", "Sales")))
+    rule = Rule(
+        "SOD-2", "d", "conflict", grants=(RoleHold("Agent"), RoleHold("Supervisor", "Sales"))
+    )
 
     def holder(key: str, **attrs) -> Holding:
         return Holding(key, key, None, attrs, grants_of(attrs), frozenset())
@@ -285,7 +289,7 @@ def test_grants_are_matched_by_division_and_plain_roles_in_the_users_own():
         "plain-sales": "holds Agent and Supervisor",
         "everywhere": "holds Agent and Supervisor in all divisions",
     }
-    twice = Rule("X", "d", "conflict", grants=(Grant("Agent"), Grant("Supervisor")))
+    twice = Rule("X", "d", "conflict", grants=(RoleHold("Agent"), RoleHold("Supervisor")))
     one_role = [holder("a", roles=["Supervisor"], grants=sup("Sales") + sup("Paris"))]
     assert violations(twice, one_role, set()) == {}  # one role in two places is not two
 
@@ -321,7 +325,7 @@ def test_a_huge_verdict_is_counted_per_rule_and_the_comment_stays_under_the_limi
 def test_a_rule_naming_a_role_or_group_that_does_not_exist_is_a_plan_warning():
     from scimctl.governance.evaluate import unknown_names
 
-    typo = Rule("SOD-9", "d", "conflict", grants=(Grant("Agent"), Grant("Supervisr")),
+    typo = Rule("SOD-9", "d", "conflict", grants=(RoleHold("Agent"), RoleHold("Supervisr")),
                 where="scimctl.yaml:7")  # fmt: skip
     fin = Rule("FIN-1", "d", "requires", subject=Subject("group", "Finance"),
                conditions=(Condition("group", "Sales"),))  # fmt: skip

@@ -287,10 +287,10 @@ def test_a_role_added_by_hand_that_breaks_a_conflict_rule_is_refused_by_name():
     import datetime as dt
     from dataclasses import replace
 
-    from scimctl.governance.rules import Exemption, Governance, Grant, Rule
+    from scimctl.governance.rules import Exemption, Governance, RoleHold, Rule
 
     sod = Rule("SOD-1", "no agent supervises", "conflict",
-               grants=(Grant("Agent"), Grant("Master Admin")))  # fmt: skip
+               grants=(RoleHold("Agent"), RoleHold("Master Admin")))  # fmt: skip
     d, snap, st = managed_pair()
     d = replace(d, governance=Governance((sod,), (), dt.date(2026, 12, 5)))
     snap = replace(snap, users=(replace(snap.users[0], attrs={**snap.users[0].attrs,
