@@ -10,7 +10,7 @@ DIST     := dist
 LOCK     := constraints.txt
 TESTVENV := .venv-test
 
-.PHONY: setup demo test test-dev dist lock lint format bench-plan bench-apply bench-import bench-manifest bench-report soak clean
+.PHONY: setup demo test test-dev test-fast dist lock lint format bench-plan bench-apply bench-import bench-manifest bench-report soak clean
 
 setup: $(STAMP)
 
@@ -48,6 +48,11 @@ test: dist
 	  $(CURDIR)/$(TESTVENV)/bin/python -m pytest -q -p no:cacheprovider \
 	  --rootdir $(CURDIR) -c $(CURDIR)/pyproject.toml -n $(TEST_WORKERS) --dist worksteal \
 	  $(PYTEST_ARGS) $(CURDIR)/tests
+
+# The unit tests alone (tests/unit: no network, no subprocess; its conftest refuses
+# both), in one process: the quickest loop while editing.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS) tests/unit
 
 # The quick loop while editing: the suite against the editable install in .venv.
 # compileall first: the tests start the CLI some hundreds of times, and where

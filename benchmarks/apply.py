@@ -80,7 +80,7 @@ def run(
         with GenesysClient.connect(
             target, CLIENT, parallelism=parallelism, budget=budget
         ) as client:
-            stats = client.transport.stats
+            stats = client.request_stats
             before = stats.requests
             snapshot = client.snapshot()
             reads = stats.requests - before

@@ -23,7 +23,7 @@ from scimctl.emulator.server import free_port
 
 CLIENT = Credentials("bench", "bench-secret")
 # A benchmark that ran but missed a goal exits with this, so a crash (exit 1, with a
-# traceback) is told apart from a slow run; tests/test_benchmarks_smoke.py relies on it.
+# traceback) is told apart from a slow run; tests/e2e/test_benchmarks_smoke.py relies on it.
 GOALS_MISSED = 3
 SCIMCTL = str(Path(sys.executable).parent / "scimctl")
 

@@ -3,7 +3,7 @@
 Before the network, a big plan spends its time here: parsing, checking and mapping
 the feed. Goals on this machine: the YAML manifest loads in under 3 seconds and the
 CSV source in under 2 seconds, errors still naming their line or row (the tests in
-tests/test_manifest*.py, tests/test_yaml_loaders.py and tests/test_hr_*.py hold that;
+tests/unit/test_manifest*.py, tests/unit/test_yaml_loaders.py and tests/*/test_hr_*.py hold that;
 this only measures). The goals are judged on CPU time, which other processes on a
 busy machine do not inflate as they do the wall time; both are printed, with the
 load. The CSV has 10,000 distinct phone numbers over its 20,000 rows (a 555 exchange

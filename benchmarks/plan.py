@@ -137,7 +137,7 @@ def apply(target: Any, store: Store, d: Desired, plan: Any, budget: Budget) -> d
     with GenesysClient.connect(
         target, CLIENT, budget=budget, parallelism=budget.parallelism
     ) as client:
-        stats = client.transport.stats
+        stats = client.request_stats
         start = time.perf_counter()
         report = apply_plan(
             plan, client, store, parallelism=budget.parallelism,

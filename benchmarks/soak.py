@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 
 TESTS = [
-    "tests/test_apply.py::test_chaos_run_completes_with_no_duplicates",
-    "tests/test_apply.py::test_sigkill_at_random_points_converges",
-    "tests/test_apply.py::test_sigkill_on_postgresql_converges",
+    "tests/e2e/test_apply.py::test_chaos_run_completes_with_no_duplicates",
+    "tests/e2e/test_apply.py::test_sigkill_at_random_points_converges",
+    "tests/e2e/test_apply.py::test_sigkill_on_postgresql_converges",
 ]
 
 

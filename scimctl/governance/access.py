@@ -22,8 +22,8 @@ from scimctl.governance import holdings
 from scimctl.governance.evaluate import evaluate
 from scimctl.governance.holdings import Holding
 from scimctl.governance.report import GovernanceReport
-from scimctl.governance.rules import Exemption, Governance, Rule
 from scimctl.model import Desired, StateView
+from scimctl.model.governance import Exemption, Governance, Rule
 from scimctl.model.grants import grant_names
 
 CREATING = ("create", "restore", "adopt", "import", "rekey", "reactivate")

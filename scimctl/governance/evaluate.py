@@ -16,8 +16,8 @@ from typing import Any, Literal
 from scimctl.governance import holdings
 from scimctl.governance.holdings import Holding
 from scimctl.governance.report import ExceptionState, Finding, GovernanceReport, RuleState
-from scimctl.governance.rules import EXPIRY_WARNING_DAYS, Condition, Exemption, Governance, Rule
 from scimctl.model import Desired, Snapshot, StateView
+from scimctl.model.governance import EXPIRY_WARNING_DAYS, Condition, Exemption, Governance, Rule
 from scimctl.plan.model import Plan
 
 

@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from scimctl.governance.rules import Grant
 from scimctl.model import Desired, Snapshot, StateView
+from scimctl.model.governance import RoleHold
 from scimctl.plan.model import Plan
 
 
@@ -26,28 +26,28 @@ class Holding:
     key: str  # externalId (the manifest key), else userName
     user_name: str | None
     attrs: dict[str, Any]
-    grants: frozenset[Grant]
+    grants: frozenset[RoleHold]
     groups: frozenset[str]
     where: str | None = None  # the manifest line or CSV row that asks for this account
     managed: bool = False
 
-    def holds(self, grant: Grant) -> list[Grant]:
+    def holds(self, grant: RoleHold) -> list[RoleHold]:
         return [g for g in self.grants if grant.matches(g)]
 
 
-def grants_of(attrs: dict[str, Any]) -> frozenset[Grant]:
+def grants_of(attrs: dict[str, Any]) -> frozenset[RoleHold]:
     """What an account holds, role x division: each division-scoped grant (``grants``,
     as plans and the journal carry them) in its division, and each plain role in the
     user's own division (Genesys grants it there)."""
     scoped = {
-        Grant(str(d.get("role")), str(d.get("division")))
+        RoleHold(str(d.get("role")), str(d.get("division")))
         for d in attrs.get("grants") or []
         if isinstance(d, dict) and d.get("role")
     }
     names = {g.role for g in scoped}
     home = attrs.get("division") if isinstance(attrs.get("division"), str) else None
     plain = {
-        Grant(r, home, shown=False)
+        RoleHold(r, home, shown=False)
         for r in attrs.get("roles") or []
         if isinstance(r, str) and r not in names
     }
@@ -148,7 +148,7 @@ def after(
 def holders(items: Iterable[Holding], kind: str, name: str) -> list[Holding]:
     """Holders of role ``name`` or members of group ``name``."""
     if kind == "role":
-        grant = Grant(name)
+        grant = RoleHold(name)
         return [h for h in items if h.holds(grant)]
     folded = name.casefold()
     return [h for h in items if any(g.casefold() == folded for g in h.groups)]

@@ -11,9 +11,9 @@ import datetime as dt
 from typing import Any
 
 from scimctl.errors import Problem
-from scimctl.governance.rules import Condition, Exemption, Governance, Grant, Rule, Subject
 from scimctl.manifest.models import PolicyModel, RuleModel
 from scimctl.model import USER_ATTRIBUTES
+from scimctl.model.governance import Condition, Exemption, Governance, RoleHold, Rule, Subject
 
 # Attributes a condition may name (``roles`` is matched with role:, groups with group:).
 CONDITION_ATTRIBUTES = tuple(a for a in USER_ATTRIBUTES if a != "roles")
@@ -52,7 +52,7 @@ def _conditions(
 def _rule(m: RuleModel, where: str, problems: list[Problem]) -> Rule:
     if m.conflict is not None:
         grants = tuple(
-            Grant(g) if isinstance(g, str) else Grant(g.role, g.division) for g in m.conflict
+            RoleHold(g) if isinstance(g, str) else RoleHold(g.role, g.division) for g in m.conflict
         )
         if len(set(grants)) < len(grants):
             problems.append(Problem(where, "policy.rules.conflict", "a role is listed twice"))

@@ -72,7 +72,7 @@ class _Loader(yaml.SafeLoader):
         # two lists and scans regexes each time. A plain scalar starting with a
         # character no implicit resolver is registered for (most names, e-mails, ids)
         # can only be a string, and a quoted one always is, exactly as PyYAML would
-        # decide (tests/test_yaml_loaders.py compares the two over tricky scalars).
+        # decide (tests/unit/test_yaml_loaders.py compares the two over tricky scalars).
         if (
             kind is yaml.ScalarNode
             and _PLAIN_FIRST is not None

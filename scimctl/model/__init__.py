@@ -17,7 +17,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from scimctl.governance.rules import Governance
+    from scimctl.model.governance import Governance
 
 from scimctl.model.grants import GrantRef, RoleScope
 from scimctl.model.ownership import Ownership

@@ -19,7 +19,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from scimctl.state.url import normalize_state_url
+from scimctl.errors import StateError
+from scimctl.state.url import masked_url, normalize_state_url
 
 # The newest migration in scimctl/migrations/versions (a test keeps the two in step). Knowing
 # it lets an up-to-date database skip loading Alembic on every command.
@@ -93,6 +94,17 @@ class Database:
                 return None
             raise
 
+    def leftovers(self) -> set[str]:
+        """scimctl's tables here, all empty, without a recorded schema version: what an
+        older scimctl killed while creating the schema left (it made each table in a
+        transaction of its own). That is no state yet; the next creation starts over.
+
+        Tables with rows but no version are refused (StateError): which schema they
+        have cannot be told, and dropping them would lose a state.
+        """
+        with self.engine.connect() as conn:
+            return _leftovers(conn, self.url)
+
     def upgrade(self) -> None:
         """Migrate to the newest schema; a no-op (without Alembic) when already there.
 
@@ -100,7 +112,8 @@ class Database:
         schema) is one transaction taken under a lock: two processes starting a new
         state at once take turns (the second finds the schema made), and a process
         killed half-way leaves the database as it was, so the next command starts over
-        instead of finding tables without a recorded version.
+        instead of finding tables without a recorded version. Tables an older scimctl
+        left that way (see ``leftovers``) are dropped first, in the same transaction.
         """
         if self.revision() == SCHEMA_HEAD:
             return
@@ -126,10 +139,45 @@ class Database:
                 self._migrate(conn, command)
 
     def _migrate(self, conn: Connection, command: Any) -> None:
+        leftovers = _leftovers(conn, self.url)  # under the lock: another creator is done
+        if leftovers:
+            tables = sa.MetaData()
+            tables.reflect(conn, only=sorted(leftovers))
+            tables.drop_all(conn)
         command.upgrade(migrations_config(conn), "head")  # a no-op if another process did it
         _pause_for_tests()
         if conn.dialect.name == "sqlite":
             conn.commit()
+
+
+def _leftovers(conn: Connection, url: str) -> set[str]:
+    """scimctl's tables in a database that records no schema version, when they are
+    all empty; none when a version is recorded. Refuses tables that hold rows."""
+    from scimctl.state.tables import metadata
+
+    inspector = sa.inspect(conn)
+    if (
+        inspector.has_table("alembic_version")
+        and conn.execute(sa.text("SELECT version_num FROM alembic_version")).first()
+    ):
+        return set()
+    found = set(inspector.get_table_names()) & {*metadata.tables, "alembic_version"}
+    # The journal's head row is written with the schema (migration 0002), not by a run;
+    # every entry it chains is a row of runs or operations.
+    full = sorted(
+        name
+        for name in found - {"alembic_version", "journal_head"}
+        if conn.execute(sa.select(sa.literal(1)).select_from(sa.table(name)).limit(1)).first()
+    )
+    if full:
+        raise StateError(
+            f"state database at {masked_url(url)} has scimctl's tables with rows "
+            f"({', '.join(full)}) but no recorded schema version, so scimctl cannot tell "
+            "which schema they have and changes nothing there. Restore the database from "
+            "a backup, or point --state / SCIMCTL_STATE at a new location and start a "
+            "state there (`scimctl db upgrade`)"
+        )
+    return found
 
 
 @contextmanager

@@ -58,7 +58,10 @@ def state_exists(url: str) -> bool:
 
     db = Database(url)
     try:
-        return db.revision() is not None
+        if db.revision() is not None:
+            return True
+        db.leftovers()  # refuses tables with rows but no version; empty ones are no state
+        return False
     finally:
         db.close()
 
