@@ -90,7 +90,7 @@ format: $(STAMP)
 
 bench-plan: $(STAMP)
 	$(BIN)/python benchmarks/plan.py
-	$(BIN)/python benchmarks/plan.py --live 50000 --managed 20000 --tokens 1,10 --window 10 --apply
+	$(BIN)/python benchmarks/plan.py --live 50000 --managed 20000 --tokens 1,10 --window 60 --apply
 
 bench-plan-rfc: $(STAMP)
 	$(BIN)/python benchmarks/plan_rfc.py
