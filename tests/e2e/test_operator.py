@@ -459,7 +459,9 @@ def test_history_on_a_terminal_never_cuts_times_ids_or_user_names(audited, colum
 
 
 def test_an_interrupted_run_is_recorded_as_such(seeded, tmp_path):
-    ws = seeded(SEEDED, latency_ms=400)
+    # Slow enough that the plan is still reading (its pages go several at a time) when
+    # the signal comes, however busy the machine: each round of reads takes 1.5 s.
+    ws = seeded(SEEDED, latency_ms=1500)
     ws.write_manifest({"users": [user("E1", "jane@example.com")]})
     proc = subprocess.Popen([SCIMCTL, "plan"], cwd=tmp_path, env=ws.env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
