@@ -121,6 +121,31 @@ def kill(proc: subprocess.Popen) -> None:
     assert proc.wait() == -signal.SIGKILL, "the process ended before it could be killed"
 
 
+IN_FLIGHT = (
+    "SELECT count(*) FROM operations i WHERE i.phase = 'intent' AND NOT EXISTS "
+    "(SELECT 1 FROM operations r WHERE r.phase = 'result' AND r.run_id = i.run_id "
+    "AND r.action_id = i.action_id)"
+)
+
+
+def kill_in_flight(proc: subprocess.Popen, url: str, deadline: float = 60) -> None:
+    """SIGKILL while an operation is in flight (its intent journaled, no result yet).
+
+    The process is stopped first and killed only if its journal then shows an open
+    intent; otherwise it runs on a moment and is looked at again. A kill timed by
+    sleeping alone can land between one operation's result and the next one's intent
+    on a busy machine, and then nothing was in flight."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        proc.send_signal(signal.SIGSTOP)
+        if db(url, IN_FLIGHT)[0][0]:
+            kill(proc)
+            return
+        proc.send_signal(signal.SIGCONT)
+        time.sleep(0.05)
+    raise AssertionError("no operation was ever in flight")
+
+
 def wait_for(url: str, query: str, deadline: float = 60) -> None:
     end = time.monotonic() + deadline
     while time.monotonic() < end:
@@ -155,7 +180,7 @@ def test_killed_runs_end_crashed_or_abandoned(start_emulator, tmp_path, state_ur
     wait_for(ws.state, "SELECT count(*) - 1 FROM runs WHERE kind = 'apply'")
     time.sleep(0.5)  # let it reach the lock wait; being killed earlier ends it the same way
     kill(waiter)
-    kill(holder)
+    kill_in_flight(holder, ws.state)
     emu.emulator.config.latency_ms = 0  # the rest needs no slow service
 
     listed = json.loads(ws.run("history", "runs", "--format", "json").stdout)
