@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from scimctl.cli.base import (
@@ -17,6 +19,9 @@ from scimctl.cli.base import (
 )
 from scimctl.errors import ChecksFailed
 from scimctl.text import count
+
+if TYPE_CHECKING:
+    from scimctl.emulator.app import Emulator
 
 
 @main.command()
@@ -122,8 +127,8 @@ def emulator(
     default_role_mode: str, max_body: int,
 ) -> None:  # fmt: skip
     """Serve a local Genesys Cloud SCIM API for tests and demos."""
+    from scimctl.commands import service as commands
     from scimctl.emulator.app import EmulatorConfig
-    from scimctl.emulator.server import build_emulator, serve
 
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise click.BadParameter(
@@ -138,10 +143,9 @@ def emulator(
         search_lag=search_lag, default_role=None if no_default_role else default_role,
         default_role_mode=default_role_mode, max_body_bytes=max_body or None,
     )  # fmt: skip
-    emu = build_emulator(seed, config)
-    d = emu.directory
 
-    def announce() -> None:
+    def announce(emu: Emulator) -> None:
+        d = emu.directory
         click.echo(
             f"Genesys Cloud emulator on http://{host}:{port} "
             f"({count(len(d.users), 'user')}, {count(len(d.groups), 'group')}, "
@@ -149,7 +153,7 @@ def emulator(
             err=True,
         )
 
-    serve(emu, host, port, announce)
+    commands.serve_emulator(seed, config, host, port, announce)
 
 
 @main.command()

@@ -14,6 +14,7 @@ from scimctl.cli.base import (
     manifest_target,
     open_store,
     read_manifest,
+    run_config,
     state_option,
 )
 from scimctl.text import count
@@ -28,10 +29,12 @@ def db() -> None:
 @state_option
 def db_upgrade(state: str | None) -> None:
     """Create or migrate the state schema to the newest version."""
-    store = open_store(state, create=True)
-    from scimctl.state.url import masked_url
+    from scimctl.commands import state as commands
 
-    click.echo(f"State schema is up to date ({masked_url(store.url)}).")
+    config = run_config()
+    url = config.state_url(state, ci_needs_explicit=True)
+    shown = commands.db_upgrade(url, audit_key=config.audit_key)
+    click.echo(f"State schema is up to date ({shown}).")
 
 
 @main.group("state")

@@ -11,6 +11,16 @@ from scimctl.model import StateView
 from scimctl.state.interfaces import ApplyStore, Locker, LockInfo, ManagedRecords, StateStore
 
 
+def db_upgrade(url: str, *, audit_key: str | None = None) -> str:
+    """Create the state schema at ``url``, or migrate it to the newest revision: opening
+    the store does it, in one transaction under the apply lock, and repairs a schema an
+    older scimctl left half made. Returns the URL as it may be shown (no password)."""
+    from scimctl.state import Store
+    from scimctl.state.url import masked_url
+
+    return masked_url(Store(url, create=True, audit_key=audit_key).url)
+
+
 def state_list(store: StateStore, workspace: str) -> StateView:
     """Everything scimctl manages in ``workspace``: users, groups, memberships."""
     return store.state(workspace)

@@ -176,29 +176,70 @@ class Doctor:
         if got >= total:
             self._add("paging", OK, f"{count(total, 'user')} fit in one page of {asked:,}")
             return
-        second = self._page(path, 1 + got, asked)
+        if self._by_cursor():
+            nxt = first.get("nextCursor")
+            if not isinstance(nxt, str) or not nxt:
+                self._add("paging", FAIL, f"the first page names no nextCursor although "
+                          f"totalResults is {total}")  # fmt: skip
+                return
+            second = self._page(path, 1 + got, asked, cursor=nxt)
+        else:
+            second = self._page(path, 1 + got, asked)
         ids1 = {r.get("id") for r in first["Resources"]}
         ids2 = {r.get("id") for r in second["Resources"]}
+        how, paged_by = (
+            (" by cursor (RFC 9865)", "the cursor") if self._by_cursor() else ("", "startIndex")
+        )
         if not ids2:
             self._add("paging", FAIL, f"page 2 is empty although totalResults is {total}")
         elif ids1 & ids2:
-            self._add("paging", FAIL, "page 2 repeats page 1: the server ignores startIndex")
+            self._add("paging", FAIL, f"page 2 repeats page 1: the server ignores {paged_by}")
         elif got < asked:
-            self._add("paging", OK, f"pages hold at most {got:,} of the {asked:,} asked for; "
-                      f"scimctl steps by what the server returns ({count(total, 'user')})"
+            self._add("paging", OK, f"pages{how} hold at most {got:,} of the {asked:,} asked "
+                      f"for; scimctl steps by what the server returns ({count(total, 'user')})"
                       )  # fmt: skip
         else:
-            self._add("paging", OK, f"{count(total, 'user')} in pages of {got:,}")
+            self._add("paging", OK, f"{count(total, 'user')} in pages of {got:,}{how}")
 
-    def _page(self, path: str, start: int, count: int, flt: str | None = None) -> dict[str, Any]:
-        params = {"startIndex": str(start), "count": str(count), "attributes": "id,active"}
+    def _by_cursor(self) -> bool:
+        """Whether listings page by cursor: as the client pages (announced, or learned
+        from a refused startIndex), so doctor reads the service as plan will."""
+        return self.client.by_cursor or self.client.capabilities.cursor_only
+
+    def _page(
+        self, path: str, start: int, size: int, flt: str | None = None, cursor: str = ""
+    ) -> dict[str, Any]:
+        """One page of a listing, by startIndex or by cursor as the client pages; a
+        refused startIndex (501, or 400 invalidValue) on a service that does not
+        promise index paging switches the client to cursors, as a plan would."""
+        params = {"count": str(size), "attributes": "id,active"}
         if flt:
             params["filter"] = flt
+        if not self._by_cursor():
+            try:
+                return self._get_page(path, {**params, "startIndex": str(start)},
+                                      f"at startIndex {start}")  # fmt: skip
+            except ApiError as exc:
+                caps = self.client.capabilities
+                refused = exc.status == 501 or (
+                    exc.status == 400 and exc.scim_type == "invalidValue"
+                )
+                if not refused or caps.index_paging or caps.cursor_paging is False:
+                    raise
+                self.client.by_cursor = True
+                self._add("paging", OK, f"the service refused paging by index ({exc}); "
+                          "scimctl pages by cursor (RFC 9865) there")  # fmt: skip
+        where = "on page 2 by cursor" if cursor else "on page 1 by cursor"
+        return self._get_page(path, {**params, "cursor": cursor}, where)
+
+    def _get_page(self, path: str, params: dict[str, str], where: str) -> dict[str, Any]:
         body = json_body(self.client.transport.request("GET", path, params=params), "GET", path)
-        resources, total = Pages(path, "Resources", "totalResults").read(
-            body, f"at startIndex {start}"
-        )
-        return {"Resources": resources, "totalResults": len(resources) if total is None else total}
+        resources, total = Pages(path, "Resources", "totalResults").read(body, where)
+        return {
+            "Resources": resources,
+            "totalResults": len(resources) if total is None else total,
+            "nextCursor": body.get("nextCursor"),
+        }
 
     def inactive(self) -> None:
         """Whether inactive users need their own read: compare totals, not one page,

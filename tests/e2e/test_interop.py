@@ -270,3 +270,21 @@ def test_a_refused_index_is_learned_once_per_run(scim2, tmp_path, sqlite_url):
     ok(ws, "apply", "--auto-approve")
     converged(ws)
     assert len(server.users()) == 60 and len(server.members("Sales")) == 60
+
+
+@pytest.mark.parametrize("announced", [True, False], ids=["announced", "learned"])
+def test_doctor_reads_a_cursor_only_service_by_cursor(scim2, tmp_path, sqlite_url, announced):
+    """doctor pages as plan will: by cursor where the service announces it, or once it
+    has refused startIndex; its paging, inactive and version checks then pass."""
+    server = scim2(cursor_only=True, max_results=50)
+    server.front.hide_pagination = not announced
+    ws = scim_workspace(tmp_path, server, sqlite_url)
+    users = [user(f"D{i:03}", f"d{i:03}@example.com") for i in range(70)]
+    ws.write_manifest(manifest(users))
+    ok(ws, "plan", "--new-state", "--out", "plan.json")
+    ok(ws, "apply", "--auto-approve", "plan.json")
+    out = ok(ws, "doctor")
+    paged = r"ok\s+paging\s+pages by cursor \(RFC 9865\) hold at most 50 .*\(70 users\)"
+    assert re.search(paged, out), out
+    assert "refused paging by index" in out if not announced else "refused" not in out, out
+    assert not re.search(r"(fail|warn)\s+(paging|inactive|etags)", out), out

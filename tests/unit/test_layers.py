@@ -43,7 +43,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "state": {"shared"},
     "records": {"shared", "state"},
     "apply": {"shared", "engine", "directory", "state", "records"},
-    "commands": {"shared", "engine", "input", "directory", "state", "records", "apply"},
+    "commands": {"shared", "engine", "input", "directory", "state", "records", "apply", "emulator"},
     "cli": {
         "shared",
         "engine",
