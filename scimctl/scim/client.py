@@ -141,6 +141,14 @@ class Capabilities:
         return ENTERPRISE_USER in self.user_extensions
 
 
+def index_refused(exc: ApiError, caps: Capabilities) -> bool:
+    """Whether an error to a listing by ``startIndex`` means "page by cursor instead":
+    501, or 400 ``invalidValue``, from a service that does not promise index paging and
+    does not deny cursors (RFC 9865)."""
+    refused = exc.status == 501 or (exc.status == 400 and exc.scim_type == "invalidValue")
+    return refused and not caps.index_paging and caps.cursor_paging is not False
+
+
 GENESYS_CAPABILITIES = Capabilities(
     patch=True,
     etag=True,
@@ -429,8 +437,7 @@ class ScimClient:
         try:
             return self._index_list(path, params)
         except ApiError as exc:
-            refused = exc.status == 501 or (exc.status == 400 and exc.scim_type == "invalidValue")
-            if not refused or caps.index_paging or caps.cursor_paging is False:
+            if not index_refused(exc, caps):
                 raise
             try:
                 docs = self._cursor_list(path, params)

@@ -20,7 +20,7 @@ from typing import Any
 from scimctl.errors import ScimctlError
 from scimctl.model import Desired, LiveUser
 from scimctl.plan.stored import describe, not_stored
-from scimctl.scim.client import Capabilities, GenesysClient, ScimClient
+from scimctl.scim.client import Capabilities, GenesysClient, ScimClient, index_refused
 from scimctl.scim.ids import item_path
 from scimctl.scim.mapping import members_patch, user_patch, user_to_scim
 from scimctl.scim.paging import Pages
@@ -220,11 +220,7 @@ class Doctor:
                 return self._get_page(path, {**params, "startIndex": str(start)},
                                       f"at startIndex {start}")  # fmt: skip
             except ApiError as exc:
-                caps = self.client.capabilities
-                refused = exc.status == 501 or (
-                    exc.status == 400 and exc.scim_type == "invalidValue"
-                )
-                if not refused or caps.index_paging or caps.cursor_paging is False:
+                if not index_refused(exc, self.client.capabilities):
                     raise
                 self.client.by_cursor = True
                 self._add("paging", OK, f"the service refused paging by index ({exc}); "
