@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -31,6 +33,38 @@ PG_ENV = "SCIMCTL_TEST_DATABASE_URL"
 
 def pytest_report_header(config: pytest.Config) -> str:
     return f"scimctl {scimctl.version_text()} from {Path(scimctl.__file__).parent}"
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """End any ``scimctl`` command a test started and left running (a test that failed
+    half-way may leave one), before the test's fixtures are torn down: a leftover apply
+    would hold its state's locks while its database is dropped, and a stopped one would
+    hold them for ever. Emulators are left to the fixtures that started them."""
+    for pid in leftover_runs():
+        with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
+            os.kill(pid, signal.SIGKILL)
+    return (yield)
+
+
+def leftover_runs() -> list[int]:
+    """This process's children that are ``scimctl`` commands other than the emulator."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue  # ended meanwhile, or not ours to read
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[1]) != os.getpid() or fields[0] == "Z":
+            continue
+        words = [w.decode(errors="replace") for w in argv[:3]]
+        if any(w == SCIMCTL for w in words) and "emulator" not in words:
+            found.append(int(entry.name))
+    return found
 
 
 @pytest.fixture(scope="session")
@@ -205,8 +239,25 @@ def pg_url() -> Iterator[str]:
     try:
         yield _pg_url(base, schema)
     finally:
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+        _drop_schema(conninfo, schema)
+
+
+def _drop_schema(conninfo: str, schema: str) -> None:
+    """Drop a test's schema even when a process the test started still holds locks in
+    it (a test that failed half-way may leave one): those sessions are ended first, and
+    the drop waits a bounded time, so one bad test can never hang the whole run."""
+    import psycopg
+
+    with psycopg.connect(conninfo, autocommit=True, connect_timeout=30) as conn:
+        conn.execute("SET lock_timeout = '60s'")
+        conn.execute(
+            "SELECT pg_terminate_backend(l.pid) FROM pg_locks l "
+            "JOIN pg_class c ON c.oid = l.relation "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND l.pid <> pg_backend_pid()",
+            (schema,),
+        )
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 def start_cli_emulator(*args: str, tries: int = 5) -> tuple[subprocess.Popen[str], int]:

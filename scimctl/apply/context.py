@@ -80,7 +80,12 @@ class DirectoryWrites(Protocol):
 
 class RunContext:
     """One run's shared values; every write to them goes under ``lock`` (apply's
-    workers are threads)."""
+    workers are threads).
+
+    ``lock`` is the innermost lock: nothing is asked of the store or the service while
+    it is held, and it is never taken inside a store transaction. A worker that held it
+    while reading the state, as another waited for it inside a transaction, deadlocked
+    the run."""
 
     def __init__(
         self,

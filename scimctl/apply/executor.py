@@ -75,15 +75,17 @@ class Executor:
         self, node: Node, phase: str, res: OpResult | None = None,
         method: str | None = None, path: str | None = None,
     ) -> dict[str, Any]:  # fmt: skip
+        """The journal row; made before its transaction begins, as it takes the run's
+        lock, and a worker holding that lock may be waiting for the store (context.py)."""
         ctx, action = self.context, node.actions[0]
         resource_id = action.live_id or ctx.created_id(action)
         return journal_row(node, phase, ctx.workspace, ctx.run_id, resource_id, res, method, path)
 
     def _skip(self, node: Node, reason: str) -> OpResult:
         res = OpResult(node.name, node.actions, "skipped", error=reason)
-        store = self.context.store
+        store, row = self.context.store, self._row(node, "result", res)
         with store.tx() as conn:
-            store.append_operation(conn, self._row(node, "result", res))
+            store.append_operation(conn, row)
         return res
 
     def _run_node(self, node: Node) -> OpResult:
@@ -93,8 +95,9 @@ class Executor:
         client = ctx.client
         method, path = route(node, client.users_path, client.groups_path, ctx.created_id(action))
         if method:
+            intent = self._row(node, "intent", method=method, path=path)
             with store.tx() as conn:
-                store.append_operation(conn, self._row(node, "intent", method=method, path=path))
+                store.append_operation(conn, intent)
         count = RequestTrace()
         start = ctx.clock()
         commit: Commit | None = None
@@ -114,8 +117,9 @@ class Executor:
         res.latency_ms = (ctx.clock() - start) * 1000
         res.attempts = count.attempts
         res.status = res.status or count.status
+        row = self._row(node, "result", res, method=method, path=path)
         with store.tx() as conn:
-            store.append_operation(conn, self._row(node, "result", res, method=method, path=path))
+            store.append_operation(conn, row)
             if commit is not None and res.outcome in ("ok", "partial"):
                 commit(conn)
         return res

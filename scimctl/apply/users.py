@@ -49,15 +49,13 @@ def temporary_password(length: int = 20) -> str:
 
 
 class UserWrites:
-    """One run's user operations; the state is read at most once per purpose."""
+    """One run's user operations; the state is read once a run."""
 
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
         self.client = ctx.client
         self._known_ids = {a.key: a.live_id for a in ctx.plan.actions if a.resource == "user"}
-        self._state_ids: dict[str, str] | None = None
-        self._applied: dict[str, Any] | None = None
-        self._grant_state: StateView | None = None  # read once, for grants' state records
+        self._view: StateView | None = None
 
     def write(self, action: Action, count: RequestTrace, res: OpResult) -> Commit:
         """Send ``action``; return what the state records once the result is written."""
@@ -99,10 +97,7 @@ class UserWrites:
         if user_id is None:
             raise OperationFailed(f"{action.id}: the account has no live id")
         write_grants(cast(GrantWriter, self.client), user_id, action, count)
-        with ctx.lock:
-            if self._grant_state is None:
-                self._grant_state = store.state(ws)
-        record = applied_record(ctx.plan, self._grant_state, action, user_id)
+        record = applied_record(ctx.plan, self._state(), action, user_id)
         return lambda conn: store.put_user(conn, ws, *record)
 
     def _restore(self, action: Action, count: RequestTrace, res: OpResult) -> Commit:
@@ -160,11 +155,16 @@ class UserWrites:
         return commit_patch
 
     def _applied_before(self, key: str) -> Any:
-        """The record the state holds for ``key`` (the state read once a run)."""
-        with self.ctx.lock:
-            if self._applied is None:
-                self._applied = self.ctx.store.state(self.ctx.workspace).applied
-            return self._applied.get(key)
+        """The record the state holds for ``key``."""
+        return self._state().applied.get(key)
+
+    def _state(self) -> StateView:
+        """The state as this run first read it. Read outside the run's lock (see
+        RunContext): two workers may both read it at first, and either view serves,
+        as a node only looks up records that no other node of the run writes."""
+        if self._view is None:
+            self._view = self.ctx.store.state(self.ctx.workspace)
+        return self._view
 
     def with_manager_id(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """The manager's key replaced by its live id (created in this run, or known)."""
@@ -174,10 +174,8 @@ class UserWrites:
         with self.ctx.lock:
             manager_id = self.ctx.created.get(key) or self._known_ids.get(key)
         if manager_id is None:
-            if self._state_ids is None:
-                state = self.ctx.store.state(self.ctx.workspace)
-                self._state_ids = {k: m.id for k, m in state.users.items()}
-            manager_id = self._state_ids.get(key)
+            known = self._state().users.get(key)
+            manager_id = known.id if known else None
         if manager_id is None and "@" in key:  # an unmanaged manager named by userName
             found = self.client.find_user(None, key)
             manager_id = found.id if found else None

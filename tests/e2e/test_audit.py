@@ -138,7 +138,12 @@ def kill_in_flight(proc: subprocess.Popen, url: str, deadline: float = 60) -> No
     end = time.monotonic() + deadline
     while time.monotonic() < end:
         proc.send_signal(signal.SIGSTOP)
-        if db(url, IN_FLIGHT)[0][0]:
+        try:
+            in_flight = db(url, IN_FLIGHT)[0][0]
+        except BaseException:
+            proc.kill()  # never left stopped: it would hold its state's locks for ever
+            raise
+        if in_flight:
             kill(proc)
             return
         proc.send_signal(signal.SIGCONT)

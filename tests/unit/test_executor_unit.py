@@ -8,7 +8,12 @@ test runs in milliseconds; the end-to-end behaviour stays covered by test_apply.
 from __future__ import annotations
 
 import inspect
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from fakes import (
@@ -28,7 +33,7 @@ from scimctl.apply.graph import build_graph
 from scimctl.apply.results import ApplyReport
 from scimctl.apply.schedule import QUARANTINE_MIN
 from scimctl.errors import ApiError, LockError, StaleState
-from scimctl.model import ManagedUser
+from scimctl.model import ManagedUser, StateView
 from scimctl.plan.model import Plan
 from scimctl.scim.client import ScimClient
 from scimctl.state import Store
@@ -206,6 +211,40 @@ def test_graph_orders_creates_memberships_deactivations_and_managers():
     report_id = next(u.id for u in d.users.values() if u.external_id == "E2")
     assert d.users[report_id].attrs["manager"] == manager_id
     assert d.groups[support.id].members == {manager_id, report_id}
+
+
+class SlowStore(MemoryStore):
+    """A store that is slow to read and to write, as a busy database is: it widens
+    the moments in which two workers each hold one lock and want the other's."""
+
+    def state(self, workspace: str) -> StateView:
+        time.sleep(0.001)
+        return super().state(workspace)
+
+    @contextmanager
+    def tx(self) -> Iterator[Any]:
+        with super().tx() as conn:
+            time.sleep(0.005)
+            yield conn
+
+
+def test_workers_never_wait_on_each_other_for_the_state():
+    """Creates record their results while updates and deactivations read the state:
+    the run's own lock is never held while the store is asked for anything, and no
+    worker asks for it inside a store transaction (a deadlock hung CI for 90 min)."""
+    d = FakeDirectory()
+    leaver, mover = d.add_user("O1", "o1@example.com"), d.add_user("O2", "o2@example.com")
+    plan = plan_of(
+        deactivate(leaver), update(mover, title="Lead"), *(create(f"E{i}") for i in range(20))
+    )
+    done: list[ApplyReport] = []
+    worker = threading.Thread(
+        target=lambda: done.append(run(plan, d, SlowStore(), parallelism=8)[0]), daemon=True
+    )
+    worker.start()
+    worker.join(timeout=30)
+    assert done, "apply's workers deadlocked on the run's lock and the store's"
+    assert done[0].ok, done[0].failed
 
 
 def test_additions_and_removals_of_one_group_are_one_node():
