@@ -485,9 +485,21 @@ def open_client(
         budget=budget,
         env=run_config().values,
     )
-    # What the client learns about the service (a fallback it takes) is said as it happens.
-    client.notify = lambda note: click.echo(f"Note: {note}", err=True)
+    client.notify = say_once(ctx.find_root().meta.setdefault("notes said", set()))
     return client
+
+
+def say_once(said: set[str]) -> Callable[[str], None]:
+    """What a client learns about the service (a fallback it takes), said as it happens
+    and once a command: `apply --auto-approve` plans and applies with a client each,
+    and both learn the same. (Apply's workers call it: they have no click context.)"""
+
+    def say(note: str) -> None:
+        if note not in said:
+            said.add(note)
+            click.echo(f"Note: {note}", err=True)
+
+    return say
 
 
 def max_answer_bytes() -> int | None:

@@ -267,7 +267,8 @@ def test_a_refused_index_is_learned_once_per_run(scim2, tmp_path, sqlite_url):
     )
     assert planned.stderr.count(note) == 1, planned.stderr
     assert "60 to create" in planned.stdout
-    ok(ws, "apply", "--auto-approve")
+    applied = ok(ws, "apply", "--auto-approve")  # plans, then applies: said once all the same
+    assert applied.count(note) == 1, applied
     converged(ws)
     assert len(server.users()) == 60 and len(server.members("Sales")) == 60
 
