@@ -160,8 +160,9 @@ class UserWrites:
 
     def _state(self) -> StateView:
         """The state as this run first read it. Read outside the run's lock (see
-        RunContext): two workers may both read it at first, and either view serves,
-        as a node only looks up records that no other node of the run writes."""
+        RunContext): two workers may both read it at first, and either view serves, as
+        what a node looks up there (its own record, a manager's live id) is not changed
+        by the run's other nodes."""
         if self._view is None:
             self._view = self.ctx.store.state(self.ctx.workspace)
         return self._view
