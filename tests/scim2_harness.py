@@ -58,6 +58,7 @@ class Front:
         self.lost = 0
         self.statuses: list[tuple[str, int]] = []
         self.requests: list[tuple[str, str]] = []  # (method, path below the SCIM root)
+        self.queries: list[str] = []  # each request's query string, in the same order
         # "METHOD /path" (below the SCIM root) -> a status answered without asking
         # the server: a write the service refuses every time.
         self.refuse: dict[str, int] = {}
@@ -79,6 +80,7 @@ class Front:
             environ = {**environ, "PATH_INFO": path[len(GENESYS_PREFIX) :] or "/"}
         with self.lock:
             self.requests.append((method, environ["PATH_INFO"].split("/v2", 1)[-1]))
+            self.queries.append(environ.get("QUERY_STRING", ""))
         refused = self.refuse.get(f"{method} {environ['PATH_INFO'].split('/v2', 1)[-1]}")
         if refused:
             with self.lock:

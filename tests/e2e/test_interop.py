@@ -245,6 +245,41 @@ def test_an_update_costs_one_request(scim2, tmp_path, sqlite_url):
     converged(ws)
 
 
+@pytest.mark.parametrize("lookup", ["externalId", "pages"])
+def test_a_create_whose_answer_was_lost_is_found_not_sent_again(
+    scim2, tmp_path, sqlite_url, lookup
+):
+    """The POST lands and its answer breaks off. Apply looks the account up, by an
+    externalId filter or, where the manifest says the service cannot filter
+    (`lookup: pages`), page by page, and records it without a second POST."""
+    server = scim2()
+    target = {"provider": "scim", "base_url": server.scim_url, "lookup": lookup}
+    ws = TargetWorkspace(tmp_path, target, {"SCIM_TOKEN": TOKEN}, sqlite_url)
+    ws.write_manifest(manifest([user("L1", "l1@example.com", groups=["Sales"])]))
+    server.front.lose_replies.append("POST")
+    start = len(server.front.requests)
+    out = ok(ws, "apply", "--auto-approve")
+    assert server.front.lost == 1, "no answer was lost: the test did not test anything"
+    assert "2 of 2 operations succeeded" in out, out
+    sent = list(zip(server.front.requests[start:], server.front.queries[start:], strict=True))
+    posted = [
+        i for i, ((method, path), _) in enumerate(sent) if (method, path) == ("POST", "/Users")
+    ]
+    assert len(posted) == 1, sent
+    looked = [
+        query for (method, path), query in sent[posted[0] :] if (method, path) == ("GET", "/Users")
+    ]
+    assert looked, sent
+    by_key = [query for query in looked if "externalId+eq" in query or "userName+eq" in query]
+    if lookup == "pages":  # every page read, and no filter on a key
+        assert not by_key and any("filter" not in query for query in looked), looked
+    else:
+        assert by_key and "filter=externalId+eq" in by_key[0], looked
+    assert [u["userName"] for u in server.users().values()] == ["l1@example.com"]
+    assert server.members("Sales") == {"L1"}
+    converged(ws)
+
+
 def test_a_cursor_only_service_is_read_by_cursor(scim2, tmp_path, sqlite_url):
     """scim2-server announcing RFC 9865 cursor paging only (501 to startIndex)."""
     server = scim2(cursor_only=True, max_results=50)
