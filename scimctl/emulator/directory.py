@@ -189,6 +189,17 @@ def genesys_emails(sent: Any, user_name: str) -> list[dict[str, Any]]:
     return [{"value": user_name, "type": "other", "primary": True}, *work]
 
 
+def genesys_phones(sent: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``phoneNumbers`` as Genesys keeps them: one number per type, each type being one
+    slot of the profile (docs/genesys.md). Of two numbers sent with one type, the later
+    fills the slot (an assumption: Genesys documents the slots, not which one wins)."""
+    slots: dict[str, dict[str, Any]] = {}
+    for phone in sent:
+        slots.pop(phone["type"], None)
+        slots[phone["type"]] = phone
+    return list(slots.values())
+
+
 class Directory:
     """In-memory Genesys Cloud org: the single source of truth of the emulator."""
 
@@ -269,6 +280,8 @@ class Directory:
                 raise ScimError(400, f"Invalid phone number: {p}", "invalidValue")
             if p.get("type") not in PHONE_TYPES:
                 raise ScimError(400, f"Invalid phone number type: {p.get('type')}", "invalidValue")
+        if doc.get("phoneNumbers"):
+            doc["phoneNumbers"] = genesys_phones(doc["phoneNumbers"])
         doc["emails"] = genesys_emails(doc.get("emails"), user_name)
         manager = (doc.get(ENTERPRISE_USER) or {}).get("manager")
         if manager:

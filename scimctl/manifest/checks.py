@@ -208,3 +208,34 @@ def _hierarchy(
             )
         )
     return problems
+
+
+def genesys_phone_slots(users: list[tuple[UserModel, Location]]) -> list[Problem]:
+    """Two numbers of one phone type, refused for Genesys Cloud, which keeps one number
+    per type (each type is one slot of the profile; docs/genesys.md): all but one
+    would be lost, and every plan would propose them again. Reported once per type,
+    with examples, as a mapping that does it for every row would."""
+    found: dict[str, list[Location]] = {}
+    for user, loc in users:
+        phones = getattr(user, "phoneNumbers", None)  # invalid records are stand-ins
+        types = [getattr(p, "type", None) for p in phones if p] if isinstance(phones, list) else []
+        for kind in sorted({t for t in types if t and types.count(t) > 1}):
+            found.setdefault(kind, []).append(loc)
+    problems = []
+    for kind, locs in sorted(found.items()):
+        more = ""
+        if len(locs) > 1:
+            shown = ", ".join(str(x) for x in locs[1:EXAMPLES])
+            etc = ", ..." if len(locs) > EXAMPLES else ""
+            more = f" ({count(len(locs), 'user')}; also at {shown}{etc})"
+        problems.append(
+            Problem(
+                str(locs[0]),
+                "phoneNumbers",
+                f"more than one number of type {kind!r}{more}: Genesys Cloud keeps one "
+                "number per phone type, so the others would be lost and proposed again by "
+                "every plan; keep one, or give each its own type (work2, work3, work4, "
+                "mobile, home, ...)",
+            )
+        )
+    return problems

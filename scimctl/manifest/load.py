@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from scimctl.errors import InputError, Problem, error_message, field_path
 from scimctl.manifest import yamlsrc
-from scimctl.manifest.checks import check_records
+from scimctl.manifest.checks import check_records, genesys_phone_slots
 from scimctl.manifest.governance import build_governance
 from scimctl.manifest.models import (
     DefaultsModel,
@@ -151,6 +151,7 @@ def _load_manifest(paths: list[str | Path] | str | Path, as_of: dt.date | None) 
             for g, loc in groups
             if getattr(g, "create", False) is True  # invalid records are stand-ins
         ]
+        problems += genesys_phone_slots(users)
     current = [(u, loc) for u, loc in users if _started(u, as_of)]
     _managers_by_key(users)
     problems.extend(check_records(users, groups, policy, current={id(u) for u, _ in current}))

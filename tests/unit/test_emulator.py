@@ -28,3 +28,24 @@ def test_bad_seed_names_the_entry(tmp_path):
     bad.write_text("users:\n  - userName: nope\n    displayName: X\n")
     with pytest.raises(ValueError, match=r"users\[0\].*email"):
         load_seed(bad, Directory())
+
+
+def test_a_profile_holds_one_number_per_phone_type():
+    """Each phone type is one slot of a Genesys profile (docs/genesys.md): of two
+    numbers sent with one type, the emulator keeps the later; other types stay."""
+    directory = load_seed(ROOT / "examples/quickstart/seed.yaml", Directory())
+    user = directory.create_user(
+        {
+            "userName": "slots@example.com",
+            "displayName": "Slots",
+            "phoneNumbers": [
+                {"type": "work", "value": "+15555550100"},
+                {"type": "home", "value": "+15555550101"},
+                {"type": "work", "value": "+15555550102"},
+            ],
+        }
+    )
+    assert user.doc["phoneNumbers"] == [
+        {"type": "home", "value": "+15555550101"},
+        {"type": "work", "value": "+15555550102"},
+    ]

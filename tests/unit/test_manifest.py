@@ -250,3 +250,53 @@ def test_digest_ignores_formatting(tmp_path):
         """,
     )
     assert load_manifest(one).digest == load_manifest(two).digest
+
+
+def test_two_numbers_of_one_phone_type_are_refused_for_genesys_only(tmp_path):
+    """Genesys Cloud keeps one number per phone type: the second would be lost and
+    proposed again by every plan. Reported once for an export that does it on every
+    row; a generic SCIM service may hold several numbers of a type."""
+    write(
+        tmp_path / "hr.csv",
+        "id,mail,desk,cell\n"
+        + "".join(f"{i},u{i}@example.com,+1555555010{i},+1555555020{i}\n" for i in range(7)),
+    )
+    body = """
+        users:
+          - externalId: Y1
+            userName: y1@example.com
+            displayName: Y1
+            phoneNumbers:
+              - {type: work, value: "+15555550100"}
+              - {type: mobile, value: "+15555550101"}
+              - {type: work, value: "+15555550102"}
+        sources:
+          - csv: hr.csv
+            map:
+              externalId: "{{ row.id }}"
+              userName: "{{ row.mail }}"
+              displayName: "{{ row.id }}"
+              phoneNumbers: "{{ row.desk }}, work:{{ row.cell }}, mobile:{{ row.cell }}"
+        """
+    genesys = write(
+        tmp_path / "scimctl.yaml",
+        "version: 1\ntarget: {region: mypurecloud.ie}\n" + textwrap.dedent(body),
+    )
+    csv = tmp_path / "hr.csv"
+    assert problems(genesys) == [
+        f"{genesys}:5: phoneNumbers: more than one number of type 'work' (8 users; also at "
+        f"{csv}: row 2, {csv}: row 3, {csv}: row 4, {csv}: row 5, ...): Genesys Cloud keeps one "
+        "number per phone type, so the others would be lost and proposed again by every plan; "
+        "keep one, or give each its own type (work2, work3, work4, mobile, home, ...)"
+    ]
+    scim = write(
+        tmp_path / "scimctl.yaml",
+        "version: 1\ntarget: {provider: scim, base_url: 'https://scim.example.com/v2'}\n"
+        + textwrap.dedent(body),
+    )
+    phones = load_manifest(scim).desired.users["Y1"].attrs["phoneNumbers"]
+    assert phones == [
+        ["mobile", "+15555550101"],
+        ["work", "+15555550100"],
+        ["work", "+15555550102"],
+    ]
