@@ -55,11 +55,7 @@ def check_records(
             if g not in parents:
                 unknown.setdefault(g, []).append(loc)
     for g, locs in unknown.items():
-        more = ""
-        if len(locs) > 1:
-            shown = ", ".join(str(x) for x in locs[1:EXAMPLES])
-            etc = ", ..." if len(locs) > EXAMPLES else ""
-            more = f" (used by {count(len(locs), 'user')}; also at {shown}{etc})"
+        more = f" (used by {_also_at(locs)})" if len(locs) > 1 else ""
         problems.append(
             Problem(str(locs[0]), "groups", f"unknown group {g!r}; declare it under groups:{more}")
         )
@@ -223,11 +219,7 @@ def genesys_phone_slots(users: list[tuple[UserModel, Location]]) -> list[Problem
             found.setdefault(kind, []).append(loc)
     problems = []
     for kind, locs in sorted(found.items()):
-        more = ""
-        if len(locs) > 1:
-            shown = ", ".join(str(x) for x in locs[1:EXAMPLES])
-            etc = ", ..." if len(locs) > EXAMPLES else ""
-            more = f" ({count(len(locs), 'user')}; also at {shown}{etc})"
+        more = f" ({_also_at(locs)})" if len(locs) > 1 else ""
         problems.append(
             Problem(
                 str(locs[0]),
@@ -239,3 +231,11 @@ def genesys_phone_slots(users: list[tuple[UserModel, Location]]) -> list[Problem
             )
         )
     return problems
+
+
+def _also_at(locs: list[Location]) -> str:
+    """How many users one problem is found on, and where else, with a few examples:
+    a problem a mapping makes on every row is said once, not once a row."""
+    shown = ", ".join(str(x) for x in locs[1:EXAMPLES])
+    etc = ", ..." if len(locs) > EXAMPLES else ""
+    return f"{count(len(locs), 'user')}; also at {shown}{etc}"
